@@ -1,0 +1,172 @@
+package cmdb
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+)
+
+// Checks FortiOS runs when an entry is saved (next / end): the ones one
+// attribute's type cannot express. A failure is printed as
+//
+//	node_check_object fail! for <attr> <value>
+//	Attribute '<attr>' value '<value>' checking fail -7610
+var entryChecks = map[string]func(v View, t *Table, e *Entry) error{
+	"system settings":            checkSettings,
+	"system global":              checkGlobal,
+	"firewall address":           checkAddress,
+	"firewall policy":            checkPolicy,
+	"vpn ipsec phase2-interface": checkPhase2,
+}
+
+func checkEntry(v View, t *Table, e *Entry) error {
+	if fn := entryChecks[t.Path]; fn != nil {
+		return fn(v, t, e)
+	}
+	return nil
+}
+
+func checkFail(attr, value string) *Error {
+	return &Error{
+		Msg:  fmt.Sprintf("node_check_object fail! for %s %s\nAttribute '%s' value '%s' checking fail %d", attr, value, attr, value, CodeCheck),
+		Code: CodeCheck,
+	}
+}
+
+func mustBeSet(attr string) *Error {
+	return &Error{
+		Msg:  fmt.Sprintf("Attribute '%s' MUST be set.\nnode_check_object fail! for %s", attr, attr),
+		Code: CodeCheck,
+	}
+}
+
+// value reads an attribute of e by name ("" when the table lacks it).
+func value(t *Table, e *Entry, name string) string {
+	if a := t.Attr(name); a != nil {
+		return e.Value(a)
+	}
+	return ""
+}
+
+func values(t *Table, e *Entry, name string) []string {
+	if a := t.Attr(name); a != nil {
+		return e.Get(a)
+	}
+	return nil
+}
+
+// singleton reads a singleton table's entry (nil at factory defaults).
+func singletonValue(v View, s *Schema, table, attr string) string {
+	t := s.Table(table)
+	if t == nil {
+		return ""
+	}
+	e := v.Entry(table, "")
+	if e == nil {
+		e = NewEntry("")
+	}
+	return value(t, e, attr)
+}
+
+// Transparent mode needs a management address (FortiOS refuses the switch
+// without manageip).
+func checkSettings(v View, t *Table, e *Entry) error {
+	if value(t, e, "opmode") == "transparent" {
+		if m := values(t, e, "manageip"); len(m) == 0 || m[0] == "0.0.0.0" {
+			return checkFail("opmode", "transparent")
+		}
+	}
+	return checkSAMLPort(v, value(t, e, "ike-tcp-port"), "", "ike-tcp-port")
+}
+
+func checkGlobal(v View, t *Table, e *Entry) error {
+	return checkSAMLPort(v, "", value(t, e, "auth-ike-saml-port"), "auth-ike-saml-port")
+}
+
+// checkSAMLPort: auth-ike-saml-port (system global) must differ from
+// ike-tcp-port (system settings); seed 000.
+func checkSAMLPort(v View, ikeTCP, saml, which string) error {
+	s := schemaOf(v)
+	if s == nil {
+		return nil
+	}
+	if ikeTCP == "" {
+		ikeTCP = singletonValue(v, s, "system settings", "ike-tcp-port")
+	}
+	if saml == "" {
+		saml = singletonValue(v, s, "system global", "auth-ike-saml-port")
+	}
+	if ikeTCP != "" && ikeTCP == saml {
+		if which == "ike-tcp-port" {
+			return checkFail(which, ikeTCP)
+		}
+		return checkFail(which, saml)
+	}
+	return nil
+}
+
+func checkAddress(_ View, t *Table, e *Entry) error {
+	if value(t, e, "type") != "iprange" {
+		return nil
+	}
+	start, end := value(t, e, "start-ip"), value(t, e, "end-ip")
+	a, err1 := netip.ParseAddr(start)
+	b, err2 := netip.ParseAddr(end)
+	if err1 != nil || start == "0.0.0.0" && end == "0.0.0.0" {
+		return mustBeSet("start-ip")
+	}
+	if err2 != nil || b.Less(a) {
+		return checkFail("end-ip", end)
+	}
+	return nil
+}
+
+func checkPolicy(_ View, t *Table, e *Entry) error {
+	for _, need := range []string{"srcintf", "dstintf"} {
+		if len(values(t, e, need)) == 0 {
+			return mustBeSet(need)
+		}
+	}
+	if len(values(t, e, "srcaddr")) == 0 && len(values(t, e, "srcaddr6")) == 0 {
+		return mustBeSet("srcaddr")
+	}
+	if len(values(t, e, "dstaddr")) == 0 && len(values(t, e, "dstaddr6")) == 0 {
+		return mustBeSet("dstaddr")
+	}
+	if len(values(t, e, "service")) == 0 && value(t, e, "internet-service") != "enable" {
+		return mustBeSet("service")
+	}
+	if value(t, e, "schedule") == "" {
+		return mustBeSet("schedule")
+	}
+	return nil
+}
+
+func checkPhase2(_ View, t *Table, e *Entry) error {
+	if value(t, e, "phase1name") == "" {
+		return mustBeSet("phase1name")
+	}
+	return nil
+}
+
+// schemaOf finds the schema behind a view.
+func schemaOf(v View) *Schema {
+	switch x := v.(type) {
+	case runningView:
+		return x.s.schema
+	case *overlay:
+		return schemaOf(x.base)
+	}
+	return nil
+}
+
+// newUUID returns a random (version 4) UUID as FortiOS prints it.
+func newUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

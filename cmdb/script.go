@@ -1,0 +1,153 @@
+package cmdb
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fosim/fosim/grammar"
+)
+
+// ScriptError is one failed statement of a script, with its position.
+type ScriptError struct {
+	Pos grammar.Pos
+	Err error
+}
+
+func (e ScriptError) Error() string {
+	return fmt.Sprintf("line %d:%d: %s", e.Pos.Line, e.Pos.Col, e.Err.Error())
+}
+
+// Code returns the FortiOS return code of the error (-61 when unknown).
+func (e ScriptError) Code() int {
+	var ce *Error
+	if errors.As(e.Err, &ce) {
+		return ce.Code
+	}
+	return CodeParse
+}
+
+// ScriptResult is what running a script did.
+type ScriptResult struct {
+	Statements int
+	Errors     []ScriptError
+	// Output is what show / get statements printed.
+	Output strings.Builder
+	// Verbatim holds, in lenient mode, the text of config blocks for tables
+	// fosim does not model, kept so that a backup round-trips them.
+	Verbatim []string
+}
+
+// ScriptOptions tune RunScript.
+type ScriptOptions struct {
+	// Lenient keeps unmodelled config blocks verbatim instead of failing.
+	Lenient bool
+	// Echo, when set, receives informational lines ("new entry 'x' added").
+	Echo func(string)
+}
+
+// RunScript runs a whole configuration text through a session in batch
+// mode: every statement in order, errors collected with their positions, the
+// saved entries committed at the end of each top-level config block.
+func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
+	res := &ScriptResult{}
+	results := grammar.ParseParallel(src)
+	sess.Batch = true
+	defer func() { sess.Batch = false }()
+	var lines []string // source lines, only split when a verbatim block needs them
+	for i := 0; i < len(results); i++ {
+		r := results[i]
+		if r.Err != nil {
+			res.Errors = append(res.Errors, ScriptError{Pos: r.Err.Pos, Err: syntaxErr(r.Err)})
+			continue
+		}
+		st := r.Stmt
+		if st.Kind == grammar.Comment {
+			continue
+		}
+		res.Statements++
+		if opt.Lenient && st.Kind == grammar.Config && sess.Depth() == 0 {
+			if _, n, err := sess.schema.Resolve(texts(st.Args)); err != nil || n != len(st.Args) {
+				if lines == nil {
+					lines = strings.Split(src, "\n")
+				}
+				j := blockEnd(results, i)
+				res.Verbatim = append(res.Verbatim, blockText(lines, results, i, j))
+				i = j
+				continue
+			}
+		}
+		out, err := sess.Exec(st)
+		if err != nil {
+			res.Errors = append(res.Errors, ScriptError{Pos: st.Pos, Err: err})
+			continue
+		}
+		if out != "" {
+			if st.Kind == grammar.Show || st.Kind == grammar.Get {
+				res.Output.WriteString(out)
+			} else if opt.Echo != nil {
+				opt.Echo(out)
+			}
+		}
+	}
+	// A script that stops inside a block still saves what it finished, as
+	// FortiOS does when the connection closes after "next".
+	for sess.Depth() > 0 {
+		f := sess.top()
+		if f.isEntry() && f.table.Singleton {
+			_, _ = sess.Exec(grammar.Stmt{Kind: grammar.End, Verb: "end"})
+			continue
+		}
+		sess.stack = sess.stack[:len(sess.stack)-1]
+	}
+	if err := sess.Flush(); err != nil {
+		res.Errors = append(res.Errors, ScriptError{Err: err})
+	}
+	return res
+}
+
+func syntaxErr(e *grammar.Error) *Error {
+	code := CodeParse
+	if strings.HasPrefix(e.Msg, "incomplete") {
+		code = CodeIncomplete
+	}
+	if strings.HasPrefix(e.Msg, "placeholder") {
+		code = CodeValue
+	}
+	return &Error{Msg: e.Msg, Code: code}
+}
+
+// blockEnd returns the index of the "end" closing the config at i.
+func blockEnd(rs []grammar.Result, i int) int {
+	depth := 0
+	for j := i; j < len(rs); j++ {
+		if rs[j].Err != nil {
+			continue
+		}
+		switch rs[j].Stmt.Kind {
+		case grammar.Config:
+			depth++
+		case grammar.End:
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return len(rs) - 1
+}
+
+// blockText returns the source lines from statement i to statement j.
+func blockText(lines []string, rs []grammar.Result, i, j int) string {
+	from := rs[i].Stmt.Pos.Line
+	to := from
+	for k := i; k <= j; k++ {
+		if rs[k].Err == nil && rs[k].Stmt.Pos.Line > to {
+			to = rs[k].Stmt.Pos.Line
+		}
+	}
+	if from < 1 || to > len(lines) {
+		return ""
+	}
+	return strings.Join(lines[from-1:to], "\n") + "\n"
+}

@@ -1,0 +1,644 @@
+package cmdb
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// VDOM is the only virtual domain modelled so far.
+const VDOM = "root"
+
+// KeepRevisions is how many commits "execute revision list config" can see.
+const KeepRevisions = 100
+
+// Change is one entry's change in a commit. Before is nil for a creation,
+// After nil for a deletion. Order, when set, is the table's new key order
+// (a move).
+type Change struct {
+	VDOM   string
+	Table  string
+	Key    string
+	Before *Entry
+	After  *Entry
+	Order  []string
+}
+
+// ChangeSet is what one commit changed, published to subscribers (the
+// appliance daemons) after it is durable.
+type ChangeSet struct {
+	Revision uint64
+	Time     time.Time
+	User     string
+	Source   string
+	Changes  []Change
+}
+
+// Tables lists the distinct tables a change set touches.
+func (cs *ChangeSet) Tables() []string {
+	var out []string
+	for _, c := range cs.Changes {
+		if !slices.Contains(out, c.Table) {
+			out = append(out, c.Table)
+		}
+	}
+	return out
+}
+
+// Validator may refuse a change set before it is written (a daemon's
+// Validate phase); its error is printed to the admin.
+type Validator func(*ChangeSet) error
+
+// Store is the persistent CMDB: the running configuration in memory, a bbolt
+// file on disk, written in one transaction per commit.
+type Store struct {
+	schema *Schema
+	db     *bolt.DB
+	now    func() time.Time
+
+	mu       sync.RWMutex
+	tables   map[string]*Rows // running config of VDOM root, by table path
+	revision uint64
+	secrets  *Secrets
+	seq      uint64 // last entry sequence number handed out
+
+	hookMu     sync.Mutex
+	validators []Validator
+	subs       []func(*ChangeSet)
+}
+
+var (
+	bMeta = []byte("meta")
+	bCfg  = []byte("cfg")
+	bRev  = []byte("rev")
+
+	kRevision = []byte("revision")
+	kFormat   = []byte("format")
+	kPrivKey  = []byte("private-key")
+	kSeq      = []byte("seq")
+)
+
+const storeFormat = 1
+
+// Options tune Open.
+type Options struct {
+	// Now is the appliance clock; time.Now when nil.
+	Now func() time.Time
+	// NoSync skips fsync (tests and benchmarks only: a crash may lose commits).
+	NoSync bool
+}
+
+// DBFile is the store's file name inside the data directory.
+const DBFile = "cmdb.db"
+
+// Open opens (creating if needed) the store in dir. A new store is empty:
+// the caller applies the factory configuration (see Factory).
+func Open(dir string, schema *Schema, opt Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: opt.NoSync})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("data directory %s is in use by another fosim process", dir)
+		}
+		return nil, err
+	}
+	s := &Store{schema: schema, db: db, now: opt.Now, tables: map[string]*Rows{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the bbolt file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Schema returns the store's schema.
+func (s *Store) Schema() *Schema { return s.schema }
+
+func (s *Store) load() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bMeta)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bRev); err != nil {
+			return err
+		}
+		cfg, err := tx.CreateBucketIfNotExists(bCfg)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(kFormat); v == nil {
+			if err := meta.Put(kFormat, u64(storeFormat)); err != nil {
+				return err
+			}
+		} else if binary.BigEndian.Uint64(v) != storeFormat {
+			return fmt.Errorf("cmdb: store format %d, this fosim reads %d", binary.BigEndian.Uint64(v), storeFormat)
+		}
+		if v := meta.Get(kRevision); v != nil {
+			s.revision = binary.BigEndian.Uint64(v)
+		}
+		if v := meta.Get(kSeq); v != nil {
+			s.seq = binary.BigEndian.Uint64(v)
+		}
+		s.secrets = NewSecrets(nil)
+		if k := meta.Get(kPrivKey); k != nil {
+			s.secrets = NewSecrets(slices.Clone(k))
+		}
+		return cfg.ForEach(func(name, _ []byte) error {
+			path := string(name)
+			t := s.schema.Table(path)
+			if t == nil {
+				return fmt.Errorf("cmdb: stored table %q is not in the schema", path)
+			}
+			rows := NewRows()
+			err := cfg.Bucket(name).ForEach(func(k, v []byte) error {
+				e, err := decodeEntry(v)
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				e.seq = binary.BigEndian.Uint64(k)
+				rows.Put(e)
+				return nil
+			})
+			s.tables[path] = rows
+			return err
+		})
+	})
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+// Revision returns the last committed revision number.
+func (s *Store) Revision() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.revision
+}
+
+// Secrets returns the encrypter for the current key.
+func (s *Store) Secrets() *Secrets {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.secrets
+}
+
+// Lookup returns a running entry (shared: callers must not modify it).
+func (s *Store) Lookup(table, key string) *Entry {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if r := s.tables[table]; r != nil {
+		return r.ByKey[key]
+	}
+	return nil
+}
+
+// Rows returns a copy of a running table's rows (entries shared, read-only).
+func (s *Store) Rows(table string) *Rows {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := s.tables[table]
+	if r == nil {
+		return NewRows()
+	}
+	c := &Rows{Keys: slices.Clone(r.Keys), ByKey: make(map[string]*Entry, len(r.ByKey))}
+	for k, e := range r.ByKey {
+		c.ByKey[k] = e
+	}
+	return c
+}
+
+// Read runs fn with a consistent read-only view of the running config.
+func (s *Store) Read(fn func(v View)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn(runningView{s})
+}
+
+// View is read access to a configuration.
+type View interface {
+	Entry(table, key string) *Entry
+	Table(table string) *Rows
+}
+
+type runningView struct{ s *Store }
+
+func (v runningView) Entry(table, key string) *Entry {
+	if r := v.s.tables[table]; r != nil {
+		return r.ByKey[key]
+	}
+	return nil
+}
+
+func (v runningView) Table(table string) *Rows { return v.s.tables[table] }
+
+// AddValidator registers a Validate-phase hook.
+func (s *Store) AddValidator(v Validator) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	s.validators = append(s.validators, v)
+}
+
+// Subscribe registers fn to receive every committed change set, in commit
+// order, after it is durable.
+func (s *Store) Subscribe(fn func(*ChangeSet)) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	s.subs = append(s.subs, fn)
+}
+
+// Commit validates and writes changes in one bbolt transaction. On any error
+// nothing is written and the running configuration is unchanged.
+func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error) {
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	cs := &ChangeSet{Revision: s.revision + 1, Time: s.now(), User: user, Source: source, Changes: changes}
+	for i := range changes {
+		if changes[i].VDOM == "" {
+			changes[i].VDOM = VDOM
+		}
+	}
+	ov := newOverlay(runningView{s})
+	for _, c := range changes {
+		ov.apply(c)
+	}
+	if err := s.checkIntegrity(ov, changes); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.hookMu.Lock()
+	validators := slices.Clone(s.validators)
+	subs := slices.Clone(s.subs)
+	s.hookMu.Unlock()
+	for _, v := range validators {
+		if err := v(cs); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	seq := s.seq
+	for i := range changes {
+		if a := changes[i].After; a != nil && a.seq == 0 {
+			if b := changes[i].Before; b != nil {
+				a.seq = b.seq
+			} else {
+				seq++
+				a.seq = seq
+			}
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return s.write(tx, cs, seq, ov)
+	})
+	if err != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("cmdb: commit failed, nothing written: %w", err)
+	}
+	s.seq = seq
+	for _, c := range changes {
+		rows := s.tables[c.Table]
+		if rows == nil {
+			rows = NewRows()
+			s.tables[c.Table] = rows
+		}
+		switch {
+		case c.Order != nil:
+			rows.Keys = slices.Clone(c.Order)
+		case c.After == nil:
+			rows.Remove(c.Key)
+		default:
+			rows.Put(c.After)
+		}
+	}
+	s.revision = cs.Revision
+	s.mu.Unlock()
+	for _, fn := range subs {
+		fn(cs)
+	}
+	return cs, nil
+}
+
+func (s *Store) write(tx *bolt.Tx, cs *ChangeSet, seq uint64, ov *overlay) error {
+	cfg := tx.Bucket(bCfg)
+	var buf []byte
+	for _, c := range cs.Changes {
+		b, err := cfg.CreateBucketIfNotExists([]byte(c.Table))
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.Order != nil:
+			// A move renumbers the table so the bucket order is the new order.
+			rows := ov.Table(c.Table)
+			if err := renumber(b, rows, c.Order, &seq); err != nil {
+				return err
+			}
+		case c.After == nil:
+			if c.Before != nil {
+				if err := b.Delete(u64(c.Before.seq)); err != nil {
+					return err
+				}
+			}
+		default:
+			buf = encodeEntry(buf[:0], c.After)
+			if err := b.Put(u64(c.After.seq), buf); err != nil {
+				return err
+			}
+		}
+	}
+	meta := tx.Bucket(bMeta)
+	if err := meta.Put(kRevision, u64(cs.Revision)); err != nil {
+		return err
+	}
+	if err := meta.Put(kSeq, u64(seq)); err != nil {
+		return err
+	}
+	return putRevision(tx.Bucket(bRev), cs)
+}
+
+func renumber(b *bolt.Bucket, rows *Rows, order []string, seq *uint64) error {
+	for _, k := range order {
+		e := rows.ByKey[k]
+		if e == nil {
+			continue
+		}
+		if err := b.Delete(u64(e.seq)); err != nil {
+			return err
+		}
+	}
+	var buf []byte
+	for _, k := range order {
+		e := rows.ByKey[k]
+		if e == nil {
+			continue
+		}
+		*seq++
+		e.seq = *seq
+		buf = encodeEntry(buf[:0], e)
+		if err := b.Put(u64(e.seq), buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Revision is one entry of the revision list.
+type Revision struct {
+	Number  uint64
+	Time    time.Time
+	User    string
+	Source  string
+	Changes int
+}
+
+func putRevision(b *bolt.Bucket, cs *ChangeSet) error {
+	var buf []byte
+	buf = binary.AppendVarint(buf, cs.Time.UnixNano())
+	buf = putStr(buf, cs.User)
+	buf = putStr(buf, cs.Source)
+	buf = binary.AppendUvarint(buf, uint64(len(cs.Changes)))
+	for _, c := range cs.Changes {
+		buf = putStr(buf, c.Table)
+		buf = putStr(buf, c.Key)
+		var flags byte
+		if c.Before != nil {
+			flags |= 1
+		}
+		if c.After != nil {
+			flags |= 2
+		}
+		buf = append(buf, flags)
+		if c.Before != nil {
+			buf = encodeEntry(buf, c.Before)
+		}
+		if c.After != nil {
+			buf = encodeEntry(buf, c.After)
+		}
+	}
+	if err := b.Put(u64(cs.Revision), buf); err != nil {
+		return err
+	}
+	// Keep the last KeepRevisions.
+	if cs.Revision > KeepRevisions {
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cs.Revision-KeepRevisions; k, _ = c.First() {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Revisions lists the kept revisions, oldest first.
+func (s *Store) Revisions() ([]Revision, error) {
+	var out []Revision
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRev).ForEach(func(k, v []byte) error {
+			d := decoder{b: v}
+			ns, n := binary.Varint(d.b)
+			if n <= 0 {
+				return errCorrupt
+			}
+			d.b = d.b[n:]
+			r := Revision{Number: binary.BigEndian.Uint64(k), Time: time.Unix(0, ns)}
+			r.User, r.Source = d.str(), d.str()
+			r.Changes = int(d.uvarint())
+			out = append(out, r)
+			return d.err
+		})
+	})
+	return out, err
+}
+
+// checkIntegrity verifies, against the configuration as it will be, that
+// every reference of a changed entry names an existing entry and that no
+// deleted entry is still referenced.
+func (s *Store) checkIntegrity(v View, changes []Change) error {
+	deleted := false
+	for _, c := range changes {
+		if c.After != nil {
+			t := s.schema.Table(c.Table)
+			if t == nil {
+				return fmt.Errorf("cmdb: unknown table %q", c.Table)
+			}
+			if err := checkRefs(v, t, c.After); err != nil {
+				return err
+			}
+		} else if c.Before != nil {
+			deleted = true
+		}
+	}
+	if !deleted {
+		return nil
+	}
+	for _, c := range changes {
+		if c.After == nil && c.Before != nil {
+			if n := countRefs(s.schema, v, c.Table, c.Key); n > 0 {
+				return inUseErr(n)
+			}
+		}
+	}
+	return nil
+}
+
+func inUseErr(n int) *Error {
+	return &Error{Msg: fmt.Sprintf("The entry is used by other %d entries", n), Code: CodeInUse}
+}
+
+func notFoundInDatasource(word string) *Error {
+	return &Error{Msg: "entry not found in datasource\nvalue parse error before '" + word + "'", Code: CodeValue}
+}
+
+// refExists tells whether name is a key of one of the attribute's targets.
+func refExists(v View, a *Attr, name string) bool {
+	for _, t := range a.Refs {
+		if r := v.Table(t); r != nil && r.ByKey[name] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func checkRefs(v View, t *Table, e *Entry) error {
+	for _, a := range t.Attrs {
+		if a.Child != nil {
+			for _, c := range e.Children[a.Name].Ordered() {
+				if err := checkRefs(v, a.Child, c); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if a.Type != TRef && a.Type != TRefs {
+			continue
+		}
+		for _, name := range e.Values[a.Name] {
+			if !refExists(v, a, name) {
+				return notFoundInDatasource(name)
+			}
+		}
+	}
+	return nil
+}
+
+// countRefs counts the entries whose references name table/key.
+func countRefs(s *Schema, v View, table, key string) int {
+	n := 0
+	forEachRef(s, v, func(_ *Table, _ *Entry, a *Attr, e *Entry) {
+		if slices.Contains(a.Refs, table) && slices.Contains(e.Values[a.Name], key) {
+			n++
+		}
+	})
+	return n
+}
+
+// forEachRef visits every reference attribute of every entry (children
+// included): top is the top-level entry the value lives in.
+func forEachRef(s *Schema, v View, fn func(t *Table, top *Entry, a *Attr, e *Entry)) {
+	for _, t := range s.order {
+		rows := v.Table(t.Path)
+		if rows == nil {
+			continue
+		}
+		for _, k := range rows.Keys {
+			top := rows.ByKey[k]
+			walkRefs(t, top, func(a *Attr, e *Entry) { fn(t, top, a, e) })
+		}
+	}
+}
+
+func walkRefs(t *Table, e *Entry, fn func(a *Attr, e *Entry)) {
+	for _, a := range t.Attrs {
+		if a.Child != nil {
+			for _, c := range e.Children[a.Name].Ordered() {
+				walkRefs(a.Child, c, fn)
+			}
+			continue
+		}
+		if (a.Type == TRef || a.Type == TRefs) && len(e.Values[a.Name]) > 0 {
+			fn(a, e)
+		}
+	}
+}
+
+// overlay is a View of a base configuration with uncommitted changes on top.
+type overlay struct {
+	base   View
+	tables map[string]*Rows
+}
+
+func newOverlay(base View) *overlay { return &overlay{base: base, tables: map[string]*Rows{}} }
+
+func (o *overlay) Table(table string) *Rows {
+	if r, ok := o.tables[table]; ok {
+		return r
+	}
+	return o.base.Table(table)
+}
+
+func (o *overlay) Entry(table, key string) *Entry {
+	if r := o.Table(table); r != nil {
+		return r.ByKey[key]
+	}
+	return nil
+}
+
+// own returns a private copy of a table's rows to modify (entries shared).
+func (o *overlay) own(table string) *Rows {
+	if r, ok := o.tables[table]; ok {
+		return r
+	}
+	r := NewRows()
+	if b := o.base.Table(table); b != nil {
+		r.Keys = slices.Clone(b.Keys)
+		r.ByKey = make(map[string]*Entry, len(b.ByKey))
+		for k, e := range b.ByKey {
+			r.ByKey[k] = e
+		}
+	}
+	o.tables[table] = r
+	return r
+}
+
+func (o *overlay) apply(c Change) {
+	r := o.own(c.Table)
+	switch {
+	case c.Order != nil:
+		r.Keys = slices.Clone(c.Order)
+	case c.After == nil:
+		r.Remove(c.Key)
+	default:
+		r.Put(c.After)
+	}
+}
+
+// sortedKeys is used where FortiOS sorts (numeric ids for edit 0).
+func sortedKeys(m map[string]*Entry) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
