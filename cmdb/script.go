@@ -58,7 +58,7 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 	for i := 0; i < len(results); i++ {
 		r := results[i]
 		if r.Err != nil {
-			res.Errors = append(res.Errors, ScriptError{Pos: r.Err.Pos, Err: syntaxErr(r.Err)})
+			res.Errors = append(res.Errors, ScriptError{Pos: r.Err.Pos, Err: SyntaxError(r.Err)})
 			continue
 		}
 		st := r.Stmt
@@ -106,7 +106,8 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 	return res
 }
 
-func syntaxErr(e *grammar.Error) *Error {
+// SyntaxError gives a grammar error its FortiOS return code.
+func SyntaxError(e *grammar.Error) *Error {
 	code := CodeParse
 	if strings.HasPrefix(e.Msg, "incomplete") {
 		code = CodeIncomplete

@@ -29,6 +29,9 @@ type Session struct {
 	stack   []*frame
 	pending []Change
 	ov      *overlay
+	// detached sessions (restore) build a configuration in their overlay
+	// and never commit it themselves.
+	detached bool
 }
 
 // frame is one level of the config stack.
@@ -441,6 +444,9 @@ func (s *Session) save(f *frame) error {
 func (s *Session) change(cs ...Change) error {
 	for _, c := range cs {
 		s.ov.apply(c)
+	}
+	if s.detached {
+		return nil
 	}
 	s.pending = append(s.pending, cs...)
 	if s.Batch {

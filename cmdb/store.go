@@ -1,6 +1,7 @@
 package cmdb
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -68,7 +69,9 @@ type Store struct {
 	tables   map[string]*Rows // running config of VDOM root, by table path
 	revision uint64
 	secrets  *Secrets
-	seq      uint64 // last entry sequence number handed out
+	seq      uint64   // last entry sequence number handed out
+	verbatim []string // unmodelled config blocks kept by a lenient restore
+	serial   string   // the appliance serial number, made on first start
 
 	hookMu     sync.Mutex
 	validators []Validator
@@ -84,6 +87,7 @@ var (
 	kFormat   = []byte("format")
 	kPrivKey  = []byte("private-key")
 	kSeq      = []byte("seq")
+	kSerial   = []byte("serial")
 )
 
 const storeFormat = 1
@@ -123,6 +127,21 @@ func Open(dir string, schema *Schema, opt Options) (*Store, error) {
 	return s, nil
 }
 
+// Serial is the appliance's serial number ("FGVMEV…"), made on first start.
+func (s *Store) Serial() string { return s.serial }
+
+func newSerial() string {
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	for i := range b {
+		b[i] = digits[int(b[i])%len(digits)]
+	}
+	return "FGVMEV" + string(b)
+}
+
 // Close closes the bbolt file.
 func (s *Store) Close() error { return s.db.Close() }
 
@@ -152,12 +171,23 @@ func (s *Store) load() error {
 		if v := meta.Get(kRevision); v != nil {
 			s.revision = binary.BigEndian.Uint64(v)
 		}
+		if v := meta.Get(kSerial); v != nil {
+			s.serial = string(v)
+		} else {
+			s.serial = newSerial()
+			if err := meta.Put(kSerial, []byte(s.serial)); err != nil {
+				return err
+			}
+		}
 		if v := meta.Get(kSeq); v != nil {
 			s.seq = binary.BigEndian.Uint64(v)
 		}
 		s.secrets = NewSecrets(nil)
 		if k := meta.Get(kPrivKey); k != nil {
 			s.secrets = NewSecrets(slices.Clone(k))
+		}
+		if s.verbatim, err = getVerbatim(meta); err != nil {
+			return err
 		}
 		return cfg.ForEach(func(name, _ []byte) error {
 			path := string(name)
@@ -268,7 +298,12 @@ func (s *Store) Subscribe(fn func(*ChangeSet)) {
 // Commit validates and writes changes in one bbolt transaction. On any error
 // nothing is written and the running configuration is unchanged.
 func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error) {
-	if len(changes) == 0 {
+	return s.commit(changes, user, source, nil)
+}
+
+// commit is Commit that may also replace the verbatim blocks (restore).
+func (s *Store) commit(changes []Change, user, source string, verbatim *[]string) (*ChangeSet, error) {
+	if len(changes) == 0 && verbatim == nil {
 		return nil, nil
 	}
 	s.mu.Lock()
@@ -281,6 +316,11 @@ func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error
 	ov := newOverlay(runningView{s})
 	for _, c := range changes {
 		ov.apply(c)
+	}
+	secrets, newKey, rekeyed := s.rekeyIfNeeded(ov, changes)
+	if rekeyed {
+		changes = append(changes, s.reencrypt(ov, s.secrets, secrets)...)
+		cs.Changes = changes
 	}
 	if err := s.checkIntegrity(ov, changes); err != nil {
 		s.mu.Unlock()
@@ -308,6 +348,23 @@ func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error
 		}
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if rekeyed {
+			meta := tx.Bucket(bMeta)
+			var err error
+			if newKey != nil {
+				err = meta.Put(kPrivKey, newKey)
+			} else {
+				err = meta.Delete(kPrivKey)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if verbatim != nil {
+			if err := putVerbatim(tx.Bucket(bMeta), *verbatim); err != nil {
+				return err
+			}
+		}
 		return s.write(tx, cs, seq, ov)
 	})
 	if err != nil {
@@ -331,6 +388,12 @@ func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error
 		}
 	}
 	s.revision = cs.Revision
+	if rekeyed {
+		s.secrets = secrets
+	}
+	if verbatim != nil {
+		s.verbatim = *verbatim
+	}
 	s.mu.Unlock()
 	for _, fn := range subs {
 		fn(cs)
@@ -340,7 +403,7 @@ func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error
 
 func (s *Store) write(tx *bolt.Tx, cs *ChangeSet, seq uint64, ov *overlay) error {
 	cfg := tx.Bucket(bCfg)
-	var buf []byte
+	var arena valueArena
 	for _, c := range cs.Changes {
 		b, err := cfg.CreateBucketIfNotExists([]byte(c.Table))
 		if err != nil {
@@ -350,7 +413,7 @@ func (s *Store) write(tx *bolt.Tx, cs *ChangeSet, seq uint64, ov *overlay) error
 		case c.Order != nil:
 			// A move renumbers the table so the bucket order is the new order.
 			rows := ov.Table(c.Table)
-			if err := renumber(b, rows, c.Order, &seq); err != nil {
+			if err := renumber(b, rows, c.Order, &seq, &arena); err != nil {
 				return err
 			}
 		case c.After == nil:
@@ -360,8 +423,7 @@ func (s *Store) write(tx *bolt.Tx, cs *ChangeSet, seq uint64, ov *overlay) error
 				}
 			}
 		default:
-			buf = encodeEntry(buf[:0], c.After)
-			if err := b.Put(u64(c.After.seq), buf); err != nil {
+			if err := b.Put(u64(c.After.seq), arena.encode(c.After)); err != nil {
 				return err
 			}
 		}
@@ -376,7 +438,20 @@ func (s *Store) write(tx *bolt.Tx, cs *ChangeSet, seq uint64, ov *overlay) error
 	return putRevision(tx.Bucket(bRev), cs)
 }
 
-func renumber(b *bolt.Bucket, rows *Rows, order []string, seq *uint64) error {
+// valueArena holds encoded values until the transaction commits: bbolt
+// keeps the slices given to Put until then, so they must not be reused.
+type valueArena struct{ buf []byte }
+
+func (a *valueArena) encode(e *Entry) []byte {
+	if cap(a.buf)-len(a.buf) < 4096 {
+		a.buf = make([]byte, 0, 1<<20)
+	}
+	start := len(a.buf)
+	a.buf = encodeEntry(a.buf, e)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
+
+func renumber(b *bolt.Bucket, rows *Rows, order []string, seq *uint64, arena *valueArena) error {
 	for _, k := range order {
 		e := rows.ByKey[k]
 		if e == nil {
@@ -386,7 +461,6 @@ func renumber(b *bolt.Bucket, rows *Rows, order []string, seq *uint64) error {
 			return err
 		}
 	}
-	var buf []byte
 	for _, k := range order {
 		e := rows.ByKey[k]
 		if e == nil {
@@ -394,8 +468,7 @@ func renumber(b *bolt.Bucket, rows *Rows, order []string, seq *uint64) error {
 		}
 		*seq++
 		e.seq = *seq
-		buf = encodeEntry(buf[:0], e)
-		if err := b.Put(u64(e.seq), buf); err != nil {
+		if err := b.Put(u64(e.seq), arena.encode(e)); err != nil {
 			return err
 		}
 	}

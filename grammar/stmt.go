@@ -11,25 +11,25 @@ import "fmt"
 type Kind uint8
 
 const (
-	Invalid Kind = iota
-	Config       // config <path…>
-	Edit         // edit <name>
-	Set          // set|select <attr> <value…>
-	Unset        // unset|clear <attr>
-	Append       // append <attr> <value…>
-	Unselect     // unselect <attr> <value…>
-	Next         // next
-	End          // end
-	Abort        // abort
-	Delete       // delete <name>
-	Purge        // purge
-	Rename       // rename <a> to <b>
-	Clone        // clone <a> to <b>
-	Move         // move <a> before|after <b>
-	Show         // show [full-configuration] [path…]
-	Get          // get [path…]
-	Comment      // # … (including the #config-version header)
-	Command      // execute / diagnose / exit …: words handed to the shell
+	Invalid  Kind = iota
+	Config        // config <path…>
+	Edit          // edit <name>
+	Set           // set|select <attr> <value…>
+	Unset         // unset|clear <attr>
+	Append        // append <attr> <value…>
+	Unselect      // unselect <attr> <value…>
+	Next          // next
+	End           // end
+	Abort         // abort
+	Delete        // delete <name>
+	Purge         // purge
+	Rename        // rename <a> to <b>
+	Clone         // clone <a> to <b>
+	Move          // move <a> before|after <b>
+	Show          // show [full-configuration] [path…]
+	Get           // get [path…]
+	Comment       // # … (including the #config-version header)
+	Command       // execute / diagnose / exit …: words handed to the shell
 )
 
 var kindNames = [...]string{

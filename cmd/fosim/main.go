@@ -1,0 +1,283 @@
+// Command fosim is a FortiOS-style appliance: a configuration engine with a
+// persistent CMDB, and (as they land) the appliance daemons.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/chzyer/readline"
+
+	"github.com/fosim/fosim/cli"
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/grammar"
+)
+
+const usage = `usage: fosim [--data DIR] <command> [arguments]
+
+commands:
+  run                      open the appliance's CLI on this terminal (default)
+  apply FILE|- [--lenient] run a configuration script; errors show line:column
+  show [PATH…] [--full]    print the configuration (or one table / entry)
+  get PATH…                print a table or entry as "get" does
+  backup FILE              write a FortiOS backup of the configuration
+  restore FILE [--lenient] replace the configuration with a backup
+  serve                    not simulated yet: the headless appliance with SSH
+
+The data directory is --data, else $FOSIM_DATA, else $XDG_STATE_HOME/fosim
+(~/.local/state/fosim). It is created with factory defaults on first use.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fosim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	dataDir := fs.String("data", "", "data directory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rest := fs.Args()
+	cmd := "run"
+	if len(rest) > 0 {
+		cmd, rest = rest[0], rest[1:]
+	}
+	// Flags may also follow the command ("apply x.conf --lenient").
+	lenient, full := false, false
+	var pos []string
+	for i := 0; i < len(rest); i++ {
+		switch a := rest[i]; {
+		case a == "--lenient" || a == "-lenient":
+			lenient = true
+		case a == "--full" || a == "-full":
+			full = true
+		case (a == "--data" || a == "-data") && i+1 < len(rest):
+			*dataDir = rest[i+1]
+			i++
+		case strings.HasPrefix(a, "--data="):
+			*dataDir = strings.TrimPrefix(a, "--data=")
+		default:
+			pos = append(pos, a)
+		}
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "serve":
+		fmt.Fprintln(stderr, "not simulated yet: fosim serve (the headless appliance with SSH)")
+		return 1
+	case "run", "apply", "show", "get", "backup", "restore":
+	default:
+		fmt.Fprintf(stderr, "fosim: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	dir, err := resolveDataDir(*dataDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	defer st.Close()
+	switch cmd {
+	case "run":
+		return runShell(st, stdin, stdout, stderr)
+	case "apply":
+		return applyCmd(st, pos, lenient, stdin, stdout, stderr)
+	case "show", "get":
+		return showCmd(st, cmd, pos, full, stdout, stderr)
+	case "backup":
+		if len(pos) != 1 {
+			fmt.Fprintln(stderr, "usage: fosim backup FILE")
+			return 2
+		}
+		if err := writeFileAtomic(pos[0], []byte(st.Backup("admin"))); err != nil {
+			fmt.Fprintln(stderr, "fosim:", err)
+			return 1
+		}
+		return 0
+	case "restore":
+		return restoreCmd(st, pos, lenient, stdout, stderr)
+	}
+	return 0
+}
+
+func resolveDataDir(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if d := os.Getenv("FOSIM_DATA"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "fosim"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no data directory: set --data or FOSIM_DATA (%v)", err)
+	}
+	return filepath.Join(home, ".local", "state", "fosim"), nil
+}
+
+func openStore(dir string) (*cmdb.Store, error) {
+	schema, err := cmdb.LoadSchema()
+	if err != nil {
+		return nil, err
+	}
+	st, err := cmdb.Open(dir, schema, cmdb.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.EnsureFactory(st.Serial()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func printErrors(w io.Writer, file string, errs []cmdb.ScriptError) {
+	for _, e := range errs {
+		if e.Pos.Line > 0 {
+			fmt.Fprintf(w, "%s:%d:%d: %s\n", file, e.Pos.Line, e.Pos.Col, e.Err.Error())
+		} else {
+			fmt.Fprintf(w, "%s: %s\n", file, e.Err.Error())
+		}
+		fmt.Fprintf(w, "Command fail. Return code %d\n", e.Code())
+	}
+}
+
+func readInput(name string, stdin io.Reader) (string, string, error) {
+	if name == "-" {
+		b, err := io.ReadAll(stdin)
+		return string(b), "<stdin>", err
+	}
+	b, err := os.ReadFile(name)
+	return string(b), name, err
+}
+
+func applyCmd(st *cmdb.Store, pos []string, lenient bool, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: fosim apply FILE|- [--lenient]")
+		return 2
+	}
+	src, name, err := readInput(pos[0], stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	sess := st.NewSession("admin", "apply "+name)
+	res := cmdb.RunScript(sess, src, cmdb.ScriptOptions{Lenient: lenient})
+	io.WriteString(stdout, res.Output.String())
+	printErrors(stderr, name, res.Errors)
+	if len(res.Verbatim) > 0 {
+		fmt.Fprintf(stderr, "%s: skipped %d config block(s) for tables fosim does not model (apply keeps nothing verbatim; use restore --lenient)\n", name, len(res.Verbatim))
+	}
+	if len(res.Errors) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func restoreCmd(st *cmdb.Store, pos []string, lenient bool, stdout, stderr io.Writer) int {
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: fosim restore FILE [--lenient]")
+		return 2
+	}
+	src, name, err := readInput(pos[0], nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	res, err := st.Restore(src, "admin", lenient)
+	printErrors(stderr, name, res.Errors)
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	if res.Kept > 0 {
+		fmt.Fprintf(stdout, "kept %d unmodelled config block(s) verbatim\n", res.Kept)
+	}
+	fmt.Fprintf(stdout, "restored: %d change(s), revision %d\n", res.Changes, res.Revision)
+	if len(res.Errors) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func showCmd(st *cmdb.Store, cmd string, pos []string, full bool, stdout, stderr io.Writer) int {
+	words := []string{cmd}
+	if full {
+		words = append(words, "full-configuration")
+	}
+	for _, p := range pos {
+		words = append(words, grammar.Quote(p))
+	}
+	sess := st.NewSession("admin", cmd)
+	var out strings.Builder
+	sh := cli.New(sess, &out)
+	sh.Line(strings.Join(words, " "))
+	io.WriteString(stdout, out.String())
+	if strings.Contains(out.String(), "Command fail. Return code") {
+		return 1
+	}
+	return 0
+}
+
+func runShell(st *cmdb.Store, stdin io.Reader, stdout, stderr io.Writer) int {
+	sess := st.NewSession("admin", "console")
+	sh := cli.New(sess, stdout)
+	rl, err := readline.NewEx(&readline.Config{Prompt: sh.Prompt(), Stdin: io.NopCloser(stdin), Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	defer rl.Close()
+	for !sh.Exited() {
+		rl.SetPrompt(sh.Prompt())
+		line, err := rl.Readline()
+		if errors.Is(err, readline.ErrInterrupt) {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		sh.Line(line)
+	}
+	return 0
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so a crash
+// never leaves half a backup.
+func writeFileAtomic(name string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".fosim-backup-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}
