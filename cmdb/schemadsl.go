@@ -31,7 +31,72 @@ func LoadSchema() (*Schema, error) {
 			return nil, err
 		}
 	}
-	return s, s.check()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	s.order = dependencyOrder(s.order)
+	return s, nil
+}
+
+// dependencyOrder sorts tables so that each comes after the tables it
+// references (a backup must restore statement by statement), otherwise
+// keeping declaration order. Tables in a reference cycle keep their
+// declaration order.
+func dependencyOrder(decl []*Table) []*Table {
+	index := map[string]int{}
+	for i, t := range decl {
+		index[t.Path] = i
+	}
+	deps := make([]map[int]bool, len(decl))
+	var collect func(i int, t *Table)
+	collect = func(i int, t *Table) {
+		for _, a := range t.Attrs {
+			if a.Child != nil {
+				collect(i, a.Child)
+			}
+			for _, r := range a.Refs {
+				if j, ok := index[r]; ok && j != i {
+					deps[i][j] = true
+				}
+			}
+		}
+	}
+	for i, t := range decl {
+		deps[i] = map[int]bool{}
+		collect(i, t)
+	}
+	done := make([]bool, len(decl))
+	out := make([]*Table, 0, len(decl))
+	for len(out) < len(decl) {
+		picked := -1
+		for i := range decl {
+			if done[i] {
+				continue
+			}
+			ready := true
+			for j := range deps[i] {
+				if !done[j] {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				picked = i
+				break
+			}
+		}
+		if picked < 0 { // a cycle: take the first remaining
+			for i := range decl {
+				if !done[i] {
+					picked = i
+					break
+				}
+			}
+		}
+		done[picked] = true
+		out = append(out, decl[picked])
+	}
+	return out
 }
 
 // fileOrder is the order config areas appear in a FortiOS backup.

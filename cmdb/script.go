@@ -15,6 +15,9 @@ type ScriptError struct {
 }
 
 func (e ScriptError) Error() string {
+	if e.Pos.Line == 0 {
+		return e.Err.Error()
+	}
 	return fmt.Sprintf("line %d:%d: %s", e.Pos.Line, e.Pos.Col, e.Err.Error())
 }
 
@@ -33,6 +36,9 @@ type ScriptResult struct {
 	Errors     []ScriptError
 	// Output is what show / get statements printed.
 	Output strings.Builder
+	// Transcript is the output and the errors in the order they happened,
+	// errors as "line L:C: message" + "Command fail. Return code N".
+	Transcript strings.Builder
 	// Verbatim holds, in lenient mode, the text of config blocks for tables
 	// fosim does not model, kept so that a backup round-trips them.
 	Verbatim []string
@@ -58,7 +64,7 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 	for i := 0; i < len(results); i++ {
 		r := results[i]
 		if r.Err != nil {
-			res.Errors = append(res.Errors, ScriptError{Pos: r.Err.Pos, Err: SyntaxError(r.Err)})
+			res.fail(ScriptError{Pos: r.Err.Pos, Err: SyntaxError(r.Err)})
 			continue
 		}
 		st := r.Stmt
@@ -79,12 +85,13 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 		}
 		out, err := sess.Exec(st)
 		if err != nil {
-			res.Errors = append(res.Errors, ScriptError{Pos: st.Pos, Err: err})
+			res.fail(ScriptError{Pos: st.Pos, Err: err})
 			continue
 		}
 		if out != "" {
 			if st.Kind == grammar.Show || st.Kind == grammar.Get {
 				res.Output.WriteString(out)
+				res.Transcript.WriteString(out)
 			} else if opt.Echo != nil {
 				opt.Echo(out)
 			}
@@ -101,9 +108,14 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 		sess.stack = sess.stack[:len(sess.stack)-1]
 	}
 	if err := sess.Flush(); err != nil {
-		res.Errors = append(res.Errors, ScriptError{Err: err})
+		res.fail(ScriptError{Err: err})
 	}
 	return res
+}
+
+func (res *ScriptResult) fail(e ScriptError) {
+	res.Errors = append(res.Errors, e)
+	fmt.Fprintf(&res.Transcript, "%s\nCommand fail. Return code %d\n", e.Error(), e.Code())
 }
 
 // SyntaxError gives a grammar error its FortiOS return code.

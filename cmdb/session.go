@@ -25,6 +25,9 @@ type Session struct {
 	User   string
 	Source string
 	Batch  bool
+	// HoldCommits keeps a batch's saved entries until Flush, even across
+	// top-level blocks (one transaction for a whole file).
+	HoldCommits bool
 
 	stack   []*frame
 	pending []Change
@@ -512,7 +515,7 @@ func (s *Session) end(st grammar.Stmt) error {
 			s.stack = s.stack[:len(s.stack)-1] // and leave the table level
 		}
 		if err != nil {
-			if len(s.stack) == 0 {
+			if len(s.stack) == 0 && !s.HoldCommits {
 				if ferr := s.flushLocked(); ferr != nil {
 					return fmt.Errorf("%w\n%v", err, ferr)
 				}
@@ -522,7 +525,7 @@ func (s *Session) end(st grammar.Stmt) error {
 	} else {
 		s.stack = s.stack[:len(s.stack)-1]
 	}
-	if len(s.stack) == 0 && s.Batch {
+	if len(s.stack) == 0 && s.Batch && !s.HoldCommits {
 		return s.flushLocked()
 	}
 	return nil

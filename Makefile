@@ -1,0 +1,34 @@
+# fosim — a FortiOS-style appliance simulator.
+GO ?= go
+
+.PHONY: all build run test vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/fosim ./cmd/fosim
+
+# The appliance's CLI on this terminal, with the default data directory
+# ($FOSIM_DATA, else ~/.local/state/fosim), created with factory defaults.
+run:
+	$(GO) run ./cmd/fosim run
+
+# Unit, golden, crash-safety tests and the seed corpus of every fuzz target.
+test: vet
+	$(GO) test -count=1 -timeout 14m ./...
+
+vet:
+	$(GO) vet ./...
+
+# Longer fuzzing; FUZZTIME per target.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./grammar -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmdb -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
+
+# Benchmarks (figures go to BENCHMARKS.md).
+bench:
+	$(GO) test ./cmdb -run '^$$' -bench . -benchtime 1x -timeout 30m
+
+clean:
+	rm -rf bin
