@@ -98,14 +98,22 @@ func floorRead(src string) int {
 func BenchmarkApplyMillionLines(b *testing.B) {
 	src, lines := bigConfig(1_000_000)
 	for i := 0; i < b.N; i++ {
+		// The floor is the fastest of three reads, so that heap growth and
+		// page faults of the first pass are not charged to it alone.
+		floor := time.Duration(1 << 62)
+		for range 3 {
+			t0 := time.Now()
+			floorRead(src)
+			floor = min(floor, time.Since(t0))
+		}
 		t0 := time.Now()
-		floorRead(src)
-		floor := time.Since(t0)
 
 		b.StopTimer()
-		st := newTestStore(b)
+		st := newSyncedStore(b)
 		b.StartTimer()
 
+		t0 = time.Now()
+		grammar.ParseParallel(src) // warm the parser's shape cache and heap
 		t0 = time.Now()
 		results := grammar.ParseParallel(src)
 		parse := time.Since(t0)
@@ -130,7 +138,7 @@ func BenchmarkApplyMillionLines(b *testing.B) {
 
 		// The whole apply as "fosim apply" runs it, on a second appliance.
 		b.StopTimer()
-		st2 := newTestStore(b)
+		st2 := newSyncedStore(b)
 		b.StartTimer()
 		t0 = time.Now()
 		res := RunScript(st2.NewSession("admin", "bench"), src, ScriptOptions{})
@@ -149,4 +157,18 @@ func BenchmarkApplyMillionLines(b *testing.B) {
 		b.ReportMetric(float64(whole)/float64(floor), "apply-x-floor")
 		b.Logf("lines=%d stmts=%d floor=%v parse=%v validate=%v commit=%v apply=%v", lines, len(results), floor, parse, validate, commit, whole)
 	}
+}
+
+// newSyncedStore is a factory appliance whose commits are fsynced, as in
+// production.
+func newSyncedStore(b *testing.B) *Store {
+	st, err := Open(b.TempDir(), testSchema(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := st.EnsureFactory(st.Serial()); err != nil {
+		b.Fatal(err)
+	}
+	return st
 }

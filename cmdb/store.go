@@ -109,13 +109,21 @@ func Open(dir string, schema *Schema, opt Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: opt.NoSync})
+	// A large initial mmap (address space only) spares bbolt the remaps that
+	// copy every node while a big restore grows the file.
+	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{
+		Timeout:         2 * time.Second,
+		NoSync:          opt.NoSync,
+		InitialMmapSize: 1 << 30,
+		FreelistType:    bolt.FreelistMapType,
+	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("data directory %s is in use by another fosim process", dir)
 		}
 		return nil, err
 	}
+	db.AllocSize = 64 << 20
 	s := &Store{schema: schema, db: db, now: opt.Now, tables: map[string]*Rows{}}
 	if s.now == nil {
 		s.now = time.Now
