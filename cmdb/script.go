@@ -85,7 +85,7 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 		}
 		out, err := sess.Exec(st)
 		if err != nil {
-			res.fail(ScriptError{Pos: st.Pos, Err: err})
+			res.fail(ScriptError{Pos: errorPos(st, err), Err: err})
 			continue
 		}
 		if out != "" {
@@ -116,6 +116,23 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 func (res *ScriptResult) fail(e ScriptError) {
 	res.Errors = append(res.Errors, e)
 	fmt.Fprintf(&res.Transcript, "%s\nCommand fail. Return code %d\n", e.Error(), e.Code())
+}
+
+// errorPos points at the word an error names ("… before 'colour'"), else
+// at the statement.
+func errorPos(st grammar.Stmt, err error) grammar.Pos {
+	msg := err.Error()
+	i := strings.LastIndex(msg, "before '")
+	if i < 0 {
+		return st.Pos
+	}
+	near := strings.TrimSuffix(msg[i+len("before '"):], "'")
+	for _, w := range st.Args {
+		if w.Text == near {
+			return w.Pos
+		}
+	}
+	return st.Pos
 }
 
 // SyntaxError gives a grammar error its FortiOS return code.
