@@ -65,6 +65,11 @@ func (sh *Shell) Exited() bool { return sh.exited }
 func (sh *Shell) Line(line string) {
 	for _, r := range grammar.ParseLine(line) {
 		if r.Err != nil {
+			// An unknown command word at the top level is an "action".
+			if sh.Session.Depth() == 0 && r.Err.Near != "" && strings.HasPrefix(strings.TrimSpace(line), r.Err.Near) {
+				fmt.Fprintln(sh.Out, "Unknown action 0")
+				continue
+			}
 			sh.fail(cmdb.SyntaxError(r.Err))
 			continue
 		}
