@@ -108,6 +108,10 @@ func factoryCertificates(serial string, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	guiDER, guiKey, err := leaf(serial, nil, nil)
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	b.WriteString("config vpn certificate local\n")
 	for _, c := range []struct {
@@ -119,6 +123,7 @@ func factoryCertificates(serial string, now time.Time) (string, error) {
 		{"Fortinet_CA_SSL", caDER, caKey, "This is the default CA certificate the SSL Inspection will use when generating new server certificates."},
 		{"Fortinet_SSL", sslDER, sslKey, "This certificate is embedded in the hardware at the factory and is unique to this unit. "},
 		{"Fortinet_Factory", facDER, facKey, "This is the factory certificate of this unit."},
+		{"Fortinet_GUI_Server", guiDER, guiKey, "This is the default server certificate for the administrative GUI."},
 	} {
 		keyDER, err := x509.MarshalPKCS8PrivateKey(c.key)
 		if err != nil {

@@ -100,8 +100,20 @@ func checkRoundTrip(t *testing.T, st *Store) {
 		t.Fatalf("restoring the backup failed: %v %v", err, res.Errors)
 	}
 	// Exactly the same text: uuids and ENC secrets included.
+	first := maskVer.ReplaceAllString(backup, "")
 	again := maskVer.ReplaceAllString(other.Backup("admin"), "")
-	if first := maskVer.ReplaceAllString(backup, ""); again != first {
+	if again != first {
 		t.Errorf("backup does not round-trip\n--- first ---\n%s--- after restore ---\n%s", first, again)
+	}
+	// show full-configuration, every default spelled out, restores to the
+	// same configuration too.
+	var full strings.Builder
+	st.Read(func(v View) { WriteConfig(&full, st.Schema(), v, true) })
+	third := newTestStore(t)
+	if res, err := third.Restore(full.String(), "admin", false); err != nil {
+		t.Fatalf("restoring show full-configuration failed: %v %v", err, res.Errors)
+	}
+	if again := maskVer.ReplaceAllString(third.Backup("admin"), ""); again != first {
+		t.Errorf("show full-configuration does not round-trip\n--- backup ---\n%s--- after restoring full ---\n%s", first, again)
 	}
 }

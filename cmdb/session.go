@@ -302,6 +302,10 @@ func (s *Session) set(args []grammar.Word, op setOp) error {
 	if op != opSet && !a.Type.Multi() {
 		return parseErr(args[0].Text)
 	}
+	if op == opSet && len(words) == 1 && words[0] == "" && !a.Type.Multi() {
+		delete(f.entry.Values, a.Name) // set x "" empties it, as show full prints
+		return nil
+	}
 	canon, err := a.Canon(words, s.store.secrets)
 	if err != nil {
 		return err
@@ -639,7 +643,7 @@ func (s *Session) rename(from, to grammar.Word) error {
 	}
 	// Rewrite every reference to the old name.
 	forEachRef(s.schema, s.ov, func(t *Table, top *Entry, a *Attr, e *Entry) {
-		if !slices.Contains(a.Refs, f.table.Path) || !slices.Contains(e.Values[a.Name], from.Text) {
+		if !slices.Contains(a.Refs, f.table.Path) || !slices.Contains(e.Get(a), from.Text) {
 			return
 		}
 		if t.Path == f.table.Path && top.Key == from.Text {
@@ -648,7 +652,7 @@ func (s *Session) rename(from, to grammar.Word) error {
 		upd := top.Clone()
 		walkRefs(t, upd, func(a2 *Attr, e2 *Entry) {
 			if slices.Contains(a2.Refs, f.table.Path) {
-				v := slices.Clone(e2.Values[a2.Name])
+				v := slices.Clone(e2.Get(a2))
 				for i := range v {
 					if v[i] == from.Text {
 						v[i] = newKey

@@ -60,6 +60,9 @@ func indent(b *strings.Builder, n int) {
 }
 
 func writeBlock(b *strings.Builder, t *Table, rows *Rows, full bool, depth int, title string) {
+	if rows == nil {
+		rows = NewRows()
+	}
 	indent(b, depth)
 	b.WriteString("config ")
 	b.WriteString(title)
@@ -109,7 +112,7 @@ func writeAttrs(b *strings.Builder, t *Table, e *Entry, full bool, depth int) {
 		}
 		indent(b, depth)
 		if len(vals) == 0 {
-			if a.Type.Multi() || a.Type == TPassword || a.Type == TPasswordHash {
+			if a.Type.Multi() || !a.Type.Quoted() {
 				b.WriteString("unset ")
 				b.WriteString(a.Name)
 				b.WriteByte('\n')

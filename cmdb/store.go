@@ -627,7 +627,7 @@ func checkRefs(v View, t *Table, e *Entry) error {
 func countRefs(s *Schema, v View, table, key string) int {
 	n := 0
 	forEachRef(s, v, func(_ *Table, _ *Entry, a *Attr, e *Entry) {
-		if slices.Contains(a.Refs, table) && slices.Contains(e.Values[a.Name], key) {
+		if slices.Contains(a.Refs, table) && slices.Contains(e.Get(a), key) {
 			n++
 		}
 	})
@@ -657,7 +657,8 @@ func walkRefs(t *Table, e *Entry, fn func(a *Attr, e *Entry)) {
 			}
 			continue
 		}
-		if (a.Type == TRef || a.Type == TRefs) && len(e.Values[a.Name]) > 0 {
+		// Defaults count: a default may name an entry (admin-server-cert).
+		if (a.Type == TRef || a.Type == TRefs) && len(e.Get(a)) > 0 {
 			fn(a, e)
 		}
 	}
