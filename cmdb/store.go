@@ -483,7 +483,7 @@ func renumber(b *bolt.Bucket, rows *Rows, order []string, seq *uint64, arena *va
 	return nil
 }
 
-// Revision is one entry of the revision list.
+// Revision is one entry of the revision list (see putRevision).
 type Revision struct {
 	Number  uint64
 	Time    time.Time
@@ -492,6 +492,10 @@ type Revision struct {
 	Changes int
 }
 
+// putRevision records a commit for the revision list. Only before-images
+// are kept: walking back from the running configuration and restoring them
+// rebuilds any kept revision, and a large creation-only apply writes almost
+// nothing extra.
 func putRevision(b *bolt.Bucket, cs *ChangeSet) error {
 	var buf []byte
 	buf = binary.AppendVarint(buf, cs.Time.UnixNano())
@@ -508,12 +512,12 @@ func putRevision(b *bolt.Bucket, cs *ChangeSet) error {
 		if c.After != nil {
 			flags |= 2
 		}
+		if c.Order != nil {
+			flags |= 4
+		}
 		buf = append(buf, flags)
 		if c.Before != nil {
 			buf = encodeEntry(buf, c.Before)
-		}
-		if c.After != nil {
-			buf = encodeEntry(buf, c.After)
 		}
 	}
 	if err := b.Put(u64(cs.Revision), buf); err != nil {
