@@ -147,7 +147,11 @@ type template struct {
 	before bool
 	args   []int // word indexes of Stmt.Args, used when from < 0
 	from   int   // Args = words[from:] when >= 0
-	err    *Error
+	// A failed shape: the parser stopped before word errAt, or ran out of
+	// words (errAt == len(words)).
+	failed bool
+	errAt  int
+	errMsg string // set for errors that are not about a word
 }
 
 var shapes sync.Map // shape key → *template
@@ -178,16 +182,15 @@ func parseWords(words []Word) (Stmt, *Error) {
 		tp = compileShape(words)
 		shapes.Store(string(key), tp)
 	}
-	if tp.err != nil {
-		e := *tp.err
-		if e.Near == "" {
-			e.Pos = words[len(words)-1].Pos
-		} else {
-			i := e.Pos.Col // the word index while cached
-			e.Pos, e.Near = words[i].Pos, words[i].Text
-			e.Msg = "command parse error before '" + words[i].Text + "'"
+	if tp.failed {
+		switch {
+		case tp.errMsg != "":
+			return Stmt{}, &Error{Pos: words[0].Pos, Msg: tp.errMsg}
+		case tp.errAt >= len(words):
+			return Stmt{}, &Error{Pos: words[len(words)-1].Pos, Msg: "incomplete command in the end"}
 		}
-		return Stmt{}, &e
+		w := words[tp.errAt]
+		return Stmt{}, &Error{Pos: w.Pos, Near: w.Text, Msg: "command parse error before '" + w.Text + "'"}
 	}
 	s := Stmt{Kind: tp.kind, Pos: words[0].Pos, Verb: words[0].Text, Full: tp.full, Before: tp.before}
 	if tp.from >= 0 {
@@ -217,28 +220,20 @@ func compileShape(words []Word) *template {
 	toks = append(toks, lexer.Token{Type: lexer.EOF, Pos: lexer.Position{Offset: len(words), Line: 1, Column: len(words) + 1}})
 	pl, err := lexer.Upgrade(&sliceLexer{toks: toks})
 	if err != nil {
-		return &template{err: &Error{Msg: err.Error()}}
+		return &template{failed: true, errMsg: err.Error()}
 	}
 	ast, err := stmtParser.ParseFromLexer(pl)
 	if err != nil {
-		return &template{err: toError(err, words)}
+		// The parser stopped before a word ("command parse error before
+		// 'x'") or ran out of words ("incomplete command in the end").
+		t := &template{failed: true}
+		var perr participle.Error
+		if errors.As(err, &perr) {
+			t.errAt = perr.Position().Offset
+		}
+		return t
 	}
 	return ast.template(len(words))
-}
-
-// toError maps a participle error to FortiOS wording: the parser stopped
-// before a word ("command parse error before 'x'") or ran out of words
-// ("incomplete command in the end"). Pos.Col holds the word index.
-func toError(err error, words []Word) *Error {
-	var perr participle.Error
-	i := 0
-	if errors.As(err, &perr) {
-		i = perr.Position().Offset
-	}
-	if i >= len(words) {
-		return &Error{Msg: "incomplete command in the end"}
-	}
-	return &Error{Pos: Pos{Col: i}, Near: words[i].Text}
 }
 
 func idx(ws []wordAST) []int {
