@@ -13,7 +13,8 @@ const (
 	TString       Type = iota // string, max length; printed quoted
 	TText                     // free text (comments): may hold "<…>"
 	TOption                   // one of Options; printed bare
-	TOptions                  // several of Options; printed bare
+	TOptions                  // several of Options, printed bare in the list's order
+	TOptionList               // several of Options in the order typed (proposals)
 	TInt                      // integer in [Min, Max]
 	TIPv4                     // one IPv4 address
 	TIPv4Mask                 // address + netmask ("1.2.3.4 255.255.255.0" or "1.2.3.4/24")
@@ -33,7 +34,7 @@ const (
 )
 
 var typeNames = map[string]Type{
-	"string": TString, "text": TText, "option": TOption, "options": TOptions,
+	"string": TString, "text": TText, "option": TOption, "options": TOptions, "optionlist": TOptionList,
 	"int": TInt, "ipv4": TIPv4, "ipv4mask": TIPv4Mask, "ipv4net": TIPv4Net,
 	"ipv4netmask": TIPv4Netmask, "ipv6": TIPv6, "ipv6prefix": TIPv6Prefix,
 	"password": TPassword, "passwordhash": TPasswordHash, "ref": TRef, "refs": TRefs,
@@ -52,7 +53,7 @@ func (t Type) String() string {
 // Multi tells whether the type holds a list of words.
 func (t Type) Multi() bool {
 	switch t {
-	case TOptions, TRefs, TStrings, TPortRange:
+	case TOptions, TOptionList, TRefs, TStrings, TPortRange:
 		return true
 	}
 	return false

@@ -352,7 +352,7 @@ func parseAttrLine(line string) (*Attr, error) {
 			return nil, fmt.Errorf("bad length %q", v)
 		}
 		a.Max = n
-	case TOption, TOptions:
+	case TOption, TOptions, TOptionList:
 		v, err := takeArg()
 		if err != nil {
 			return nil, err

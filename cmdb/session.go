@@ -341,6 +341,9 @@ func (s *Session) set(args []grammar.Word, op setOp) error {
 		}
 		canon = kept
 	}
+	if a.Type == TOptions {
+		a.sortOptions(canon)
+	}
 	if a.Max > 0 && a.Type.Multi() && a.Type != TStrings && len(canon) > a.Max {
 		return valueErr(canon[len(canon)-1])
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -76,7 +77,7 @@ func (a *Attr) Canon(words []string, sec *Secrets) ([]string, error) {
 			return nil, valueErr(w)
 		}
 		return []string{o}, nil
-	case TOptions:
+	case TOptions, TOptionList:
 		out := make([]string, 0, len(words))
 		for _, w := range words {
 			o, ok := matchOption(a.Options, w)
@@ -86,6 +87,9 @@ func (a *Attr) Canon(words []string, sec *Secrets) ([]string, error) {
 			if !contains(out, o) {
 				out = append(out, o)
 			}
+		}
+		if a.Type == TOptions {
+			a.sortOptions(out)
 		}
 		return out, nil
 	case TInt:
@@ -247,6 +251,20 @@ func (a *Attr) Canon(words []string, sec *Secrets) ([]string, error) {
 		return []string{strings.ToLower(w)}, nil
 	}
 	return nil, fmt.Errorf("cmdb: unhandled type %v", a.Type)
+}
+
+// sortOptions puts chosen options in the order of the option list, the
+// order FortiOS prints them ("set allowaccess ping https ssh").
+func (a *Attr) sortOptions(chosen []string) {
+	rank := func(o string) int {
+		for i, x := range a.Options {
+			if x == o {
+				return i
+			}
+		}
+		return len(a.Options)
+	}
+	slices.SortStableFunc(chosen, func(x, y string) int { return rank(x) - rank(y) })
 }
 
 // matchOption accepts an option or a unique prefix of one.
