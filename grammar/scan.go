@@ -53,6 +53,10 @@ func (s *scanner) next() (rawLine, bool) {
 				s.i++
 				continue
 			}
+			if n := webBlank(s.src, s.i); n > 0 {
+				s.i += n
+				continue
+			}
 			if c == '\\' && s.i+1 < len(s.src) && s.src[s.i+1] == '\n' {
 				s.i++
 				s.newline()
@@ -111,7 +115,7 @@ func (s *scanner) word() rawWord {
 	j := s.i
 	for j < len(s.src) {
 		c := s.src[j]
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || webBlank(s.src, j) > 0 {
 			break
 		}
 		if c == '"' || c == '\'' || c == '\\' || c == '<' {
@@ -144,7 +148,7 @@ func (s *scanner) word() rawWord {
 	for s.i < len(s.src) {
 		c := s.src[s.i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n':
+		case c == ' ' || c == '\t' || c == '\n' || webBlank(s.src, s.i) > 0:
 			return finishWord(w, s.buf.String())
 		case c == '\r':
 			s.i++
@@ -245,6 +249,19 @@ func (s *scanner) word0() string {
 	t := s.src[s.i:j]
 	s.i = j
 	return t
+}
+
+// webBlank returns the length of a blank that web pages put into pasted
+// snippets: a no-break space (U+00A0) or a zero-width space (U+200B); 0 if
+// there is none at i.
+func webBlank(src string, i int) int {
+	if src[i] == 0xc2 && i+1 < len(src) && src[i+1] == 0xa0 {
+		return 2
+	}
+	if src[i] == 0xe2 && i+2 < len(src) && src[i+1] == 0x80 && src[i+2] == 0x8b {
+		return 3
+	}
+	return 0
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
