@@ -131,8 +131,9 @@ func factoryCertificates(serial string, now time.Time) (string, error) {
 		}
 		fmt.Fprintf(&b, "    edit %s\n", grammar.Quote(c.name))
 		fmt.Fprintf(&b, "        set comments %s\n", grammar.Quote(strings.TrimSpace(c.cmt)))
-		fmt.Fprintf(&b, "        set private-key %s\n", grammar.Quote(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))))
-		fmt.Fprintf(&b, "        set certificate %s\n", grammar.Quote(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.der}))))
+		// FortiOS prints PEM with the closing quote right after the END line.
+		fmt.Fprintf(&b, "        set private-key %s\n", grammar.Quote(strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))))
+		fmt.Fprintf(&b, "        set certificate %s\n", grammar.Quote(strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.der})))))
 		b.WriteString("        set source factory\n    next\n")
 	}
 	b.WriteString("end\n")

@@ -122,6 +122,14 @@ func (res *ScriptResult) fail(e ScriptError) {
 // at the statement.
 func errorPos(st grammar.Stmt, err error) grammar.Pos {
 	msg := err.Error()
+	if p, ok := strings.CutPrefix(msg, "placeholder "); ok {
+		p, _, _ = strings.Cut(p, " must be")
+		for _, w := range st.Args {
+			if strings.Contains(w.Text, p) {
+				return w.Pos
+			}
+		}
+	}
 	i := strings.LastIndex(msg, "before '")
 	if i < 0 {
 		return st.Pos

@@ -749,8 +749,9 @@ func texts(ws []grammar.Word) []string {
 	return out
 }
 
+// placeholderErr is the same text the grammar gives a bare placeholder.
 func placeholderErr(p string) *Error {
-	return &Error{Msg: "placeholder " + p + " must be replaced with a real value\nvalue parse error before '" + p + "'", Code: CodeValue}
+	return &Error{Msg: "placeholder " + p + " must be replaced with a real value", Code: CodeValue}
 }
 
 func cliErr(err error) error {
