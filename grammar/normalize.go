@@ -93,7 +93,7 @@ func split(src string) []unit {
 }
 
 func isKeyword(w rawWord, set map[string]bool) bool {
-	return !w.Quoted && !w.placeholder && set[w.Text]
+	return !w.Quoted && w.placeholder == "" && set[w.Text]
 }
 
 // appendStatements normalises one logical line into statements.
@@ -178,8 +178,8 @@ func appendOne(units []unit, words []rawWord, ar *arena) []unit {
 	}
 	u := unit{pos: words[0].Pos, words: ar.alloc(len(words))}
 	for i, w := range words {
-		if w.placeholder {
-			u.err = &Error{Pos: w.Pos, Near: w.Text, Msg: "placeholder " + w.Text + " must be replaced with a real value"}
+		if w.placeholder != "" && u.err == nil {
+			u.err = &Error{Pos: w.Pos, Near: w.Text, Msg: "placeholder " + w.placeholder + " must be replaced with a real value"}
 		}
 		u.words[i] = w.Word
 	}

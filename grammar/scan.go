@@ -13,8 +13,8 @@ type rawLine struct {
 
 type rawWord struct {
 	Word
-	// placeholder marks a bare "<name>" documentation placeholder.
-	placeholder bool
+	// placeholder is a bare "<name>" documentation placeholder in the word.
+	placeholder string
 	// annotation marks a bare "<---" web-page annotation arrow.
 	annotation bool
 	// unterminated marks a quote that never closed before the end of input.
@@ -45,6 +45,7 @@ func (s *scanner) newline() {
 func (s *scanner) next() (rawLine, bool) {
 	ln := rawLine{words: s.scratch[:0]}
 	defer func() { s.scratch = ln.words[:0] }()
+	afterNote := false // an annotation was seen on this physical line
 	for {
 		// skip blanks
 		for s.i < len(s.src) {
@@ -94,7 +95,13 @@ func (s *scanner) next() (rawLine, bool) {
 			s.i = end
 			return ln, true
 		}
-		w := s.word()
+		w := s.word(afterNote)
+		if w.annotation {
+			afterNote = true
+		}
+		if w.Text == "" && !w.Quoted && !w.unterminated {
+			continue // a lone backslash at the end of the input
+		}
 		if len(ln.words) == 0 {
 			ln.pos = w.Pos
 		}
@@ -106,8 +113,10 @@ func (s *scanner) next() (rawLine, bool) {
 	}
 }
 
-// word scans one word starting at a non-blank character.
-func (s *scanner) word() rawWord {
+// word scans one word starting at a non-blank character. literalApos makes
+// single quotes ordinary characters: after a "<---" annotation on the line,
+// an apostrophe ("don't") is prose, not a quote.
+func (s *scanner) word(literalApos bool) rawWord {
 	start := s.pos()
 	var w rawWord
 	w.Pos = start
@@ -129,20 +138,8 @@ func (s *scanner) word() rawWord {
 		s.i = j
 		return w
 	}
-	if s.src[s.i] == '<' {
-		if s.i+1 < len(s.src) && s.src[s.i+1] == '-' {
-			w.annotation = true
-		} else if s.i+1 < len(s.src) && isLetter(s.src[s.i+1]) {
-			if end := strings.IndexByte(s.src[s.i:], '>'); end > 0 && !strings.ContainsAny(s.src[s.i:s.i+end], "\n\"'") {
-				w.Text = s.src[s.i : s.i+end+1]
-				w.placeholder = true
-				s.i += end + 1
-				// A placeholder glued to more text ("<x>.example") is still one word.
-				rest := s.word0()
-				w.Text += rest
-				return w
-			}
-		}
+	if s.src[s.i] == '<' && s.i+1 < len(s.src) && s.src[s.i+1] == '-' {
+		w.annotation = true
 	}
 	s.buf.Reset()
 	for s.i < len(s.src) {
@@ -151,6 +148,19 @@ func (s *scanner) word() rawWord {
 		case c == ' ' || c == '\t' || c == '\n' || webBlank(s.src, s.i) > 0:
 			return finishWord(w, s.buf.String())
 		case c == '\r':
+			s.i++
+		case c == '<' && !w.annotation:
+			// A documentation placeholder: "<psk>", "<FortiGate FQDN>",
+			// also inside a word ("http://<FortiGate FQDN>:443/").
+			if n := placeholderLen(s.src[s.i:]); n > 0 {
+				if w.placeholder == "" {
+					w.placeholder = s.src[s.i : s.i+n]
+				}
+				s.buf.WriteString(s.src[s.i : s.i+n])
+				s.i += n
+				continue
+			}
+			s.buf.WriteByte(c)
 			s.i++
 		case c == '"':
 			w.Quoted = true
@@ -182,7 +192,7 @@ func (s *scanner) word() rawWord {
 			if !closed {
 				return rawWord{Word: Word{Text: s.buf.String(), Pos: start}, unterminated: true}
 			}
-		case c == '\'':
+		case c == '\'' && !literalApos:
 			w.Quoted = true
 			s.i++
 			end := strings.IndexByte(s.src[s.i:], '\'')
@@ -228,27 +238,29 @@ func (s *scanner) word() rawWord {
 	return finishWord(w, s.buf.String())
 }
 
+// placeholderLen returns the length of a "<Name …>" placeholder at the start
+// of t (letters first, closed on the same line, no quotes inside), or 0.
+func placeholderLen(t string) int {
+	if len(t) < 3 || t[0] != '<' || !isLetter(t[1]) {
+		return 0
+	}
+	for j := 1; j < len(t) && j < 128; j++ {
+		switch t[j] {
+		case '>':
+			return j + 1
+		case '\n', '"', '\'', '<':
+			return 0
+		}
+	}
+	return 0
+}
+
 func finishWord(w rawWord, text string) rawWord {
 	w.Text = text
 	if w.Quoted {
 		w.Placeholder = findPlaceholder(text)
 	}
 	return w
-}
-
-// word0 scans the bare remainder glued to a placeholder.
-func (s *scanner) word0() string {
-	j := s.i
-	for j < len(s.src) {
-		c := s.src[j]
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
-			break
-		}
-		j++
-	}
-	t := s.src[s.i:j]
-	s.i = j
-	return t
 }
 
 // webBlank returns the length of a blank that web pages put into pasted
