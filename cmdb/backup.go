@@ -83,7 +83,7 @@ func (s *Store) Restore(text, user string, lenient bool) (*RestoreResult, error)
 	if verbatim == nil {
 		verbatim = []string{}
 	}
-	cs, err := s.commit(changes, user, "restore", &verbatim)
+	cs, err := s.commit(changes, user, "restore", &verbatim, ^uint64(0))
 	if err != nil {
 		return out, err
 	}

@@ -57,45 +57,42 @@ type ScriptOptions struct {
 // saved entries committed at the end of each top-level config block.
 func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 	res := &ScriptResult{}
-	results := grammar.ParseParallel(src)
 	sess.Batch = true
 	defer func() { sess.Batch = false }()
 	var lines []string // source lines, only split when a verbatim block needs them
-	for i := 0; i < len(results); i++ {
-		r := results[i]
-		if r.Err != nil {
-			res.fail(ScriptError{Pos: r.Err.Pos, Err: SyntaxError(r.Err)})
-			continue
-		}
-		st := r.Stmt
-		if st.Kind == grammar.Comment {
-			continue
-		}
-		res.Statements++
-		if opt.Lenient && st.Kind == grammar.Config && sess.Depth() == 0 {
-			if _, n, err := sess.schema.Resolve(texts(st.Args)); err != nil || n != len(st.Args) {
-				if lines == nil {
-					lines = strings.Split(src, "\n")
+	// verbatim tracks an unmodelled block being skipped in lenient mode.
+	var verbatim struct {
+		depth    int
+		from, to int
+	}
+	for batch := range grammar.ParseStream(src) {
+		for _, r := range batch {
+			if verbatim.depth > 0 {
+				if r.Err == nil {
+					verbatim.to = max(verbatim.to, int(r.Stmt.Pos.Line))
+					switch r.Stmt.Kind {
+					case grammar.Config:
+						verbatim.depth++
+					case grammar.End:
+						verbatim.depth--
+					}
 				}
-				j := blockEnd(results, i)
-				res.Verbatim = append(res.Verbatim, blockText(lines, results, i, j))
-				i = j
+				if verbatim.depth == 0 {
+					if lines == nil {
+						lines = strings.Split(src, "\n")
+					}
+					res.Verbatim = append(res.Verbatim, strings.Join(lines[verbatim.from-1:verbatim.to], "\n")+"\n")
+				}
 				continue
 			}
+			res.run(sess, r, opt, &verbatim.depth, &verbatim.from, &verbatim.to)
 		}
-		out, err := sess.Exec(st)
-		if err != nil {
-			res.fail(ScriptError{Pos: errorPos(st, err), Err: err})
-			continue
+	}
+	if verbatim.depth > 0 { // an unmodelled block left open at the end
+		if lines == nil {
+			lines = strings.Split(src, "\n")
 		}
-		if out != "" {
-			if st.Kind == grammar.Show || st.Kind == grammar.Get {
-				res.Output.WriteString(out)
-				res.Transcript.WriteString(out)
-			} else if opt.Echo != nil {
-				opt.Echo(out)
-			}
-		}
+		res.Verbatim = append(res.Verbatim, strings.Join(lines[verbatim.from-1:min(verbatim.to, len(lines))], "\n")+"\n")
 	}
 	// A script that stops inside a block still saves what it finished, as
 	// FortiOS does when the connection closes after "next".
@@ -111,6 +108,39 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 		res.fail(ScriptError{Err: err})
 	}
 	return res
+}
+
+// run executes one parsed statement of a script; in lenient mode a config
+// block for an unmodelled table starts a verbatim block instead.
+func (res *ScriptResult) run(sess *Session, r grammar.Result, opt ScriptOptions, depth, from, to *int) {
+	if r.Err != nil {
+		res.fail(ScriptError{Pos: r.Err.Pos, Err: SyntaxError(r.Err)})
+		return
+	}
+	st := r.Stmt
+	if st.Kind == grammar.Comment {
+		return
+	}
+	res.Statements++
+	if opt.Lenient && st.Kind == grammar.Config && sess.Depth() == 0 {
+		if _, n, err := sess.schema.Resolve(texts(st.Args)); err != nil || n != len(st.Args) {
+			*depth, *from, *to = 1, int(st.Pos.Line), int(st.Pos.Line)
+			return
+		}
+	}
+	out, err := sess.Exec(st)
+	if err != nil {
+		res.fail(ScriptError{Pos: errorPos(st, err), Err: err})
+		return
+	}
+	if out != "" {
+		if st.Kind == grammar.Show || st.Kind == grammar.Get {
+			res.Output.WriteString(out)
+			res.Transcript.WriteString(out)
+		} else if opt.Echo != nil {
+			opt.Echo(out)
+		}
+	}
 }
 
 func (res *ScriptResult) fail(e ScriptError) {
@@ -153,39 +183,4 @@ func SyntaxError(e *grammar.Error) *Error {
 		code = CodeValue
 	}
 	return &Error{Msg: e.Msg, Code: code}
-}
-
-// blockEnd returns the index of the "end" closing the config at i.
-func blockEnd(rs []grammar.Result, i int) int {
-	depth := 0
-	for j := i; j < len(rs); j++ {
-		if rs[j].Err != nil {
-			continue
-		}
-		switch rs[j].Stmt.Kind {
-		case grammar.Config:
-			depth++
-		case grammar.End:
-			depth--
-			if depth == 0 {
-				return j
-			}
-		}
-	}
-	return len(rs) - 1
-}
-
-// blockText returns the source lines from statement i to statement j.
-func blockText(lines []string, rs []grammar.Result, i, j int) string {
-	from := rs[i].Stmt.Pos.Line
-	to := from
-	for k := i; k <= j; k++ {
-		if rs[k].Err == nil && rs[k].Stmt.Pos.Line > to {
-			to = rs[k].Stmt.Pos.Line
-		}
-	}
-	if from < 1 || to > len(lines) {
-		return ""
-	}
-	return strings.Join(lines[from-1:to], "\n") + "\n"
 }

@@ -35,6 +35,11 @@ type Session struct {
 	// detached sessions (restore) build a configuration in their overlay
 	// and never commit it themselves.
 	detached bool
+	// checkedAt is the store revision every check of the pending batch ran
+	// against (checked tells it is set): if no other commit landed since,
+	// the commit need not check references again.
+	checkedAt uint64
+	checked   bool
 }
 
 // frame is one level of the config stack.
@@ -92,6 +97,9 @@ func (s *Session) View() View { return s.ov }
 func (s *Session) Exec(st grammar.Stmt) (string, error) {
 	s.store.mu.RLock()
 	defer s.store.mu.RUnlock()
+	if !s.checked {
+		s.checkedAt, s.checked = s.store.revision, true
+	}
 	switch st.Kind {
 	case grammar.Comment:
 		return "", nil
@@ -241,8 +249,8 @@ func (s *Session) initEntry(t *Table, e *Entry) {
 // checkKey validates an entry name; "edit 0" in a numbered table takes the
 // next free id.
 func (s *Session) checkKey(f *frame, w grammar.Word) (string, error) {
-	if w.Placeholder != "" {
-		return "", placeholderErr(w.Placeholder)
+	if w.Placeholder() != "" {
+		return "", placeholderErr(w.Placeholder())
 	}
 	t := f.table
 	if t.KeyType == TInt {
@@ -294,8 +302,8 @@ func (s *Session) set(args []grammar.Word, op setOp) error {
 	}
 	words := make([]string, len(args)-1)
 	for i, w := range args[1:] {
-		if w.Placeholder != "" && a.Type != TText {
-			return placeholderErr(w.Placeholder)
+		if w.Placeholder() != "" && a.Type != TText {
+			return placeholderErr(w.Placeholder())
 		}
 		words[i] = w.Text
 	}
@@ -480,8 +488,13 @@ func (s *Session) flushLocked() error {
 	}
 	pending := s.pending
 	s.pending = nil
+	checkedAt := s.checkedAt
+	if !s.checked {
+		checkedAt = ^uint64(0)
+	}
+	s.checked = false
 	s.store.mu.RUnlock()
-	_, err := s.store.Commit(pending, s.User, s.Source)
+	_, err := s.store.commitChecked(pending, s.User, s.Source, checkedAt)
 	s.store.mu.RLock()
 	s.ov = newOverlay(runningView{s.store})
 	return err

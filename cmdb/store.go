@@ -306,11 +306,17 @@ func (s *Store) Subscribe(fn func(*ChangeSet)) {
 // Commit validates and writes changes in one bbolt transaction. On any error
 // nothing is written and the running configuration is unchanged.
 func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error) {
-	return s.commit(changes, user, source, nil)
+	return s.commit(changes, user, source, nil, ^uint64(0))
+}
+
+// commitChecked is Commit for a session whose checks all ran at revision
+// checkedAt: when nothing was committed since, references are known good.
+func (s *Store) commitChecked(changes []Change, user, source string, checkedAt uint64) (*ChangeSet, error) {
+	return s.commit(changes, user, source, nil, checkedAt)
 }
 
 // commit is Commit that may also replace the verbatim blocks (restore).
-func (s *Store) commit(changes []Change, user, source string, verbatim *[]string) (*ChangeSet, error) {
+func (s *Store) commit(changes []Change, user, source string, verbatim *[]string, checkedAt uint64) (*ChangeSet, error) {
 	if len(changes) == 0 && verbatim == nil {
 		return nil, nil
 	}
@@ -321,18 +327,36 @@ func (s *Store) commit(changes []Change, user, source string, verbatim *[]string
 			changes[i].VDOM = VDOM
 		}
 	}
-	ov := newOverlay(runningView{s})
+	// The configuration as it will be is only needed to check references
+	// (skipped when the session checked them at this very revision), to
+	// re-key secrets, and to renumber a moved table: building it copies the
+	// tables touched, which a big batch can do without.
+	needView := checkedAt != s.revision
 	for _, c := range changes {
-		ov.apply(c)
+		if c.Order != nil || c.Table == "system global" {
+			needView = true
+		}
 	}
-	secrets, newKey, rekeyed := s.rekeyIfNeeded(ov, changes)
+	var ov *overlay
+	if needView {
+		ov = newOverlay(runningView{s})
+		for _, c := range changes {
+			ov.apply(c)
+		}
+	}
+	secrets, newKey, rekeyed := s.secrets, []byte(nil), false
+	if ov != nil {
+		secrets, newKey, rekeyed = s.rekeyIfNeeded(ov, changes)
+	}
 	if rekeyed {
 		changes = append(changes, s.reencrypt(ov, s.secrets, secrets)...)
 		cs.Changes = changes
 	}
-	if err := s.checkIntegrity(ov, changes); err != nil {
-		s.mu.Unlock()
-		return nil, err
+	if checkedAt != s.revision || rekeyed {
+		if err := s.checkIntegrity(ov, changes); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
 	}
 	s.hookMu.Lock()
 	validators := slices.Clone(s.validators)

@@ -67,7 +67,7 @@ func FuzzParse(f *testing.F) {
 
 		lines := strings.Split(src, "\n")
 		checkPos := func(what string, p Pos) {
-			if p.Line < 1 || p.Line > len(lines) || p.Col < 1 || p.Col > len(lines[p.Line-1]) {
+			if p.Line < 1 || int(p.Line) > len(lines) || p.Col < 1 || int(p.Col) > len(lines[p.Line-1]) {
 				t.Errorf("%s: position %s outside the input (%d lines)", what, p, len(lines))
 			}
 		}

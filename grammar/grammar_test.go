@@ -31,8 +31,8 @@ func dumpWord(w Word, withPos bool) string {
 	if withPos {
 		s += "@" + w.Pos.String()
 	}
-	if w.Placeholder != "" {
-		s += "{" + w.Placeholder + "}"
+	if w.Placeholder() != "" {
+		s += "{" + w.Placeholder() + "}"
 	}
 	return s
 }
@@ -510,7 +510,7 @@ func checkPositions(t *testing.T, src string, rs []Result) {
 	t.Helper()
 	lines := strings.Split(src, "\n")
 	at := func(p Pos) string {
-		if p.Line < 1 || p.Line > len(lines) || p.Col < 1 || p.Col > len(lines[p.Line-1]) {
+		if p.Line < 1 || int(p.Line) > len(lines) || p.Col < 1 || int(p.Col) > len(lines[p.Line-1]) {
 			t.Errorf("position %s outside the input", p)
 			return ""
 		}
@@ -575,7 +575,7 @@ func TestSeed000File(t *testing.T) {
 				placeholders = append(placeholders, fmt.Sprintf("%d:%s", p.Line, r.Err.Near))
 			}
 		}
-		perLine[p.Line] = append(perLine[p.Line], dump(r, false))
+		perLine[int(p.Line)] = append(perLine[int(p.Line)], dump(r, false))
 	}
 	wantPH := []string{
 		"12:<certificate for FortiGate FQDN>", "14:<IDP identifier URL>", "17:<psk>",

@@ -73,13 +73,30 @@ func (a *arena) alloc(n int) []Word {
 }
 
 func split(src string) []unit {
+	var all []unit
+	splitBatches(src, 0, func(u []unit) { all = u })
+	return all
+}
+
+// splitBatches scans src and hands the units to emit in batches of about
+// batch units (all at once when batch is 0).
+func splitBatches(src string, batch int, emit func([]unit)) {
 	sc := scanner{src: src, line: 1}
 	var ar arena
-	units := make([]unit, 0, strings.Count(src, "\n")+1)
+	size := batch
+	if size == 0 {
+		size = strings.Count(src, "\n") + 1
+	}
+	units := make([]unit, 0, size)
 	for {
+		if batch > 0 && len(units) >= batch {
+			emit(units)
+			units = make([]unit, 0, size+16)
+		}
 		ln, ok := sc.next()
 		if !ok {
-			return units
+			emit(units)
+			return
 		}
 		switch {
 		case ln.err != nil:

@@ -305,6 +305,27 @@ func ParseParallel(src string) []Result {
 	return parseUnits(split(src), runtime.GOMAXPROCS(0))
 }
 
+// ParseStream parses src while the caller consumes it: batches of results in
+// source order on the returned channel, which is closed at the end. Scanning
+// and parsing run on their own goroutines, so a long script is parsed while
+// the first statements are being applied. The caller must drain the channel.
+func ParseStream(src string) <-chan []Result {
+	const batch = 8192
+	units := make(chan []unit, 8)
+	out := make(chan []Result, 8)
+	go func() {
+		splitBatches(src, batch, func(u []unit) { units <- u })
+		close(units)
+	}()
+	go func() {
+		for u := range units {
+			out <- parseUnits(u, 1)
+		}
+		close(out)
+	}()
+	return out
+}
+
 // ParseLine parses the statements of one interactive line (a flattened
 // paste may hold several).
 func ParseLine(line string) []Result { return Parse(line) }

@@ -33,7 +33,7 @@ type scanner struct {
 	scratch []rawWord
 }
 
-func (s *scanner) pos() Pos { return Pos{Line: s.line, Col: s.i - s.bol + 1} }
+func (s *scanner) pos() Pos { return Pos{Line: int32(s.line), Col: int32(s.i - s.bol + 1)} }
 
 func (s *scanner) newline() {
 	s.i++
@@ -257,9 +257,6 @@ func placeholderLen(t string) int {
 
 func finishWord(w rawWord, text string) rawWord {
 	w.Text = text
-	if w.Quoted {
-		w.Placeholder = findPlaceholder(text)
-	}
 	return w
 }
 

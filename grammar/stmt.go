@@ -5,7 +5,10 @@
 // "system global" is a table or "hostname" an attribute is cmdb's business.
 package grammar
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Kind is what a statement does.
 type Kind uint8
@@ -46,9 +49,10 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", k)
 }
 
-// Pos is a 1-based line and column (in bytes) in the source text.
+// Pos is a 1-based line and column (in bytes) in the source text. 32-bit
+// fields keep a Word small: a million-line script holds millions of them.
 type Pos struct {
-	Line, Col int
+	Line, Col int32
 }
 
 func (p Pos) String() string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
@@ -56,12 +60,18 @@ func (p Pos) String() string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
 // Word is one word of a statement after quoting has been resolved.
 type Word struct {
 	Text   string
-	Quoted bool // written in quotes: never a keyword
 	Pos    Pos
-	// Placeholder is the first documentation placeholder found inside a
-	// quoted word ("http://<FortiGate FQDN>/…"), for the schema to refuse in
-	// values that cannot hold free text. Bare placeholders are syntax errors.
-	Placeholder string
+	Quoted bool // written in quotes: never a keyword
+}
+
+// Placeholder returns the first documentation placeholder inside a quoted
+// word ("http://<FortiGate FQDN>/…"), for the schema to refuse in values
+// that cannot hold free text; bare placeholders are already syntax errors.
+func (w Word) Placeholder() string {
+	if !w.Quoted || strings.IndexByte(w.Text, '<') < 0 {
+		return ""
+	}
+	return findPlaceholder(w.Text)
 }
 
 // Stmt is one statement with its position.
