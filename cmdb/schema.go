@@ -106,6 +106,26 @@ type Table struct {
 	Help      string
 	Parent    *Table // for nested tables
 	byName    map[string]*Attr
+	// derived once at load: the attributes with a condition, and the ones
+	// generated at creation (uuid) — the hot path of a big apply skips the rest.
+	condAttrs []*Attr
+	genAttrs  []*Attr
+}
+
+// derive fills the lists derived from Attrs, for t and its nested tables.
+func (t *Table) derive() {
+	t.condAttrs, t.genAttrs = nil, nil
+	for _, a := range t.Attrs {
+		if len(a.When) > 0 {
+			t.condAttrs = append(t.condAttrs, a)
+		}
+		if a.Type == TUUID {
+			t.genAttrs = append(t.genAttrs, a)
+		}
+		if a.Child != nil {
+			a.Child.derive()
+		}
+	}
 }
 
 // Name is the last word of the path, used in prompts: "phase1-interface".

@@ -35,6 +35,9 @@ func LoadSchema() (*Schema, error) {
 		return nil, err
 	}
 	s.order = dependencyOrder(s.order)
+	for _, t := range s.order {
+		t.derive()
+	}
 	return s, nil
 }
 

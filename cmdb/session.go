@@ -239,10 +239,8 @@ func (s *Session) edit(w grammar.Word) (string, error) {
 
 // initEntry fills what FortiOS generates for a new entry (uuid).
 func (s *Session) initEntry(t *Table, e *Entry) {
-	for _, a := range t.Attrs {
-		if a.Type == TUUID {
-			e.Values[a.Name] = []string{newUUID()}
-		}
+	for _, a := range t.genAttrs {
+		e.Values[a.Name] = []string{newUUID()}
 	}
 }
 
@@ -325,9 +323,9 @@ func (s *Session) set(args []grammar.Word, op setOp) error {
 			}
 		}
 	}
-	cur := f.entry.Get(a)
 	switch op {
 	case opAppend:
+		cur := f.entry.Get(a)
 		merged := slices.Clone(cur)
 		for _, w := range canon {
 			if !slices.Contains(merged, w) {
@@ -336,6 +334,7 @@ func (s *Session) set(args []grammar.Word, op setOp) error {
 		}
 		canon = merged
 	case opUnselect:
+		cur := f.entry.Get(a)
 		var kept []string
 		for _, w := range cur {
 			if !slices.Contains(canon, w) {
@@ -409,10 +408,7 @@ func condHolds(t *Table, e *Entry, a *Attr) bool {
 
 // prune drops values of attributes whose condition no longer holds.
 func prune(t *Table, e *Entry) {
-	for _, a := range t.Attrs {
-		if len(a.When) == 0 {
-			continue
-		}
+	for _, a := range t.condAttrs {
 		if !condHolds(t, e, a) {
 			delete(e.Values, a.Name)
 			if a.Child != nil {
