@@ -1,5 +1,7 @@
 // Package cli is the FortiOS shell over any reader/writer pair: prompts,
-// statement execution through a cmdb session, FortiOS error texts.
+// statement execution through a cmdb session, system commands, '?' help and
+// completion from the schema and the store, "| grep", "--More--" paging and
+// FortiOS error texts. The local terminal and the SSH server both run it.
 package cli
 
 import (
@@ -7,28 +9,57 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/grammar"
 )
 
+// Appliance is what a shell needs beyond its session: the CMDB, the
+// appliance clock and when the appliance started.
+type Appliance struct {
+	Store   *cmdb.Store
+	Clock   *clock.Clock
+	Started time.Time
+}
+
+// NewAppliance wraps a store with a clock started now.
+func NewAppliance(st *cmdb.Store) *Appliance {
+	c := clock.New(nil)
+	return &Appliance{Store: st, Clock: c, Started: c.Now()}
+}
+
 // Shell runs FortiOS commands for one admin session.
 type Shell struct {
+	App     *Appliance
 	Session *cmdb.Session
 	Out     io.Writer
 	// ReadOnly admins get '$' instead of '#'.
 	ReadOnly bool
-	exited   bool
+	// Term, when set, is the interactive terminal: it answers y/n
+	// questions and "--More--" keys, and gives the page height. Without it
+	// (exec channel, scripts) nothing pages and questions are answered yes.
+	Term Terminal
+	exited bool
 }
 
-// New returns a shell on a session, writing to out.
-func New(sess *cmdb.Session, out io.Writer) *Shell {
-	return &Shell{Session: sess, Out: out}
+// Terminal is what an interactive front end gives the shell.
+type Terminal interface {
+	// ReadKey reads one key press (for --More-- and y/n questions).
+	ReadKey() (rune, error)
+	// Height is the number of rows (0 when unknown).
+	Height() int
+}
+
+// New returns a shell on a session of app's store, writing to out.
+func New(app *Appliance, sess *cmdb.Session, out io.Writer) *Shell {
+	return &Shell{App: app, Session: sess, Out: out}
 }
 
 // Prompt is the FortiOS prompt: "FGT # ", "FGT (global) # ".
 func (sh *Shell) Prompt() string {
-	host := Hostname(sh.Session.Store())
+	host := Hostname(sh.App.Store)
 	mark := "#"
 	if sh.ReadOnly {
 		mark = "$"
@@ -41,23 +72,26 @@ func (sh *Shell) Prompt() string {
 
 // Hostname reads the hostname from "config system global".
 func Hostname(st *cmdb.Store) string {
-	t := st.Schema().Table("system global")
-	if t == nil {
-		return "FortiGate-VM64"
-	}
-	e := st.Lookup("system global", "")
-	if e == nil {
-		e = cmdb.NewEntry("")
-	}
-	if a := t.Attr("hostname"); a != nil {
-		if h := e.Value(a); h != "" {
-			return h
-		}
+	if h := globalValue(st, "system global", "hostname"); h != "" {
+		return h
 	}
 	return "FortiGate-VM64"
 }
 
-// Exited tells whether the admin typed exit.
+// globalValue reads one attribute of a singleton table.
+func globalValue(st *cmdb.Store, table, attr string) string {
+	t := st.Schema().Table(table)
+	if t == nil || t.Attr(attr) == nil {
+		return ""
+	}
+	e := st.Lookup(table, "")
+	if e == nil {
+		e = cmdb.NewEntry("")
+	}
+	return e.Value(t.Attr(attr))
+}
+
+// Exited tells whether the admin typed exit (or the session must end).
 func (sh *Shell) Exited() bool { return sh.exited }
 
 // Line runs one typed line (which a flattened paste may fill with several
@@ -67,20 +101,47 @@ func (sh *Shell) Line(line string) {
 		if r.Err != nil {
 			// An unknown command word at the top level is an "action".
 			if sh.Session.Depth() == 0 && r.Err.Near != "" && strings.HasPrefix(strings.TrimSpace(line), r.Err.Near) {
-				fmt.Fprintln(sh.Out, "Unknown action 0")
+				sh.print("Unknown action 0\n")
 				continue
 			}
 			sh.fail(cmdb.SyntaxError(r.Err))
 			continue
 		}
-		sh.exec(r.Stmt)
+		st, pipe := splitPipe(r.Stmt)
+		if pipe == nil {
+			sh.exec(st, sh.paged())
+		} else {
+			var buf strings.Builder
+			sh.exec(st, &buf)
+			out, err := filter(buf.String(), pipe)
+			if err != nil {
+				sh.fail(err)
+			} else {
+				io.WriteString(sh.paged(), out)
+			}
+		}
 		if sh.exited {
 			return
 		}
 	}
 }
 
-func (sh *Shell) exec(st grammar.Stmt) {
+// splitPipe cuts "… | grep …" off a statement.
+func splitPipe(st grammar.Stmt) (grammar.Stmt, []grammar.Word) {
+	for i, w := range st.Args {
+		if !w.Quoted && w.Text == "|" {
+			pipe := st.Args[i+1:]
+			st.Args = st.Args[:i]
+			if pipe == nil {
+				pipe = []grammar.Word{}
+			}
+			return st, pipe
+		}
+	}
+	return st, nil
+}
+
+func (sh *Shell) exec(st grammar.Stmt, out io.Writer) {
 	switch st.Kind {
 	case grammar.Comment:
 		return
@@ -91,20 +152,50 @@ func (sh *Shell) exec(st grammar.Stmt) {
 			sh.exited = true
 			return
 		}
-		words := []string{st.Verb}
-		for _, w := range st.Args {
-			words = append(words, w.Text)
-		}
-		fmt.Fprintf(sh.Out, "not simulated yet: %s\n", strings.Join(words, " "))
-		return
 	}
-	out, err := sh.Session.Exec(st)
+	if sh.Session.Depth() == 0 && (st.Kind == grammar.Command || st.Kind == grammar.Get) {
+		if cmd, args, ok := lookupCommand(st); ok {
+			err := cmd.check(args)
+			if err == nil {
+				err = cmd.run(sh, args, out)
+			}
+			if err != nil {
+				sh.fail(err)
+			}
+			return
+		}
+		if st.Kind == grammar.Command {
+			words := []string{st.Verb}
+			for _, w := range st.Args {
+				words = append(words, w.Text)
+			}
+			fmt.Fprintf(out, "not simulated yet: %s\n", strings.Join(words, " "))
+			return
+		}
+	}
+	res, err := sh.Session.Exec(st)
 	if err != nil {
+		if st.Kind == grammar.Get && sh.Session.Depth() == 0 && len(st.Args) > 0 {
+			if _, ok := notSimulatedGet(st); ok {
+				fmt.Fprintf(out, "not simulated yet: get %s\n", strings.Join(wordTexts(st.Args), " "))
+				return
+			}
+		}
 		sh.fail(err)
 		return
 	}
-	io.WriteString(sh.Out, out)
+	io.WriteString(out, res)
 }
+
+func wordTexts(ws []grammar.Word) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.Text
+	}
+	return out
+}
+
+func (sh *Shell) print(s string) { io.WriteString(sh.Out, s) }
 
 func (sh *Shell) fail(err error) {
 	code := cmdb.CodeParse
@@ -113,4 +204,28 @@ func (sh *Shell) fail(err error) {
 		code = ce.Code
 	}
 	fmt.Fprintf(sh.Out, "%s\nCommand fail. Return code %d\n", err.Error(), code)
+}
+
+// confirm asks a FortiOS y/n question; without a terminal the answer is yes.
+func (sh *Shell) confirm(question string) bool {
+	sh.print(question + "\nDo you want to continue? (y/n)")
+	if sh.Term == nil {
+		sh.print("y\n")
+		return true
+	}
+	for {
+		k, err := sh.Term.ReadKey()
+		if err != nil {
+			sh.print("\n")
+			return false
+		}
+		switch k {
+		case 'y', 'Y':
+			sh.print("y\n")
+			return true
+		case 'n', 'N', 3:
+			sh.print("n\n")
+			return false
+		}
+	}
 }

@@ -22,7 +22,7 @@ func newShell(t *testing.T) (*Shell, *strings.Builder) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	return New(st.NewSession("admin", "test"), &out), &out
+	return New(NewAppliance(st), st.NewSession("admin", "test"), &out), &out
 }
 
 func TestPrompts(t *testing.T) {

@@ -226,7 +226,7 @@ func showCmd(st *cmdb.Store, cmd string, pos []string, full bool, stdout, stderr
 	}
 	sess := st.NewSession("admin", cmd)
 	var out strings.Builder
-	sh := cli.New(sess, &out)
+	sh := cli.New(cli.NewAppliance(st), sess, &out)
 	sh.Line(strings.Join(words, " "))
 	io.WriteString(stdout, out.String())
 	if strings.Contains(out.String(), "Command fail. Return code") {
@@ -237,7 +237,7 @@ func showCmd(st *cmdb.Store, cmd string, pos []string, full bool, stdout, stderr
 
 func runShell(st *cmdb.Store, stdin io.Reader, stdout, stderr io.Writer) int {
 	sess := st.NewSession("admin", "console")
-	sh := cli.New(sess, stdout)
+	sh := cli.New(cli.NewAppliance(st), sess, stdout)
 	rl, err := readline.NewEx(&readline.Config{Prompt: sh.Prompt(), Stdin: io.NopCloser(stdin), Stdout: stdout, Stderr: stderr})
 	if err != nil {
 		fmt.Fprintln(stderr, "fosim:", err)

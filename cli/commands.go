@@ -1,0 +1,275 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/grammar"
+)
+
+// command is a system command of the shell (not a configuration table):
+// "get system status", "execute revision list config" …
+type command struct {
+	path string // "execute revision list config"
+	help string
+	// args describes the arguments for '?' ("<yyyy-mm-dd>"); "" for none.
+	args string
+	// minArgs/maxArgs bound the arguments after the path.
+	minArgs, maxArgs int
+	run              func(sh *Shell, args []string, out io.Writer) error
+}
+
+// commands is the shell's command tree; '?' and Tab read it.
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{path: "get system status", help: "System status.", run: getSystemStatus},
+		{path: "execute backup config file", help: "Back up the configuration to a file on the appliance host.", args: "<path>", minArgs: 1, maxArgs: 1, run: executeBackup},
+		{path: "execute restore config file", help: "Restore the configuration from a file on the appliance host.", args: "<path>", minArgs: 1, maxArgs: 1, run: executeRestore},
+		{path: "execute revision list config", help: "List the configuration revisions.", run: executeRevisionList},
+		{path: "execute revision diff", help: "Unified diff of two configuration revisions (fosim).", args: "<revision> <revision>", minArgs: 2, maxArgs: 2, run: executeRevisionDiff},
+		{path: "execute factory-reset", help: "Reset to factory default.", run: executeFactoryReset},
+		{path: "execute date", help: "Get/set system date.", args: "<yyyy-mm-dd>", maxArgs: 1, run: executeDate},
+		{path: "execute time", help: "Get/set system time.", args: "<hh:mm:ss>", maxArgs: 1, run: executeTime},
+	}
+}
+
+// lookupCommand matches a statement against the command tree, each word
+// possibly a unique prefix ("exe rev li conf").
+func lookupCommand(st grammar.Stmt) (*command, []string, bool) {
+	words := append([]string{st.Verb}, wordTexts(st.Args)...)
+	cands := commands
+	for depth := 1; ; depth++ {
+		var next []*command
+		var exact []*command
+		for _, c := range cands {
+			p := strings.Fields(c.path)
+			if depth > len(p) {
+				continue
+			}
+			if depth > len(words) {
+				return nil, nil, false
+			}
+			if p[depth-1] == words[depth-1] {
+				exact = append(exact, c)
+			}
+			if strings.HasPrefix(p[depth-1], words[depth-1]) {
+				next = append(next, c)
+			}
+		}
+		if len(exact) > 0 {
+			next = exact
+		}
+		if len(next) == 0 {
+			return nil, nil, false
+		}
+		// Commands sharing the prefix must share the word to go on.
+		w := strings.Fields(next[0].path)[depth-1]
+		for _, c := range next {
+			if strings.Fields(c.path)[depth-1] != w {
+				return nil, nil, false
+			}
+		}
+		cands = next
+		for _, c := range cands {
+			if len(strings.Fields(c.path)) == depth {
+				args := words[depth:]
+				return c, args, true
+			}
+		}
+	}
+}
+
+func (c *command) check(args []string) error {
+	if len(args) < c.minArgs {
+		return &cmdb.Error{Msg: "incomplete command in the end", Code: cmdb.CodeIncomplete}
+	}
+	if len(args) > c.maxArgs {
+		return &cmdb.Error{Msg: "command parse error before '" + args[c.maxArgs] + "'", Code: cmdb.CodeParse}
+	}
+	return nil
+}
+
+// configAreas are the first words of FortiOS configuration paths: a get or
+// show below one of them that fosim does not model is "not simulated yet"
+// rather than a parse error.
+var configAreas = map[string]bool{
+	"alertemail": true, "antivirus": true, "application": true, "authentication": true,
+	"dlp": true, "dnsfilter": true, "emailfilter": true, "endpoint-control": true,
+	"extension-controller": true, "file-filter": true, "firewall": true, "ftp-proxy": true,
+	"hardware": true, "icap": true, "ips": true, "ipsec": true, "log": true, "report": true,
+	"router": true, "switch-controller": true, "system": true, "user": true, "videofilter": true,
+	"vpn": true, "waf": true, "wanopt": true, "web-proxy": true, "webfilter": true,
+	"wireless-controller": true, "ztna": true,
+}
+
+func notSimulatedGet(st grammar.Stmt) (string, bool) {
+	if len(st.Args) == 0 || st.Args[0].Quoted {
+		return "", false
+	}
+	return st.Args[0].Text, configAreas[st.Args[0].Text]
+}
+
+func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
+	st := sh.App.Store
+	now := sh.App.Clock.Now()
+	opmode := "NAT"
+	if globalValue(st, "system settings", "opmode") == "transparent" {
+		opmode = "Transparent"
+	}
+	nat, tp := 1, 0
+	if opmode != "NAT" {
+		nat, tp = 0, 1
+	}
+	priv := "Disable"
+	if globalValue(st, "system global", "private-data-encryption") == "enable" {
+		priv = "Enable"
+	}
+	cpus := runtime.NumCPU()
+	fmt.Fprintf(out, "Version: FortiGate-VM64 %s\n", cmdb.VersionShort)
+	fmt.Fprintf(out, "First GA patch build date: 241022\n")
+	fmt.Fprintf(out, "Security Level: 2\n")
+	fmt.Fprintf(out, "Firmware Signature: certified\n")
+	fmt.Fprintf(out, "Virus-DB: 1.00000(2018-04-09 18:07)\n")
+	fmt.Fprintf(out, "Extended DB: 1.00000(2018-04-09 18:07)\n")
+	fmt.Fprintf(out, "Extreme DB: 1.00000(2018-04-09 18:07)\n")
+	fmt.Fprintf(out, "IPS-DB: 6.00741(2015-12-01 02:30)\n")
+	fmt.Fprintf(out, "IPS-ETDB: 6.00741(2015-12-01 02:30)\n")
+	fmt.Fprintf(out, "APP-DB: 6.00741(2015-12-01 02:30)\n")
+	fmt.Fprintf(out, "Serial-Number: %s\n", st.Serial())
+	fmt.Fprintf(out, "License Status: Valid\n")
+	fmt.Fprintf(out, "VM Resources: %d CPU/%d allowed, 2007 MB RAM/2048 MB allowed\n", min(cpus, 2), min(cpus, 2))
+	fmt.Fprintf(out, "Log hard disk: Not available\n")
+	fmt.Fprintf(out, "Hostname: %s\n", Hostname(st))
+	fmt.Fprintf(out, "Private Encryption: %s\n", priv)
+	fmt.Fprintf(out, "Operation Mode: %s\n", opmode)
+	fmt.Fprintf(out, "Current virtual domain: root\n")
+	fmt.Fprintf(out, "Max number of virtual domains: 1\n")
+	fmt.Fprintf(out, "Virtual domains status: %d in NAT mode, %d in TP mode\n", nat, tp)
+	fmt.Fprintf(out, "Virtual domain configuration: disable\n")
+	fmt.Fprintf(out, "FIPS-CC mode: disable\n")
+	fmt.Fprintf(out, "Current HA mode: standalone\n")
+	fmt.Fprintf(out, "Branch point: %s\n", cmdb.BuildNumber)
+	fmt.Fprintf(out, "Release Version Information: GA\n")
+	fmt.Fprintf(out, "FortiOS x86-64: Yes\n")
+	fmt.Fprintf(out, "System time: %s\n", now.Format("Mon Jan  2 15:04:05 2006"))
+	fmt.Fprintf(out, "Last reboot reason: power cycle\n")
+	return nil
+}
+
+func executeBackup(sh *Shell, args []string, out io.Writer) error {
+	text := sh.App.Store.Backup(sh.Session.User)
+	if err := os.WriteFile(args[0], []byte(text), 0o600); err != nil {
+		return &cmdb.Error{Msg: "Write config file error: " + err.Error(), Code: -1}
+	}
+	fmt.Fprintf(out, "Backup the config to %s ...\nSend config file to %s ok.\n", args[0], args[0])
+	return nil
+}
+
+func executeRestore(sh *Shell, args []string, out io.Writer) error {
+	text, err := os.ReadFile(args[0])
+	if err != nil {
+		return &cmdb.Error{Msg: "Get config file from " + args[0] + " error: " + err.Error(), Code: -1}
+	}
+	if !sh.confirm("This operation will overwrite the current setting and could possibly reboot the system!") {
+		return nil
+	}
+	res, err := sh.App.Store.Restore(string(text), sh.Session.User, false)
+	if err != nil {
+		for _, e := range res.Errors {
+			fmt.Fprintf(out, "%s\n", e.Error())
+		}
+		return &cmdb.Error{Msg: "Restore config file failed: configuration unchanged", Code: -1}
+	}
+	sh.Session.Reset()
+	fmt.Fprintf(out, "Get config file from %s OK.\nFile check OK.\n", args[0])
+	return nil
+}
+
+func executeRevisionList(sh *Shell, args []string, out io.Writer) error {
+	revs, err := sh.App.Store.Revisions()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Last Firmware Version: V7.6.1-build%s-241022\n", cmdb.BuildNumber)
+	fmt.Fprintf(out, "%-6s%-22s%-16s%-22s%s\n", "ID", "TIME", "ADMIN", "FIRMWARE VERSION", "COMMENT")
+	for _, r := range revs {
+		fmt.Fprintf(out, "%5d %-22s%-16s%-22s%s (%d changes)\n", r.Number, r.Time.In(sh.App.Clock.Now().Location()).Format("2006-01-02 15:04:05"),
+			r.User, "V7.6.1-build"+cmdb.BuildNumber, r.Source, r.Changes)
+	}
+	return nil
+}
+
+func executeRevisionDiff(sh *Shell, args []string, out io.Writer) error {
+	var revs [2]uint64
+	for i, a := range args {
+		n, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			return &cmdb.Error{Msg: "value parse error before '" + a + "'", Code: cmdb.CodeValue}
+		}
+		revs[i] = n
+	}
+	a, err := sh.App.Store.ConfigAt(revs[0])
+	if err != nil {
+		return &cmdb.Error{Msg: err.Error(), Code: cmdb.CodeNotFound}
+	}
+	b, err := sh.App.Store.ConfigAt(revs[1])
+	if err != nil {
+		return &cmdb.Error{Msg: err.Error(), Code: cmdb.CodeNotFound}
+	}
+	io.WriteString(out, cmdb.UnifiedDiff(a, b, "revision "+args[0], "revision "+args[1]))
+	return nil
+}
+
+func executeFactoryReset(sh *Shell, args []string, out io.Writer) error {
+	if !sh.confirm("This operation will reset the system to factory default!") {
+		return nil
+	}
+	if err := sh.App.Store.FactoryReset(sh.App.Store.Serial()); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "System is resetting to factory default...\n")
+	sh.Session.Reset()
+	sh.exited = true // the unit reboots: the session ends
+	return nil
+}
+
+func executeDate(sh *Shell, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintf(out, "current date is: %s\n", sh.App.Clock.Now().Format("2006-01-02"))
+		return nil
+	}
+	d, err := time.Parse("2006-01-02", args[0])
+	if err != nil || d.Year() < 2001 || d.Year() > 2037 {
+		return &cmdb.Error{Msg: "value parse error before '" + args[0] + "'", Code: cmdb.CodeValue}
+	}
+	sh.App.Clock.SetDate(d.Year(), d.Month(), d.Day())
+	return nil
+}
+
+func executeTime(sh *Shell, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintf(out, "current time is: %s\n", sh.App.Clock.Now().Format("15:04:05"))
+		return nil
+	}
+	parts := strings.Split(args[0], ":")
+	var hms [3]int
+	ok := len(parts) >= 2 && len(parts) <= 3
+	for i := 0; ok && i < len(parts); i++ {
+		n, err := strconv.Atoi(parts[i])
+		ok = err == nil && n >= 0 && n < []int{24, 60, 60}[i]
+		hms[i] = n
+	}
+	if !ok {
+		return &cmdb.Error{Msg: "value parse error before '" + args[0] + "'", Code: cmdb.CodeValue}
+	}
+	sh.App.Clock.SetTimeOfDay(hms[0], hms[1], hms[2])
+	return nil
+}

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"io"
+	"strings"
+)
+
+// paged returns the writer command output goes through: a "--More--" pager
+// when the session is interactive and "config system console" has
+// "set output more" (the factory default), else the plain output.
+func (sh *Shell) paged() io.Writer {
+	if sh.Term == nil || globalValue(sh.App.Store, "system console", "output") != "more" {
+		return sh.Out
+	}
+	h := sh.Term.Height()
+	if h <= 1 {
+		h = 25
+	}
+	return &pager{sh: sh, page: h - 1}
+}
+
+// pager stops every page at " --More-- ": space shows the next page, Enter
+// one more line, q (or Ctrl-C) drops the rest of the output.
+type pager struct {
+	sh      *Shell
+	page    int
+	lines   int
+	dropped bool
+}
+
+const morePrompt = "--More-- "
+
+func (p *pager) Write(b []byte) (int, error) {
+	n := len(b)
+	s := string(b)
+	for s != "" && !p.dropped {
+		i := strings.IndexByte(s, '\n')
+		line := s
+		if i >= 0 {
+			line, s = s[:i+1], s[i+1:]
+		} else {
+			s = ""
+		}
+		if _, err := io.WriteString(p.sh.Out, line); err != nil {
+			return n, err
+		}
+		if i < 0 {
+			continue
+		}
+		p.lines++
+		if p.lines < p.page || s == "" {
+			continue
+		}
+		io.WriteString(p.sh.Out, morePrompt)
+		k, err := p.sh.Term.ReadKey()
+		io.WriteString(p.sh.Out, "\r"+strings.Repeat(" ", len(morePrompt))+"\r")
+		switch {
+		case err != nil || k == 'q' || k == 'Q' || k == 3:
+			p.dropped = true
+		case k == '\r' || k == '\n':
+			p.lines = p.page - 1
+		default:
+			p.lines = 0
+		}
+	}
+	return n, nil
+}
