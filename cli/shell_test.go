@@ -72,3 +72,90 @@ func TestErrorsAndUnsimulated(t *testing.T) {
 		t.Fatal("exit did not end the session")
 	}
 }
+
+func TestHelpAndCompletion(t *testing.T) {
+	sh, _ := newShell(t)
+	help := sh.HelpText("")
+	for _, want := range []string{"config", "show", "get", "execute", "diagnose", "exit"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("top-level ? lacks %s:\n%s", want, help)
+		}
+	}
+	cands, start := sh.Complete("config vpn ipsec phase1")
+	if len(cands) != 1 || cands[0].Word != "phase1-interface" || start != 17 {
+		t.Fatalf("completion of phase1: %+v %d", cands, start)
+	}
+	sh.Line("config vpn ipsec phase1-interface")
+	sh.Line("edit dialup")
+	if h := sh.HelpText("set keyl"); !strings.Contains(h, "keylife") {
+		t.Fatalf("set keyl ?:\n%s", h)
+	}
+	if h := sh.HelpText("set keylife "); !strings.Contains(h, "<integer>") || !strings.Contains(h, "120 - 172800") {
+		t.Fatalf("set keylife ?:\n%s", h)
+	}
+	if h := sh.HelpText("set type "); !strings.Contains(h, "dynamic") {
+		t.Fatalf("set type ?:\n%s", h)
+	}
+	if h := sh.HelpText("set interface "); !strings.Contains(h, "port1") {
+		t.Fatalf("set interface ? must list interfaces:\n%s", h)
+	}
+	// ipv4-start-ip exists only with mode-cfg enable.
+	if h := sh.HelpText("set ipv4-st"); strings.Contains(h, "ipv4-start-ip") {
+		t.Fatalf("conditional attribute offered:\n%s", h)
+	}
+	sh.Line("abort")
+	if c, _ := sh.Complete("exe rev"); len(c) != 1 || c[0].Word != "revision" {
+		t.Fatalf("execute completion: %+v", c)
+	}
+	if c, _ := sh.Complete("show firewall address "); len(c) == 0 || c[0].Show != "FIREWALL_AUTH_PORTAL_ADDRESS" && !containsWord(c, "all") {
+		t.Fatalf("entries after a table path: %+v", c)
+	}
+}
+
+func containsWord(c []Candidate, w string) bool {
+	for _, x := range c {
+		if x.Word == w {
+			return true
+		}
+	}
+	return false
+}
+
+func TestGrepAndSystemCommands(t *testing.T) {
+	sh, out := newShell(t)
+	sh.Line("get system status | grep Virtual")
+	if got := out.String(); got != "Virtual domains status: 1 in NAT mode, 0 in TP mode\nVirtual domain configuration: disable\n" {
+		t.Fatalf("grep Virtual: %q", got)
+	}
+	out.Reset()
+	sh.Line("config system settings")
+	sh.Line("set ike-tcp-port 20443")
+	sh.Line("end")
+	sh.Line("show | grep -f ike-tcp-port")
+	if got := out.String(); got != "config system settings\n    set ike-tcp-port 20443 <---\nend\n" {
+		t.Fatalf("grep -f: %q", got)
+	}
+	out.Reset()
+	sh.Line("get system console")
+	if !strings.Contains(out.String(), "output              : more\n") {
+		t.Fatalf("get system console: %q", out.String())
+	}
+	out.Reset()
+	sh.Line("execute date 2025-09-23")
+	sh.Line("execute time 17:18:33")
+	sh.Line("execute date")
+	sh.Line("execute time")
+	if got := out.String(); !strings.HasPrefix(got, "current date is: 2025-09-23\ncurrent time is: 17:18:3") {
+		t.Fatalf("date/time: %q", got)
+	}
+	out.Reset()
+	sh.Line("execute revision list config")
+	if !strings.Contains(out.String(), "ID    TIME") {
+		t.Fatalf("revision list: %q", out.String())
+	}
+	out.Reset()
+	sh.Line("get router info routing-table all")
+	if got := out.String(); got != "not simulated yet: get router info routing-table all\n" {
+		t.Fatalf("unsimulated get: %q", got)
+	}
+}

@@ -240,6 +240,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// Exists tells whether an attribute exists for an entry: its condition
+// ("when mode-cfg=enable") holds.
+func (t *Table) Exists(a *Attr, e *Entry) bool { return condHolds(t, e, a) }
+
 // ResolveAttr finds an attribute by exact name or unique prefix.
 func (t *Table) ResolveAttr(w string) *Attr {
 	if a := t.byName[w]; a != nil {

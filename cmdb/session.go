@@ -87,6 +87,34 @@ func (s *Session) Context() (*Table, *Entry) {
 	return f.table, f.entry
 }
 
+// Level tells what the innermost level is: 0 the top, 1 a table level
+// (edit / delete …), 2 an entry or singleton (set / unset …).
+func (s *Session) Level() int {
+	f := s.top()
+	switch {
+	case f == nil:
+		return 0
+	case f.isEntry():
+		return 2
+	}
+	return 1
+}
+
+// Keys lists the entry names of the table at the innermost level (or of the
+// table the edited entry belongs to), for '?' and completion.
+func (s *Session) Keys() []string {
+	s.store.mu.RLock()
+	defer s.store.mu.RUnlock()
+	f := s.top()
+	if f == nil {
+		return nil
+	}
+	if f.isEntry() && f.parent != nil && f.rows == nil {
+		return nil
+	}
+	return slices.Clone(s.rowsOf(f).Keys)
+}
+
 // View is the configuration as this session sees it: running plus its own
 // saved-but-uncommitted entries.
 func (s *Session) View() View { return s.ov }
