@@ -121,7 +121,7 @@ func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 	st := sh.App.Store
 	now := sh.App.Clock.Now()
 	opmode := "NAT"
-	if globalValue(st, "system settings", "opmode") == "transparent" {
+	if st.SingletonValue("system settings", "opmode") == "transparent" {
 		opmode = "Transparent"
 	}
 	nat, tp := 1, 0
@@ -129,7 +129,7 @@ func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 		nat, tp = 0, 1
 	}
 	priv := "Disable"
-	if globalValue(st, "system global", "private-data-encryption") == "enable" {
+	if st.SingletonValue("system global", "private-data-encryption") == "enable" {
 		priv = "Enable"
 	}
 	cpus := runtime.NumCPU()
@@ -159,7 +159,7 @@ func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "Branch point: %s\n", cmdb.BuildNumber)
 	fmt.Fprintf(out, "Release Version Information: GA\n")
 	fmt.Fprintf(out, "FortiOS x86-64: Yes\n")
-	fmt.Fprintf(out, "System time: %s\n", now.Format("Mon Jan  2 15:04:05 2006"))
+	fmt.Fprintf(out, "System time: %s\n", now.Format("Mon Jan _2 15:04:05 2006"))
 	fmt.Fprintf(out, "Last reboot reason: power cycle\n")
 	return nil
 }

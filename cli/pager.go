@@ -9,7 +9,7 @@ import (
 // when the session is interactive and "config system console" has
 // "set output more" (the factory default), else the plain output.
 func (sh *Shell) paged() io.Writer {
-	if sh.Term == nil || globalValue(sh.App.Store, "system console", "output") != "more" {
+	if sh.Term == nil || sh.App.Store.SingletonValue("system console", "output") != "more" {
 		return sh.Out
 	}
 	h := sh.Term.Height()

@@ -72,23 +72,10 @@ func (sh *Shell) Prompt() string {
 
 // Hostname reads the hostname from "config system global".
 func Hostname(st *cmdb.Store) string {
-	if h := globalValue(st, "system global", "hostname"); h != "" {
+	if h := st.SingletonValue("system global", "hostname"); h != "" {
 		return h
 	}
 	return "FortiGate-VM64"
-}
-
-// globalValue reads one attribute of a singleton table.
-func globalValue(st *cmdb.Store, table, attr string) string {
-	t := st.Schema().Table(table)
-	if t == nil || t.Attr(attr) == nil {
-		return ""
-	}
-	e := st.Lookup(table, "")
-	if e == nil {
-		e = cmdb.NewEntry("")
-	}
-	return e.Value(t.Attr(attr))
 }
 
 // Exited tells whether the admin typed exit (or the session must end).

@@ -752,3 +752,11 @@ func sortedKeys(m map[string]*Entry) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SingletonValue reads one attribute of a singleton table of the running
+// configuration ("system global", "hostname"), default included.
+func (s *Store) SingletonValue(table, attr string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return singletonValue(runningView{s}, s.schema, table, attr)
+}

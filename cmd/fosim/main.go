@@ -27,7 +27,8 @@ commands:
   get PATH…                print a table or entry as "get" does
   backup FILE              write a FortiOS backup of the configuration
   restore FILE [--lenient] replace the configuration with a backup
-  serve                    not simulated yet: the headless appliance with SSH
+  serve [--ssh ADDR]       the headless appliance: SSH server on ADDR
+                           (default 127.0.0.1:2222) until interrupted
 
 The data directory is --data, else $FOSIM_DATA, else $XDG_STATE_HOME/fosim
 (~/.local/state/fosim). It is created with factory defaults on first use.
@@ -42,6 +43,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	dataDir := fs.String("data", "", "data directory")
+	sshAddr := fs.String("ssh", "127.0.0.1:2222", "SSH listen address (serve)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,6 +66,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			i++
 		case strings.HasPrefix(a, "--data="):
 			*dataDir = strings.TrimPrefix(a, "--data=")
+		case (a == "--ssh" || a == "-ssh") && i+1 < len(rest):
+			*sshAddr = rest[i+1]
+			i++
+		case strings.HasPrefix(a, "--ssh="):
+			*sshAddr = strings.TrimPrefix(a, "--ssh=")
 		default:
 			pos = append(pos, a)
 		}
@@ -72,10 +79,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve":
-		fmt.Fprintln(stderr, "not simulated yet: fosim serve (the headless appliance with SSH)")
-		return 1
-	case "run", "apply", "show", "get", "backup", "restore":
+	case "run", "apply", "show", "get", "backup", "restore", "serve":
 	default:
 		fmt.Fprintf(stderr, "fosim: unknown command %q\n%s", cmd, usage)
 		return 2
@@ -94,6 +98,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "run":
 		return runShell(st, stdin, stdout, stderr)
+	case "serve":
+		return serve(st, dir, *sshAddr, stdout, stderr)
 	case "apply":
 		return applyCmd(st, pos, lenient, stdin, stdout, stderr)
 	case "show", "get":

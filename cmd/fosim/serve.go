@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os/signal"
+	"syscall"
+
+	"github.com/fosim/fosim/cli"
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons/sshd"
+)
+
+// serve runs the headless appliance until SIGINT or SIGTERM.
+func serve(st *cmdb.Store, dataDir, sshAddr string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	logger := log.New(stderr, "", log.LstdFlags)
+	srv := &sshd.Server{App: cli.NewAppliance(st), DataDir: dataDir, Logf: logger.Printf}
+	if err := srv.Listen(sshAddr); err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "fosim: serving SSH on %s (data %s)\n", srv.Addr(), dataDir)
+	if err := srv.Serve(ctx); err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	return 0
+}

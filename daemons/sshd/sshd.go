@@ -1,0 +1,488 @@
+// Package sshd is the appliance's SSH server: admins from "config system
+// admin" log in to the FortiOS shell, interactively (with a pty) or with an
+// exec command. Every session edits through its own cmdb session, so all
+// of them write through the one commit path.
+package sshd
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/binary"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/fosim/fosim/cli"
+	"github.com/fosim/fosim/cmdb"
+)
+
+// Server is the SSH server. Zero values of the limits take the defaults.
+type Server struct {
+	App *cli.Appliance
+	// DataDir keeps the host keys, generated on first start.
+	DataDir string
+	// MaxConns bounds concurrent connections (authenticated or not); a
+	// connection beyond it is closed at once. Default 64.
+	MaxConns int
+	// HandshakeTimeout bounds the time to log in. Default 20s.
+	HandshakeTimeout time.Duration
+	// Logf receives login failures and errors; log.Printf when nil.
+	Logf func(format string, args ...any)
+
+	config *ssh.ServerConfig
+	slots  chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+	closed bool
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
+// Listen binds addr and prepares the server; Serve then accepts.
+func (s *Server) Listen(addr string) error {
+	if s.MaxConns == 0 {
+		s.MaxConns = 64
+	}
+	if s.HandshakeTimeout == 0 {
+		s.HandshakeTimeout = 20 * time.Second
+	}
+	cfg, err := s.serverConfig()
+	if err != nil {
+		return err
+	}
+	s.config = cfg
+	s.slots = make(chan struct{}, s.MaxConns)
+	s.conns = map[net.Conn]bool{}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("ssh: cannot listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until ctx ends or Close.
+func (s *Server) Serve(ctx context.Context) error {
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				s.wg.Wait()
+				return nil
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.logf("sshd: too many connections, refusing %s", c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		s.track(c, true)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.slots }()
+			defer s.track(c, false)
+			s.handle(c)
+		}()
+	}
+}
+
+func (s *Server) track(c net.Conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.conns[c] = true
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+// Close stops accepting and closes every connection; Serve returns once
+// all sessions have ended.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	return s.ln.Close()
+}
+
+func (s *Server) serverConfig() (*ssh.ServerConfig, error) {
+	cfg := &ssh.ServerConfig{
+		ServerVersion:    "SSH-2.0-fosim",
+		MaxAuthTries:     6,
+		PasswordCallback: s.checkPassword,
+		// An admin without a password logs in without one, as on a new
+		// FortiGate (the client's "none" method).
+		NoClientAuth:         true,
+		NoClientAuthCallback: s.checkNoPassword,
+		PublicKeyCallback:    s.checkPublicKey,
+	}
+	// Older automation (netmiko's Fortinet driver) insists on the SHA-1
+	// Diffie-Hellman groups FortiOS still offers.
+	cfg.KeyExchanges = append(ssh.SupportedAlgorithms().KeyExchanges,
+		ssh.InsecureKeyExchangeDH14SHA1, ssh.InsecureKeyExchangeDHGEXSHA1)
+	keys, err := loadHostKeys(s.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		cfg.AddHostKey(k)
+	}
+	return cfg, nil
+}
+
+// loadHostKeys reads (or on first start generates and saves) the host keys.
+func loadHostKeys(dir string) ([]ssh.Signer, error) {
+	var out []ssh.Signer
+	for _, kind := range []string{"ed25519", "rsa"} {
+		path := filepath.Join(dir, "ssh_host_"+kind+"_key")
+		pemBytes, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			var key any
+			switch kind {
+			case "ed25519":
+				_, key, err = ed25519.GenerateKey(rand.Reader)
+			case "rsa":
+				key, err = rsa.GenerateKey(rand.Reader, 2048)
+			}
+			if err != nil {
+				return nil, err
+			}
+			blk, err := ssh.MarshalPrivateKey(key, "fosim host key")
+			if err != nil {
+				return nil, err
+			}
+			pemBytes = pem.EncodeToMemory(blk)
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		signer, err := ssh.ParsePrivateKey(pemBytes)
+		if err != nil {
+			return nil, fmt.Errorf("ssh host key %s: %w", path, err)
+		}
+		out = append(out, signer)
+	}
+	return out, nil
+}
+
+// admin looks an administrator up and checks the trusted hosts.
+func (s *Server) admin(c ssh.ConnMetadata) (*cmdb.Table, *cmdb.Entry, error) {
+	st := s.App.Store
+	t := st.Schema().Table("system admin")
+	e := st.Lookup("system admin", c.User())
+	if t == nil || e == nil {
+		return nil, nil, fmt.Errorf("no such admin")
+	}
+	if !trusted(t, e, c.RemoteAddr()) {
+		return nil, nil, fmt.Errorf("not a trusted host")
+	}
+	return t, e, nil
+}
+
+// trusted applies trusthost1…10: with none set every address may log in.
+func trusted(t *cmdb.Table, e *cmdb.Entry, addr net.Addr) bool {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	any := true
+	for i := 1; i <= 10; i++ {
+		a := t.Attr("trusthost" + strconv.Itoa(i))
+		if a == nil {
+			continue
+		}
+		v := e.Get(a)
+		if len(v) != 2 || v[0] == "0.0.0.0" && v[1] == "0.0.0.0" {
+			continue
+		}
+		any = false
+		p, err := netip.ParsePrefix(v[0] + "/" + strconv.Itoa(maskBits(v[1])))
+		if err == nil && p.Masked().Contains(ip) {
+			return true
+		}
+	}
+	return any
+}
+
+func maskBits(m string) int {
+	a, err := netip.ParseAddr(m)
+	if err != nil || !a.Is4() {
+		return 32
+	}
+	b := a.As4()
+	v := binary.BigEndian.Uint32(b[:])
+	n := 0
+	for v&0x80000000 != 0 {
+		n++
+		v <<= 1
+	}
+	return n
+}
+
+func (s *Server) fail(c ssh.ConnMetadata, why string) error {
+	s.logf("sshd: admin login failed: user %q from %s: %s", c.User(), c.RemoteAddr(), why)
+	return errors.New("login failed")
+}
+
+func passwordOf(t *cmdb.Table, e *cmdb.Entry) []string {
+	if a := t.Attr("password"); a != nil {
+		return e.Get(a)
+	}
+	return nil
+}
+
+func (s *Server) checkPassword(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+	t, e, err := s.admin(c)
+	if err != nil {
+		return nil, s.fail(c, err.Error())
+	}
+	stored := passwordOf(t, e)
+	if len(stored) == 0 {
+		if len(pw) == 0 {
+			return &ssh.Permissions{}, nil
+		}
+		return nil, s.fail(c, "wrong password")
+	}
+	if len(stored) == 2 && cmdb.CheckPassword(stored[1], string(pw)) {
+		return &ssh.Permissions{}, nil
+	}
+	return nil, s.fail(c, "wrong password")
+}
+
+func (s *Server) checkNoPassword(c ssh.ConnMetadata) (*ssh.Permissions, error) {
+	t, e, err := s.admin(c)
+	if err != nil {
+		return nil, errors.New("password required")
+	}
+	if len(passwordOf(t, e)) != 0 {
+		return nil, errors.New("password required")
+	}
+	return &ssh.Permissions{}, nil
+}
+
+func (s *Server) checkPublicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	t, e, err := s.admin(c)
+	if err != nil {
+		return nil, s.fail(c, err.Error())
+	}
+	for _, name := range []string{"ssh-public-key1", "ssh-public-key2", "ssh-public-key3"} {
+		a := t.Attr(name)
+		if a == nil {
+			continue
+		}
+		v := strings.Join(e.Get(a), " ")
+		if v == "" {
+			continue
+		}
+		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(v))
+		if err == nil && string(pk.Marshal()) == string(key.Marshal()) {
+			return &ssh.Permissions{}, nil
+		}
+	}
+	return nil, s.fail(c, "public key not accepted")
+}
+
+func (s *Server) handle(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(s.HandshakeTimeout))
+	conn, chans, reqs, err := ssh.NewServerConn(c, s.config)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	c.SetDeadline(time.Time{})
+	go ssh.DiscardRequests(reqs)
+	var wg sync.WaitGroup
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.UnknownChannelType, "only session channels")
+			continue
+		}
+		ch, chReqs, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.session(conn, ch, chReqs)
+		}()
+	}
+	wg.Wait()
+}
+
+// session serves one session channel: pty-req, window-change, shell, exec.
+func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	var pty bool
+	height := 0
+	var ed *cli.Editor
+	var edMu sync.Mutex
+	idle := newIdleTimer(s.idleTimeout(), func() {
+		io.WriteString(ch, "\r\nTimeout: no input, logging out.\r\n")
+		conn.Close()
+	})
+	defer idle.stop()
+	in := &activityReader{r: ch, idle: idle}
+	for req := range reqs {
+		switch req.Type {
+		case "pty-req":
+			pty = true
+			height = ptyHeight(req.Payload)
+			req.Reply(true, nil)
+		case "window-change":
+			if len(req.Payload) >= 8 {
+				h := int(binary.BigEndian.Uint32(req.Payload[4:8]))
+				edMu.Lock()
+				height = h
+				if ed != nil {
+					ed.SetHeight(h)
+				}
+				edMu.Unlock()
+			}
+		case "env":
+			req.Reply(true, nil)
+		case "shell":
+			req.Reply(true, nil)
+			sh := s.newShell(conn, ch, pty)
+			edMu.Lock()
+			ed = cli.NewEditor(in, sh.Out, sh, height)
+			edMu.Unlock()
+			if !pty {
+				// Without a pty: run lines as they come, no echo.
+				runPlain(sh, in)
+			} else {
+				ed.Run()
+			}
+			sendExit(ch, 0)
+			return
+		case "exec":
+			req.Reply(true, nil)
+			cmd := execCommand(req.Payload)
+			sh := s.newShell(conn, ch, pty)
+			for _, line := range strings.Split(cmd, "\n") {
+				sh.Line(line)
+				if sh.Exited() {
+					break
+				}
+			}
+			sh.Session.Reset()
+			sendExit(ch, 0)
+			return
+		default:
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+		}
+	}
+}
+
+func (s *Server) newShell(conn *ssh.ServerConn, ch ssh.Channel, pty bool) *cli.Shell {
+	var out io.Writer = ch
+	if pty {
+		out = cli.CRLF(ch)
+	}
+	sess := s.App.Store.NewSession(conn.User(), "ssh "+conn.RemoteAddr().String())
+	sh := cli.New(s.App, sess, out)
+	return sh
+}
+
+// runPlain runs lines read without a terminal (ssh -T with commands on
+// stdin), in order, without prompts or echo.
+func runPlain(sh *cli.Shell, in io.Reader) {
+	sc := newLineScanner(in)
+	for !sh.Exited() && sc.Scan() {
+		sh.Line(sc.Text())
+	}
+	sh.Session.Reset()
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	min, err := strconv.Atoi(s.App.Store.SingletonValue("system global", "admintimeout"))
+	if err != nil || min <= 0 {
+		min = 5
+	}
+	return time.Duration(min) * time.Minute
+}
+
+func sendExit(ch ssh.Channel, code uint32) {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], code)
+	ch.SendRequest("exit-status", false, b[:])
+}
+
+func execCommand(payload []byte) string {
+	if len(payload) < 4 {
+		return ""
+	}
+	n := binary.BigEndian.Uint32(payload[:4])
+	if int(n) > len(payload)-4 {
+		return ""
+	}
+	return string(payload[4 : 4+n])
+}
+
+// ptyHeight reads the rows of a pty-req (RFC 4254 §6.2).
+func ptyHeight(p []byte) int {
+	if len(p) < 4 {
+		return 0
+	}
+	n := int(binary.BigEndian.Uint32(p[:4]))
+	if len(p) < 4+n+8 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint32(p[4+n+4 : 4+n+8]))
+}
