@@ -40,7 +40,7 @@ type Shell struct {
 	// Term, when set, is the interactive terminal: it answers y/n
 	// questions and "--More--" keys, and gives the page height. Without it
 	// (exec channel, scripts) nothing pages and questions are answered yes.
-	Term Terminal
+	Term   Terminal
 	exited bool
 }
 
