@@ -14,6 +14,7 @@ type Clock struct {
 	offset time.Duration
 	loc    *time.Location
 	real   func() time.Time
+	timers map[*Timer]bool
 }
 
 // New returns a clock at real time in loc (time.Local when nil).
@@ -36,6 +37,7 @@ func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.offset = t.Sub(c.real())
+	c.reschedule()
 }
 
 // Advance moves the clock forward by d.
@@ -43,6 +45,7 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.offset += d
+	c.reschedule()
 }
 
 // SetDate keeps the time of day and changes the date ("execute date").
@@ -55,4 +58,82 @@ func (c *Clock) SetDate(year int, month time.Month, day int) {
 func (c *Clock) SetTimeOfDay(hour, min, sec int) {
 	now := c.Now()
 	c.Set(time.Date(now.Year(), now.Month(), now.Day(), hour, min, sec, 0, now.Location()))
+}
+
+// Timer is a timer on the appliance clock.
+type Timer struct {
+	c        *Clock
+	deadline time.Time
+	f        func()
+	real     *time.Timer
+	done     bool
+}
+
+// AfterFunc calls f in its own goroutine once the appliance clock reaches
+// now+d: after d of real time, or at once when the clock is moved past it
+// (Set, Advance). Keylife, DPD and session timers all use it, so a lab can
+// fast-forward through them.
+func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &Timer{c: c, deadline: c.real().Add(c.offset).Add(d), f: f}
+	if c.timers == nil {
+		c.timers = map[*Timer]bool{}
+	}
+	c.timers[t] = true
+	t.real = time.AfterFunc(d, t.fire)
+	return t
+}
+
+// Stop cancels the timer; it reports whether the timer had not fired yet.
+func (t *Timer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if t.done {
+		return false
+	}
+	t.done = true
+	t.real.Stop()
+	delete(t.c.timers, t)
+	return true
+}
+
+// fire runs f unless the timer was stopped or the clock was moved back
+// (then it is re-armed for the remaining time).
+func (t *Timer) fire() {
+	c := t.c
+	c.mu.Lock()
+	if t.done {
+		c.mu.Unlock()
+		return
+	}
+	if left := t.deadline.Sub(c.real().Add(c.offset)); left > 0 {
+		t.real.Reset(left)
+		c.mu.Unlock()
+		return
+	}
+	t.done = true
+	delete(c.timers, t)
+	c.mu.Unlock()
+	t.f()
+}
+
+// reschedule re-arms every pending timer after the clock moved; called with
+// c.mu held.
+func (c *Clock) reschedule() {
+	now := c.real().Add(c.offset)
+	for t := range c.timers {
+		left := t.deadline.Sub(now)
+		if left < 0 {
+			left = 0
+		}
+		t.real.Reset(left)
+	}
+}
+
+// Pending is the number of timers not yet fired or stopped.
+func (c *Clock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
 }

@@ -74,8 +74,9 @@ type Store struct {
 	serial   string   // the appliance serial number, made on first start
 
 	hookMu     sync.Mutex
-	validators []Validator
-	subs       []func(*ChangeSet)
+	hookID     int
+	validators map[int]Validator
+	subs       map[int]func(*ChangeSet)
 }
 
 var (
@@ -288,19 +289,40 @@ func (v runningView) Entry(table, key string) *Entry {
 
 func (v runningView) Table(table string) *Rows { return v.s.tables[table] }
 
-// AddValidator registers a Validate-phase hook.
-func (s *Store) AddValidator(v Validator) {
+// AddValidator registers a Validate-phase hook; the returned function
+// removes it.
+func (s *Store) AddValidator(v Validator) (remove func()) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
-	s.validators = append(s.validators, v)
+	if s.validators == nil {
+		s.validators = map[int]Validator{}
+	}
+	s.hookID++
+	id := s.hookID
+	s.validators[id] = v
+	return func() {
+		s.hookMu.Lock()
+		defer s.hookMu.Unlock()
+		delete(s.validators, id)
+	}
 }
 
 // Subscribe registers fn to receive every committed change set, in commit
-// order, after it is durable.
-func (s *Store) Subscribe(fn func(*ChangeSet)) {
+// order, after it is durable; the returned function removes it.
+func (s *Store) Subscribe(fn func(*ChangeSet)) (remove func()) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
-	s.subs = append(s.subs, fn)
+	if s.subs == nil {
+		s.subs = map[int]func(*ChangeSet){}
+	}
+	s.hookID++
+	id := s.hookID
+	s.subs[id] = fn
+	return func() {
+		s.hookMu.Lock()
+		defer s.hookMu.Unlock()
+		delete(s.subs, id)
+	}
 }
 
 // Commit validates and writes changes in one bbolt transaction. On any error
@@ -359,8 +381,8 @@ func (s *Store) commit(changes []Change, user, source string, verbatim *[]string
 		}
 	}
 	s.hookMu.Lock()
-	validators := slices.Clone(s.validators)
-	subs := slices.Clone(s.subs)
+	validators := sortedHooks(s.validators)
+	subs := sortedHooks(s.subs)
 	s.hookMu.Unlock()
 	for _, v := range validators {
 		if err := v(cs); err != nil {
@@ -759,4 +781,18 @@ func (s *Store) SingletonValue(table, attr string) string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return singletonValue(runningView{s}, s.schema, table, attr)
+}
+
+// sortedHooks returns hooks in registration order.
+func sortedHooks[T any](m map[int]T) []T {
+	ids := make([]int, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]T, len(ids))
+	for i, id := range ids {
+		out[i] = m[id]
+	}
+	return out
 }
