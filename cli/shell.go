@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/grammar"
 )
 
@@ -21,13 +23,14 @@ import (
 type Appliance struct {
 	Store   *cmdb.Store
 	Clock   *clock.Clock
+	Debug   *debuglog.Hub
 	Started time.Time
 }
 
-// NewAppliance wraps a store with a clock started now.
+// NewAppliance wraps a store with a clock started now and a debug stream.
 func NewAppliance(st *cmdb.Store) *Appliance {
 	c := clock.New(nil)
-	return &Appliance{Store: st, Clock: c, Started: c.Now()}
+	return &Appliance{Store: st, Clock: c, Debug: debuglog.New(c.Now), Started: c.Now()}
 }
 
 // Shell runs FortiOS commands for one admin session.
@@ -40,7 +43,9 @@ type Shell struct {
 	// Term, when set, is the interactive terminal: it answers y/n
 	// questions and "--More--" keys, and gives the page height. Without it
 	// (exec channel, scripts) nothing pages and questions are answered yes.
-	Term   Terminal
+	Term Terminal
+	// Debug is this session's "diagnose debug" settings and output.
+	Debug  *debuglog.Session
 	exited bool
 }
 
@@ -52,9 +57,35 @@ type Terminal interface {
 	Height() int
 }
 
-// New returns a shell on a session of app's store, writing to out.
+// New returns a shell on a session of app's store, writing to out. Debug
+// lines arrive on out from other goroutines, so writes are serialised;
+// Close the shell when its session ends.
 func New(app *Appliance, sess *cmdb.Session, out io.Writer) *Shell {
-	return &Shell{App: app, Session: sess, Out: out}
+	lw := &lockedWriter{w: out}
+	sh := &Shell{App: app, Session: sess, Out: lw}
+	if app.Debug != nil {
+		sh.Debug = app.Debug.Attach(lw)
+	}
+	return sh
+}
+
+// Close detaches the shell from the debug stream.
+func (sh *Shell) Close() {
+	if sh.Debug != nil {
+		sh.Debug.Detach()
+	}
+	sh.Session.Reset()
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // Prompt is the FortiOS prompt: "FGT # ", "FGT (global) # ".

@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fosim/fosim/cmdb"
 )
@@ -158,4 +159,39 @@ func TestGrepAndSystemCommands(t *testing.T) {
 	if got := out.String(); got != "not simulated yet: get router info routing-table all\n" {
 		t.Fatalf("unsimulated get: %q", got)
 	}
+}
+
+func TestDiagnoseDebugAndClock(t *testing.T) {
+	sh, out := newShell(t)
+	sh.Line("diagnose debug application ike -1")
+	sh.Line("diagnose debug console timestamp enable")
+	sh.Line("diagnose debug enable")
+	sh.Line("execute date 2025-09-23")
+	sh.Line("execute time 17:18:33")
+	out.Reset()
+	sh.App.Debug.Logger("ike").Printf(1, "ike V=root:0:Dialup-TimeOut_0: flushing")
+	if got := out.String(); !strings.HasPrefix(got, "2025-09-23 17:18:3") || !strings.HasSuffix(got, " ike V=root:0:Dialup-TimeOut_0: flushing\n") {
+		t.Fatalf("debug line: %q", got)
+	}
+	out.Reset()
+	sh.Line("diagnose debug info")
+	if got := out.String(); !strings.Contains(got, "debug output:           enable\n") || !strings.Contains(got, "ike debug level:        -1\n") {
+		t.Fatalf("debug info: %q", got)
+	}
+	sh.Line("diagnose debug reset")
+	sh.Line("diagnose debug disable")
+	out.Reset()
+	sh.App.Debug.Logger("ike").Printf(1, "ike V=root:0: hidden")
+	if out.String() != "" {
+		t.Fatalf("after reset/disable: %q", out.String())
+	}
+	fired := make(chan bool, 1)
+	sh.App.Clock.AfterFunc(6*time.Minute, func() { fired <- true })
+	sh.Line("diagnose sys clock advance 6m")
+	select {
+	case <-fired:
+	case <-time.After(2 * time.Second):
+		t.Fatal("advancing the clock did not fire a 6-minute timer")
+	}
+	sh.Close()
 }

@@ -234,6 +234,7 @@ func showCmd(st *cmdb.Store, cmd string, pos []string, full bool, stdout, stderr
 	sess := st.NewSession("admin", cmd)
 	var out strings.Builder
 	sh := cli.New(cli.NewAppliance(st), sess, &out)
+	defer sh.Close()
 	sh.Line(strings.Join(words, " "))
 	io.WriteString(stdout, out.String())
 	if strings.Contains(out.String(), "Command fail. Return code") {
@@ -245,6 +246,7 @@ func showCmd(st *cmdb.Store, cmd string, pos []string, full bool, stdout, stderr
 func runShell(st *cmdb.Store, stdin io.Reader, stdout, stderr io.Writer) int {
 	sess := st.NewSession("admin", "console")
 	sh := cli.New(cli.NewAppliance(st), sess, stdout)
+	defer sh.Close()
 	cfg := &readline.Config{
 		Prompt:       sh.Prompt(),
 		Stdin:        io.NopCloser(stdin),

@@ -398,6 +398,7 @@ func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.
 		case "shell":
 			req.Reply(true, nil)
 			sh := s.newShell(conn, ch, pty)
+			defer sh.Close()
 			edMu.Lock()
 			ed = cli.NewEditor(in, sh.Out, sh, height)
 			edMu.Unlock()
@@ -413,6 +414,7 @@ func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.
 			req.Reply(true, nil)
 			cmd := execCommand(req.Payload)
 			sh := s.newShell(conn, ch, pty)
+			defer sh.Close()
 			for _, line := range strings.Split(cmd, "\n") {
 				sh.Line(line)
 				if sh.Exited() {
