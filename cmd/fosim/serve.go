@@ -7,9 +7,11 @@ import (
 	"log"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/sshd"
 )
 
@@ -18,7 +20,19 @@ func serve(st *cmdb.Store, dataDir, sshAddr string, stdout, stderr io.Writer) in
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger := log.New(stderr, "", log.LstdFlags)
-	srv := &sshd.Server{App: cli.NewAppliance(st), DataDir: dataDir, Logf: logger.Printf}
+	app := cli.NewAppliance(st)
+	// The appliance daemons; iked, authd and samld join as they land.
+	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug})
+	if err := sup.Start(ctx); err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	defer func() {
+		if err := sup.Stop(5 * time.Second); err != nil {
+			fmt.Fprintln(stderr, "fosim:", err)
+		}
+	}()
+	srv := &sshd.Server{App: app, DataDir: dataDir, Logf: logger.Printf}
 	if err := srv.Listen(sshAddr); err != nil {
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1
