@@ -20,6 +20,9 @@ type Editor struct {
 	sh      *Shell
 	height  int
 	history []string
+	// skipLF drops the \n of a \r\n pair; a terminal sends a lone \r for
+	// Enter, so the \n cannot be waited for.
+	skipLF bool
 }
 
 // NewEditor reads keys from in and echoes to out (which must turn "\n"
@@ -75,17 +78,18 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			}
 			return "", err
 		}
+		if ed.skipLF {
+			ed.skipLF = false
+			if r == '\n' {
+				continue
+			}
+		}
 		if r != keyTab {
 			cycle = nil
 		}
 		switch r {
 		case '\r', '\n':
-			if r == '\r' {
-				// swallow the \n of a \r\n pair
-				if b, err := ed.in.Peek(1); err == nil && b[0] == '\n' {
-					ed.in.ReadByte()
-				}
-			}
+			ed.skipLF = r == '\r'
 			io.WriteString(ed.out, "\n")
 			s := string(line)
 			if continued(s) {
