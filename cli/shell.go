@@ -25,6 +25,8 @@ type Appliance struct {
 	Clock   *clock.Clock
 	Debug   *debuglog.Hub
 	Started time.Time
+	// VPN is iked's query interface; nil when iked is not running.
+	VPN VPN
 }
 
 // NewAppliance wraps a store with a clock started now and a debug stream.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/chzyer/readline"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons/iked"
 	"github.com/fosim/fosim/grammar"
 )
 
@@ -28,8 +30,10 @@ commands:
   get PATH…                print a table or entry as "get" does
   backup FILE              write a FortiOS backup of the configuration
   restore FILE [--lenient] replace the configuration with a backup
-  serve [--ssh ADDR]       the headless appliance: SSH server on ADDR
-                           (default 127.0.0.1:2222) until interrupted
+  serve [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
+                           the headless appliance until interrupted: SSH on
+                           ADDR (default 127.0.0.1:2222), IKE on UDP 500 and
+                           4500 of all addresses (ports below 1024 need root)
 
 The data directory is --data, else $FOSIM_DATA, else $XDG_STATE_HOME/fosim
 (~/.local/state/fosim). It is created with factory defaults on first use.
@@ -45,6 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	dataDir := fs.String("data", "", "data directory")
 	sshAddr := fs.String("ssh", "127.0.0.1:2222", "SSH listen address (serve)")
+	var ikeOpt iked.Options
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,6 +77,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			i++
 		case strings.HasPrefix(a, "--ssh="):
 			*sshAddr = strings.TrimPrefix(a, "--ssh=")
+		case a == "--ike-addr" && i+1 < len(rest):
+			ikeOpt.Addr = rest[i+1]
+			i++
+		case (a == "--ike-port" || a == "--ike-natt-port") && i+1 < len(rest):
+			n, err := strconv.Atoi(rest[i+1])
+			if err != nil || n <= 0 || n > 65535 {
+				fmt.Fprintf(stderr, "fosim: bad %s %q\n", a, rest[i+1])
+				return 2
+			}
+			if a == "--ike-port" {
+				ikeOpt.Port = n
+			} else {
+				ikeOpt.NATTPort = n
+			}
+			i++
 		default:
 			pos = append(pos, a)
 		}
@@ -100,7 +120,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "run":
 		return runShell(st, stdin, stdout, stderr)
 	case "serve":
-		return serve(st, dir, *sshAddr, stdout, stderr)
+		return serve(st, dir, *sshAddr, ikeOpt, stdout, stderr)
 	case "apply":
 		return applyCmd(st, pos, lenient, stdin, stdout, stderr)
 	case "show", "get":

@@ -12,17 +12,20 @@ import (
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/iked"
 	"github.com/fosim/fosim/daemons/sshd"
 )
 
 // serve runs the headless appliance until SIGINT or SIGTERM.
-func serve(st *cmdb.Store, dataDir, sshAddr string, stdout, stderr io.Writer) int {
+func serve(st *cmdb.Store, dataDir, sshAddr string, ike iked.Options, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger := log.New(stderr, "", log.LstdFlags)
 	app := cli.NewAppliance(st)
-	// The appliance daemons; iked, authd and samld join as they land.
-	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug})
+	// The appliance daemons; authd and samld join as they land.
+	ikeDaemon := iked.New(ike)
+	app.VPN = ikeDaemon
+	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug}, ikeDaemon)
 	if err := sup.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1
@@ -37,7 +40,7 @@ func serve(st *cmdb.Store, dataDir, sshAddr string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "fosim: serving SSH on %s (data %s)\n", srv.Addr(), dataDir)
+	fmt.Fprintf(stdout, "fosim: serving SSH on %s, IKE on UDP %v (data %s)\n", srv.Addr(), ikeDaemon.Addrs(), dataDir)
 	if err := srv.Serve(ctx); err != nil {
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1

@@ -426,3 +426,28 @@ func (f *Fragment) encode(b []byte) []byte {
 type Unknown struct{ Data []byte }
 
 func (u *Unknown) encode(b []byte) []byte { return append(b, u.Data...) }
+
+// FindSK returns the offset of the SK payload's generic header in a whole
+// message and the type of the first payload inside it.
+func FindSK(msg []byte) (int, PayloadType, error) {
+	h, err := DecodeHeader(msg)
+	if err != nil {
+		return 0, 0, err
+	}
+	off, next := HeaderLen, h.NextPayload
+	for next != PayloadNone {
+		if off+4 > int(h.Length) {
+			return 0, 0, ErrShort
+		}
+		if next == PayloadSK {
+			return off, PayloadType(msg[off]), nil
+		}
+		n := int(binary.BigEndian.Uint16(msg[off+2 : off+4]))
+		if n < 4 || off+n > int(h.Length) {
+			return 0, 0, ErrLength
+		}
+		next = PayloadType(msg[off])
+		off += n
+	}
+	return 0, 0, errors.New("ike: no encrypted payload")
+}

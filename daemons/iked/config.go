@@ -1,0 +1,296 @@
+package iked
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons/iked/suite"
+)
+
+// Tables iked reads.
+const (
+	tablePhase1   = "vpn ipsec phase1-interface"
+	tablePhase2   = "vpn ipsec phase2-interface"
+	tableSettings = "system settings"
+	tableIface    = "system interface"
+	tableAddress  = "firewall address"
+)
+
+// Phase1 is a phase1-interface in iked's own types.
+type Phase1 struct {
+	Name       string
+	Dynamic    bool
+	Interface  string
+	IKEVersion int
+	RemoteGW   netip.Addr
+	Proposals  []suite.Suite
+	DHGroups   []uint16
+	PSK        []byte
+	Keylife    time.Duration
+	Reauth     bool
+	DPD        string // disable | on-idle | on-demand
+	DPDRetry   time.Duration
+	DPDCount   int
+	LocalID    string
+	NATT       string // enable | disable | forced
+	ModeCfg    bool
+	PoolStart  netip.Addr
+	PoolEnd    netip.Addr
+	Netmask    netip.Addr
+	DNS        []netip.Addr
+	Split      []netip.Prefix
+	EAP        bool
+	Phase2s    []*Phase2
+	// Revision is the configuration revision this was read at.
+	Revision uint64
+}
+
+// Phase2 is a phase2-interface.
+type Phase2 struct {
+	Name      string
+	Proposals []suite.Suite
+	PFS       bool
+	DHGroups  []uint16
+	Keylife   time.Duration
+	Local     netip.Prefix // src-subnet: this side
+	Remote    netip.Prefix // dst-subnet: the peer's side
+}
+
+// Config is everything iked runs on.
+type Config struct {
+	Phase1s   map[string]*Phase1
+	Order     []string // phase1 names in configuration order
+	IKETCPort int
+	Revision  uint64
+}
+
+type reader struct {
+	s *cmdb.Schema
+	v cmdb.View
+}
+
+func (r reader) values(table string, e *cmdb.Entry, attr string) []string {
+	t := r.s.Table(table)
+	if t == nil {
+		return nil
+	}
+	a := t.Attr(attr)
+	if a == nil {
+		return nil
+	}
+	return e.Get(a)
+}
+
+func (r reader) value(table string, e *cmdb.Entry, attr string) string {
+	v := r.values(table, e, attr)
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+func (r reader) seconds(table string, e *cmdb.Entry, attr string) time.Duration {
+	n, _ := strconv.Atoi(r.value(table, e, attr))
+	return time.Duration(n) * time.Second
+}
+
+func groups(vals []string) []uint16 {
+	var out []uint16
+	for _, v := range vals {
+		if n, err := strconv.Atoi(v); err == nil {
+			out = append(out, uint16(n))
+		}
+	}
+	return out
+}
+
+// loadConfig reads iked's configuration from the running CMDB.
+func loadConfig(st *cmdb.Store) (*Config, error) {
+	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443}
+	var err error
+	st.Read(func(v cmdb.View) {
+		err = readConfig(cfg, reader{s: st.Schema(), v: v}, st.Secrets())
+	})
+	cfg.Revision = st.Revision()
+	for _, p := range cfg.Phase1s {
+		p.Revision = cfg.Revision
+	}
+	return cfg, err
+}
+
+func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
+	if e := r.v.Entry(tableSettings, ""); e != nil {
+		if n, err := strconv.Atoi(r.value(tableSettings, e, "ike-tcp-port")); err == nil {
+			cfg.IKETCPort = n
+		}
+	} else if t := r.s.Table(tableSettings); t != nil {
+		if a := t.Attr("ike-tcp-port"); a != nil && len(a.Default) > 0 {
+			cfg.IKETCPort, _ = strconv.Atoi(a.Default[0])
+		}
+	}
+	rows := r.v.Table(tablePhase1)
+	if rows == nil {
+		return nil
+	}
+	for _, e := range rows.Ordered() {
+		p1, err := readPhase1(r, e, sec)
+		if err != nil {
+			return fmt.Errorf("phase1-interface %q: %w", e.Key, err)
+		}
+		cfg.Phase1s[p1.Name] = p1
+		cfg.Order = append(cfg.Order, p1.Name)
+	}
+	if p2rows := r.v.Table(tablePhase2); p2rows != nil {
+		for _, e := range p2rows.Ordered() {
+			p2, p1name, err := readPhase2(r, e)
+			if err != nil {
+				return fmt.Errorf("phase2-interface %q: %w", e.Key, err)
+			}
+			if p1 := cfg.Phase1s[p1name]; p1 != nil {
+				p1.Phase2s = append(p1.Phase2s, p2)
+			}
+		}
+	}
+	return nil
+}
+
+func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
+	const t = tablePhase1
+	p := &Phase1{Name: e.Key}
+	p.Dynamic = r.value(t, e, "type") == "dynamic"
+	p.Interface = r.value(t, e, "interface")
+	p.IKEVersion, _ = strconv.Atoi(r.value(t, e, "ike-version"))
+	if gw, err := netip.ParseAddr(r.value(t, e, "remote-gw")); err == nil {
+		p.RemoteGW = gw
+	}
+	for _, name := range r.values(t, e, "proposal") {
+		s, err := suite.ParseIKE(name)
+		if err != nil {
+			continue // a proposal fosim cannot do is never chosen
+		}
+		p.Proposals = append(p.Proposals, s)
+	}
+	p.DHGroups = groups(r.values(t, e, "dhgrp"))
+	if enc := r.values(t, e, "psksecret"); len(enc) == 2 && enc[0] == "ENC" {
+		plain, err := sec.Decrypt(enc[1])
+		if err != nil {
+			return nil, err
+		}
+		p.PSK = []byte(plain)
+	}
+	p.Keylife = r.seconds(t, e, "keylife")
+	p.Reauth = r.value(t, e, "reauth") == "enable"
+	p.DPD = r.value(t, e, "dpd")
+	p.DPDRetry = r.seconds(t, e, "dpd-retryinterval")
+	p.DPDCount, _ = strconv.Atoi(r.value(t, e, "dpd-retrycount"))
+	p.LocalID = r.value(t, e, "localid")
+	p.NATT = r.value(t, e, "nattraversal")
+	p.EAP = r.value(t, e, "eap") == "enable"
+	p.ModeCfg = r.value(t, e, "mode-cfg") == "enable"
+	if p.ModeCfg {
+		switch r.value(t, e, "assign-ip-from") {
+		case "name":
+			p.PoolStart, p.PoolEnd = r.addressRange(r.value(t, e, "ipv4-name"))
+		default:
+			p.PoolStart, _ = netip.ParseAddr(r.value(t, e, "ipv4-start-ip"))
+			p.PoolEnd, _ = netip.ParseAddr(r.value(t, e, "ipv4-end-ip"))
+		}
+		p.Netmask, _ = netip.ParseAddr(r.value(t, e, "ipv4-netmask"))
+		if r.value(t, e, "dns-mode") == "manual" {
+			for _, a := range []string{"ipv4-dns-server1", "ipv4-dns-server2", "ipv4-dns-server3"} {
+				if ip, err := netip.ParseAddr(r.value(t, e, a)); err == nil && !ip.IsUnspecified() {
+					p.DNS = append(p.DNS, ip)
+				}
+			}
+		}
+		if inc := r.value(t, e, "ipv4-split-include"); inc != "" {
+			p.Split = r.addressPrefixes(inc)
+		}
+	}
+	return p, nil
+}
+
+func readPhase2(r reader, e *cmdb.Entry) (*Phase2, string, error) {
+	const t = tablePhase2
+	p := &Phase2{Name: e.Key}
+	for _, name := range r.values(t, e, "proposal") {
+		s, err := suite.ParseESP(name)
+		if err != nil {
+			continue
+		}
+		p.Proposals = append(p.Proposals, s)
+	}
+	p.PFS = r.value(t, e, "pfs") == "enable"
+	if p.PFS {
+		p.DHGroups = groups(r.values(t, e, "dhgrp"))
+	}
+	p.Keylife = r.seconds(t, e, "keylifeseconds")
+	p.Local = subnet(r.values(t, e, "src-subnet"))
+	p.Remote = subnet(r.values(t, e, "dst-subnet"))
+	return p, r.value(t, e, "phase1name"), nil
+}
+
+func subnet(v []string) netip.Prefix {
+	if len(v) != 2 {
+		return netip.MustParsePrefix("0.0.0.0/0")
+	}
+	ip, err := netip.ParseAddr(v[0])
+	m, err2 := netip.ParseAddr(v[1])
+	if err != nil || err2 != nil {
+		return netip.MustParsePrefix("0.0.0.0/0")
+	}
+	b := m.As4()
+	ones := 0
+	for _, x := range b {
+		for x&0x80 != 0 {
+			ones++
+			x <<= 1
+		}
+	}
+	return netip.PrefixFrom(ip, ones).Masked()
+}
+
+// addressRange reads an iprange (or subnet) firewall address as a pool.
+func (r reader) addressRange(name string) (netip.Addr, netip.Addr) {
+	e := r.v.Entry(tableAddress, name)
+	if e == nil {
+		return netip.Addr{}, netip.Addr{}
+	}
+	if r.value(tableAddress, e, "type") == "iprange" {
+		a, _ := netip.ParseAddr(r.value(tableAddress, e, "start-ip"))
+		b, _ := netip.ParseAddr(r.value(tableAddress, e, "end-ip"))
+		return a, b
+	}
+	p := subnet(r.values(tableAddress, e, "subnet"))
+	return p.Addr(), lastAddr(p)
+}
+
+// addressPrefixes reads a firewall address (or group) as prefixes for a
+// split-include list.
+func (r reader) addressPrefixes(name string) []netip.Prefix {
+	if e := r.v.Entry(tableAddress, name); e != nil {
+		if r.value(tableAddress, e, "type") == "ipmask" {
+			return []netip.Prefix{subnet(r.values(tableAddress, e, "subnet"))}
+		}
+		return nil
+	}
+	if e := r.v.Entry("firewall addrgrp", name); e != nil {
+		var out []netip.Prefix
+		for _, m := range r.values("firewall addrgrp", e, "member") {
+			out = append(out, r.addressPrefixes(m)...)
+		}
+		return out
+	}
+	return nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

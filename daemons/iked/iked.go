@@ -1,0 +1,305 @@
+// Package iked is the appliance's IKEv2 daemon: a responder on UDP 500 and
+// 4500 (NAT-T, RFC 3948 non-ESP marker) that FortiOS dial-up and
+// site-to-site peers connect to, configured from vpn ipsec phase1-interface
+// and phase2-interface, with the FortiOS debug lines and the state that
+// "diagnose vpn ike gateway list" shows.
+package iked
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/debuglog"
+)
+
+// Options are the listening addresses; ports may be unprivileged for a lab
+// or a test (fosim serve --ike-port).
+type Options struct {
+	Addr     string // default "0.0.0.0"
+	Port     int    // default 500
+	NATTPort int    // default 4500
+}
+
+// Daemon is iked.
+type Daemon struct {
+	opt Options
+	rt  *daemons.Runtime
+	log *debuglog.Logger
+
+	mu       sync.Mutex
+	cfg      *Config
+	sas      map[uint64]*ikeSA // by responder SPI
+	halfOpen map[halfKey]*ikeSA
+	serial   int
+	socks    []*net.UDPConn
+	wg       sync.WaitGroup
+	closing  bool
+	stats    Stats
+}
+
+type halfKey struct {
+	spiI uint64
+	peer netip.AddrPort
+}
+
+// Stats counts what iked did, for tests and benchmarks.
+type Stats struct {
+	Received, Sent, Dropped int
+	Established, Failed     int
+}
+
+// New returns iked with options.
+func New(opt Options) *Daemon {
+	if opt.Addr == "" {
+		opt.Addr = "0.0.0.0"
+	}
+	if opt.Port == 0 {
+		opt.Port = 500
+	}
+	if opt.NATTPort == 0 {
+		opt.NATTPort = 4500
+	}
+	return &Daemon{opt: opt, sas: map[uint64]*ikeSA{}, halfOpen: map[halfKey]*ikeSA{}}
+}
+
+// Name is the daemon's debug application name.
+func (d *Daemon) Name() string { return "ike" }
+
+// Tables are the configuration tables iked follows.
+func (d *Daemon) Tables() []string {
+	return []string{tablePhase1, tablePhase2, tableSettings, tableAddress, "firewall addrgrp", "user local", "user group"}
+}
+
+// Start reads the configuration and opens the IKE sockets.
+func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
+	d.rt = rt
+	d.log = rt.Debug.Logger("ike")
+	cfg, err := loadConfig(rt.Store)
+	if err != nil {
+		return err
+	}
+	d.cfg = cfg
+	for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
+		addr, err := net.ResolveUDPAddr("udp", net.JoinHostPort(d.opt.Addr, fmt.Sprint(port)))
+		if err != nil {
+			d.closeSockets()
+			return err
+		}
+		c, err := net.ListenUDP("udp", addr)
+		if err != nil {
+			d.closeSockets()
+			return fmt.Errorf("iked: cannot bind UDP %s: %w (use fosim serve --ike-port for unprivileged ports)", addr, err)
+		}
+		d.socks = append(d.socks, c)
+	}
+	for i, c := range d.socks {
+		natt := i == 1
+		d.wg.Add(1)
+		go d.readLoop(c, natt)
+	}
+	return nil
+}
+
+// Addrs are the bound UDP addresses (IKE, NAT-T).
+func (d *Daemon) Addrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, c := range d.socks {
+		out = append(out, c.LocalAddr().(*net.UDPAddr).AddrPort())
+	}
+	return out
+}
+
+func (d *Daemon) closeSockets() {
+	for _, c := range d.socks {
+		c.Close()
+	}
+}
+
+// Stop closes the sockets, cancels every timer and waits for the readers.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	d.closing = true
+	for _, sa := range d.sas {
+		sa.stopTimers()
+	}
+	for _, sa := range d.halfOpen {
+		sa.stopTimers()
+	}
+	d.mu.Unlock()
+	d.closeSockets()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Validate accepts every change the schema accepted.
+func (d *Daemon) Validate(cs *cmdb.ChangeSet) error { return nil }
+
+// Apply reloads the configuration. Changing ike-tcp-port flushes every
+// tunnel of the VDOM (seed 000); a changed or deleted phase1 flushes its own.
+func (d *Daemon) Apply(cs *cmdb.ChangeSet) error {
+	cfg, err := loadConfig(d.rt.Store)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.cfg
+	d.cfg = cfg
+	if old.IKETCPort != cfg.IKETCPort {
+		n := d.flushLocked("")
+		d.log.Printf(1, "ike V=root:0: ike-tcp-port changed %d -> %d, flushed %d tunnel(s)", old.IKETCPort, cfg.IKETCPort, n)
+		return nil
+	}
+	for _, c := range cs.Changes {
+		if c.Table == tablePhase1 && c.Before != nil {
+			d.flushLocked(c.Key)
+		}
+		if c.Table == tablePhase2 {
+			// a changed phase2 flushes the tunnels of its phase1
+			for _, e := range []*cmdb.Entry{c.Before, c.After} {
+				if e == nil {
+					continue
+				}
+				if p := phase2Parent(d.rt.Store, e); p != "" {
+					d.flushLocked(p)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func phase2Parent(st *cmdb.Store, e *cmdb.Entry) string {
+	t := st.Schema().Table(tablePhase2)
+	if t == nil || t.Attr("phase1name") == nil {
+		return ""
+	}
+	return e.Value(t.Attr("phase1name"))
+}
+
+// Flush deletes the tunnels of a phase1 ("" for all), as "diagnose vpn ike
+// gateway flush [name X]"; it returns how many IKE SAs went.
+func (d *Daemon) Flush(name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.flushLocked(name)
+}
+
+func (d *Daemon) flushLocked(name string) int {
+	n := 0
+	for spi, sa := range d.sas {
+		if name != "" && sa.gw.Name != name && sa.name != name {
+			continue
+		}
+		d.deleteSALocked(sa, true)
+		delete(d.sas, spi)
+		n++
+	}
+	return n
+}
+
+// Stats returns the counters.
+func (d *Daemon) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+func (d *Daemon) now() time.Time { return d.rt.Clock.Now() }
+
+func (d *Daemon) readLoop(c *net.UDPConn, natt bool) {
+	defer d.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, peer, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pkt := buf[:n]
+		if n == 1 && pkt[0] == 0xff {
+			continue // NAT-T keepalive
+		}
+		// RFC 3948: IKE on the NAT-T port follows a 4-byte zero non-ESP
+		// marker; peers talking to a port other than 500 use it too. An IKE
+		// SPI is never zero, so the marker cannot be mistaken for a header.
+		marker := n >= 4 && pkt[0] == 0 && pkt[1] == 0 && pkt[2] == 0 && pkt[3] == 0
+		if marker {
+			pkt = pkt[4:]
+		} else if natt {
+			// ESP on the NAT-T port: fosim carries no ESP traffic
+			d.mu.Lock()
+			d.stats.Dropped++
+			d.mu.Unlock()
+			continue
+		}
+		local := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		msg := append([]byte(nil), pkt...)
+		d.handle(c, marker, local, peer, msg)
+	}
+}
+
+// send writes an IKE message, with the non-ESP marker when the peer uses it.
+func (d *Daemon) send(c *net.UDPConn, natt bool, peer netip.AddrPort, msg []byte) {
+	if natt {
+		msg = append([]byte{0, 0, 0, 0}, msg...)
+	}
+	c.WriteToUDPAddrPort(msg, peer)
+	d.stats.Sent++
+}
+
+// Gateways returns a snapshot of the IKE SAs for "diagnose vpn ike gateway
+// list", sorted by name.
+func (d *Daemon) Gateways() []Gateway {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	var out []Gateway
+	for _, sa := range d.sas {
+		if sa.state != stateEstablished {
+			continue
+		}
+		out = append(out, sa.snapshot(now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Connecting returns the IKE SAs still negotiating.
+func (d *Daemon) Connecting() []Gateway {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	var out []Gateway
+	for _, sa := range d.halfOpen {
+		out = append(out, sa.snapshot(now))
+	}
+	return out
+}
+
+// Phase1Names lists configured phase1s (for tunnel list of parents).
+func (d *Daemon) Phase1s() []*Phase1 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []*Phase1
+	for _, n := range d.cfg.Order {
+		out = append(out, d.cfg.Phase1s[n])
+	}
+	return out
+}

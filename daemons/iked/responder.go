@@ -1,0 +1,583 @@
+package iked
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/fosim/fosim/daemons/iked/ike"
+	"github.com/fosim/fosim/daemons/iked/suite"
+)
+
+// halfOpenTimeout drops an IKE SA whose IKE_AUTH never came.
+const halfOpenTimeout = 30 * time.Second
+
+// prefix is the FortiOS debug prefix of a gateway: "ike V=root:0:dialup_0:155:".
+func prefix(name string, serial int) string {
+	if serial == 0 {
+		return fmt.Sprintf("ike V=root:0:%s:", name)
+	}
+	return fmt.Sprintf("ike V=root:0:%s:%d:", name, serial)
+}
+
+func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, msg []byte) {
+	hdr, err := ike.DecodeHeader(msg)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stats.Received++
+	if d.closing {
+		return
+	}
+	if d.log.Enabled(1) {
+		d.log.Printf(1, "ike V=root:0: comes %s->%s,ifindex=0,vrf=0,len=%d....", peer, local, len(msg))
+	}
+	if err != nil {
+		d.stats.Dropped++
+		d.log.Printf(1, "ike V=root:0: invalid IKE packet from %s: %v", peer, err)
+		return
+	}
+	if hdr.ExchangeType == ike.IKE_SA_INIT && hdr.SPIr == 0 && !hdr.IsResponse() {
+		d.handleInit(c, natt, local, peer, hdr, msg)
+		return
+	}
+	sa := d.sas[hdr.SPIr]
+	if sa == nil || sa.spiI != hdr.SPIi {
+		d.stats.Dropped++
+		return
+	}
+	if hdr.IsResponse() {
+		// an answer to our DPD probe or delete
+		sa.lastRecv = d.now()
+		sa.dpdRecv++
+		return
+	}
+	if hdr.MessageID == sa.lastID && sa.lastResp != nil && hdr.MessageID+1 == sa.nextMsgID {
+		d.send(sa.sock, sa.natt, sa.peer, sa.lastResp) // retransmission
+		return
+	}
+	if hdr.MessageID != sa.nextMsgID {
+		d.stats.Dropped++
+		return
+	}
+	// the peer floats to 4500 (NAT-T) or moves: follow it
+	sa.sock, sa.natt, sa.peer, sa.local = c, natt, peer, local
+	sa.lastRecv = d.now()
+	off, inner, err := ike.FindSK(msg)
+	if err != nil {
+		d.stats.Dropped++
+		return
+	}
+	plain, err := sa.keys.Open(msg, off, true)
+	if err != nil {
+		d.stats.Dropped++
+		d.log.Printf(1, "%s integrity check failed, message dropped", prefix(sa.name, sa.serial))
+		return
+	}
+	payloads, err := ike.DecodePayloads(inner, plain)
+	if err != nil {
+		d.stats.Dropped++
+		return
+	}
+	var resp []ike.Payload
+	switch hdr.ExchangeType {
+	case ike.IKE_AUTH:
+		if sa.state != stateInit {
+			return
+		}
+		resp = d.handleAuth(sa, payloads)
+	case ike.INFORMATIONAL:
+		resp = d.handleInformational(sa, payloads)
+	case ike.CREATE_CHILD_SA:
+		d.log.Printf(1, "%s not simulated yet: CREATE_CHILD_SA (rekey) from the peer", prefix(sa.name, sa.serial))
+		resp = []ike.Payload{notify(ike.NotifyNoAdditionalSAS, nil)}
+	default:
+		return
+	}
+	out := d.encrypted(sa, hdr.ExchangeType, hdr.MessageID, ike.FlagResponse, resp)
+	sa.lastID, sa.lastResp = hdr.MessageID, out
+	sa.nextMsgID = hdr.MessageID + 1
+	d.send(sa.sock, sa.natt, sa.peer, out)
+	if sa.state == stateDeleted {
+		delete(d.sas, sa.spiR)
+	}
+}
+
+func notify(typ uint16, data []byte) ike.Payload {
+	return ike.Payload{Type: ike.PayloadNotify, Body: &ike.Notify{Type: typ, Data: data}}
+}
+
+// encrypted builds a protected message (flags: ike.FlagResponse for a
+// response, 0 for a request of ours as the original responder).
+func (d *Daemon) encrypted(sa *ikeSA, exchange uint8, msgID uint32, flags uint8, payloads []ike.Payload) []byte {
+	plain := ike.EncodePayloads(nil, payloads)
+	first := ike.PayloadNone
+	if len(payloads) > 0 {
+		first = payloads[0].Type
+	}
+	bodyLen := sa.keys.SealedLen(len(plain))
+	h := make([]byte, ike.HeaderLen+4)
+	binary.BigEndian.PutUint64(h[0:8], sa.spiI)
+	binary.BigEndian.PutUint64(h[8:16], sa.spiR)
+	h[16] = byte(ike.PayloadSK)
+	h[17] = 0x20
+	h[18] = exchange
+	h[19] = flags
+	binary.BigEndian.PutUint32(h[20:24], msgID)
+	binary.BigEndian.PutUint32(h[24:28], uint32(ike.HeaderLen+4+bodyLen))
+	h[28] = byte(first)
+	binary.BigEndian.PutUint16(h[30:32], uint16(4+bodyLen))
+	body, err := sa.keys.Seal(h, plain, false)
+	if err != nil {
+		return nil
+	}
+	msg := append(h, body...)
+	sa.keys.Sign(msg, false)
+	return msg
+}
+
+func randUint64() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
+}
+
+func natHash(spii, spir uint64, ap netip.AddrPort) []byte {
+	h := sha1.New()
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[0:8], spii)
+	binary.BigEndian.PutUint64(b[8:16], spir)
+	h.Write(b[:])
+	h.Write(ap.Addr().Unmap().AsSlice())
+	binary.Write(h, binary.BigEndian, ap.Port())
+	return h.Sum(nil)
+}
+
+func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
+	hk := halfKey{hdr.SPIi, peer}
+	if sa := d.halfOpen[hk]; sa != nil {
+		d.send(c, natt, peer, sa.initResp) // retransmitted IKE_SA_INIT
+		return
+	}
+	m, err := ike.Decode(msg)
+	if err != nil {
+		d.stats.Dropped++
+		return
+	}
+	saP := ike.Get[*ike.SA](m.Payloads, ike.PayloadSA)
+	ke := ike.Get[*ike.KE](m.Payloads, ike.PayloadKE)
+	nonce := ike.Get[*ike.Nonce](m.Payloads, ike.PayloadNonce)
+	reply := func(ps ...ike.Payload) {
+		out := (&ike.Message{Header: ike.Header{SPIi: hdr.SPIi, ExchangeType: ike.IKE_SA_INIT, Flags: ike.FlagResponse}, Payloads: ps}).Encode()
+		d.send(c, natt, peer, out)
+	}
+	if saP == nil || ke == nil || nonce == nil || len(nonce.Data) < 16 {
+		reply(notify(ike.NotifyInvalidSyntax, nil))
+		return
+	}
+	var gw *Phase1
+	var chosen suite.Suite
+	var prop *ike.Proposal
+	for _, name := range d.cfg.Order {
+		p1 := d.cfg.Phase1s[name]
+		if p1.IKEVersion != 2 || (!p1.Dynamic && p1.RemoteGW != peer.Addr().Unmap()) {
+			continue
+		}
+		if s, p, ok := suite.Match(saP.Proposals, ike.ProtoIKE, p1.Proposals, p1.DHGroups, true); ok {
+			gw, chosen, prop = p1, s, p
+			break
+		}
+	}
+	if gw == nil {
+		d.stats.Failed++
+		d.log.Printf(1, "ike V=root:0: responder received SA_INIT msg from %s", peer)
+		d.log.Printf(1, "ike V=root:0: negotiation failure")
+		d.log.Printf(1, "ike V=root:Negotiate SA Error: no SA proposal chosen")
+		reply(notify(ike.NotifyNoProposalChosen, nil))
+		return
+	}
+	if ke.Group != chosen.DHGroup {
+		var g [2]byte
+		binary.BigEndian.PutUint16(g[:], chosen.DHGroup)
+		d.log.Printf(1, "%s responder received SA_INIT msg: KE group %d, expected %d: sending INVALID_KE_PAYLOAD", prefix(gw.Name, 0), ke.Group, chosen.DHGroup)
+		reply(notify(ike.NotifyInvalidKEPayload, g[:]))
+		return
+	}
+	dh, err := suite.NewDH(chosen.DHGroup)
+	if err != nil {
+		reply(notify(ike.NotifyNoProposalChosen, nil))
+		return
+	}
+	shared, err := dh.Shared(ke.Data)
+	if err != nil {
+		reply(notify(ike.NotifyInvalidSyntax, nil))
+		return
+	}
+	d.serial++
+	sa := &ikeSA{gw: gw, name: gw.Name, serial: d.serial, spiI: hdr.SPIi, spiR: randUint64(), suite: chosen,
+		ni: nonce.Data, nr: make([]byte, 32), initReq: msg, sock: c, natt: natt, local: local, peer: peer,
+		created: d.now(), nextMsgID: 1}
+	rand.Read(sa.nr)
+	sa.keys = suite.DeriveIKE(chosen, shared, sa.ni, sa.nr, sa.spiI, sa.spiR)
+	pre := prefix(gw.Name, sa.serial)
+	d.log.Printf(1, "%s responder received SA_INIT msg", pre)
+	d.log.Printf(1, "%s incoming proposal:", pre)
+	d.log.Printf(1, "%s proposal id = %d: protocol = IKEv2, encryption = %s, prf = %d, dh = %d", pre, prop.Number, chosen.Name(), chosen.PRF, chosen.DHGroup)
+	d.log.Printf(1, "%s SA proposal chosen, matched gateway %s", pre, gw.Name)
+	resp := []ike.Payload{
+		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoIKE, Transforms: chosen.Transforms(ike.ProtoIKE)}}}},
+		{Type: ike.PayloadKE, Body: &ike.KE{Group: chosen.DHGroup, Data: dh.Public()}},
+		{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: sa.nr}},
+	}
+	hasNATD := false
+	for _, n := range ike.Notifies(m.Payloads) {
+		switch n.Type {
+		case ike.NotifyNATDetectionSourceIP:
+			hasNATD = true
+			if !bytes.Equal(n.Data, natHash(hdr.SPIi, 0, peer)) {
+				sa.natPeer = true
+			}
+		case ike.NotifyNATDetectionDestIP:
+			hasNATD = true
+			if !local.Addr().IsUnspecified() && !bytes.Equal(n.Data, natHash(hdr.SPIi, 0, local)) {
+				sa.natMe = true
+			}
+		}
+	}
+	if hasNATD && gw.NATT != "disable" {
+		resp = append(resp,
+			notify(ike.NotifyNATDetectionSourceIP, natHash(sa.spiI, sa.spiR, local)),
+			notify(ike.NotifyNATDetectionDestIP, natHash(sa.spiI, sa.spiR, peer)))
+	}
+	out := (&ike.Message{Header: ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: ike.IKE_SA_INIT, Flags: ike.FlagResponse}, Payloads: resp}).Encode()
+	sa.initResp = out
+	sa.lastID, sa.lastResp = 0, out
+	d.sas[sa.spiR] = sa
+	d.halfOpen[hk] = sa
+	d.log.Printf(1, "%s responder preparing SA_INIT msg", pre)
+	sa.timers = append(sa.timers, d.rt.Clock.AfterFunc(halfOpenTimeout, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if sa.state == stateInit && d.sas[sa.spiR] == sa {
+			d.log.Printf(1, "%s negotiation timeout, deleting", pre)
+			delete(d.sas, sa.spiR)
+			delete(d.halfOpen, hk)
+			d.stats.Failed++
+		}
+	}))
+	d.send(c, natt, peer, out)
+}
+
+func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
+	gw := sa.gw
+	pre := prefix(gw.Name, sa.serial)
+	delete(d.halfOpen, halfKey{sa.spiI, sa.peer})
+	d.log.Printf(1, "%s responder received AUTH msg", pre)
+	idi := ike.Get[*ike.ID](in, ike.PayloadIDi)
+	auth := ike.Get[*ike.Auth](in, ike.PayloadAUTH)
+	fail := func(why string, n uint16) []ike.Payload {
+		d.stats.Failed++
+		d.log.Printf(1, "%s %s", pre, why)
+		sa.state = stateDeleted
+		sa.stopTimers()
+		return []ike.Payload{notify(n, nil)}
+	}
+	if idi == nil {
+		return fail("no peer identifier", ike.NotifyInvalidSyntax)
+	}
+	sa.peerID = idi
+	d.log.Printf(1, "%s peer identifier %s", pre, idi)
+	for _, n := range ike.Notifies(in) {
+		if n.Type == ike.NotifyInitialContact {
+			d.log.Printf(1, "%s processing notify type INITIAL_CONTACT", pre)
+		}
+	}
+	if auth == nil {
+		return fail("not simulated yet: EAP authentication (the peer sent no AUTH payload)", ike.NotifyAuthenticationFailed)
+	}
+	want := sa.keys.PSKAuth(gw.PSK, sa.initReq, sa.nr, suite.IDBody(idi), true)
+	if auth.Method != ike.AuthPSK || len(gw.PSK) == 0 || !bytes.Equal(want, auth.Data) {
+		return fail("probable pre-shared secret mismatch", ike.NotifyAuthenticationFailed)
+	}
+	d.log.Printf(1, "%s auth verify done", pre)
+	d.log.Printf(1, "%s authentication succeeded", pre)
+
+	// dial-up: each client is an instance <phase1>_<n>
+	if gw.Dynamic {
+		sa.index = d.freeIndex(gw.Name)
+		sa.name = fmt.Sprintf("%s_%d", gw.Name, sa.index)
+	}
+	var out []ike.Payload
+	idr := d.localID(sa)
+	out = append(out, ike.Payload{Type: ike.PayloadIDr, Body: idr})
+	out = append(out, ike.Payload{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK,
+		Data: sa.keys.PSKAuth(gw.PSK, sa.initResp, sa.ni, suite.IDBody(idr), false)}})
+
+	// mode-cfg
+	if cp := ike.Get[*ike.CP](in, ike.PayloadCP); cp != nil && cp.Type == ike.CFGRequest && gw.ModeCfg {
+		ip, ok := d.allocate(gw)
+		if !ok {
+			d.log.Printf(1, "%s no address left in the mode-cfg pool", pre)
+			out = append(out, notify(ike.NotifyInternalAddressFail, nil))
+		} else {
+			sa.assigned = ip
+			out = append(out, ike.Payload{Type: ike.PayloadCP, Body: d.cpReply(gw, ip, cp)})
+		}
+	}
+
+	// the child SA
+	saP := ike.Get[*ike.SA](in, ike.PayloadSA)
+	tsi := ike.Get[*ike.TS](in, ike.PayloadTSi)
+	tsr := ike.Get[*ike.TS](in, ike.PayloadTSr)
+	sa.state = stateEstablished
+	sa.estab = d.now()
+	sa.setupDur = sa.estab.Sub(sa.created)
+	d.stats.Established++
+	if saP != nil && tsi != nil && tsr != nil {
+		child, ps := d.negotiateChild(sa, saP, tsi, tsr)
+		out = append(out, ps...)
+		if child != nil {
+			sa.children = append(sa.children, child)
+			d.log.Printf(1, "%s responder creating new child", pre)
+			d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: added IPsec SA: SPIs=%08x/%08x", sa.name, sa.serial, gw.Name, sa.serial, child.spiIn, child.spiOut)
+			d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: sending SNMP tunnel UP trap", sa.name, sa.serial, gw.Name, sa.serial)
+		}
+	}
+	if sa.assigned.IsValid() {
+		d.log.Printf(1, "ike V=root:0:%s: tunnel up event assigned address %s", sa.name, sa.assigned)
+	}
+	d.armKeylife(sa)
+	return out
+}
+
+// freeIndex is the lowest dial-up instance index not in use.
+func (d *Daemon) freeIndex(gw string) int {
+	used := map[int]bool{}
+	for _, o := range d.sas {
+		if o.gw.Name == gw && o.state == stateEstablished {
+			used[o.index] = true
+		}
+	}
+	for i := 0; ; i++ {
+		if !used[i] {
+			return i
+		}
+	}
+}
+
+func (d *Daemon) localID(sa *ikeSA) *ike.ID {
+	if sa.gw.LocalID != "" {
+		return &ike.ID{Type: ike.IDFQDN, Data: []byte(sa.gw.LocalID)}
+	}
+	a := sa.local.Addr().Unmap()
+	if a.Is4() {
+		return &ike.ID{Type: ike.IDIPv4, Data: a.AsSlice()}
+	}
+	return &ike.ID{Type: ike.IDIPv6, Data: a.AsSlice()}
+}
+
+// allocate takes the first free address of a phase1's mode-cfg pool.
+func (d *Daemon) allocate(gw *Phase1) (netip.Addr, bool) {
+	if !gw.PoolStart.IsValid() || !gw.PoolEnd.IsValid() || gw.PoolStart.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	used := map[netip.Addr]bool{}
+	for _, o := range d.sas {
+		if o.gw.Name == gw.Name && o.assigned.IsValid() {
+			used[o.assigned] = true
+		}
+	}
+	for ip := gw.PoolStart; ip.IsValid() && !gw.PoolEnd.Less(ip); ip = ip.Next() {
+		if !used[ip] {
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (d *Daemon) cpReply(gw *Phase1, ip netip.Addr, req *ike.CP) *ike.CP {
+	cp := &ike.CP{Type: ike.CFGReply}
+	cp.Attrs = append(cp.Attrs, ike.CPAttr{Type: ike.CPInternalIP4Address, Value: ip.AsSlice()})
+	for _, a := range req.Attrs {
+		if a.Type == ike.CPInternalIP4Netmask && gw.Netmask.IsValid() {
+			cp.Attrs = append(cp.Attrs, ike.CPAttr{Type: ike.CPInternalIP4Netmask, Value: gw.Netmask.AsSlice()})
+		}
+	}
+	for _, dns := range gw.DNS {
+		cp.Attrs = append(cp.Attrs, ike.CPAttr{Type: ike.CPInternalIP4DNS, Value: dns.AsSlice()})
+	}
+	for _, p := range gw.Split {
+		v := append(p.Addr().AsSlice(), netmaskBytes(p.Bits())...)
+		cp.Attrs = append(cp.Attrs, ike.CPAttr{Type: ike.CPInternalIP4Subnet, Value: v})
+	}
+	return cp
+}
+
+func netmaskBytes(bits int) []byte {
+	v := uint32(0)
+	if bits > 0 {
+		v = ^uint32(0) << (32 - bits)
+	}
+	return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+// negotiateChild picks a phase2 for the child SA the peer proposed.
+func (d *Daemon) negotiateChild(sa *ikeSA, saP *ike.SA, tsi, tsr *ike.TS) (*childSA, []ike.Payload) {
+	pre := prefix(sa.name, sa.serial)
+	p2s := sa.gw.Phase2s
+	if len(p2s) == 0 {
+		d.log.Printf(1, "%s no phase2 for this phase1: no child SA", pre)
+		return nil, []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
+	}
+	for _, p2 := range p2s {
+		s, prop, ok := suite.Match(saP.Proposals, ike.ProtoESP, p2.Proposals, nil, false)
+		if !ok || len(prop.SPI) != 4 {
+			continue
+		}
+		remote := narrow(tsi.Selectors, p2.Remote)
+		if sa.assigned.IsValid() {
+			remote = []ike.Selector{{Type: ike.TSIPv4Range, EndPort: 65535, Start: sa.assigned, End: sa.assigned}}
+		}
+		local := narrow(tsr.Selectors, p2.Local)
+		if len(remote) == 0 || len(local) == 0 {
+			continue
+		}
+		c := &childSA{phase2: p2, suite: s, spiOut: binary.BigEndian.Uint32(prop.SPI), tsi: remote, tsr: local, created: d.now()}
+		c.spiIn = uint32(randUint64())
+		c.encIn, c.integIn, c.encOut, c.integOut = sa.keys.ChildKeys(s, nil, sa.ni, sa.nr)
+		return c, []ike.Payload{
+			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoESP, SPI: spiBytes(c.spiIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
+			{Type: ike.PayloadTSi, Body: &ike.TS{Selectors: remote}},
+			{Type: ike.PayloadTSr, Body: &ike.TS{Selectors: local}},
+		}
+	}
+	d.log.Printf(1, "%s no matching phase2 proposal or selectors: specified selectors mismatch", pre)
+	return nil, []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
+}
+
+// narrow intersects offered IPv4 selectors with a configured subnet.
+func narrow(offered []ike.Selector, p netip.Prefix) []ike.Selector {
+	lo, hi := p.Masked().Addr(), lastAddr(p)
+	var out []ike.Selector
+	for _, s := range offered {
+		if s.Type != ike.TSIPv4Range || !s.Start.Is4() {
+			continue
+		}
+		start, end := s.Start, s.End
+		if start.Less(lo) {
+			start = lo
+		}
+		if hi.Less(end) {
+			end = hi
+		}
+		if end.Less(start) {
+			continue
+		}
+		out = append(out, ike.Selector{Type: ike.TSIPv4Range, IPProtocol: s.IPProtocol, StartPort: s.StartPort, EndPort: s.EndPort, Start: start, End: end})
+	}
+	return out
+}
+
+func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload {
+	pre := prefix(sa.name, sa.serial)
+	var out []ike.Payload
+	empty := true
+	for _, p := range in {
+		del, ok := p.Body.(*ike.Delete)
+		if !ok {
+			continue
+		}
+		empty = false
+		switch del.Protocol {
+		case ike.ProtoIKE:
+			d.log.Printf(1, "%s received delete for the IKE SA", pre)
+			d.deleteSALocked(sa, false)
+			sa.state = stateDeleted
+			return nil
+		case ike.ProtoESP:
+			var ours [][]byte
+			for _, spi := range del.SPIs {
+				if len(spi) != 4 {
+					continue
+				}
+				v := binary.BigEndian.Uint32(spi)
+				for i, c := range sa.children {
+					if c.spiOut == v {
+						d.log.Printf(1, "%s deleting IPsec SA with SPI %08x", pre, c.spiIn)
+						ours = append(ours, spiBytes(c.spiIn))
+						sa.children = append(sa.children[:i], sa.children[i+1:]...)
+						break
+					}
+				}
+			}
+			if len(ours) > 0 {
+				out = append(out, ike.Payload{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoESP, SPISize: 4, SPIs: ours}})
+			}
+		}
+	}
+	if empty {
+		sa.dpdRecv++ // a liveness check from the peer
+	}
+	return out
+}
+
+// deleteSALocked tears an IKE SA down with FortiOS's log lines; notify
+// sends the peer an INFORMATIONAL delete.
+func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
+	sa.stopTimers()
+	if sa.state == stateEstablished {
+		d.log.Printf(1, "ike V=root:0:%s: going to be deleted", sa.name)
+		d.log.Printf(1, "ike V=root:0:%s: flushing", sa.name)
+		for _, c := range sa.children {
+			d.log.Printf(1, "ike V=root:0:%s: deleting IPsec SA with SPI %08x", sa.name, c.spiIn)
+			d.log.Printf(1, "ike V=root:0:%s:%s: deleted IPsec SA with SPI %08x, SA count: 0", sa.name, sa.gw.Name, c.spiIn)
+		}
+		d.log.Printf(1, "ike V=root:0:%s: sending SNMP tunnel DOWN trap for %s", sa.name, sa.gw.Name)
+	}
+	if notifyPeer && sa.state == stateEstablished && sa.keys != nil {
+		msg := d.request(sa, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoIKE}}})
+		d.send(sa.sock, sa.natt, sa.peer, msg)
+	}
+	sa.children = nil
+	sa.assigned = netip.Addr{}
+	sa.state = stateDeleted
+}
+
+// request builds a protected request of ours (delete, DPD). The responder
+// of the IKE SA uses its own message ID counter for its requests.
+func (d *Daemon) request(sa *ikeSA, exchange uint8, payloads []ike.Payload) []byte {
+	msg := d.encrypted(sa, exchange, sa.ourMsgID, 0, payloads)
+	sa.ourMsgID++
+	return msg
+}
+
+// armKeylife schedules the IKE SA's expiry: with reauth it is torn down
+// (seed 001), else it stays up and waits for the peer's rekey.
+func (d *Daemon) armKeylife(sa *ikeSA) {
+	if sa.gw.Keylife <= 0 {
+		return
+	}
+	sa.timers = append(sa.timers, d.rt.Clock.AfterFunc(sa.gw.Keylife, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.sas[sa.spiR] != sa || sa.state != stateEstablished {
+			return
+		}
+		pre := prefix(sa.name, sa.serial)
+		if sa.gw.Reauth {
+			d.log.Printf(1, "%s expiring IKE SA %016x/%016x", pre, sa.spiI, sa.spiR)
+			d.deleteSALocked(sa, true)
+			delete(d.sas, sa.spiR)
+			return
+		}
+		d.log.Printf(1, "%s not simulated yet: responder-initiated IKE SA rekey at keylife; the SA stays up for the peer to rekey", pre)
+	}))
+}

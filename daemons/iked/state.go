@@ -1,0 +1,163 @@
+package iked
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/daemons/iked/ike"
+	"github.com/fosim/fosim/daemons/iked/suite"
+)
+
+type saState int
+
+const (
+	stateInit        saState = iota // IKE_SA_INIT answered, waiting for IKE_AUTH
+	stateEstablished                // authenticated
+	stateDeleted                    // torn down
+)
+
+// ikeSA is one IKE SA iked answers for.
+type ikeSA struct {
+	gw     *Phase1
+	name   string // "dialup_0" for a dial-up instance, the phase1 name else
+	index  int    // dial-up instance index
+	serial int
+	state  saState
+
+	spiI, spiR uint64
+	suite      suite.Suite
+	keys       *suite.Keys
+	ni, nr     []byte
+	initReq    []byte // raw IKE_SA_INIT request and response, for AUTH
+	initResp   []byte
+
+	sock        *net.UDPConn
+	natt        bool
+	local, peer netip.AddrPort
+	natMe       bool // this side is behind NAT
+	natPeer     bool // the peer is
+
+	peerID   *ike.ID
+	created  time.Time
+	estab    time.Time
+	setupDur time.Duration
+
+	nextMsgID uint32 // next request id expected from the peer
+	lastResp  []byte // response to the last request, for retransmits
+	lastID    uint32
+	ourMsgID  uint32 // message ID of our next request
+
+	children []*childSA
+	assigned netip.Addr
+	timers   []*clock.Timer
+	lastRecv time.Time
+	dpdSent  int
+	dpdRecv  int
+}
+
+// childSA is an IPsec SA pair negotiated under an IKE SA.
+type childSA struct {
+	phase2                           *Phase2
+	suite                            suite.Suite
+	spiIn                            uint32 // ours: the peer sends with it
+	spiOut                           uint32 // the peer's
+	tsi                              []ike.Selector
+	tsr                              []ike.Selector
+	created                          time.Time
+	encIn, integIn, encOut, integOut []byte
+}
+
+func (sa *ikeSA) stopTimers() {
+	for _, t := range sa.timers {
+		t.Stop()
+	}
+	sa.timers = nil
+}
+
+// Gateway is the state "diagnose vpn ike gateway list" prints for one IKE
+// SA: the CLI formats it.
+type Gateway struct {
+	Name        string
+	Parent      string
+	Version     int
+	Interface   string
+	Local, Peer netip.AddrPort
+	TunID       netip.Addr
+	Transport   string
+	Created     time.Duration // ago
+	PeerID      string
+	AssignedIP  netip.Addr
+	Netmask     netip.Addr
+	NATMe       bool
+	NATPeer     bool
+	Serial      int
+	SPIi, SPIr  uint64
+	Proposal    string
+	Established time.Duration // ago
+	SetupTime   time.Duration
+	Lifetime    time.Duration
+	Rekey       time.Duration // time left before rekey
+	DPDSent     int
+	DPDRecv     int
+	Connecting  bool
+	Children    []Child
+}
+
+// Child is one IPsec SA of a gateway, for "diagnose vpn tunnel list".
+type Child struct {
+	Name          string
+	Proposal      string
+	SPIIn, SPIOut uint32
+	Local, Remote []ike.Selector
+	Lifetime      time.Duration
+	Expires       time.Duration
+	EncKeyLen     int
+	IntegKeyLen   int
+}
+
+func (sa *ikeSA) snapshot(now time.Time) Gateway {
+	g := Gateway{
+		Name: sa.name, Parent: sa.gw.Name, Version: 2, Interface: sa.gw.Interface,
+		Local: sa.local, Peer: sa.peer, Transport: "UDP", Created: now.Sub(sa.created),
+		AssignedIP: sa.assigned, Netmask: sa.gw.Netmask, NATMe: sa.natMe, NATPeer: sa.natPeer,
+		Serial: sa.serial, SPIi: sa.spiI, SPIr: sa.spiR, Proposal: sa.suite.Name(),
+		SetupTime: sa.setupDur, Lifetime: sa.gw.Keylife, DPDSent: sa.dpdSent, DPDRecv: sa.dpdRecv,
+		Connecting: sa.state != stateEstablished,
+	}
+	if sa.peerID != nil {
+		g.PeerID = sa.peerID.Value()
+	}
+	if !sa.estab.IsZero() {
+		g.Established = now.Sub(sa.estab)
+		g.Rekey = sa.gw.Keylife - now.Sub(sa.estab)
+	}
+	g.TunID = sa.assigned
+	if !g.TunID.IsValid() {
+		g.TunID = sa.peer.Addr()
+	}
+	for _, c := range sa.children {
+		lt := time.Duration(0)
+		if c.phase2 != nil {
+			lt = c.phase2.Keylife
+		}
+		name := sa.gw.Name
+		if c.phase2 != nil {
+			name = c.phase2.Name
+		}
+		g.Children = append(g.Children, Child{
+			Name: name, Proposal: c.suite.Name(), SPIIn: c.spiIn, SPIOut: c.spiOut,
+			Local: c.tsr, Remote: c.tsi, Lifetime: lt, Expires: lt - now.Sub(c.created),
+			EncKeyLen: len(c.encIn), IntegKeyLen: len(c.integIn),
+		})
+	}
+	return g
+}
+
+func spiBytes(v uint32) []byte {
+	b := make([]byte, 4)
+	binary.BigEndian.PutUint32(b, v)
+	return b
+}
