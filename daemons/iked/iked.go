@@ -288,7 +288,9 @@ func (d *Daemon) Connecting() []Gateway {
 	now := d.now()
 	var out []Gateway
 	for _, sa := range d.halfOpen {
-		out = append(out, sa.snapshot(now))
+		if sa.state == stateInit {
+			out = append(out, sa.snapshot(now))
+		}
 	}
 	return out
 }

@@ -262,6 +262,7 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 	sa.lastID, sa.lastResp = 0, out
 	d.sas[sa.spiR] = sa
 	d.halfOpen[hk] = sa
+	sa.half = hk
 	d.log.Printf(1, "%s responder preparing SA_INIT msg", pre)
 	sa.timers = append(sa.timers, d.rt.Clock.AfterFunc(halfOpenTimeout, func() {
 		d.mu.Lock()
@@ -279,7 +280,7 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 	gw := sa.gw
 	pre := prefix(gw.Name, sa.serial)
-	delete(d.halfOpen, halfKey{sa.spiI, sa.peer})
+	delete(d.halfOpen, sa.half)
 	d.log.Printf(1, "%s responder received AUTH msg", pre)
 	idi := ike.Get[*ike.ID](in, ike.PayloadIDi)
 	auth := ike.Get[*ike.Auth](in, ike.PayloadAUTH)

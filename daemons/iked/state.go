@@ -34,6 +34,7 @@ type ikeSA struct {
 	initReq    []byte // raw IKE_SA_INIT request and response, for AUTH
 	initResp   []byte
 
+	half        halfKey // its key in Daemon.halfOpen until IKE_AUTH
 	sock        *net.UDPConn
 	natt        bool
 	local, peer netip.AddrPort
@@ -104,6 +105,13 @@ type Gateway struct {
 	DPDRecv     int
 	Connecting  bool
 	Children    []Child
+	// the IKE SA keys, as FortiOS prints them
+	SKei, SKer, SKai, SKar []byte
+	Index                  int // dial-up instance index
+	Dynamic                bool
+	DPD                    string
+	DPDRetry               time.Duration
+	DPDCount               int
 }
 
 // Child is one IPsec SA of a gateway, for "diagnose vpn tunnel list".
@@ -114,8 +122,8 @@ type Child struct {
 	Local, Remote []ike.Selector
 	Lifetime      time.Duration
 	Expires       time.Duration
-	EncKeyLen     int
-	IntegKeyLen   int
+	// keys: in = the peer to us, out = us to the peer
+	EncIn, IntegIn, EncOut, IntegOut []byte
 }
 
 func (sa *ikeSA) snapshot(now time.Time) Gateway {
@@ -125,7 +133,12 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 		AssignedIP: sa.assigned, Netmask: sa.gw.Netmask, NATMe: sa.natMe, NATPeer: sa.natPeer,
 		Serial: sa.serial, SPIi: sa.spiI, SPIr: sa.spiR, Proposal: sa.suite.Name(),
 		SetupTime: sa.setupDur, Lifetime: sa.gw.Keylife, DPDSent: sa.dpdSent, DPDRecv: sa.dpdRecv,
-		Connecting: sa.state != stateEstablished,
+		Connecting: sa.state != stateEstablished, Index: sa.index, Dynamic: sa.gw.Dynamic,
+		DPD: sa.gw.DPD, DPDRetry: sa.gw.DPDRetry, DPDCount: sa.gw.DPDCount,
+	}
+	if sa.keys != nil {
+		g.SKei, g.SKer = clone(sa.keys.SKei), clone(sa.keys.SKer)
+		g.SKai, g.SKar = clone(sa.keys.SKai), clone(sa.keys.SKar)
 	}
 	if sa.peerID != nil {
 		g.PeerID = sa.peerID.Value()
@@ -150,11 +163,13 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 		g.Children = append(g.Children, Child{
 			Name: name, Proposal: c.suite.Name(), SPIIn: c.spiIn, SPIOut: c.spiOut,
 			Local: c.tsr, Remote: c.tsi, Lifetime: lt, Expires: lt - now.Sub(c.created),
-			EncKeyLen: len(c.encIn), IntegKeyLen: len(c.integIn),
+			EncIn: clone(c.encIn), IntegIn: clone(c.integIn), EncOut: clone(c.encOut), IntegOut: clone(c.integOut),
 		})
 	}
 	return g
 }
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 func spiBytes(v uint32) []byte {
 	b := make([]byte, 4)
