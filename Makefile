@@ -25,10 +25,14 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./grammar -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmdb -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./daemons/iked/ike -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./daemons/iked -run '^$$' -fuzz '^FuzzResponder$$' -fuzztime $(FUZZTIME)
 
 # Benchmarks (figures go to BENCHMARKS.md).
 bench:
 	$(GO) test ./cmdb -run '^$$' -bench . -benchtime 1x -timeout 30m
+	$(GO) test ./grammar -run '^$$' -bench . -benchtime 10x
+	$(GO) test ./daemons/iked -run '^$$' -bench . -benchtime 3s
 
 clean:
 	rm -rf bin
