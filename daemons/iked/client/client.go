@@ -1,0 +1,303 @@
+// Package client is fosim's own IKEv2 initiator: it dials a gateway with a
+// pre-shared key, asks for a mode-cfg address, creates one child SA and can
+// delete it again. "fosim client" and the tests and benchmarks use it.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/fosim/fosim/daemons/iked/ike"
+	"github.com/fosim/fosim/daemons/iked/suite"
+)
+
+// Config describes the tunnel to dial.
+type Config struct {
+	Server  netip.AddrPort
+	PSK     []byte
+	ID      string // an IPv4 address or a FQDN; the local address when empty
+	IKE     suite.Suite
+	ESP     suite.Suite
+	ModeCfg bool
+	// Local is the address to send from (default: any).
+	Local netip.AddrPort
+	// Timeout per exchange (default 2s, with retransmissions).
+	Timeout time.Duration
+}
+
+// Tunnel is an established IKE SA with its child SA.
+type Tunnel struct {
+	cfg        Config
+	conn       *net.UDPConn
+	spiI, spiR uint64
+	keys       *suite.Keys
+	msgID      uint32
+	// VirtualIP is the mode-cfg address the gateway assigned.
+	VirtualIP netip.Addr
+	// SPIs of the child SA: In is ours (the gateway sends with it).
+	SPIIn, SPIOut uint32
+	// Responder is the gateway's ID.
+	Responder string
+}
+
+// ErrRejected wraps an error notify from the gateway.
+type ErrRejected struct{ Notify uint16 }
+
+func (e ErrRejected) Error() string {
+	names := map[uint16]string{
+		ike.NotifyNoProposalChosen: "NO_PROPOSAL_CHOSEN", ike.NotifyAuthenticationFailed: "AUTHENTICATION_FAILED",
+		ike.NotifyInvalidKEPayload: "INVALID_KE_PAYLOAD", ike.NotifyTSUnacceptable: "TS_UNACCEPTABLE",
+		ike.NotifyInternalAddressFail: "INTERNAL_ADDRESS_FAILURE", ike.NotifyInvalidSyntax: "INVALID_SYNTAX",
+	}
+	if n, ok := names[e.Notify]; ok {
+		return "gateway refused: " + n
+	}
+	return fmt.Sprintf("gateway refused: notify %d", e.Notify)
+}
+
+func randSPI() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
+}
+
+// Dial runs IKE_SA_INIT and IKE_AUTH.
+func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(cfg.Local), net.UDPAddrFromAddrPort(cfg.Server))
+	if err != nil {
+		return nil, err
+	}
+	t := &Tunnel{cfg: cfg, conn: conn, spiI: randSPI()}
+	if err := t.handshake(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// exchange sends a request and waits for the response with the same
+// message ID, retransmitting on timeout.
+func (t *Tunnel) exchange(ctx context.Context, req []byte, msgID uint32) ([]byte, error) {
+	buf := make([]byte, 65536)
+	for try := 0; try < 3; try++ {
+		if _, err := t.conn.Write(req); err != nil {
+			return nil, err
+		}
+		deadline := time.Now().Add(t.cfg.Timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		t.conn.SetReadDeadline(deadline)
+		for {
+			n, err := t.conn.Read(buf)
+			if err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					break
+				}
+				return nil, err
+			}
+			b := buf[:n]
+			if n >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0 {
+				b = b[4:]
+			}
+			h, err := ike.DecodeHeader(b)
+			if err != nil || !h.IsResponse() || h.MessageID != msgID || h.SPIi != t.spiI {
+				continue
+			}
+			return append([]byte(nil), b...), nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, errors.New("ike: no response from the gateway")
+}
+
+func refused(ps []ike.Payload) error {
+	for _, n := range ike.Notifies(ps) {
+		if n.IsError() {
+			return ErrRejected{n.Type}
+		}
+	}
+	return nil
+}
+
+func (t *Tunnel) handshake(ctx context.Context) error {
+	cfg := t.cfg
+	dh, err := suite.NewDH(cfg.IKE.DHGroup)
+	if err != nil {
+		return err
+	}
+	ni := make([]byte, 32)
+	rand.Read(ni)
+	init := &ike.Message{Header: ike.Header{SPIi: t.spiI, ExchangeType: ike.IKE_SA_INIT, Flags: ike.FlagInitiator},
+		Payloads: []ike.Payload{
+			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoIKE, Transforms: cfg.IKE.Transforms(ike.ProtoIKE)}}}},
+			{Type: ike.PayloadKE, Body: &ike.KE{Group: cfg.IKE.DHGroup, Data: dh.Public()}},
+			{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: ni}},
+		}}
+	initReq := init.Encode()
+	initResp, err := t.exchange(ctx, initReq, 0)
+	if err != nil {
+		return err
+	}
+	m, err := ike.Decode(initResp)
+	if err != nil {
+		return err
+	}
+	if err := refused(m.Payloads); err != nil {
+		return err
+	}
+	ke := ike.Get[*ike.KE](m.Payloads, ike.PayloadKE)
+	nr := ike.Get[*ike.Nonce](m.Payloads, ike.PayloadNonce)
+	if ke == nil || nr == nil {
+		return errors.New("ike: IKE_SA_INIT response without KE or nonce")
+	}
+	shared, err := dh.Shared(ke.Data)
+	if err != nil {
+		return err
+	}
+	t.spiR = m.Header.SPIr
+	t.keys = suite.DeriveIKE(cfg.IKE, shared, ni, nr.Data, t.spiI, t.spiR)
+
+	id := t.localID()
+	auth := t.keys.PSKAuth(cfg.PSK, initReq, nr.Data, suite.IDBody(id), true)
+	t.SPIIn = uint32(randSPI())
+	payloads := []ike.Payload{
+		{Type: ike.PayloadIDi, Body: id},
+		{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: auth}},
+	}
+	if cfg.ModeCfg {
+		payloads = append(payloads, ike.Payload{Type: ike.PayloadCP, Body: &ike.CP{Type: ike.CFGRequest, Attrs: []ike.CPAttr{{Type: ike.CPInternalIP4Address}}}})
+	}
+	any4 := ike.Selector{Type: ike.TSIPv4Range, EndPort: 65535, Start: netip.IPv4Unspecified(), End: netip.MustParseAddr("255.255.255.255")}
+	var spi [4]byte
+	binary.BigEndian.PutUint32(spi[:], t.SPIIn)
+	payloads = append(payloads,
+		ike.Payload{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: spi[:], Transforms: cfg.ESP.Transforms(ike.ProtoESP)}}}},
+		ike.Payload{Type: ike.PayloadTSi, Body: &ike.TS{Selectors: []ike.Selector{any4}}},
+		ike.Payload{Type: ike.PayloadTSr, Body: &ike.TS{Selectors: []ike.Selector{any4}}},
+	)
+	t.msgID = 1
+	req := t.request(ike.IKE_AUTH, 1, payloads)
+	resp, err := t.exchange(ctx, req, 1)
+	if err != nil {
+		return err
+	}
+	in, err := t.open(resp)
+	if err != nil {
+		return err
+	}
+	if err := refused(in); err != nil {
+		return err
+	}
+	idr := ike.Get[*ike.ID](in, ike.PayloadIDr)
+	ra := ike.Get[*ike.Auth](in, ike.PayloadAUTH)
+	if idr == nil || ra == nil {
+		return errors.New("ike: IKE_AUTH response without IDr or AUTH")
+	}
+	if want := t.keys.PSKAuth(cfg.PSK, initResp, ni, suite.IDBody(idr), false); !bytes.Equal(want, ra.Data) {
+		return errors.New("ike: the gateway's AUTH does not verify")
+	}
+	t.Responder = idr.Value()
+	if cp := ike.Get[*ike.CP](in, ike.PayloadCP); cp != nil {
+		for _, a := range cp.Attrs {
+			if a.Type == ike.CPInternalIP4Address && len(a.Value) == 4 {
+				t.VirtualIP = netip.AddrFrom4([4]byte(a.Value))
+			}
+		}
+	}
+	if sa := ike.Get[*ike.SA](in, ike.PayloadSA); sa != nil && len(sa.Proposals) == 1 && len(sa.Proposals[0].SPI) == 4 {
+		t.SPIOut = binary.BigEndian.Uint32(sa.Proposals[0].SPI)
+	}
+	t.msgID = 2
+	return nil
+}
+
+func (t *Tunnel) localID() *ike.ID {
+	id := t.cfg.ID
+	if id == "" {
+		id = t.conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().String()
+	}
+	if a, err := netip.ParseAddr(id); err == nil && a.Is4() {
+		return &ike.ID{Type: ike.IDIPv4, Data: a.AsSlice()}
+	}
+	return &ike.ID{Type: ike.IDFQDN, Data: []byte(id)}
+}
+
+// request builds a protected request of the initiator.
+func (t *Tunnel) request(exchange uint8, msgID uint32, payloads []ike.Payload) []byte {
+	plain := ike.EncodePayloads(nil, payloads)
+	first := ike.PayloadNone
+	if len(payloads) > 0 {
+		first = payloads[0].Type
+	}
+	bodyLen := t.keys.SealedLen(len(plain))
+	h := make([]byte, ike.HeaderLen+4)
+	binary.BigEndian.PutUint64(h[0:8], t.spiI)
+	binary.BigEndian.PutUint64(h[8:16], t.spiR)
+	h[16] = byte(ike.PayloadSK)
+	h[17] = 0x20
+	h[18] = exchange
+	h[19] = ike.FlagInitiator
+	binary.BigEndian.PutUint32(h[20:24], msgID)
+	binary.BigEndian.PutUint32(h[24:28], uint32(ike.HeaderLen+4+bodyLen))
+	h[28] = byte(first)
+	binary.BigEndian.PutUint16(h[30:32], uint16(4+bodyLen))
+	body, _ := t.keys.Seal(h, plain, true)
+	msg := append(h, body...)
+	t.keys.Sign(msg, true)
+	return msg
+}
+
+func (t *Tunnel) open(msg []byte) ([]ike.Payload, error) {
+	off, inner, err := ike.FindSK(msg)
+	if err != nil {
+		// an unprotected error notify
+		if m, derr := ike.Decode(msg); derr == nil {
+			if rerr := refused(m.Payloads); rerr != nil {
+				return nil, rerr
+			}
+		}
+		return nil, err
+	}
+	plain, err := t.keys.Open(msg, off, false)
+	if err != nil {
+		return nil, err
+	}
+	return ike.DecodePayloads(inner, plain)
+}
+
+// Delete sends an INFORMATIONAL delete of the IKE SA and closes.
+func (t *Tunnel) Delete(ctx context.Context) error {
+	defer t.conn.Close()
+	req := t.request(ike.INFORMATIONAL, t.msgID, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoIKE}}})
+	_, err := t.exchange(ctx, req, t.msgID)
+	return err
+}
+
+// DPD sends an empty INFORMATIONAL (a liveness check) and waits for the
+// answer.
+func (t *Tunnel) DPD(ctx context.Context) error {
+	req := t.request(ike.INFORMATIONAL, t.msgID, nil)
+	_, err := t.exchange(ctx, req, t.msgID)
+	t.msgID++
+	return err
+}
+
+// Close drops the tunnel without telling the gateway.
+func (t *Tunnel) Close() error { return t.conn.Close() }
