@@ -43,6 +43,29 @@ type Daemon struct {
 	wg       sync.WaitGroup
 	closing  bool
 	stats    Stats
+	// outbox holds messages built under the lock (deletes of a flush),
+	// sent once it is released so that a big flush stays quick.
+	outbox []outgoing
+}
+
+type outgoing struct {
+	sock *net.UDPConn
+	natt bool
+	peer netip.AddrPort
+	msg  []byte
+}
+
+// unlock releases d.mu and sends what was queued meanwhile.
+func (d *Daemon) unlock() {
+	out := d.outbox
+	d.outbox = nil
+	d.mu.Unlock()
+	for _, o := range out {
+		if o.natt {
+			o.msg = append([]byte{0, 0, 0, 0}, o.msg...)
+		}
+		o.sock.WriteToUDPAddrPort(o.msg, o.peer)
+	}
 }
 
 type halfKey struct {
@@ -156,7 +179,7 @@ func (d *Daemon) Apply(cs *cmdb.ChangeSet) error {
 		return err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.unlock()
 	old := d.cfg
 	d.cfg = cfg
 	if old.IKETCPort != cfg.IKETCPort {
@@ -195,7 +218,7 @@ func phase2Parent(st *cmdb.Store, e *cmdb.Entry) string {
 // gateway flush [name X]"; it returns how many IKE SAs went.
 func (d *Daemon) Flush(name string) int {
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.unlock()
 	return d.flushLocked(name)
 }
 

@@ -28,7 +28,7 @@ func prefix(name string, serial int) string {
 func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, msg []byte) {
 	hdr, err := ike.DecodeHeader(msg)
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.unlock()
 	d.stats.Received++
 	if d.closing {
 		return
@@ -356,6 +356,8 @@ func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		d.log.Printf(1, "ike V=root:0:%s: tunnel up event assigned address %s", sa.name, sa.assigned)
 	}
 	d.armKeylife(sa)
+	// The first messages were only kept for AUTH.
+	sa.initReq, sa.initResp, sa.ni, sa.nr = nil, nil, sa.ni[:0:0], sa.nr[:0:0]
 	return out
 }
 
@@ -545,7 +547,7 @@ func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 	}
 	if notifyPeer && sa.state == stateEstablished && sa.keys != nil {
 		msg := d.request(sa, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoIKE}}})
-		d.send(sa.sock, sa.natt, sa.peer, msg)
+		d.outbox = append(d.outbox, outgoing{sa.sock, sa.natt, sa.peer, msg})
 	}
 	sa.children = nil
 	sa.assigned = netip.Addr{}
@@ -568,7 +570,7 @@ func (d *Daemon) armKeylife(sa *ikeSA) {
 	}
 	sa.timers = append(sa.timers, d.rt.Clock.AfterFunc(sa.gw.Keylife, func() {
 		d.mu.Lock()
-		defer d.mu.Unlock()
+		defer d.unlock()
 		if d.sas[sa.spiR] != sa || sa.state != stateEstablished {
 			return
 		}
