@@ -18,6 +18,7 @@ import (
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/daemons/iked/ike"
 )
 
 // Options are the listening addresses; ports may be unprivileged for a lab
@@ -43,29 +44,32 @@ type Daemon struct {
 	wg       sync.WaitGroup
 	closing  bool
 	stats    Stats
-	// outbox holds messages built under the lock (deletes of a flush),
-	// sent once it is released so that a big flush stays quick.
-	outbox []outgoing
+	// deletes are SAs torn down under the lock whose peers must be told;
+	// unlock sends them from a goroutine of its own.
+	deletes []*ikeSA
 }
 
-type outgoing struct {
-	sock *net.UDPConn
-	natt bool
-	peer netip.AddrPort
-	msg  []byte
-}
-
-// unlock releases d.mu and sends what was queued meanwhile.
+// unlock releases d.mu and has the queued deletes sent. The SAs are out of
+// the table, so nothing else touches them.
 func (d *Daemon) unlock() {
-	out := d.outbox
-	d.outbox = nil
+	dels := d.deletes
+	d.deletes = nil
+	closing := d.closing
 	d.mu.Unlock()
-	for _, o := range out {
-		if o.natt {
-			o.msg = append([]byte{0, 0, 0, 0}, o.msg...)
-		}
-		o.sock.WriteToUDPAddrPort(o.msg, o.peer)
+	if len(dels) == 0 || closing {
+		return
 	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for _, sa := range dels {
+			msg := d.request(sa, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoIKE}}})
+			if sa.natt {
+				msg = append([]byte{0, 0, 0, 0}, msg...)
+			}
+			sa.sock.WriteToUDPAddrPort(msg, sa.peer)
+		}
+	}()
 }
 
 type halfKey struct {

@@ -533,10 +533,11 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 }
 
 // deleteSALocked tears an IKE SA down with FortiOS's log lines; notify
-// sends the peer an INFORMATIONAL delete.
+// queues an INFORMATIONAL delete for the peer, built and sent after the
+// lock is released so that flushing many tunnels stays quick.
 func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 	sa.stopTimers()
-	if sa.state == stateEstablished {
+	if sa.state == stateEstablished && d.log.Enabled(1) {
 		d.log.Printf(1, "ike V=root:0:%s: going to be deleted", sa.name)
 		d.log.Printf(1, "ike V=root:0:%s: flushing", sa.name)
 		for _, c := range sa.children {
@@ -546,8 +547,7 @@ func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 		d.log.Printf(1, "ike V=root:0:%s: sending SNMP tunnel DOWN trap for %s", sa.name, sa.gw.Name)
 	}
 	if notifyPeer && sa.state == stateEstablished && sa.keys != nil {
-		msg := d.request(sa, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoIKE}}})
-		d.outbox = append(d.outbox, outgoing{sa.sock, sa.natt, sa.peer, msg})
+		d.deletes = append(d.deletes, sa)
 	}
 	sa.children = nil
 	sa.assigned = netip.Addr{}

@@ -45,7 +45,7 @@ func requireCharon(t *testing.T) {
 	t.Skipf("SKIPPED LOUDLY: strongSwan interop needs %s; install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins", missing)
 }
 
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t testing.TB) int {
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func freeUDPPort(t *testing.T) int {
 
 // lab is iked with a configuration, listening on loopback.
 type lab struct {
-	t     *testing.T
+	t     testing.TB
 	st    *cmdb.Store
 	d     *Daemon
 	sup   *daemons.Supervisor
@@ -78,7 +78,10 @@ func (l *lab) log() string {
 	return l.debug.String()
 }
 
-func newLab(t *testing.T, config string) *lab {
+func newLab(t *testing.T, config string) *lab { return newLabTB(t, config, true) }
+
+// newLabTB starts iked with config; debug keeps the ike debug stream.
+func newLabTB(t testing.TB, config string, debug bool) *lab {
 	t.Helper()
 	schema, err := cmdb.LoadSchema()
 	if err != nil {
@@ -95,9 +98,11 @@ func newLab(t *testing.T, config string) *lab {
 	l := &lab{t: t, st: st, clock: clock.New(time.UTC)}
 	l.apply(config)
 	hub := debuglog.New(l.clock.Now)
-	ds := hub.Attach(l)
-	ds.Enable(true)
-	ds.SetLevel("ike", -1)
+	if debug {
+		ds := hub.Attach(l)
+		ds.Enable(true)
+		ds.SetLevel("ike", -1)
+	}
 	l.port = freeUDPPort(t)
 	l.d = New(Options{Addr: "127.0.0.1", Port: l.port, NATTPort: freeUDPPort(t)})
 	l.sup = daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: l.clock, Debug: hub}, l.d)
