@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -140,5 +141,54 @@ func BenchmarkTunnelsMemoryAndFlush(b *testing.B) {
 			b.Fatalf("%d tunnels left after the flush", n)
 		}
 		b.ReportMetric(float64(flush.Microseconds())/1000, "flush-100k-ms")
+	}
+}
+
+// BenchmarkCharonResponder: the same setups against strongSwan's charon as
+// the responder, started beforehand by testdata/charon-responder.sh (root,
+// a private mount namespace) which prints the address to export:
+//
+//	FOSIM_CHARON=127.0.0.1:17500 go test ./daemons/iked -run '^$' -bench CharonResponder
+func BenchmarkCharonResponder(b *testing.B) {
+	addr := os.Getenv("FOSIM_CHARON")
+	if addr == "" {
+		b.Skip("SKIPPED LOUDLY: start testdata/charon-responder.sh and set FOSIM_CHARON")
+	}
+	server := netip.MustParseAddrPort(addr)
+	for _, g := range []uint16{19, 14, 31} {
+		b.Run(fmt.Sprintf("group%d", g), func(b *testing.B) {
+			ikeS, _ := suite.ParseIKE("aes128-sha256")
+			ikeS.DHGroup = g
+			espS, _ := suite.ParseESP("aes128-sha256")
+			floor := dhFloor(g, 20)
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			work := make(chan struct{}, b.N)
+			for i := 0; i < b.N; i++ {
+				work <- struct{}{}
+			}
+			close(work)
+			var errOnce sync.Once
+			for w := 0; w < runtime.GOMAXPROCS(0)*2; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range work {
+						tun, err := client.Dial(context.Background(), client.Config{Server: server, PSK: []byte("s3cret-psk"),
+							IKE: ikeS, ESP: espS, Local: netip.MustParseAddrPort("127.0.0.1:0"), Timeout: 5 * time.Second})
+						if err != nil {
+							errOnce.Do(func() { b.Error(err) })
+							continue
+						}
+						tun.Close()
+					}
+				}()
+			}
+			wg.Wait()
+			el := time.Since(start)
+			b.ReportMetric(float64(b.N)/el.Seconds(), "setups/s")
+			b.ReportMetric(floor.Seconds()*1e6, "dh-floor-µs")
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -93,6 +94,11 @@ func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
 // message ID, retransmitting on timeout.
 func (t *Tunnel) exchange(ctx context.Context, req []byte, msgID uint32) ([]byte, error) {
 	buf := make([]byte, 65536)
+	// Like strongSwan, frame IKE with the RFC 3948 non-ESP marker on any
+	// port but 500: gateways on 4500 or a lab port expect it.
+	if t.cfg.Server.Port() != 500 {
+		req = append([]byte{0, 0, 0, 0}, req...)
+	}
 	for try := 0; try < 3; try++ {
 		if _, err := t.conn.Write(req); err != nil {
 			return nil, err
@@ -149,6 +155,8 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoIKE, Transforms: cfg.IKE.Transforms(ike.ProtoIKE)}}}},
 			{Type: ike.PayloadKE, Body: &ike.KE{Group: cfg.IKE.DHGroup, Data: dh.Public()}},
 			{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: ni}},
+			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionSourceIP, Data: natHash(t.spiI, 0, t.conn.LocalAddr().(*net.UDPAddr).AddrPort())}},
+			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionDestIP, Data: natHash(t.spiI, 0, cfg.Server)}},
 		}}
 	initReq := init.Encode()
 	initResp, err := t.exchange(ctx, initReq, 0)
@@ -301,3 +309,15 @@ func (t *Tunnel) DPD(ctx context.Context) error {
 
 // Close drops the tunnel without telling the gateway.
 func (t *Tunnel) Close() error { return t.conn.Close() }
+
+// natHash is the NAT detection hash of RFC 7296 §2.23.
+func natHash(spii, spir uint64, ap netip.AddrPort) []byte {
+	h := sha1.New()
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[0:8], spii)
+	binary.BigEndian.PutUint64(b[8:16], spir)
+	h.Write(b[:])
+	h.Write(ap.Addr().Unmap().AsSlice())
+	binary.Write(h, binary.BigEndian, ap.Port())
+	return h.Sum(nil)
+}
