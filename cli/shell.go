@@ -179,7 +179,10 @@ func (sh *Shell) exec(st grammar.Stmt, out io.Writer) {
 			if err == nil {
 				err = cmd.run(sh, args, out)
 			}
-			if err != nil {
+			var ns notSimulated
+			if errors.As(err, &ns) {
+				fmt.Fprintf(out, "not simulated yet: %s (%s)\n", cmd.path, string(ns))
+			} else if err != nil {
 				sh.fail(err)
 			}
 			return
@@ -214,6 +217,12 @@ func wordTexts(ws []grammar.Word) []string {
 	}
 	return out
 }
+
+// notSimulated is a command fosim knows but cannot answer in this
+// process; the shell says so plainly instead of failing.
+type notSimulated string
+
+func (n notSimulated) Error() string { return "not simulated yet: " + string(n) }
 
 func (sh *Shell) print(s string) { io.WriteString(sh.Out, s) }
 

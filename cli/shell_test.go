@@ -61,7 +61,7 @@ func TestErrorsAndUnsimulated(t *testing.T) {
 	sh.Line("xyz")
 	sh.Line("set opmode")
 	want := "Unknown action 0\n" +
-		"not simulated yet: diagnose vpn ike gateway list\n" +
+		"not simulated yet: diagnose vpn ike gateway list (IPsec in this process: iked runs under fosim serve)\n" +
 		"command parse error before 'xyz'\nCommand fail. Return code -61\n" +
 		"incomplete command in the end\nCommand fail. Return code -160\n"
 	if out.String() != want {

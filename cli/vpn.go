@@ -49,10 +49,13 @@ func nameFilter(args []string) (string, error) {
 
 func (sh *Shell) vpn() (VPN, error) {
 	if sh.App.VPN == nil {
-		return nil, &cmdb.Error{Msg: "not simulated yet: IPsec (iked runs under fosim serve)", Code: cmdb.CodeParse}
+		return nil, errNoIKED
 	}
 	return sh.App.VPN, nil
 }
+
+// errNoIKED: this appliance runs without iked (fosim run, scripts).
+var errNoIKED = notSimulated("IPsec in this process: iked runs under fosim serve")
 
 // ifindex is the interface index FortiOS prints ("interface: port1 9"): a
 // VM numbers its ports from 3 in configuration order.

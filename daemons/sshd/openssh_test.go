@@ -1,0 +1,134 @@
+package sshd
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests drive the server with the real OpenSSH client, a peer
+// nobody here wrote.
+
+func opensshPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("ssh")
+	if err != nil {
+		skipOrFail(t, "the OpenSSH client (ssh) is not installed: apt-get install openssh-client")
+	}
+	return p
+}
+
+// sshArgs are the options that keep ssh away from the user's files and
+// known_hosts, for a server on addr.
+func sshArgs(t *testing.T, addr string, extra ...string) []string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{
+		"-F", "/dev/null",
+		"-p", port,
+		"-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null",
+		"-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "LogLevel=ERROR",
+		"-o", "BatchMode=yes",
+		"-o", "ConnectTimeout=10",
+	}
+	return append(args, extra...)
+}
+
+func runSSH(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, opensshPath(t), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("ssh %v timed out; stdout:\n%s\nstderr:\n%s", args, out.String(), errb.String())
+	}
+	return out.String(), errb.String(), err
+}
+
+func TestOpenSSHExec(t *testing.T) {
+	opensshPath(t)
+	ts := startServer(t, serverOpts{})
+	out, stderr, err := runSSH(t, "", sshArgs(t, ts.addr, "admin@127.0.0.1", "get system status")...)
+	if err != nil {
+		t.Fatalf("ssh exec: %v\n%s", err, stderr)
+	}
+	for _, want := range []string{
+		"Version: FortiGate-VM64 v7.6.1,build3462,241022 (GA.F)\n",
+		"Virtual domain configuration: disable\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("get system status over OpenSSH lacks %q:\n%s", want, out)
+		}
+	}
+	// Several lines in one exec, and a grep.
+	out, stderr, err = runSSH(t, "", sshArgs(t, ts.addr, "admin@127.0.0.1",
+		"config system global\nset hostname OSSH-EXEC\nend\nget system status | grep Hostname")...)
+	if err != nil || out != "Hostname: OSSH-EXEC\n" {
+		t.Errorf("multi-line exec: %v %q %s", err, out, stderr)
+	}
+}
+
+func TestOpenSSHPtySession(t *testing.T) {
+	opensshPath(t)
+	ts := startServer(t, serverOpts{})
+	input := strings.Join([]string{
+		"config system global",
+		"set hostname OSSH",
+		"end",
+		"config firewall address",
+		"edit ossh-net",
+		"set subnet 203.0.113.0/24",
+		"set comment \"from OpenSSH\"",
+		"next",
+		"end",
+		"show firewall address ossh-net",
+		"exit",
+	}, "\n") + "\n"
+	out, stderr, err := runSSH(t, input, sshArgs(t, ts.addr, "-tt", "admin@127.0.0.1")...)
+	if err != nil {
+		t.Fatalf("ssh -tt: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
+	}
+	for _, want := range []string{
+		"FortiGate-VM64 # config system global\r\n",
+		"FortiGate-VM64 (global) # set hostname OSSH\r\n",
+		"OSSH # config firewall address\r\n",
+		"OSSH (address) # edit ossh-net\r\nnew entry 'ossh-net' added\r\n",
+		"OSSH (ossh-net) # next\r\n",
+		"        set subnet 203.0.113.0 255.255.255.0\r\n",
+		"OSSH # exit\r\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("pty session output lacks %q:\n%s", want, out)
+		}
+	}
+	if h := ts.st.SingletonValue("system global", "hostname"); h != "OSSH" {
+		t.Errorf("hostname %q after the session", h)
+	}
+	if ts.st.Lookup("firewall address", "ossh-net") == nil {
+		t.Errorf("address not saved")
+	}
+}
+
+// ssh -T with commands on stdin: no pty, no prompts, lines in order.
+func TestOpenSSHNoPtyStdin(t *testing.T) {
+	opensshPath(t)
+	ts := startServer(t, serverOpts{})
+	out, stderr, err := runSSH(t, "config system global\nset hostname OSSH-T\nend\nget system status | grep Hostname\n",
+		sshArgs(t, ts.addr, "-T", "admin@127.0.0.1")...)
+	if err != nil || out != "Hostname: OSSH-T\n" {
+		t.Errorf("ssh -T: %v %q %s", err, out, stderr)
+	}
+}
