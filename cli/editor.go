@@ -37,10 +37,24 @@ func (ed *Editor) SetHeight(h int) { ed.height = h }
 // Height is the terminal height in rows.
 func (ed *Editor) Height() int { return ed.height }
 
-// ReadKey reads one key press.
+// ReadKey reads one key press (the LF of a CR LF Enter is not a key).
 func (ed *Editor) ReadKey() (rune, error) {
-	r, _, err := ed.in.ReadRune()
-	return r, err
+	for {
+		r, _, err := ed.in.ReadRune()
+		if err != nil {
+			return 0, err
+		}
+		if ed.skipLF {
+			ed.skipLF = false
+			if r == '\n' {
+				continue
+			}
+		}
+		if r == '\r' {
+			ed.skipLF = true
+		}
+		return r, nil
+	}
 }
 
 // ErrInterrupt is returned by ReadLine when Ctrl-C abandons the line.

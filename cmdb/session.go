@@ -482,8 +482,14 @@ func (s *Session) save(f *frame) error {
 	return s.change(Change{Table: f.table.Path, Key: f.entry.Key, Before: f.before, After: f.entry})
 }
 
-// change records a change and commits it unless in batch mode.
+// change records a change and commits it unless in batch mode. An
+// interactive change goes straight to the store: copying the table into
+// the overlay first would cost a whole table per save.
 func (s *Session) change(cs ...Change) error {
+	if !s.Batch && !s.detached {
+		s.pending = append(s.pending, cs...)
+		return s.flushLocked()
+	}
 	for _, c := range cs {
 		s.ov.apply(c)
 	}

@@ -498,7 +498,8 @@ type valueArena struct{ buf []byte }
 
 func (a *valueArena) encode(e *Entry) []byte {
 	if cap(a.buf)-len(a.buf) < 4096 {
-		a.buf = make([]byte, 0, 1<<20)
+		// grow with the commit: 8 KiB for one entry, up to 1 MiB chunks
+		a.buf = make([]byte, 0, min(max(2*cap(a.buf), 8192), 1<<20))
 	}
 	start := len(a.buf)
 	a.buf = encodeEntry(a.buf, e)

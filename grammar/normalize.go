@@ -60,12 +60,17 @@ func expand(w string, list []string) string {
 }
 
 // arena hands out word slices from large chunks: a million-line script
-// would otherwise allocate a million small slices.
-type arena struct{ chunk []Word }
+// would otherwise allocate a million small slices. Chunks grow with use, so
+// one typed line costs little.
+type arena struct {
+	chunk []Word
+	size  int
+}
 
 func (a *arena) alloc(n int) []Word {
 	if n > len(a.chunk) {
-		a.chunk = make([]Word, max(n, 16384))
+		a.size = min(max(a.size*2, 64), 16384)
+		a.chunk = make([]Word, max(n, a.size))
 	}
 	w := a.chunk[:n:n]
 	a.chunk = a.chunk[n:]

@@ -88,9 +88,14 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts connections until ctx ends or Close.
 func (s *Server) Serve(ctx context.Context) error {
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		<-ctx.Done()
-		s.Close()
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-stop:
+		}
 	}()
 	for {
 		c, err := s.ln.Accept()
@@ -365,6 +370,9 @@ func (s *Server) handle(c net.Conn) {
 }
 
 // session serves one session channel: pty-req, window-change, shell, exec.
+// The shell runs on a goroutine of its own so that requests (window
+// changes) keep being read while it runs: x/crypto/ssh stalls a connection
+// whose channel requests are not read.
 func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	var pty bool
@@ -377,13 +385,37 @@ func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.
 	})
 	defer idle.stop()
 	in := &activityReader{r: ch, idle: idle}
-	for req := range reqs {
-		switch req.Type {
-		case "pty-req":
+	done := make(chan struct{})
+	started := false
+	start := func(run func()) {
+		started = true
+		go func() {
+			defer close(done)
+			run()
+		}()
+	}
+	for {
+		var req *ssh.Request
+		var ok bool
+		select {
+		case req, ok = <-reqs:
+			if !ok {
+				if started {
+					<-done
+				}
+				return
+			}
+		case <-done:
+			sendExit(ch, 0)
+			go ssh.DiscardRequests(reqs)
+			return
+		}
+		switch {
+		case req.Type == "pty-req" && !started:
 			pty = true
 			height = ptyHeight(req.Payload)
 			req.Reply(true, nil)
-		case "window-change":
+		case req.Type == "window-change":
 			if len(req.Payload) >= 8 {
 				h := int(binary.BigEndian.Uint32(req.Payload[4:8]))
 				edMu.Lock()
@@ -393,37 +425,36 @@ func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.
 				}
 				edMu.Unlock()
 			}
-		case "env":
+		case req.Type == "env":
 			req.Reply(true, nil)
-		case "shell":
+		case req.Type == "shell" && !started:
 			req.Reply(true, nil)
 			sh := s.newShell(conn, ch, pty)
-			defer sh.Close()
 			edMu.Lock()
 			ed = cli.NewEditor(in, sh.Out, sh, height)
 			edMu.Unlock()
-			if !pty {
-				// Without a pty: run lines as they come, no echo.
-				runPlain(sh, in)
-			} else {
-				ed.Run()
-			}
-			sendExit(ch, 0)
-			return
-		case "exec":
+			start(func() {
+				defer sh.Close()
+				if !pty {
+					// Without a pty: run lines as they come, no echo.
+					runPlain(sh, in)
+				} else {
+					ed.Run()
+				}
+			})
+		case req.Type == "exec" && !started:
 			req.Reply(true, nil)
 			cmd := execCommand(req.Payload)
 			sh := s.newShell(conn, ch, pty)
-			defer sh.Close()
-			for _, line := range strings.Split(cmd, "\n") {
-				sh.Line(line)
-				if sh.Exited() {
-					break
+			start(func() {
+				defer sh.Close()
+				for _, line := range strings.Split(cmd, "\n") {
+					sh.Line(line)
+					if sh.Exited() {
+						break
+					}
 				}
-			}
-			sh.Session.Reset()
-			sendExit(ch, 0)
-			return
+			})
 		default:
 			if req.WantReply {
 				req.Reply(false, nil)
