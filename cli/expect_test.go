@@ -440,7 +440,7 @@ func TestExpectPagingAfterCRLF(t *testing.T) {
 	et.send(t, "q")
 	et.expect(t, expPrompt)
 	if strings.Contains(more, "\r\n") {
-		t.Fatalf("BUG: a \"\\r\\n\" line end leaves its \"\\n\" in the editor's buffer (Editor.skipLF only drops it at the next ReadLine), "+
+		t.Fatalf("regression: a \"\\r\\n\" line end leaves its \"\\n\" in the editor's buffer (Editor.skipLF only drops it at the next ReadLine), "+
 			"and the --More-- pager reads it as Enter: input \"show full-configuration system global\\r\\n\" at height 6; "+
 			"expected the output to stop at the first --More--, got one more line and a second --More-- without a key:\n%q%q", page, more)
 	}
@@ -623,7 +623,7 @@ func TestExpectPagingLineByLine(t *testing.T) {
 		rest := et.quiet(50 * time.Millisecond)
 		et.send(t, "q")
 		if strings.Contains(rest, "Last reboot reason") {
-			t.Fatalf("BUG: the pager never pauses output written one line per Write (pager.Write does not stop after "+
+			t.Fatalf("regression: the pager never pauses output written one line per Write (pager.Write does not stop after "+
 				"the last line of a Write, `s == \"\"`; getSystemStatus writes each line with its own Fprintf). "+
 				"Input: height 10, output more, `get system status`; expected --More-- after 9 lines, got all %d lines.",
 				strings.Count(rest, "\r\n"))
@@ -678,7 +678,7 @@ func TestExpectAllocPerStatement(t *testing.T) {
 	perStmt := measure(commit)
 	t.Logf("allocated per statement: %.0f KiB (get | grep), %.0f KiB (config edit/set/next, a commit per next)", perParse/1024, perStmt/1024)
 	if perParse > 64<<10 || perStmt > 256<<10 {
-		t.Fatalf("BUG: one interactive statement allocates %.0f KiB (get | grep) / %.0f KiB (edit/set/next): "+
+		t.Fatalf("regression: one interactive statement allocates %.0f KiB (get | grep) / %.0f KiB (edit/set/next): "+
 			"grammar.(*arena).alloc makes a 16384-Word chunk per ParseLine call however short the line, and "+
 			"cmdb.(*valueArena).encode a 1 MiB buffer per commit; expected a few KiB per statement.",
 			perParse/1024, perStmt/1024)

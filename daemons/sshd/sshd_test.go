@@ -215,7 +215,7 @@ func TestInteractiveEnterIsBareCR(t *testing.T) {
 	if _, ok := tm.tryExpect("Virtual domain configuration: disable", 2*time.Second); !ok {
 		// Unblock the editor so the session can end cleanly.
 		tm.send(t, "\r")
-		t.Fatal("BUG: cli.Editor.ReadLine on a bare \"\\r\" calls bufio.Reader.Peek(1) to swallow a following \"\\n\"; " +
+		t.Fatal("regression: cli.Editor.ReadLine on a bare \"\\r\" calls bufio.Reader.Peek(1) to swallow a following \"\\n\"; " +
 			"Peek blocks until the next key arrives, so a command typed in a real terminal (which sends only CR for Enter) " +
 			"does not run until another key is pressed. Input \"get system status\\r\": expected the status at once, got nothing for 2s.")
 	}
@@ -464,7 +464,7 @@ func TestCloseWithBackgroundContext(t *testing.T) {
 		}
 	}
 	if strings.Contains(left, "sshd.(*Server).Serve.func1") {
-		t.Fatalf("BUG: Server.Serve starts `go func() { <-ctx.Done(); s.Close() }()` and never stops it: " +
+		t.Fatalf("regression: Server.Serve starts `go func() { <-ctx.Done(); s.Close() }()` and never stops it: " +
 			"Serve(context.Background()) then Close() leaves that goroutine blocked forever (one leaked goroutine per " +
 			"Serve whose context never ends; expected none left after Close)")
 	}
@@ -636,7 +636,7 @@ func TestPagingLineByLineOutput(t *testing.T) {
 	if !ok {
 		rest := tm.quiet(100 * time.Millisecond) // tryExpect consumed nothing
 		if strings.Contains(rest, "Last reboot reason") {
-			t.Fatalf("BUG: cli pager never pauses output written one line per Write: pager.Write skips --More-- when "+
+			t.Fatalf("regression: cli pager never pauses output written one line per Write: pager.Write skips --More-- when "+
 				"the line is the last of the Write (`s == \"\"`), and getSystemStatus writes each line with its own Fprintf. "+
 				"Input: pty height 10, output more, `get system status` (28 lines); expected --More-- after 9 lines, got all %d lines at once.",
 				countLines(rest))
@@ -667,7 +667,7 @@ func TestWindowChange(t *testing.T) {
 	tm.send(t, "q")
 	tm.expect(t, prompt, 5*time.Second)
 	if n != 5 {
-		t.Fatalf("BUG: window-change is ignored once the shell runs: Server.session handles requests in one loop and "+
+		t.Fatalf("regression: window-change is ignored once the shell runs: Server.session handles requests in one loop and "+
 			"runs the shell inside it (case \"shell\": ed.Run()), so no later request is read. Input: pty 20 rows, "+
 			"window-change to 6 rows, show; expected --More-- after 5 lines, got it after %d.", n)
 	}
@@ -694,7 +694,7 @@ func TestManyWindowChanges(t *testing.T) {
 	tm.send(t, "get system console\n")
 	if _, ok := tm.tryExpect("output              : ", 3*time.Second); !ok {
 		ts.wedged = true
-		t.Fatal("BUG: the session freezes after 16 window-change requests: Server.session stops reading its channel " +
+		t.Fatal("regression: the session freezes after 16 window-change requests: Server.session stops reading its channel " +
 			"requests while the shell runs, x/crypto/ssh buffers 16 and then blocks the connection's read loop, so no " +
 			"keystroke gets through. Input: pty, 40 window-changes, `get system console`; expected its output, got nothing. " +
 			"Server.Close then never returns either: the blocked read loop keeps the connection's goroutines alive.")
