@@ -30,6 +30,8 @@ commands:
   get PATH…                print a table or entry as "get" does
   backup FILE              write a FortiOS backup of the configuration
   restore FILE [--lenient] replace the configuration with a backup
+  client --server ADDR --psk KEY [--proposal P] [--dh N] [--mode-cfg]
+                           dial an IKEv2 gateway with fosim's own initiator
   serve [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
                            the headless appliance until interrupted: SSH on
                            ADDR (default 127.0.0.1:2222), IKE on UDP 500 and
@@ -47,6 +49,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fosim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if len(args) > 0 && args[0] == "client" {
+		return clientCmd(args[1:], stdout, stderr)
+	}
 	dataDir := fs.String("data", "", "data directory")
 	sshAddr := fs.String("ssh", "127.0.0.1:2222", "SSH listen address (serve)")
 	var ikeOpt iked.Options

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/fosim/fosim/daemons/iked/client"
+	"github.com/fosim/fosim/daemons/iked/suite"
+)
+
+// clientCmd dials an IKEv2 gateway with fosim's own initiator, prints what
+// it negotiated and deletes the tunnel again.
+func clientCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fosim client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "127.0.0.1:500", "gateway address:port")
+	psk := fs.String("psk", "", "pre-shared key")
+	id := fs.String("id", "", "our identity (IPv4 address or FQDN; default the local address)")
+	proposal := fs.String("proposal", "aes128-sha256", "phase1 proposal (FortiOS name)")
+	esp := fs.String("esp", "aes128-sha256", "phase2 proposal (FortiOS name)")
+	dh := fs.Int("dh", 19, "DH group")
+	modeCfg := fs.Bool("mode-cfg", false, "ask for a mode-cfg address")
+	hold := fs.Duration("hold", 0, "keep the tunnel up this long before deleting it")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	addr, err := netip.ParseAddrPort(*server)
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim client: --server:", err)
+		return 2
+	}
+	ikeS, err := suite.ParseIKE(*proposal)
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim client: --proposal:", err)
+		return 2
+	}
+	ikeS.DHGroup = uint16(*dh)
+	espS, err := suite.ParseESP(*esp)
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim client: --esp:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	tun, err := client.Dial(ctx, client.Config{Server: addr, PSK: []byte(*psk), ID: *id, IKE: ikeS, ESP: espS, ModeCfg: *modeCfg})
+	if err != nil {
+		fmt.Fprintln(stderr, "fosim client:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "established with %s (id %s) in %v: %s, dh %d, child SPIs %08x/%08x\n",
+		addr, tun.Responder, time.Since(start).Round(time.Millisecond), ikeS.Name(), *dh, tun.SPIIn, tun.SPIOut)
+	if tun.VirtualIP.IsValid() {
+		fmt.Fprintf(stdout, "assigned address %s\n", tun.VirtualIP)
+	}
+	if *hold > 0 {
+		time.Sleep(*hold)
+	}
+	if err := tun.Delete(context.Background()); err != nil {
+		fmt.Fprintln(stderr, "fosim client: delete:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "deleted")
+	return 0
+}
