@@ -299,7 +299,7 @@ func (d *Daemon) Gateways() []Gateway {
 	now := d.now()
 	var out []Gateway
 	for _, sa := range d.sas {
-		if sa.state != stateEstablished {
+		if sa.state != stateEstablished || sa.rekeyed {
 			continue
 		}
 		out = append(out, sa.snapshot(now))

@@ -93,8 +93,10 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 	case ike.INFORMATIONAL:
 		resp = d.handleInformational(sa, payloads)
 	case ike.CREATE_CHILD_SA:
-		d.log.Printf(1, "%s not simulated yet: CREATE_CHILD_SA (rekey) from the peer", prefix(sa.name, sa.serial))
-		resp = []ike.Payload{notify(ike.NotifyNoAdditionalSAS, nil)}
+		if sa.state != stateEstablished {
+			return
+		}
+		resp = d.handleCreateChild(sa, payloads)
 	default:
 		return
 	}
@@ -537,6 +539,10 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 // lock is released so that flushing many tunnels stays quick.
 func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 	sa.stopTimers()
+	if sa.rekeyed { // replaced by a rekey: its tunnel lives on
+		sa.state = stateDeleted
+		return
+	}
 	if sa.state == stateEstablished && d.log.Enabled(1) {
 		d.log.Printf(1, "ike V=root:0:%s: going to be deleted", sa.name)
 		d.log.Printf(1, "ike V=root:0:%s: flushing", sa.name)
@@ -583,4 +589,135 @@ func (d *Daemon) armKeylife(sa *ikeSA) {
 		}
 		d.log.Printf(1, "%s not simulated yet: responder-initiated IKE SA rekey at keylife; the SA stays up for the peer to rekey", pre)
 	}))
+}
+
+// handleCreateChild answers CREATE_CHILD_SA: a rekey of the IKE SA, a rekey
+// of a child SA (REKEY_SA) or a new child SA.
+func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
+	pre := prefix(sa.name, sa.serial)
+	saP := ike.Get[*ike.SA](in, ike.PayloadSA)
+	nonce := ike.Get[*ike.Nonce](in, ike.PayloadNonce)
+	ke := ike.Get[*ike.KE](in, ike.PayloadKE)
+	if saP == nil || nonce == nil || len(saP.Proposals) == 0 {
+		return []ike.Payload{notify(ike.NotifyInvalidSyntax, nil)}
+	}
+	nr := make([]byte, 32)
+	rand.Read(nr)
+	if saP.Proposals[0].Protocol == ike.ProtoIKE {
+		return d.rekeyIKE(sa, saP, nonce.Data, ke, nr)
+	}
+	var old *childSA
+	for _, n := range ike.Notifies(in) {
+		if n.Type == ike.NotifyRekeySA && len(n.SPI) == 4 {
+			v := binary.BigEndian.Uint32(n.SPI)
+			for _, c := range sa.children {
+				if c.spiOut == v {
+					old = c
+				}
+			}
+			if old == nil {
+				return []ike.Payload{{Type: ike.PayloadNotify, Body: &ike.Notify{Protocol: ike.ProtoESP, SPI: n.SPI, Type: ike.NotifyChildSANotFound}}}
+			}
+		}
+	}
+	p2s := sa.gw.Phase2s
+	if old != nil && old.phase2 != nil {
+		p2s = []*Phase2{old.phase2}
+	}
+	tsi := ike.Get[*ike.TS](in, ike.PayloadTSi)
+	tsr := ike.Get[*ike.TS](in, ike.PayloadTSr)
+	if tsi == nil || tsr == nil {
+		return []ike.Payload{notify(ike.NotifyInvalidSyntax, nil)}
+	}
+	for _, p2 := range p2s {
+		groups := []uint16(nil)
+		if p2.PFS {
+			groups = p2.DHGroups
+		}
+		s, prop, ok := suite.Match(saP.Proposals, ike.ProtoESP, p2.Proposals, groups, p2.PFS)
+		if !ok || len(prop.SPI) != 4 {
+			continue
+		}
+		var shared []byte
+		var out []ike.Payload
+		if s.DHGroup != 0 {
+			if ke == nil || ke.Group != s.DHGroup {
+				var g [2]byte
+				binary.BigEndian.PutUint16(g[:], s.DHGroup)
+				return []ike.Payload{notify(ike.NotifyInvalidKEPayload, g[:])}
+			}
+			dh, err := suite.NewDH(s.DHGroup)
+			if err != nil {
+				return []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
+			}
+			if shared, err = dh.Shared(ke.Data); err != nil {
+				return []ike.Payload{notify(ike.NotifyInvalidSyntax, nil)}
+			}
+			out = append(out, ike.Payload{Type: ike.PayloadKE, Body: &ike.KE{Group: s.DHGroup, Data: dh.Public()}})
+		}
+		remote := narrow(tsi.Selectors, p2.Remote)
+		if sa.assigned.IsValid() {
+			remote = []ike.Selector{{Type: ike.TSIPv4Range, EndPort: 65535, Start: sa.assigned, End: sa.assigned}}
+		}
+		local := narrow(tsr.Selectors, p2.Local)
+		if len(remote) == 0 || len(local) == 0 {
+			continue
+		}
+		c := &childSA{phase2: p2, suite: s, spiOut: binary.BigEndian.Uint32(prop.SPI), spiIn: uint32(randUint64()), tsi: remote, tsr: local, created: d.now()}
+		c.encIn, c.integIn, c.encOut, c.integOut = sa.keys.ChildKeys(s, shared, nonce.Data, nr)
+		sa.children = append(sa.children, c)
+		if old != nil {
+			d.log.Printf(1, "%s rekeying IPsec SA %08x/%08x", pre, old.spiIn, old.spiOut)
+		}
+		d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: added IPsec SA: SPIs=%08x/%08x", sa.name, sa.serial, sa.gw.Name, sa.serial, c.spiIn, c.spiOut)
+		resp := []ike.Payload{
+			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoESP, SPI: spiBytes(c.spiIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
+			{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: nr}},
+		}
+		resp = append(resp, out...)
+		return append(resp,
+			ike.Payload{Type: ike.PayloadTSi, Body: &ike.TS{Selectors: remote}},
+			ike.Payload{Type: ike.PayloadTSr, Body: &ike.TS{Selectors: local}})
+	}
+	d.log.Printf(1, "%s no matching phase2 proposal or selectors for the new child SA", pre)
+	return []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
+}
+
+// rekeyIKE replaces sa by a new IKE SA that takes over its child SAs; the
+// peer then deletes the old one, quietly (no tunnel-down).
+func (d *Daemon) rekeyIKE(sa *ikeSA, saP *ike.SA, ni []byte, ke *ike.KE, nr []byte) []ike.Payload {
+	gw := sa.gw
+	s, prop, ok := suite.Match(saP.Proposals, ike.ProtoIKE, gw.Proposals, gw.DHGroups, true)
+	if !ok || len(prop.SPI) != 8 {
+		return []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
+	}
+	if ke == nil || ke.Group != s.DHGroup {
+		var g [2]byte
+		binary.BigEndian.PutUint16(g[:], s.DHGroup)
+		return []ike.Payload{notify(ike.NotifyInvalidKEPayload, g[:])}
+	}
+	dh, err := suite.NewDH(s.DHGroup)
+	if err != nil {
+		return []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
+	}
+	shared, err := dh.Shared(ke.Data)
+	if err != nil {
+		return []ike.Payload{notify(ike.NotifyInvalidSyntax, nil)}
+	}
+	n := &ikeSA{gw: gw, name: sa.name, index: sa.index, serial: sa.serial, state: stateEstablished,
+		spiI: binary.BigEndian.Uint64(prop.SPI), spiR: randUint64(), suite: s,
+		sock: sa.sock, natt: sa.natt, local: sa.local, peer: sa.peer, natMe: sa.natMe, natPeer: sa.natPeer,
+		peerID: sa.peerID, created: sa.created, estab: d.now(), setupDur: sa.setupDur,
+		children: sa.children, assigned: sa.assigned, lastRecv: d.now()}
+	n.keys = suite.DeriveRekeyedIKE(sa.keys, s, shared, ni, nr, n.spiI, n.spiR)
+	sa.children, sa.assigned, sa.rekeyed = nil, netip.Addr{}, true
+	sa.stopTimers()
+	d.sas[n.spiR] = n
+	d.armKeylife(n)
+	d.log.Printf(1, "%s rekeyed IKE SA %016x/%016x -> %016x/%016x", prefix(sa.name, sa.serial), sa.spiI, sa.spiR, n.spiI, n.spiR)
+	return []ike.Payload{
+		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoIKE, SPI: binary.BigEndian.AppendUint64(nil, n.spiR), Transforms: s.Transforms(ike.ProtoIKE)}}}},
+		{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: nr}},
+		{Type: ike.PayloadKE, Body: &ike.KE{Group: s.DHGroup, Data: dh.Public()}},
+	}
 }

@@ -52,6 +52,7 @@ type ikeSA struct {
 	ourMsgID  uint32 // message ID of our next request
 
 	children []*childSA
+	rekeyed  bool // replaced by a new IKE SA (CREATE_CHILD_SA rekey)
 	assigned netip.Addr
 	timers   []*clock.Timer
 	lastRecv time.Time

@@ -406,3 +406,55 @@ end
 		}
 	}
 }
+
+// swanctl --rekey of the IKE SA and of the CHILD SA: the tunnel stays up
+// with new SPIs on both sides.
+func TestStrongSwanRekey(t *testing.T) {
+	requireCharon(t)
+	l := newLab(t, `config vpn ipsec phase1-interface
+    edit "dialup"
+        set type dynamic
+        set interface "port1"
+        set ike-version 2
+        set peertype any
+        set proposal aes128-sha256
+        set dhgrp 19
+        set psksecret "s3cret-psk"
+    next
+end
+config vpn ipsec phase2-interface
+    edit "dialup-p2"
+        set phase1name "dialup"
+        set proposal aes128-sha256
+        set dhgrp 19
+    next
+end
+`)
+	out := l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256-ecp256", psk: "s3cret-psk",
+		steps: [][]string{
+			{"--initiate", "--child", "c1", "--timeout", "10"},
+			{"--list-sas"},
+			{"--rekey", "--child", "c1"},
+			{"--rekey", "--ike", "fgt"},
+			{"--list-sas"},
+		}})
+	lists := strings.Split(out, ">>> swanctl --list-sas")
+	if len(lists) != 3 || !strings.Contains(lists[2], "ESTABLISHED") || !strings.Contains(lists[2], "INSTALLED") {
+		t.Fatalf("not up after the rekeys:\n%s\niked:\n%s", out, l.log())
+	}
+	if strings.Contains(out, "rekey failed") || !strings.Contains(l.log(), "rekeyed IKE SA") || !strings.Contains(l.log(), "rekeying IPsec SA") {
+		t.Fatalf("rekeys:\n%s\niked:\n%s", out, l.log())
+	}
+	gws := l.d.Gateways()
+	if len(gws) != 1 || len(gws[0].Children) != 1 {
+		t.Fatalf("after the rekeys iked holds %+v", gws)
+	}
+	// iked's IKE SA and child SA are the ones strongSwan lists last.
+	g := gws[0]
+	if !strings.Contains(lists[2], fmt.Sprintf("%016x_i* %016x_r", g.SPIi, g.SPIr)) {
+		t.Fatalf("IKE SPIs %016x/%016x not in:\n%s", g.SPIi, g.SPIr, lists[2])
+	}
+	if c := g.Children[0]; !strings.Contains(lists[2], fmt.Sprintf("in  %08x", c.SPIOut)) || !strings.Contains(lists[2], fmt.Sprintf("out %08x", c.SPIIn)) {
+		t.Fatalf("child SPIs %08x/%08x not in:\n%s", c.SPIOut, c.SPIIn, lists[2])
+	}
+}

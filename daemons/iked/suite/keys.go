@@ -263,3 +263,24 @@ func (k *Keys) PSKAuth(psk, message, nonce, idBody []byte, initiator bool) []byt
 func IDBody(id *ike.ID) []byte {
 	return append([]byte{id.Type, 0, 0, 0}, id.Data...)
 }
+
+// DeriveRekeyedIKE computes the keys of an IKE SA that replaces old in a
+// CREATE_CHILD_SA rekey (RFC 7296 §2.18): SKEYSEED = prf(SK_d (old), g^ir
+// (new) | Ni | Nr), then prf+ as for a new SA with the new SPIs.
+func DeriveRekeyedIKE(old *Keys, s Suite, shared, ni, nr []byte, spii, spir uint64) *Keys {
+	skeyseed := old.Suite.Prf(old.SKd, shared, ni, nr)
+	seed := append(append(append([]byte{}, ni...), nr...), make([]byte, 16)...)
+	binary.BigEndian.PutUint64(seed[len(ni)+len(nr):], spii)
+	binary.BigEndian.PutUint64(seed[len(ni)+len(nr)+8:], spir)
+	pl, il, el := s.prfLen(), s.integKeyLen(), s.encrKeyLen()
+	if s.AEAD() {
+		il = 0
+	}
+	km := s.PRFPlus(skeyseed, seed, pl+2*il+2*el+2*pl)
+	take := func(n int) []byte {
+		k := km[:n]
+		km = km[n:]
+		return k
+	}
+	return &Keys{Suite: s, SKd: take(pl), SKai: take(il), SKar: take(il), SKei: take(el), SKer: take(el), SKpi: take(pl), SKpr: take(pl)}
+}
