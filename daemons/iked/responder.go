@@ -54,6 +54,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 		// an answer to our DPD probe or delete
 		sa.lastRecv = d.now()
 		sa.dpdRecv++
+		sa.dpdMissed = 0
 		return
 	}
 	if hdr.MessageID == sa.lastID && sa.lastResp != nil && hdr.MessageID+1 == sa.nextMsgID {
@@ -358,6 +359,7 @@ func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		d.log.Printf(1, "ike V=root:0:%s: tunnel up event assigned address %s", sa.name, sa.assigned)
 	}
 	d.armKeylife(sa)
+	d.armDPD(sa)
 	// The first messages were only kept for AUTH.
 	sa.initReq, sa.initResp, sa.ni, sa.nr = nil, nil, sa.ni[:0:0], sa.nr[:0:0]
 	return out
@@ -714,10 +716,45 @@ func (d *Daemon) rekeyIKE(sa *ikeSA, saP *ike.SA, ni []byte, ke *ike.KE, nr []by
 	sa.stopTimers()
 	d.sas[n.spiR] = n
 	d.armKeylife(n)
+	d.armDPD(n)
 	d.log.Printf(1, "%s rekeyed IKE SA %016x/%016x -> %016x/%016x", prefix(sa.name, sa.serial), sa.spiI, sa.spiR, n.spiI, n.spiR)
 	return []ike.Payload{
 		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoIKE, SPI: binary.BigEndian.AppendUint64(nil, n.spiR), Transforms: s.Transforms(ike.ProtoIKE)}}}},
 		{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: nr}},
 		{Type: ike.PayloadKE, Body: &ike.KE{Group: s.DHGroup, Data: dh.Public()}},
 	}
+}
+
+// armDPD starts dead peer detection: with "dpd on-idle", after
+// dpd-retryinterval without a message from the peer iked sends an empty
+// INFORMATIONAL; dpd-retrycount probes without an answer take the tunnel
+// down. ("on-demand" probes only when traffic goes out unanswered, and
+// fosim carries no traffic.)
+func (d *Daemon) armDPD(sa *ikeSA) {
+	every := sa.gw.DPDRetry
+	if sa.gw.DPD != "on-idle" || every <= 0 {
+		return
+	}
+	var tick func()
+	tick = func() {
+		d.mu.Lock()
+		defer d.unlock()
+		if d.sas[sa.spiR] != sa || sa.state != stateEstablished || sa.rekeyed {
+			return
+		}
+		if d.now().Sub(sa.lastRecv) >= every {
+			if sa.dpdMissed >= max(sa.gw.DPDCount, 1) {
+				d.log.Printf(1, "%s DPD: no answer to %d probes, peer is dead", prefix(sa.name, sa.serial), sa.dpdMissed)
+				d.deleteSALocked(sa, false)
+				delete(d.sas, sa.spiR)
+				return
+			}
+			msg := d.request(sa, ike.INFORMATIONAL, nil)
+			d.send(sa.sock, sa.natt, sa.peer, msg)
+			sa.dpdSent++
+			sa.dpdMissed++
+		}
+		sa.dpdTimer = d.rt.Clock.AfterFunc(every, tick)
+	}
+	sa.dpdTimer = d.rt.Clock.AfterFunc(every, tick)
 }

@@ -51,13 +51,15 @@ type ikeSA struct {
 	lastID    uint32
 	ourMsgID  uint32 // message ID of our next request
 
-	children []*childSA
-	rekeyed  bool // replaced by a new IKE SA (CREATE_CHILD_SA rekey)
-	assigned netip.Addr
-	timers   []*clock.Timer
-	lastRecv time.Time
-	dpdSent  int
-	dpdRecv  int
+	children  []*childSA
+	rekeyed   bool // replaced by a new IKE SA (CREATE_CHILD_SA rekey)
+	assigned  netip.Addr
+	timers    []*clock.Timer
+	lastRecv  time.Time
+	dpdSent   int
+	dpdRecv   int
+	dpdMissed int
+	dpdTimer  *clock.Timer
 }
 
 // childSA is an IPsec SA pair negotiated under an IKE SA.
@@ -77,6 +79,10 @@ func (sa *ikeSA) stopTimers() {
 		t.Stop()
 	}
 	sa.timers = nil
+	if sa.dpdTimer != nil {
+		sa.dpdTimer.Stop()
+		sa.dpdTimer = nil
+	}
 }
 
 // Gateway is the state "diagnose vpn ike gateway list" prints for one IKE

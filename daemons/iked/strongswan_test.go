@@ -458,3 +458,58 @@ end
 		t.Fatalf("child SPIs %08x/%08x not in:\n%s", c.SPIOut, c.SPIIn, lists[2])
 	}
 }
+
+// DPD on-idle: once strongSwan is gone, dpd-retrycount unanswered probes
+// every dpd-retryinterval take the tunnel down (on the appliance clock).
+func TestStrongSwanDPDDeadPeer(t *testing.T) {
+	requireCharon(t)
+	l := newLab(t, `config vpn ipsec phase1-interface
+    edit "dialup"
+        set type dynamic
+        set interface "port1"
+        set ike-version 2
+        set peertype any
+        set proposal aes128-sha256
+        set dhgrp 19
+        set dpd on-idle
+        set dpd-retrycount 3
+        set dpd-retryinterval 20
+        set psksecret "s3cret-psk"
+    next
+end
+config vpn ipsec phase2-interface
+    edit "dialup-p2"
+        set phase1name "dialup"
+        set proposal aes128-sha256
+        set pfs disable
+    next
+end
+`)
+	l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256", psk: "s3cret-psk",
+		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}}})
+	if len(l.d.Gateways()) != 1 {
+		t.Fatalf("not established:\n%s", l.log())
+	}
+	// charon was killed at the end of run: nobody answers any more.
+	for i := 0; i < 4 && len(l.d.Gateways()) == 1; i++ {
+		l.clock.Advance(20 * time.Second)
+		deadline := time.Now().Add(time.Second)
+		for time.Now().Before(deadline) {
+			g := l.d.Gateways()
+			if len(g) == 0 || g[0].DPDSent > i {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(l.d.Gateways()) != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(l.d.Gateways()) != 0 {
+		t.Fatalf("a dead peer's tunnel stayed up:\n%s", l.log())
+	}
+	if !strings.Contains(l.log(), "DPD: no answer to 3 probes, peer is dead") {
+		t.Fatalf("iked log:\n%s", l.log())
+	}
+}
