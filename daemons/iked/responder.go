@@ -3,7 +3,6 @@ package iked
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -117,30 +116,7 @@ func notify(typ uint16, data []byte) ike.Payload {
 // encrypted builds a protected message (flags: ike.FlagResponse for a
 // response, 0 for a request of ours as the original responder).
 func (d *Daemon) encrypted(sa *ikeSA, exchange uint8, msgID uint32, flags uint8, payloads []ike.Payload) []byte {
-	plain := ike.EncodePayloads(nil, payloads)
-	first := ike.PayloadNone
-	if len(payloads) > 0 {
-		first = payloads[0].Type
-	}
-	bodyLen := sa.keys.SealedLen(len(plain))
-	h := make([]byte, ike.HeaderLen+4)
-	binary.BigEndian.PutUint64(h[0:8], sa.spiI)
-	binary.BigEndian.PutUint64(h[8:16], sa.spiR)
-	h[16] = byte(ike.PayloadSK)
-	h[17] = 0x20
-	h[18] = exchange
-	h[19] = flags
-	binary.BigEndian.PutUint32(h[20:24], msgID)
-	binary.BigEndian.PutUint32(h[24:28], uint32(ike.HeaderLen+4+bodyLen))
-	h[28] = byte(first)
-	binary.BigEndian.PutUint16(h[30:32], uint16(4+bodyLen))
-	body, err := sa.keys.Seal(h, plain, false)
-	if err != nil {
-		return nil
-	}
-	msg := append(h, body...)
-	sa.keys.Sign(msg, false)
-	return msg
+	return sa.keys.Protect(ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: exchange, Flags: flags, MessageID: msgID}, payloads, false)
 }
 
 func randUint64() uint64 {
@@ -151,17 +127,6 @@ func randUint64() uint64 {
 			return v
 		}
 	}
-}
-
-func natHash(spii, spir uint64, ap netip.AddrPort) []byte {
-	h := sha1.New()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[0:8], spii)
-	binary.BigEndian.PutUint64(b[8:16], spir)
-	h.Write(b[:])
-	h.Write(ap.Addr().Unmap().AsSlice())
-	binary.Write(h, binary.BigEndian, ap.Port())
-	return h.Sum(nil)
 }
 
 func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
@@ -245,20 +210,20 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 		switch n.Type {
 		case ike.NotifyNATDetectionSourceIP:
 			hasNATD = true
-			if !bytes.Equal(n.Data, natHash(hdr.SPIi, 0, peer)) {
+			if !bytes.Equal(n.Data, ike.NATHash(hdr.SPIi, 0, peer)) {
 				sa.natPeer = true
 			}
 		case ike.NotifyNATDetectionDestIP:
 			hasNATD = true
-			if !local.Addr().IsUnspecified() && !bytes.Equal(n.Data, natHash(hdr.SPIi, 0, local)) {
+			if !local.Addr().IsUnspecified() && !bytes.Equal(n.Data, ike.NATHash(hdr.SPIi, 0, local)) {
 				sa.natMe = true
 			}
 		}
 	}
 	if hasNATD && gw.NATT != "disable" {
 		resp = append(resp,
-			notify(ike.NotifyNATDetectionSourceIP, natHash(sa.spiI, sa.spiR, local)),
-			notify(ike.NotifyNATDetectionDestIP, natHash(sa.spiI, sa.spiR, peer)))
+			notify(ike.NotifyNATDetectionSourceIP, ike.NATHash(sa.spiI, sa.spiR, local)),
+			notify(ike.NotifyNATDetectionDestIP, ike.NATHash(sa.spiI, sa.spiR, peer)))
 	}
 	out := (&ike.Message{Header: ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: ike.IKE_SA_INIT, Flags: ike.FlagResponse}, Payloads: resp}).Encode()
 	sa.initResp = out

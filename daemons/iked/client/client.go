@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -155,8 +154,8 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoIKE, Transforms: cfg.IKE.Transforms(ike.ProtoIKE)}}}},
 			{Type: ike.PayloadKE, Body: &ike.KE{Group: cfg.IKE.DHGroup, Data: dh.Public()}},
 			{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: ni}},
-			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionSourceIP, Data: natHash(t.spiI, 0, t.conn.LocalAddr().(*net.UDPAddr).AddrPort())}},
-			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionDestIP, Data: natHash(t.spiI, 0, cfg.Server)}},
+			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionSourceIP, Data: ike.NATHash(t.spiI, 0, t.conn.LocalAddr().(*net.UDPAddr).AddrPort())}},
+			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionDestIP, Data: ike.NATHash(t.spiI, 0, cfg.Server)}},
 		}}
 	initReq := init.Encode()
 	initResp, err := t.exchange(ctx, initReq, 0)
@@ -249,27 +248,7 @@ func (t *Tunnel) localID() *ike.ID {
 
 // request builds a protected request of the initiator.
 func (t *Tunnel) request(exchange uint8, msgID uint32, payloads []ike.Payload) []byte {
-	plain := ike.EncodePayloads(nil, payloads)
-	first := ike.PayloadNone
-	if len(payloads) > 0 {
-		first = payloads[0].Type
-	}
-	bodyLen := t.keys.SealedLen(len(plain))
-	h := make([]byte, ike.HeaderLen+4)
-	binary.BigEndian.PutUint64(h[0:8], t.spiI)
-	binary.BigEndian.PutUint64(h[8:16], t.spiR)
-	h[16] = byte(ike.PayloadSK)
-	h[17] = 0x20
-	h[18] = exchange
-	h[19] = ike.FlagInitiator
-	binary.BigEndian.PutUint32(h[20:24], msgID)
-	binary.BigEndian.PutUint32(h[24:28], uint32(ike.HeaderLen+4+bodyLen))
-	h[28] = byte(first)
-	binary.BigEndian.PutUint16(h[30:32], uint16(4+bodyLen))
-	body, _ := t.keys.Seal(h, plain, true)
-	msg := append(h, body...)
-	t.keys.Sign(msg, true)
-	return msg
+	return t.keys.Protect(ike.Header{SPIi: t.spiI, SPIr: t.spiR, ExchangeType: exchange, Flags: ike.FlagInitiator, MessageID: msgID}, payloads, true)
 }
 
 func (t *Tunnel) open(msg []byte) ([]ike.Payload, error) {
@@ -309,15 +288,3 @@ func (t *Tunnel) DPD(ctx context.Context) error {
 
 // Close drops the tunnel without telling the gateway.
 func (t *Tunnel) Close() error { return t.conn.Close() }
-
-// natHash is the NAT detection hash of RFC 7296 §2.23.
-func natHash(spii, spir uint64, ap netip.AddrPort) []byte {
-	h := sha1.New()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[0:8], spii)
-	binary.BigEndian.PutUint64(b[8:16], spir)
-	h.Write(b[:])
-	h.Write(ap.Addr().Unmap().AsSlice())
-	binary.Write(h, binary.BigEndian, ap.Port())
-	return h.Sum(nil)
-}

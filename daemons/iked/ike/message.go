@@ -4,6 +4,7 @@
 package ike
 
 import (
+	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -450,4 +451,18 @@ func FindSK(msg []byte) (int, PayloadType, error) {
 		off += n
 	}
 	return 0, 0, errors.New("ike: no encrypted payload")
+}
+
+// NATHash is the NAT detection hash of RFC 7296 §2.23: SHA-1 of the SPIs,
+// the address and the port.
+func NATHash(spii, spir uint64, ap netip.AddrPort) []byte {
+	h := sha1.New()
+	var b [18]byte
+	binary.BigEndian.PutUint64(b[0:8], spii)
+	binary.BigEndian.PutUint64(b[8:16], spir)
+	h.Write(b[:16])
+	h.Write(ap.Addr().Unmap().AsSlice())
+	binary.BigEndian.PutUint16(b[16:18], ap.Port())
+	h.Write(b[16:18])
+	return h.Sum(nil)
 }

@@ -55,6 +55,12 @@ func (s Suite) integKeyLen() int {
 // and SPIs of IKE_SA_INIT.
 func DeriveIKE(s Suite, shared, ni, nr []byte, spii, spir uint64) *Keys {
 	skeyseed := s.Prf(append(append([]byte{}, ni...), nr...), shared)
+	return expandKeys(s, skeyseed, ni, nr, spii, spir)
+}
+
+// expandKeys is {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} =
+// prf+(SKEYSEED, Ni | Nr | SPIi | SPIr).
+func expandKeys(s Suite, skeyseed, ni, nr []byte, spii, spir uint64) *Keys {
 	seed := append(append(append([]byte{}, ni...), nr...), make([]byte, 16)...)
 	binary.BigEndian.PutUint64(seed[len(ni)+len(nr):], spii)
 	binary.BigEndian.PutUint64(seed[len(ni)+len(nr)+8:], spir)
@@ -268,19 +274,35 @@ func IDBody(id *ike.ID) []byte {
 // CREATE_CHILD_SA rekey (RFC 7296 §2.18): SKEYSEED = prf(SK_d (old), g^ir
 // (new) | Ni | Nr), then prf+ as for a new SA with the new SPIs.
 func DeriveRekeyedIKE(old *Keys, s Suite, shared, ni, nr []byte, spii, spir uint64) *Keys {
-	skeyseed := old.Suite.Prf(old.SKd, shared, ni, nr)
-	seed := append(append(append([]byte{}, ni...), nr...), make([]byte, 16)...)
-	binary.BigEndian.PutUint64(seed[len(ni)+len(nr):], spii)
-	binary.BigEndian.PutUint64(seed[len(ni)+len(nr)+8:], spir)
-	pl, il, el := s.prfLen(), s.integKeyLen(), s.encrKeyLen()
-	if s.AEAD() {
-		il = 0
+	return expandKeys(s, old.Suite.Prf(old.SKd, shared, ni, nr), ni, nr, spii, spir)
+}
+
+// Protect builds a whole protected message: the header h (its lengths and
+// first payload are filled in) and an SK payload carrying payloads, sealed
+// and signed in the direction of the sender.
+func (k *Keys) Protect(h ike.Header, payloads []ike.Payload, fromInitiator bool) []byte {
+	plain := ike.EncodePayloads(nil, payloads)
+	first := ike.PayloadNone
+	if len(payloads) > 0 {
+		first = payloads[0].Type
 	}
-	km := s.PRFPlus(skeyseed, seed, pl+2*il+2*el+2*pl)
-	take := func(n int) []byte {
-		k := km[:n]
-		km = km[n:]
-		return k
+	bodyLen := k.SealedLen(len(plain))
+	hdr := make([]byte, ike.HeaderLen+4)
+	binary.BigEndian.PutUint64(hdr[0:8], h.SPIi)
+	binary.BigEndian.PutUint64(hdr[8:16], h.SPIr)
+	hdr[16] = byte(ike.PayloadSK)
+	hdr[17] = 0x20
+	hdr[18] = h.ExchangeType
+	hdr[19] = h.Flags
+	binary.BigEndian.PutUint32(hdr[20:24], h.MessageID)
+	binary.BigEndian.PutUint32(hdr[24:28], uint32(ike.HeaderLen+4+bodyLen))
+	hdr[28] = byte(first)
+	binary.BigEndian.PutUint16(hdr[30:32], uint16(4+bodyLen))
+	body, err := k.Seal(hdr, plain, fromInitiator)
+	if err != nil {
+		return nil
 	}
-	return &Keys{Suite: s, SKd: take(pl), SKai: take(il), SKar: take(il), SKei: take(el), SKer: take(el), SKpi: take(pl), SKpr: take(pl)}
+	msg := append(hdr, body...)
+	k.Sign(msg, fromInitiator)
+	return msg
 }
