@@ -39,11 +39,13 @@ type Daemon struct {
 	cfg      *Config
 	sas      map[uint64]*ikeSA // by responder SPI
 	halfOpen map[halfKey]*ikeSA
-	serial   int
-	socks    []*net.UDPConn
-	wg       sync.WaitGroup
-	closing  bool
-	stats    Stats
+	// instances are the dial-up instance indexes in use, by phase1
+	instances map[string]map[int]bool
+	serial    int
+	socks     []*net.UDPConn
+	wg        sync.WaitGroup
+	closing   bool
+	stats     Stats
 	// deletes are SAs torn down under the lock whose peers must be told;
 	// unlock sends them from a goroutine of its own.
 	deletes []*ikeSA
@@ -94,7 +96,7 @@ func New(opt Options) *Daemon {
 	if opt.NATTPort == 0 {
 		opt.NATTPort = 4500
 	}
-	return &Daemon{opt: opt, sas: map[uint64]*ikeSA{}, halfOpen: map[halfKey]*ikeSA{}}
+	return &Daemon{opt: opt, sas: map[uint64]*ikeSA{}, halfOpen: map[halfKey]*ikeSA{}, instances: map[string]map[int]bool{}}
 }
 
 // Name is the daemon's debug application name.

@@ -330,18 +330,26 @@ func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 	return out
 }
 
-// freeIndex is the lowest dial-up instance index not in use.
+// freeIndex takes the lowest dial-up instance index not in use, without
+// walking the SA table (tens of thousands of tunnels).
 func (d *Daemon) freeIndex(gw string) int {
-	used := map[int]bool{}
-	for _, o := range d.sas {
-		if o.gw.Name == gw && o.state == stateEstablished {
-			used[o.index] = true
-		}
+	used := d.instances[gw]
+	if used == nil {
+		used = map[int]bool{}
+		d.instances[gw] = used
 	}
 	for i := 0; ; i++ {
 		if !used[i] {
+			used[i] = true
 			return i
 		}
+	}
+}
+
+// releaseIndex gives a dial-up instance index back.
+func (d *Daemon) releaseIndex(sa *ikeSA) {
+	if sa.gw.Dynamic && !sa.rekeyed {
+		delete(d.instances[sa.gw.Name], sa.index)
 	}
 }
 
@@ -506,6 +514,9 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 // lock is released so that flushing many tunnels stays quick.
 func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 	sa.stopTimers()
+	if sa.state == stateEstablished {
+		d.releaseIndex(sa)
+	}
 	if sa.rekeyed { // replaced by a rekey: its tunnel lives on
 		sa.state = stateDeleted
 		return
