@@ -55,7 +55,8 @@ func (cs *ChangeSet) Tables() []string {
 }
 
 // Validator may refuse a change set before it is written (a daemon's
-// Validate phase); its error is printed to the admin.
+// Validate phase); its error is printed to the admin. It runs under the
+// commit lock and must not call the Store.
 type Validator func(*ChangeSet) error
 
 // Store is the persistent CMDB: the running configuration in memory, a bbolt

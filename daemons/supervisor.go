@@ -37,6 +37,8 @@ type Daemon interface {
 	Start(ctx context.Context, rt *Runtime) error
 	// Validate may refuse a change before it is written; the error is
 	// printed to the admin as FortiOS would (a *cmdb.Error keeps its code).
+	// It runs while the store holds its commit lock: it must not call the
+	// Store (the change set carries the entries before and after).
 	Validate(cs *cmdb.ChangeSet) error
 	// Apply takes a committed change. On error the daemon keeps running on
 	// its previous configuration; the supervisor logs why.
