@@ -1,10 +1,13 @@
 package cmdb
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/netip"
+	"sync"
 )
 
 // Checks FortiOS runs when an entry is saved (next / end): the ones one
@@ -161,10 +164,20 @@ func schemaOf(v View) *Schema {
 	return nil
 }
 
+// uuidRand buffers crypto/rand: a big apply makes a uuid per entry, and a
+// system call each would show.
+var uuidRand = struct {
+	sync.Mutex
+	r *bufio.Reader
+}{r: bufio.NewReaderSize(rand.Reader, 4096)}
+
 // newUUID returns a random (version 4) UUID as FortiOS prints it.
 func newUUID() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	uuidRand.Lock()
+	_, err := io.ReadFull(uuidRand.r, b[:])
+	uuidRand.Unlock()
+	if err != nil {
 		panic(err)
 	}
 	b[6] = b[6]&0x0f | 0x40

@@ -436,12 +436,15 @@ func condHolds(t *Table, e *Entry, a *Attr) bool {
 
 // prune drops values of attributes whose condition no longer holds.
 func prune(t *Table, e *Entry) {
-	for _, a := range t.condAttrs {
-		if !condHolds(t, e, a) {
-			delete(e.Values, a.Name)
-			if a.Child != nil {
-				delete(e.Children, a.Name)
-			}
+	// Only values that are set can be dropped: walk those, not the schema.
+	for name := range e.Values {
+		if a := t.byName[name]; a != nil && len(a.When) > 0 && !condHolds(t, e, a) {
+			delete(e.Values, name)
+		}
+	}
+	for name := range e.Children {
+		if a := t.byName[name]; a != nil && len(a.When) > 0 && !condHolds(t, e, a) {
+			delete(e.Children, name)
 		}
 	}
 	for name, rows := range e.Children {
