@@ -43,7 +43,11 @@ type Phase1 struct {
 	DNS        []netip.Addr
 	Split      []netip.Prefix
 	EAP        bool
-	Phase2s    []*Phase2
+	// EAPIdentity asks the peer for its EAP identity (eap-identity
+	// send-request) instead of taking the IKE ID.
+	EAPIdentity bool
+	AuthGroup   string // authusrgrp
+	Phase2s     []*Phase2
 	// Revision is the configuration revision this was read at.
 	Revision uint64
 }
@@ -65,6 +69,10 @@ type Config struct {
 	Order     []string // phase1 names in configuration order
 	IKETCPort int
 	Revision  uint64
+	// Users are the enabled password users (user local) and Groups the
+	// user groups' members, for EAP.
+	Users  map[string][]byte
+	Groups map[string][]string
 }
 
 type reader struct {
@@ -109,7 +117,7 @@ func groups(vals []string) []uint16 {
 
 // loadConfig reads iked's configuration from the running CMDB.
 func loadConfig(st *cmdb.Store) (*Config, error) {
-	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443}
+	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}}
 	var err error
 	st.Read(func(v cmdb.View) {
 		err = readConfig(cfg, reader{s: st.Schema(), v: v}, st.Secrets())
@@ -129,6 +137,23 @@ func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 	} else if t := r.s.Table(tableSettings); t != nil {
 		if a := t.Attr("ike-tcp-port"); a != nil && len(a.Default) > 0 {
 			cfg.IKETCPort, _ = strconv.Atoi(a.Default[0])
+		}
+	}
+	if users := r.v.Table("user local"); users != nil {
+		for _, e := range users.Ordered() {
+			if r.value("user local", e, "status") == "disable" {
+				continue
+			}
+			if enc := r.values("user local", e, "passwd"); len(enc) == 2 && enc[0] == "ENC" {
+				if plain, err := sec.Decrypt(enc[1]); err == nil {
+					cfg.Users[e.Key] = []byte(plain)
+				}
+			}
+		}
+	}
+	if groups := r.v.Table("user group"); groups != nil {
+		for _, e := range groups.Ordered() {
+			cfg.Groups[e.Key] = r.values("user group", e, "member")
 		}
 	}
 	rows := r.v.Table(tablePhase1)
@@ -189,6 +214,8 @@ func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
 	p.LocalID = r.value(t, e, "localid")
 	p.NATT = r.value(t, e, "nattraversal")
 	p.EAP = r.value(t, e, "eap") == "enable"
+	p.EAPIdentity = r.value(t, e, "eap-identity") == "send-request"
+	p.AuthGroup = r.value(t, e, "authusrgrp")
 	p.ModeCfg = r.value(t, e, "mode-cfg") == "enable"
 	if p.ModeCfg {
 		switch r.value(t, e, "assign-ip-from") {
