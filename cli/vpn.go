@@ -102,6 +102,9 @@ func writeGateway(sh *Shell, out io.Writer, g iked.Gateway) {
 	fmt.Fprintf(out, "network-id: 0\n")
 	fmt.Fprintf(out, "transport: %s\n", g.Transport)
 	fmt.Fprintf(out, "created: %ds ago\n", secs(g.Created))
+	if g.EAPUser != "" {
+		fmt.Fprintf(out, "eap-user: %s\n", g.EAPUser)
+	}
 	fmt.Fprintf(out, "2FA: no\n")
 	if g.PeerID != "" {
 		fmt.Fprintf(out, "peer-id: %s\n", g.PeerID)

@@ -79,6 +79,7 @@ type eapState struct {
 	done      bool   // EAP Success sent: the AUTH payload comes next
 	// what the first IKE_AUTH asked for, answered once EAP succeeds
 	first []ike.Payload
+	idr   *ike.ID // the ID we sent, which the final AUTH covers
 }
 
 // md5Response is the EAP-MD5 response value: MD5(id | password | challenge).

@@ -53,6 +53,8 @@ type ikeSA struct {
 
 	children  []*childSA
 	rekeyed   bool // replaced by a new IKE SA (CREATE_CHILD_SA rekey)
+	eap       *eapState
+	eapUser   string
 	assigned  netip.Addr
 	timers    []*clock.Timer
 	lastRecv  time.Time
@@ -111,6 +113,7 @@ type Gateway struct {
 	DPDSent     int
 	DPDRecv     int
 	Connecting  bool
+	EAPUser     string
 	Children    []Child
 	// the IKE SA keys, as FortiOS prints them
 	SKei, SKer, SKai, SKar []byte
@@ -140,7 +143,7 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 		AssignedIP: sa.assigned, Netmask: sa.gw.Netmask, NATMe: sa.natMe, NATPeer: sa.natPeer,
 		Serial: sa.serial, SPIi: sa.spiI, SPIr: sa.spiR, Proposal: sa.suite.Name(),
 		SetupTime: sa.setupDur, Lifetime: sa.gw.Keylife, DPDSent: sa.dpdSent, DPDRecv: sa.dpdRecv,
-		Connecting: sa.state != stateEstablished, Index: sa.index, Dynamic: sa.gw.Dynamic,
+		Connecting: sa.state != stateEstablished, Index: sa.index, Dynamic: sa.gw.Dynamic, EAPUser: sa.eapUser,
 		DPD: sa.gw.DPD, DPDRetry: sa.gw.DPDRetry, DPDCount: sa.gw.DPDCount,
 	}
 	if sa.keys != nil {
