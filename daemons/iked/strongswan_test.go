@@ -135,6 +135,9 @@ type swan struct {
 	ikeProposals, espProposals string
 	psk                        string
 	vips                       bool
+	// eap, when set, is strongSwan's local EAP method ("eap-mschapv2",
+	// "eap-md5") with eapID / eapSecret.
+	eap, eapID, eapSecret string
 	// steps run after the connection is loaded, as swanctl arguments.
 	steps [][]string
 }
@@ -151,7 +154,7 @@ func (l *lab) run(s swan) string {
   install_virtual_ip = no
   retransmit_tries = 2
   retransmit_timeout = 1
-  load = random nonce openssl pem pkcs1 x509 pubkey curve25519 aes sha1 sha2 hmac gcm chapoly kdf kernel-libipsec kernel-netlink socket-default vici
+  load = random nonce openssl pem pkcs1 x509 pubkey curve25519 aes sha1 sha2 hmac gcm chapoly kdf md5 eap-identity eap-md5 eap-mschapv2 kernel-libipsec kernel-netlink socket-default vici
   filelog {
     charon { path = %s/charon.log
              default = 1
@@ -164,6 +167,12 @@ swanctl { load = pem pkcs1 x509 pubkey openssl random }
 	if s.vips {
 		vips = "vips = 0.0.0.0"
 	}
+	local := "auth = psk"
+	eapSecret := ""
+	if s.eap != "" {
+		local = fmt.Sprintf("auth = %s\n      eap_id = %s", s.eap, s.eapID)
+		eapSecret = fmt.Sprintf("  eap-1 {\n    id = %s\n    secret = \"%s\"\n  }\n", s.eapID, s.eapSecret)
+	}
 	conn := fmt.Sprintf(`connections {
   fgt {
     version = 2
@@ -173,7 +182,7 @@ swanctl { load = pem pkcs1 x509 pubkey openssl random }
     proposals = %s
     %s
     local {
-      auth = psk
+      %s
       id = 127.0.0.2
     }
     remote {
@@ -192,8 +201,8 @@ secrets {
   ike-1 {
     secret = "%s"
   }
-}
-`, l.port, s.ikeProposals, vips, s.espProposals, s.psk)
+%s}
+`, l.port, s.ikeProposals, vips, local, s.espProposals, s.psk, eapSecret)
 	os.WriteFile(filepath.Join(dir, "strongswan.conf"), []byte(conf), 0o644)
 	os.WriteFile(filepath.Join(dir, "swanctl.conf"), []byte(conn), 0o644)
 	var script strings.Builder
@@ -511,5 +520,88 @@ end
 	}
 	if !strings.Contains(l.log(), "DPD: no answer to 3 probes, peer is dead") {
 		t.Fatalf("iked log:\n%s", l.log())
+	}
+}
+
+const eapConfig = `config user local
+    edit "userc"
+        set type password
+        set passwd "passw0rd"
+    next
+end
+config user group
+    edit "local-group"
+        set member "userc"
+    next
+end
+config vpn ipsec phase1-interface
+    edit "dialup"
+        set type dynamic
+        set interface "port1"
+        set ike-version 2
+        set peertype any
+        set mode-cfg enable
+        set proposal aes256gcm-prfsha384 aes256-sha256
+        set dhgrp 31 19
+        set eap enable
+        set eap-identity send-request
+        set authusrgrp "local-group"
+        set ipv4-start-ip 10.212.134.200
+        set ipv4-end-ip 10.212.134.254
+        set psksecret "s3cret-psk"
+    next
+end
+config vpn ipsec phase2-interface
+    edit "DY"
+        set phase1name "dialup"
+        set proposal aes256gcm aes256-sha256
+        set pfs disable
+    next
+end
+`
+
+// PSK + EAP as FortiClient dials in (seed 002): EAP-MS-CHAPv2 with x25519
+// and AES-GCM, EAP-MD5 with ECP-256, a wrong EAP password refused.
+func TestStrongSwanEAP(t *testing.T) {
+	requireCharon(t)
+	for _, c := range []struct {
+		name, ike, esp, method, secret string
+		ok                             bool
+	}{
+		{"mschapv2-x25519-gcm", "aes256gcm16-prfsha384-curve25519", "aes256gcm16", "eap-mschapv2", "passw0rd", true},
+		{"md5-ecp256", "aes256-sha256-ecp256", "aes256-sha256", "eap-md5", "passw0rd", true},
+		{"mschapv2-wrong-password", "aes256-sha256-ecp256", "aes256-sha256", "eap-mschapv2", "nope", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLab(t, eapConfig)
+			out := l.run(swan{ikeProposals: c.ike, espProposals: c.esp, psk: "s3cret-psk", vips: true,
+				eap: c.method, eapID: "userc", eapSecret: c.secret,
+				steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}, {"--list-sas"}}})
+			gws := l.d.Gateways()
+			if !c.ok {
+				if len(gws) != 0 || strings.Contains(out, "initiate completed successfully") {
+					t.Fatalf("a wrong EAP password was accepted:\n%s", out)
+				}
+				if !strings.Contains(l.log(), `EAP authentication failed for "userc": wrong password`) {
+					t.Fatalf("iked log:\n%s", l.log())
+				}
+				return
+			}
+			// strongSwan authenticates us with the MSK and takes the address;
+			// kernel-libipsec then cannot route the virtual IP in this
+			// sandbox and drops the child SA, so only the IKE SA is checked.
+			if !strings.Contains(out, "authentication of '127.0.0.1' with EAP successful") || len(gws) != 1 {
+				t.Fatalf("not established:\n%s\niked:\n%s", out, l.log())
+			}
+			g := gws[0]
+			if g.EAPUser != "userc" || g.AssignedIP.String() != "10.212.134.200" || !strings.Contains(out, "10.212.134.200") {
+				t.Fatalf("gateway %+v\n%s", g, out)
+			}
+			for _, want := range []string{"responder preparing EAP identity request", `EAP authentication of "userc" succeeded`} {
+				if !strings.Contains(l.log(), want) {
+					t.Fatalf("missing %q in:\n%s", want, l.log())
+				}
+			}
+		})
 	}
 }
