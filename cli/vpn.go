@@ -47,6 +47,16 @@ func nameFilter(args []string) (string, error) {
 	return "", &cmdb.Error{Msg: "command parse error before '" + args[0] + "'", Code: cmdb.CodeParse}
 }
 
+// vpnAndName reads the optional "name X" of a vpn command and finds iked.
+func (sh *Shell) vpnAndName(args []string) (VPN, string, error) {
+	name, err := nameFilter(args)
+	if err != nil {
+		return nil, "", err
+	}
+	vpn, err := sh.vpn()
+	return vpn, name, err
+}
+
 func (sh *Shell) vpn() (VPN, error) {
 	if sh.App.VPN == nil {
 		return nil, errNoIKED
@@ -73,11 +83,7 @@ func secs(d time.Duration) int { return int(d / time.Second) }
 func keyHex(b []byte) string { return fmt.Sprintf("%d:%X", len(b), b) }
 
 func diagIKEGatewayList(sh *Shell, args []string, out io.Writer) error {
-	name, err := nameFilter(args)
-	if err != nil {
-		return err
-	}
-	vpn, err := sh.vpn()
+	vpn, name, err := sh.vpnAndName(args)
 	if err != nil {
 		return err
 	}
@@ -167,11 +173,7 @@ func tunID6(serial int) string {
 }
 
 func diagIKEGatewayFlush(sh *Shell, args []string, out io.Writer) error {
-	name, err := nameFilter(args)
-	if err != nil {
-		return err
-	}
-	vpn, err := sh.vpn()
+	vpn, name, err := sh.vpnAndName(args)
 	if err != nil {
 		return err
 	}
@@ -184,11 +186,7 @@ func selector(s ike.Selector) string {
 }
 
 func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
-	name, err := nameFilter(args)
-	if err != nil {
-		return err
-	}
-	vpn, err := sh.vpn()
+	vpn, name, err := sh.vpnAndName(args)
 	if err != nil {
 		return err
 	}

@@ -656,22 +656,32 @@ func (s *Session) purge(st grammar.Stmt) error {
 	return s.change(cs...)
 }
 
+// copySource checks the two names of rename / clone: from must exist, to
+// must be a valid new name.
+func (s *Session) copySource(f *frame, from, to grammar.Word) (*Rows, *Entry, string, error) {
+	rows := s.rowsOf(f)
+	cur := rows.ByKey[from.Text]
+	if cur == nil {
+		return nil, nil, "", &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
+	}
+	newKey, err := s.checkKey(f, to)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if rows.ByKey[newKey] != nil {
+		return nil, nil, "", &Error{Msg: "entry '" + newKey + "' already exists", Code: CodeDuplicate}
+	}
+	return rows, cur, newKey, nil
+}
+
 func (s *Session) rename(from, to grammar.Word) error {
 	f, err := s.tableFrame("rename")
 	if err != nil {
 		return err
 	}
-	rows := s.rowsOf(f)
-	cur := rows.ByKey[from.Text]
-	if cur == nil {
-		return &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
-	}
-	newKey, err := s.checkKey(f, to)
+	rows, cur, newKey, err := s.copySource(f, from, to)
 	if err != nil {
 		return err
-	}
-	if rows.ByKey[newKey] != nil {
-		return &Error{Msg: "entry '" + newKey + "' already exists", Code: CodeDuplicate}
 	}
 	renamed := cur.Clone()
 	renamed.Key = newKey
@@ -743,17 +753,9 @@ func (s *Session) clone(from, to grammar.Word) error {
 	if err != nil {
 		return err
 	}
-	rows := s.rowsOf(f)
-	cur := rows.ByKey[from.Text]
-	if cur == nil {
-		return &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
-	}
-	newKey, err := s.checkKey(f, to)
+	_, cur, newKey, err := s.copySource(f, from, to)
 	if err != nil {
 		return err
-	}
-	if rows.ByKey[newKey] != nil {
-		return &Error{Msg: "entry '" + newKey + "' already exists", Code: CodeDuplicate}
 	}
 	c := cur.Clone()
 	c.Key, c.seq = newKey, 0
