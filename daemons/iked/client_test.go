@@ -49,3 +49,16 @@ func TestOwnClient(t *testing.T) {
 		t.Fatalf("unconfigured group: %v", err)
 	}
 }
+
+func TestCookies(t *testing.T) {
+	l := newLab(t, fmt.Sprintf(basePhase1, "aes128-sha256", "19", "aes128-sha256"))
+	l.d.opt.CookieThreshold = -1 // always
+	tun, err := dialLab(t, l, "s3cret-psk", 19, false)
+	if err != nil {
+		t.Fatalf("with a cookie: %v\n%s", err, l.log())
+	}
+	tun.Close()
+	if !strings.Contains(l.log(), "sending cookie to 127.0.0.1:") || len(l.d.Gateways()) != 1 {
+		t.Fatalf("no cookie exchange:\n%s", l.log())
+	}
+}

@@ -27,6 +27,10 @@ type Options struct {
 	Addr     string // default "0.0.0.0"
 	Port     int    // default 500
 	NATTPort int    // default 4500
+	// CookieThreshold is the number of half-open IKE SAs above which iked
+	// answers IKE_SA_INIT with a COOKIE first (RFC 7296 §2.6): default
+	// 1000; negative demands cookies always.
+	CookieThreshold int
 }
 
 // Daemon is iked.
@@ -40,12 +44,13 @@ type Daemon struct {
 	sas      map[uint64]*ikeSA // by responder SPI
 	halfOpen map[halfKey]*ikeSA
 	// instances are the dial-up instance indexes in use, by phase1
-	instances map[string]map[int]bool
-	serial    int
-	socks     []*net.UDPConn
-	wg        sync.WaitGroup
-	closing   bool
-	stats     Stats
+	instances    map[string]map[int]bool
+	serial       int
+	socks        []*net.UDPConn
+	wg           sync.WaitGroup
+	closing      bool
+	stats        Stats
+	cookieSecret []byte
 	// deletes are SAs torn down under the lock whose peers must be told;
 	// unlock sends them from a goroutine of its own.
 	deletes []*ikeSA
@@ -96,6 +101,9 @@ func New(opt Options) *Daemon {
 	if opt.NATTPort == 0 {
 		opt.NATTPort = 4500
 	}
+	if opt.CookieThreshold == 0 {
+		opt.CookieThreshold = 1000
+	}
 	return &Daemon{opt: opt, sas: map[uint64]*ikeSA{}, halfOpen: map[halfKey]*ikeSA{}, instances: map[string]map[int]bool{}}
 }
 
@@ -116,6 +124,7 @@ func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
 		return err
 	}
 	d.cfg = cfg
+	d.cookieSecret = randBytes(32)
 	for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
 		addr, err := net.ResolveUDPAddr("udp", net.JoinHostPort(d.opt.Addr, fmt.Sprint(port)))
 		if err != nil {

@@ -2,7 +2,9 @@ package iked
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -150,6 +152,18 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 	if saP == nil || ke == nil || nonce == nil || len(nonce.Data) < 16 {
 		reply(notify(ike.NotifyInvalidSyntax, nil))
 		return
+	}
+	// Under load (or when told to always), make the peer prove its address
+	// before any Diffie-Hellman work: answer with a stateless cookie.
+	if d.opt.CookieThreshold < 0 || len(d.halfOpen) >= d.opt.CookieThreshold {
+		want := d.cookie(nonce.Data, peer, hdr.SPIi)
+		if len(m.Payloads) == 0 || m.Payloads[0].Type != ike.PayloadNotify ||
+			m.Payloads[0].Body.(*ike.Notify).Type != ike.NotifyCookie ||
+			!equal(m.Payloads[0].Body.(*ike.Notify).Data, want) {
+			d.log.Printf(1, "ike V=root:0: sending cookie to %s (%d half-open SAs)", peer, len(d.halfOpen))
+			reply(notify(ike.NotifyCookie, want))
+			return
+		}
 	}
 	var gw *Phase1
 	var chosen suite.Suite
@@ -859,4 +873,14 @@ func (d *Daemon) armDPD(sa *ikeSA) {
 		sa.dpdTimer = d.rt.Clock.AfterFunc(every, tick)
 	}
 	sa.dpdTimer = d.rt.Clock.AfterFunc(every, tick)
+}
+
+// cookie is the stateless cookie of RFC 7296 §2.6: a keyed hash of the
+// peer's nonce, address and SPI.
+func (d *Daemon) cookie(ni []byte, peer netip.AddrPort, spii uint64) []byte {
+	m := hmac.New(sha256.New, d.cookieSecret)
+	m.Write(ni)
+	m.Write(peer.Addr().Unmap().AsSlice())
+	binary.Write(m, binary.BigEndian, spii)
+	return m.Sum(nil)[:16]
 }

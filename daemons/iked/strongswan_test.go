@@ -605,3 +605,20 @@ func TestStrongSwanEAP(t *testing.T) {
 		})
 	}
 }
+
+// Under load iked answers IKE_SA_INIT with a COOKIE; strongSwan returns it.
+func TestStrongSwanCookie(t *testing.T) {
+	requireCharon(t)
+	l := newLab(t, fmt.Sprintf(basePhase1, "aes128-sha256", "19", "aes128-sha256"))
+	l.d.mu.Lock()
+	l.d.opt.CookieThreshold = -1 // as if under load
+	l.d.mu.Unlock()
+	out := l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256", psk: "s3cret-psk",
+		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}}})
+	if !strings.Contains(out, "initiate completed successfully") || len(l.d.Gateways()) != 1 {
+		t.Fatalf("not established through a cookie:\n%s\niked:\n%s", out, l.log())
+	}
+	if !strings.Contains(l.log(), "sending cookie to") {
+		t.Fatalf("no cookie was asked for:\n%s", l.log())
+	}
+}

@@ -166,6 +166,17 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A gateway under load answers with a COOKIE: send it back first.
+	if ns := ike.Notifies(m.Payloads); len(ns) > 0 && ns[0].Type == ike.NotifyCookie {
+		init.Payloads = append([]ike.Payload{{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyCookie, Data: ns[0].Data}}}, init.Payloads...)
+		initReq = init.Encode()
+		if initResp, err = t.exchange(ctx, initReq, 0); err != nil {
+			return err
+		}
+		if m, err = ike.Decode(initResp); err != nil {
+			return err
+		}
+	}
 	if err := refused(m.Payloads); err != nil {
 		return err
 	}
