@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -18,7 +19,7 @@ type Editor struct {
 	in      *bufio.Reader
 	out     io.Writer
 	sh      *Shell
-	height  int
+	height  atomic.Int32 // set by window changes from another goroutine
 	history []string
 	// skipLF drops the \n of a \r\n pair; a terminal sends a lone \r for
 	// Enter, so the \n cannot be waited for.
@@ -28,14 +29,16 @@ type Editor struct {
 // NewEditor reads keys from in and echoes to out (which must turn "\n"
 // into "\r\n" for a terminal; see CRLF).
 func NewEditor(in io.Reader, out io.Writer, sh *Shell, height int) *Editor {
-	return &Editor{in: bufio.NewReader(in), out: out, sh: sh, height: height}
+	ed := &Editor{in: bufio.NewReader(in), out: out, sh: sh}
+	ed.height.Store(int32(height))
+	return ed
 }
 
 // SetHeight records a window change.
-func (ed *Editor) SetHeight(h int) { ed.height = h }
+func (ed *Editor) SetHeight(h int) { ed.height.Store(int32(h)) }
 
 // Height is the terminal height in rows.
-func (ed *Editor) Height() int { return ed.height }
+func (ed *Editor) Height() int { return int(ed.height.Load()) }
 
 // ReadKey reads one key press (the LF of a CR LF Enter is not a key).
 func (ed *Editor) ReadKey() (rune, error) {

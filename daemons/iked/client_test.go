@@ -52,7 +52,9 @@ func TestOwnClient(t *testing.T) {
 
 func TestCookies(t *testing.T) {
 	l := newLab(t, fmt.Sprintf(basePhase1, "aes128-sha256", "19", "aes128-sha256"))
+	l.d.mu.Lock()
 	l.d.opt.CookieThreshold = -1 // always
+	l.d.mu.Unlock()
 	tun, err := dialLab(t, l, "s3cret-psk", 19, false)
 	if err != nil {
 		t.Fatalf("with a cookie: %v\n%s", err, l.log())
