@@ -13,9 +13,10 @@ build:
 run:
 	$(GO) run ./cmd/fosim run
 
-# Unit, golden, crash-safety tests and the seed corpus of every fuzz target.
+# Unit, golden, interop, crash-safety tests and the seed corpus of every fuzz
+# target, under the race detector.
 test: vet
-	$(GO) test -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
 
 vet:
 	$(GO) vet ./...
