@@ -117,6 +117,9 @@ func notSimulatedGet(st grammar.Stmt) (string, bool) {
 	return st.Args[0].Text, configAreas[st.Args[0].Text]
 }
 
+// getSystemStatus prints "get system status": serial, hostname, modes,
+// private encryption, CPUs and time are the appliance's; firmware and
+// signature database versions are those of the simulated 7.6.1 image.
 func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 	st := sh.App.Store
 	now := sh.App.Clock.Now()

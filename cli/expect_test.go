@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/cmdb/cmdbtest"
 )
 
 const expPrompt = "FortiGate-VM64 # "
@@ -38,17 +39,7 @@ type expTerm struct {
 
 func startExpect(t *testing.T, height int) *expTerm {
 	t.Helper()
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cmdb.Open(t.TempDir(), schema, cmdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		t.Fatal(err)
-	}
+	st := cmdbtest.Store(t)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	sh := New(NewAppliance(st), st.NewSession("admin", "expect"), CRLF(outW))
@@ -641,18 +632,7 @@ func TestExpectPagingLineByLine(t *testing.T) {
 // allocate hundreds of kilobytes (50 SSH sessions pasting config would
 // otherwise churn gigabytes).
 func TestExpectAllocPerStatement(t *testing.T) {
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cmdb.Open(t.TempDir(), schema, cmdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		t.Fatal(err)
-	}
+	st := cmdbtest.Store(t)
 	sh := New(NewAppliance(st), st.NewSession("admin", "alloc"), io.Discard)
 	defer sh.Close()
 	measure := func(lines []string) float64 {

@@ -5,23 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/cmdb/cmdbtest"
 )
 
 func newShell(t *testing.T) (*Shell, *strings.Builder) {
 	t.Helper()
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cmdb.Open(t.TempDir(), schema, cmdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		t.Fatal(err)
-	}
+	st := cmdbtest.Store(t)
 	var out strings.Builder
 	return New(NewAppliance(st), st.NewSession("admin", "test"), &out), &out
 }

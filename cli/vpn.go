@@ -185,6 +185,11 @@ func selector(s ike.Selector) string {
 	return fmt.Sprintf("%d:%s-%s:%d", s.IPProtocol, s.Start, s.End, s.StartPort)
 }
 
+// diagTunnelList prints "diagnose vpn tunnel list". Names, addresses,
+// indexes, SPIs, keys, selectors, lifetimes and DPD settings come from
+// iked; the kernel's own fields fosim does not model (encap, options,
+// refcnt, mtu, replay window) are printed with the values of the seed
+// captures, and the traffic counters stay at zero as no ESP is carried.
 func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 	vpn, name, err := sh.vpnAndName(args)
 	if err != nil {

@@ -23,9 +23,6 @@ import (
 //go:embed factory.conf
 var factoryConfig string
 
-// FactoryConfig returns the factory configuration script.
-func FactoryConfig() string { return factoryConfig }
-
 // EnsureFactory gives a new, empty store its factory defaults: the factory
 // configuration and freshly generated factory certificates. A store that
 // already has a revision is left alone.

@@ -700,29 +700,28 @@ func (s *Session) rename(from, to grammar.Word) error {
 		{Table: f.table.Path, Key: newKey, After: renamed},
 		{Table: f.table.Path, Key: newKey, Before: renamed, After: renamed, Order: order},
 	}
-	// Rewrite every reference to the old name.
+	// Rewrite every reference to the old name, once per entry; only the
+	// values that name it change (a default that names it becomes explicit).
+	rewritten := map[*Entry]bool{}
 	forEachRef(s.schema, s.ov, func(t *Table, top *Entry, a *Attr, e *Entry) {
-		if !slices.Contains(a.Refs, f.table.Path) || !slices.Contains(e.Get(a), from.Text) {
+		if rewritten[top] || !slices.Contains(a.Refs, f.table.Path) || !slices.Contains(e.Get(a), from.Text) {
 			return
 		}
 		if t.Path == f.table.Path && top.Key == from.Text {
-			return // a self reference moves with the entry below
+			return // the renamed entry itself is replaced above
 		}
+		rewritten[top] = true
 		upd := top.Clone()
 		walkRefs(t, upd, func(a2 *Attr, e2 *Entry) {
-			if slices.Contains(a2.Refs, f.table.Path) {
-				v := slices.Clone(e2.Get(a2))
-				for i := range v {
-					if v[i] == from.Text {
-						v[i] = newKey
-					}
-				}
-				e2.Values[a2.Name] = v
+			if v := e2.Get(a2); slices.Contains(a2.Refs, f.table.Path) && slices.Contains(v, from.Text) {
+				v = slices.Clone(v)
+				v[slices.Index(v, from.Text)] = newKey
+				setValue(e2, a2, v)
 			}
 		})
 		cs = append(cs, Change{Table: t.Path, Key: top.Key, Before: top, After: upd})
 	})
-	return s.change(dedupeChanges(cs)...)
+	return s.change(cs...)
 }
 
 func keyAt(keys []string, i int) string {
@@ -730,22 +729,6 @@ func keyAt(keys []string, i int) string {
 		return keys[i]
 	}
 	return ""
-}
-
-// dedupeChanges keeps one change per table/key for reference rewrites that
-// visited an entry several times.
-func dedupeChanges(cs []Change) []Change {
-	seen := map[string]bool{}
-	out := cs[:0]
-	for i, c := range cs {
-		id := c.Table + "\x00" + c.Key
-		if i >= 3 && seen[id] {
-			continue
-		}
-		seen[id] = true
-		out = append(out, c)
-	}
-	return out
 }
 
 func (s *Session) clone(from, to grammar.Word) error {

@@ -215,3 +215,19 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("revisions: %v %v", revs, err)
 	}
 }
+
+// A rename changes only the references that name the entry: a default that
+// names it becomes explicit, other references stay defaults (not printed).
+func TestRenameRewritesOnlyWhatNamesIt(t *testing.T) {
+	st := newTestStore(t)
+	sess := st.NewSession("admin", "test")
+	before := mustRun(t, sess, "show system global\n")
+	mustRun(t, sess, "config vpn certificate local\nrename Fortinet_GUI_Server to GUI2\nend\n")
+	after := mustRun(t, sess, "show system global\n")
+	if !strings.Contains(after, `set admin-server-cert "GUI2"`) {
+		t.Fatalf("the default naming the certificate was not rewritten:\n%s", after)
+	}
+	if strings.Count(after, "\n") != strings.Count(before, "\n")+1 || strings.Contains(after, "Fortinet_Factory") {
+		t.Fatalf("other defaults were written out:\n%s\nbefore:\n%s", after, before)
+	}
+}

@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // VDOM is the only virtual domain modelled so far.
@@ -120,7 +120,7 @@ func Open(dir string, schema *Schema, opt Options) (*Store, error) {
 		FreelistType:    bolt.FreelistMapType,
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("data directory %s is in use by another fosim process", dir)
 		}
 		return nil, err
@@ -765,16 +765,6 @@ func (o *overlay) apply(c Change) {
 	default:
 		r.Put(c.After)
 	}
-}
-
-// sortedKeys is used where FortiOS sorts (numeric ids for edit 0).
-func sortedKeys(m map[string]*Entry) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // SingletonValue reads one attribute of a singleton table of the running

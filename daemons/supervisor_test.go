@@ -11,6 +11,7 @@ import (
 
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/grammar"
 )
@@ -72,18 +73,7 @@ func (r *recorder) Stop(ctx context.Context) error {
 
 func TestSupervisorTwoPhases(t *testing.T) {
 	before := runtime.NumGoroutine()
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cmdb.Open(t.TempDir(), schema, cmdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		t.Fatal(err)
-	}
+	st := cmdbtest.Store(t)
 	c := clock.New(time.UTC)
 	hub := debuglog.New(c.Now)
 	var dbg strings.Builder
@@ -109,7 +99,7 @@ func TestSupervisorTwoPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	rev := st.Revision()
-	err = exec("config firewall address\nedit refused\nset subnet 10.0.0.0/8\nnext\nabort\n")
+	err := exec("config firewall address\nedit refused\nset subnet 10.0.0.0/8\nnext\nabort\n")
 	if err == nil || err.Error() != "refused by ike" || st.Revision() != rev || st.Lookup("firewall address", "refused") != nil {
 		t.Fatalf("validate refusal: %v (revision %d → %d)", err, rev, st.Revision())
 	}

@@ -8,31 +8,18 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/clock"
-	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/daemons/iked/ike"
-	"github.com/fosim/fosim/grammar"
 )
 
 // fuzzDaemon is iked with a dial-up phase1, not listening: packets are fed
 // to handle directly.
 func fuzzDaemon(t testing.TB) (*Daemon, *net.UDPConn) {
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cmdb.Open(t.TempDir(), schema, cmdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sess := st.NewSession("admin", "fuzz")
-	for _, r := range grammar.Parse(`config system interface
-edit port1
-next
-end
-config vpn ipsec phase1-interface
+	st := cmdbtest.Store(t)
+	// A factory store has port1; a dial-up phase1 with its phase2.
+	cmdbtest.Apply(t, st, `config vpn ipsec phase1-interface
 edit dialup
 set type dynamic
 set interface port1
@@ -48,17 +35,13 @@ set phase1name dialup
 set pfs disable
 next
 end
-`) {
-		if _, err := sess.Exec(r.Stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+`)
 	c := clock.New(time.UTC)
 	d := New(Options{})
 	d.rt = &daemons.Runtime{Store: st, Clock: c, Debug: debuglog.New(c.Now)}
 	d.log = d.rt.Debug.Logger("ike")
-	d.cfg, err = loadConfig(st)
-	if err != nil {
+	var err error
+	if d.cfg, err = loadConfig(st); err != nil {
 		t.Fatal(err)
 	}
 	// a socket to answer on, nobody reads it

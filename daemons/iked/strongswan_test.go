@@ -14,9 +14,9 @@ import (
 
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
-	"github.com/fosim/fosim/grammar"
 )
 
 // The interop tests run strongSwan's charon (Debian's strongswan-charon and
@@ -83,18 +83,7 @@ func newLab(t *testing.T, config string) *lab { return newLabTB(t, config, true)
 // newLabTB starts iked with config; debug keeps the ike debug stream.
 func newLabTB(t testing.TB, config string, debug bool) *lab {
 	t.Helper()
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cmdb.Open(t.TempDir(), schema, cmdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		t.Fatal(err)
-	}
+	st := cmdbtest.Store(t)
 	l := &lab{t: t, st: st, clock: clock.New(time.UTC)}
 	l.apply(config)
 	hub := debuglog.New(l.clock.Now)
@@ -119,15 +108,7 @@ func newLabTB(t testing.TB, config string, debug bool) *lab {
 
 func (l *lab) apply(script string) {
 	l.t.Helper()
-	sess := l.st.NewSession("admin", "test")
-	for _, r := range grammar.Parse(script) {
-		if r.Err != nil {
-			l.t.Fatalf("%v", r.Err)
-		}
-		if _, err := sess.Exec(r.Stmt); err != nil {
-			l.t.Fatalf("%s: %v", r.Stmt.Verb, err)
-		}
-	}
+	cmdbtest.Apply(l.t, l.st, script)
 }
 
 // swan describes the strongSwan side of a test.

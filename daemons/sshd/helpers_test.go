@@ -18,6 +18,7 @@ import (
 
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/cmdb/cmdbtest"
 )
 
 // This file holds the test harness shared by the sshd tests: an in-process
@@ -119,19 +120,7 @@ func copyHostKeys(t testing.TB, dir string) {
 // openTestStore opens a store with factory defaults, as fosim's openStore.
 func openTestStore(t testing.TB, dir string, fsync bool) *cmdb.Store {
 	t.Helper()
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cmdb.Open(dir, schema, cmdb.Options{NoSync: !fsync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	return st
+	return cmdbtest.StoreIn(t, dir, cmdb.Options{NoSync: !fsync})
 }
 
 // startServer starts a server on a free 127.0.0.1 port. Its cleanup (which
@@ -362,12 +351,6 @@ func (sc *screen) quiet(d time.Duration) string {
 	got := string(sc.buf[sc.pos:])
 	sc.pos = len(sc.buf)
 	return got
-}
-
-func (sc *screen) ended() bool {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	return sc.eof
 }
 
 // term is an interactive session with a pty.
