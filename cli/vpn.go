@@ -144,11 +144,16 @@ func writeGateway(sh *Shell, out io.Writer, g iked.Gateway) {
 		fmt.Fprintf(out, "  status: connecting, state 3, started %ds ago\n\n", secs(g.Created))
 		return
 	}
-	fmt.Fprintf(out, "IKE SA: created 1/1  established 1/1  time %d/%d/%d ms\n", ms, ms, ms)
+	// created/established: the SAs up now / all the tunnel has had
+	fmt.Fprintf(out, "IKE SA: created 1/%d  established 1/%d  time %d/%d/%d ms\n", g.IKETotal, g.IKETotal, ms, ms, ms)
 	n := len(g.Children)
-	fmt.Fprintf(out, "IPsec SA: created %d/%d  established %d/%d  time 0/0/0 ms\n\n", n, n, n, n)
+	fmt.Fprintf(out, "IPsec SA: created %d/%d  established %d/%d  time 0/0/0 ms\n\n", n, g.IPsecTotal, n, g.IPsecTotal)
 	fmt.Fprintf(out, "  id/spi: %d %016x/%016x\n", g.Serial, g.SPIi, g.SPIr)
-	fmt.Fprintf(out, "  direction: responder\n")
+	if g.Initiator {
+		fmt.Fprintf(out, "  direction: initiator\n")
+	} else {
+		fmt.Fprintf(out, "  direction: responder\n")
+	}
 	fmt.Fprintf(out, "  status: established %d-%ds ago = %dms\n", secs(g.Established), secs(g.Established), ms)
 	fmt.Fprintf(out, "  proposal: %s\n", g.Proposal)
 	fmt.Fprintf(out, "  child: no\n")
@@ -157,7 +162,7 @@ func writeGateway(sh *Shell, out io.Writer, g iked.Gateway) {
 		fmt.Fprintf(out, "  SK_ai: %s\n  SK_ar: %s\n", keyHex(g.SKai), keyHex(g.SKar))
 	}
 	fmt.Fprintf(out, "  PPK: no\n")
-	fmt.Fprintf(out, "  message-id sent/recv: 0/1\n")
+	fmt.Fprintf(out, "  message-id sent/recv: %d/%d\n", g.MsgIDSent, g.MsgIDRecv)
 	fmt.Fprintf(out, "  lifetime/rekey: %d/%d\n", secs(g.Lifetime), max(0, secs(g.Rekey)))
 	fmt.Fprintf(out, "  DPD sent/recv: %08x/%08x\n", g.DPDSent, g.DPDRecv)
 	if g.PeerID != "" {

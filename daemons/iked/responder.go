@@ -46,16 +46,20 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 		d.handleInit(c, natt, local, peer, hdr, msg)
 		return
 	}
-	sa := d.sas[hdr.SPIr]
-	if sa == nil || sa.spiI != hdr.SPIi {
+	// The I flag says who sent it: the original initiator addresses us by
+	// the responder SPI, and after iked rekeyed an SA (iked is then its
+	// initiator) the peer addresses us by the initiator SPI.
+	ours := hdr.SPIr
+	if !hdr.IsInitiator() {
+		ours = hdr.SPIi
+	}
+	sa := d.sas[ours]
+	if sa == nil || sa.spiI != hdr.SPIi || sa.spiR != hdr.SPIr || sa.initiator == hdr.IsInitiator() {
 		d.stats.Dropped++
 		return
 	}
 	if hdr.IsResponse() {
-		// an answer to our DPD probe or delete
-		sa.lastRecv = d.now()
-		sa.dpdRecv++
-		sa.dpdMissed = 0
+		d.handleResponse(sa, hdr, msg)
 		return
 	}
 	if hdr.MessageID == sa.lastID && sa.lastResp != nil && hdr.MessageID+1 == sa.nextMsgID {
@@ -74,7 +78,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 		d.stats.Dropped++
 		return
 	}
-	plain, err := sa.keys.Open(msg, off, true)
+	plain, err := sa.keys.Open(msg, off, !sa.initiator)
 	if err != nil {
 		d.stats.Dropped++
 		d.log.Printf(1, "%s integrity check failed, message dropped", prefix(sa.name, sa.serial))
@@ -107,7 +111,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 	sa.nextMsgID = hdr.MessageID + 1
 	d.send(sa.sock, sa.natt, sa.peer, out)
 	if sa.state == stateDeleted {
-		delete(d.sas, sa.spiR)
+		delete(d.sas, sa.ourSPI())
 	}
 }
 
@@ -116,9 +120,12 @@ func notify(typ uint16, data []byte) ike.Payload {
 }
 
 // encrypted builds a protected message (flags: ike.FlagResponse for a
-// response, 0 for a request of ours as the original responder).
+// response, 0 for a request); the I flag and the keys follow iked's role.
 func (d *Daemon) encrypted(sa *ikeSA, exchange uint8, msgID uint32, flags uint8, payloads []ike.Payload) []byte {
-	return sa.keys.Protect(ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: exchange, Flags: flags, MessageID: msgID}, payloads, false)
+	if sa.initiator {
+		flags |= ike.FlagInitiator
+	}
+	return sa.keys.Protect(ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: exchange, Flags: flags, MessageID: msgID}, payloads, sa.initiator)
 }
 
 func randUint64() uint64 {
@@ -454,7 +461,7 @@ func (d *Daemon) establish(sa *ikeSA, in, out []ike.Payload) []ike.Payload {
 		child, ps := d.negotiateChild(sa, saP, tsi, tsr)
 		out = append(out, ps...)
 		if child != nil {
-			sa.children = append(sa.children, child)
+			d.addChild(sa, child)
 			d.log.Printf(1, "%s responder creating new child", pre)
 			d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: added IPsec SA: SPIs=%08x/%08x", sa.name, sa.serial, gw.Name, sa.serial, child.spiIn, child.spiOut)
 			d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: sending SNMP tunnel UP trap", sa.name, sa.serial, gw.Name, sa.serial)
@@ -633,6 +640,7 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 					if c.spiOut == v {
 						d.log.Printf(1, "%s deleting IPsec SA with SPI %08x", pre, c.spiIn)
 						ours = append(ours, spiBytes(c.spiIn))
+						c.stopTimer()
 						sa.children = append(sa.children[:i], sa.children[i+1:]...)
 						break
 					}
@@ -686,29 +694,6 @@ func (d *Daemon) request(sa *ikeSA, exchange uint8, payloads []ike.Payload) []by
 	return msg
 }
 
-// armKeylife schedules the IKE SA's expiry: with reauth it is torn down
-// (seed 001), else it stays up and waits for the peer's rekey.
-func (d *Daemon) armKeylife(sa *ikeSA) {
-	if sa.gw.Keylife <= 0 {
-		return
-	}
-	sa.timers = append(sa.timers, d.rt.Clock.AfterFunc(sa.gw.Keylife, func() {
-		d.mu.Lock()
-		defer d.unlock()
-		if d.sas[sa.spiR] != sa || sa.state != stateEstablished {
-			return
-		}
-		pre := prefix(sa.name, sa.serial)
-		if sa.gw.Reauth {
-			d.log.Printf(1, "%s expiring IKE SA %016x/%016x", pre, sa.spiI, sa.spiR)
-			d.deleteSALocked(sa, true)
-			delete(d.sas, sa.spiR)
-			return
-		}
-		d.log.Printf(1, "%s not simulated yet: responder-initiated IKE SA rekey at keylife; the SA stays up for the peer to rekey", pre)
-	}))
-}
-
 // handleCreateChild answers CREATE_CHILD_SA: a rekey of the IKE SA, a rekey
 // of a child SA (REKEY_SA) or a new child SA.
 func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
@@ -722,6 +707,10 @@ func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
 	nr := make([]byte, 32)
 	rand.Read(nr)
 	if saP.Proposals[0].Protocol == ike.ProtoIKE {
+		if sa.rekeying {
+			// both sides rekey at once: ours goes on, the peer retries
+			return []ike.Payload{notify(ike.NotifyTemporaryFailure, nil)}
+		}
 		return d.rekeyIKE(sa, saP, nonce.Data, ke, nr)
 	}
 	var old *childSA
@@ -735,6 +724,9 @@ func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
 			}
 			if old == nil {
 				return []ike.Payload{{Type: ike.PayloadNotify, Body: &ike.Notify{Protocol: ike.ProtoESP, SPI: n.SPI, Type: ike.NotifyChildSANotFound}}}
+			}
+			if old.rekeying {
+				return []ike.Payload{notify(ike.NotifyTemporaryFailure, nil)}
 			}
 		}
 	}
@@ -783,7 +775,7 @@ func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		}
 		c := &childSA{phase2: p2, suite: s, spiOut: binary.BigEndian.Uint32(prop.SPI), spiIn: uint32(randUint64()), tsi: remote, tsr: local, created: d.now()}
 		c.encIn, c.integIn, c.encOut, c.integOut = sa.keys.ChildKeys(s, shared, nonce.Data, nr)
-		sa.children = append(sa.children, c)
+		d.addChild(sa, c)
 		if old != nil {
 			d.log.Printf(1, "%s rekeying IPsec SA %08x/%08x", pre, old.spiIn, old.spiOut)
 		}
@@ -822,57 +814,15 @@ func (d *Daemon) rekeyIKE(sa *ikeSA, saP *ike.SA, ni []byte, ke *ike.KE, nr []by
 	if err != nil {
 		return []ike.Payload{notify(ike.NotifyInvalidSyntax, nil)}
 	}
-	n := &ikeSA{gw: gw, name: sa.name, index: sa.index, serial: sa.serial, state: stateEstablished,
-		spiI: binary.BigEndian.Uint64(prop.SPI), spiR: randUint64(), suite: s,
-		sock: sa.sock, natt: sa.natt, local: sa.local, peer: sa.peer, natMe: sa.natMe, natPeer: sa.natPeer,
-		peerID: sa.peerID, created: sa.created, estab: d.now(), setupDur: sa.setupDur,
-		children: sa.children, assigned: sa.assigned, lastRecv: d.now()}
+	n := d.successor(sa, s, binary.BigEndian.Uint64(prop.SPI), randUint64(), false)
 	n.keys = suite.DeriveRekeyedIKE(sa.keys, s, shared, ni, nr, n.spiI, n.spiR)
-	sa.children, sa.assigned, sa.rekeyed = nil, netip.Addr{}, true
-	sa.stopTimers()
-	d.sas[n.spiR] = n
-	d.armKeylife(n)
-	d.armDPD(n)
+	d.replaceIKE(sa, n)
 	d.log.Printf(1, "%s rekeyed IKE SA %016x/%016x -> %016x/%016x", prefix(sa.name, sa.serial), sa.spiI, sa.spiR, n.spiI, n.spiR)
 	return []ike.Payload{
 		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoIKE, SPI: binary.BigEndian.AppendUint64(nil, n.spiR), Transforms: s.Transforms(ike.ProtoIKE)}}}},
 		{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: nr}},
 		{Type: ike.PayloadKE, Body: &ike.KE{Group: s.DHGroup, Data: dh.Public()}},
 	}
-}
-
-// armDPD starts dead peer detection: with "dpd on-idle", after
-// dpd-retryinterval without a message from the peer iked sends an empty
-// INFORMATIONAL; dpd-retrycount probes without an answer take the tunnel
-// down. ("on-demand" probes only when traffic goes out unanswered, and
-// fosim carries no traffic.)
-func (d *Daemon) armDPD(sa *ikeSA) {
-	every := sa.gw.DPDRetry
-	if sa.gw.DPD != "on-idle" || every <= 0 {
-		return
-	}
-	var tick func()
-	tick = func() {
-		d.mu.Lock()
-		defer d.unlock()
-		if d.sas[sa.spiR] != sa || sa.state != stateEstablished || sa.rekeyed {
-			return
-		}
-		if d.now().Sub(sa.lastRecv) >= every {
-			if sa.dpdMissed >= max(sa.gw.DPDCount, 1) {
-				d.log.Printf(1, "%s DPD: no answer to %d probes, peer is dead", prefix(sa.name, sa.serial), sa.dpdMissed)
-				d.deleteSALocked(sa, false)
-				delete(d.sas, sa.spiR)
-				return
-			}
-			msg := d.request(sa, ike.INFORMATIONAL, nil)
-			d.send(sa.sock, sa.natt, sa.peer, msg)
-			sa.dpdSent++
-			sa.dpdMissed++
-		}
-		sa.dpdTimer = d.rt.Clock.AfterFunc(every, tick)
-	}
-	sa.dpdTimer = d.rt.Clock.AfterFunc(every, tick)
 }
 
 // cookie is the stateless cookie of RFC 7296 §2.6: a keyed hash of the

@@ -28,11 +28,15 @@ type ikeSA struct {
 	state  saState
 
 	spiI, spiR uint64
-	suite      suite.Suite
-	keys       *suite.Keys
-	ni, nr     []byte
-	initReq    []byte // raw IKE_SA_INIT request and response, for AUTH
-	initResp   []byte
+	// initiator: iked is the original initiator of this IKE SA, which
+	// happens after iked rekeyed it (RFC 7296 §2.18: the rekey's initiator
+	// initiates the new SA). It picks the keys and the header flag.
+	initiator bool
+	suite     suite.Suite
+	keys      *suite.Keys
+	ni, nr    []byte
+	initReq   []byte // raw IKE_SA_INIT request and response, for AUTH
+	initResp  []byte
 
 	half        halfKey // its key in Daemon.halfOpen until IKE_AUTH
 	sock        *net.UDPConn
@@ -50,6 +54,12 @@ type ikeSA struct {
 	lastResp  []byte // response to the last request, for retransmits
 	lastID    uint32
 	ourMsgID  uint32 // message ID of our next request
+	pending   *outstanding
+	queue     []queuedRequest
+	rekeying  bool // our CREATE_CHILD_SA rekey of this IKE SA is in flight
+	// ikeTotal and childTotal count the IKE and child SAs this tunnel has
+	// had (rekeys included), for "created 1/3" in the gateway list
+	ikeTotal, childTotal int
 
 	children  []*childSA
 	rekeyed   bool // replaced by a new IKE SA (CREATE_CHILD_SA rekey)
@@ -66,6 +76,7 @@ type ikeSA struct {
 
 // childSA is an IPsec SA pair negotiated under an IKE SA.
 type childSA struct {
+	owner                            *ikeSA // the IKE SA it lives under now
 	phase2                           *Phase2
 	suite                            suite.Suite
 	spiIn                            uint32 // ours: the peer sends with it
@@ -74,6 +85,17 @@ type childSA struct {
 	tsr                              []ike.Selector
 	created                          time.Time
 	encIn, integIn, encOut, integOut []byte
+	// rekeyTimer fires at the soft lifetime: iked rekeys the child
+	rekeyTimer *clock.Timer
+	rekeying   bool
+}
+
+// ourSPI is the SPI iked chose for the IKE SA: its key in Daemon.sas.
+func (sa *ikeSA) ourSPI() uint64 {
+	if sa.initiator {
+		return sa.spiI
+	}
+	return sa.spiR
 }
 
 func (sa *ikeSA) stopTimers() {
@@ -84,6 +106,17 @@ func (sa *ikeSA) stopTimers() {
 	if sa.dpdTimer != nil {
 		sa.dpdTimer.Stop()
 		sa.dpdTimer = nil
+	}
+	for _, c := range sa.children {
+		c.stopTimer()
+	}
+	sa.dropRequests()
+}
+
+func (c *childSA) stopTimer() {
+	if c.rekeyTimer != nil {
+		c.rekeyTimer.Stop()
+		c.rekeyTimer = nil
 	}
 }
 
@@ -122,6 +155,12 @@ type Gateway struct {
 	DPD                    string
 	DPDRetry               time.Duration
 	DPDCount               int
+	// Initiator: iked initiated the current IKE SA (after its own rekey)
+	Initiator bool
+	// IKE and IPsec SAs created over the tunnel's life, rekeys included
+	IKETotal, IPsecTotal int
+	// message IDs: of iked's next request, of the peer's next request
+	MsgIDSent, MsgIDRecv uint32
 }
 
 // Child is one IPsec SA of a gateway, for "diagnose vpn tunnel list".
@@ -145,6 +184,8 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 		SetupTime: sa.setupDur, Lifetime: sa.gw.Keylife, DPDSent: sa.dpdSent, DPDRecv: sa.dpdRecv,
 		Connecting: sa.state != stateEstablished, Index: sa.index, Dynamic: sa.gw.Dynamic, EAPUser: sa.eapUser,
 		DPD: sa.gw.DPD, DPDRetry: sa.gw.DPDRetry, DPDCount: sa.gw.DPDCount,
+		Initiator: sa.initiator, IKETotal: max(sa.ikeTotal, 1), IPsecTotal: sa.childTotal,
+		MsgIDSent: sa.ourMsgID, MsgIDRecv: sa.nextMsgID,
 	}
 	if sa.keys != nil {
 		g.SKei, g.SKer = clone(sa.keys.SKei), clone(sa.keys.SKer)

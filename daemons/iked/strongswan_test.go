@@ -1,6 +1,7 @@
 package iked
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -119,8 +120,11 @@ type swan struct {
 	// eap, when set, is strongSwan's local EAP method ("eap-mschapv2",
 	// "eap-md5") with eapID / eapSecret.
 	eap, eapID, eapSecret string
-	// steps run after the connection is loaded, as swanctl arguments.
+	// steps run after the connection is loaded, as swanctl arguments; a
+	// step {"@hook", "N"} stops charon's script until hooks[N] has run in
+	// the test (to advance the appliance clock with charon still up).
 	steps [][]string
+	hooks []func()
 }
 
 // run starts charon against the lab and returns swanctl's output.
@@ -192,13 +196,40 @@ secrets {
 	fmt.Fprintf(&script, "for i in $(seq 100); do [ -S /run/charon.vici ] && break; sleep 0.05; done\n")
 	fmt.Fprintf(&script, "swanctl --load-all --file %s/swanctl.conf >/dev/null 2>&1\n", dir)
 	for _, step := range s.steps {
+		if step[0] == "@hook" {
+			fmt.Fprintf(&script, "touch %s/hook%s\nwhile [ ! -e %s/ack%s ]; do sleep 0.01; done\n", dir, step[1], dir, step[1])
+			continue
+		}
 		fmt.Fprintf(&script, "echo '>>> swanctl %s'\nswanctl %s 2>&1\n", strings.Join(step, " "), strings.Join(step, " "))
 	}
 	fmt.Fprintf(&script, "kill -9 $CH\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "-m", "bash", "-c", script.String())
-	out, _ := cmd.CombinedOutput()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	for i, hook := range s.hooks {
+		mark := filepath.Join(dir, fmt.Sprintf("hook%d", i))
+		for {
+			if _, err := os.Stat(mark); err == nil {
+				break
+			}
+			select {
+			case <-exited:
+				l.t.Fatalf("charon's script ended before hook %d:\n%s", i, buf.String())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		hook()
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("ack%d", i)), nil, 0o644)
+	}
+	<-exited
+	out := buf.Bytes()
 	if l.t.Failed() || testing.Verbose() {
 		log, _ := os.ReadFile(filepath.Join(dir, "charon.log"))
 		l.t.Logf("charon log:\n%s", log)
@@ -602,4 +633,118 @@ func TestStrongSwanCookie(t *testing.T) {
 	if !strings.Contains(l.log(), "sending cookie to") {
 		t.Fatalf("no cookie was asked for:\n%s", l.log())
 	}
+}
+
+// Without reauth, keylife makes iked rekey the IKE SA itself and
+// keylifeseconds makes it rekey the child SA (RFC 7296 §1.3.2, §1.3.3):
+// strongSwan stays connected with the new SPIs, iked is then the IKE SA's
+// original initiator, and strongSwan's own rekey and delete still work on
+// the SA whose roles flipped.
+func TestStrongSwanIkedRekeysAtKeylife(t *testing.T) {
+	requireCharon(t)
+	l := newLab(t, `config vpn ipsec phase1-interface
+    edit "dialup"
+        set type dynamic
+        set interface "port1"
+        set ike-version 2
+        set peertype any
+        set keylife 600
+        set proposal aes256gcm-prfsha384
+        set dhgrp 31
+        set psksecret "s3cret-psk"
+    next
+end
+config vpn ipsec phase2-interface
+    edit "dialup-p2"
+        set phase1name "dialup"
+        set proposal aes128-sha256
+        set dhgrp 19
+        set keylifeseconds 300
+    next
+end
+`)
+	waitLog := func(want string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for strings.Count(l.log(), want) < n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if strings.Count(l.log(), want) < n {
+			t.Fatalf("no %q (x%d) in:\n%s", want, n, l.log())
+		}
+	}
+	var before, afterChild, afterIKE Gateway
+	out := l.run(swan{ikeProposals: "aes256gcm16-prfsha384-curve25519", espProposals: "aes128-sha256-ecp256", psk: "s3cret-psk",
+		steps: [][]string{
+			{"--initiate", "--child", "c1", "--timeout", "10"},
+			{"@hook", "0"},
+			{"--list-sas"},
+			{"@hook", "1"},
+			{"--list-sas"},
+			{"--rekey", "--child", "c1"},
+			{"--list-sas"},
+			{"--terminate", "--ike", "fgt", "--timeout", "10"},
+		},
+		hooks: []func(){
+			func() {
+				before = l.d.Gateways()[0]
+				l.clock.Advance(297 * time.Second) // the child's soft lifetime is 296.25 s
+				waitLog("deleted IPsec SA with SPI", 1)
+				afterChild = l.d.Gateways()[0]
+			},
+			func() {
+				l.clock.Advance(303 * time.Second)
+				waitLog("rekeyed IKE SA", 1)
+				deadline := time.Now().Add(3 * time.Second)
+				for {
+					l.d.mu.Lock()
+					n := len(l.d.sas)
+					l.d.mu.Unlock()
+					if n == 1 || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				afterIKE = l.d.Gateways()[0]
+			},
+		}})
+	lists := strings.Split(out, ">>> swanctl --list-sas")
+	if len(lists) != 4 {
+		t.Fatalf("strongSwan:\n%s\niked:\n%s", out, l.log())
+	}
+	// after iked's child rekey: strongSwan holds the new child SA only
+	c0, c1 := before.Children[0], afterChild.Children
+	installed := installedChildren(lists[1])
+	if len(c1) != 1 || c1[0].SPIIn == c0.SPIIn || !strings.Contains(installed, fmt.Sprintf("in  %08x", c1[0].SPIOut)) ||
+		!strings.Contains(installed, fmt.Sprintf("out %08x", c1[0].SPIIn)) || strings.Contains(installed, fmt.Sprintf("%08x", c0.SPIIn)) {
+		t.Fatalf("child rekey: before %+v after %+v\nstrongSwan:\n%s\niked:\n%s", c0, c1, lists[1], l.log())
+	}
+	// after iked's IKE rekey: iked initiated the new SA, strongSwan is its
+	// responder ("_r*" marks strongSwan's own SPI), the child SA moved over
+	// (and was rekeyed once more: its second soft lifetime came first)
+	installed = installedChildren(lists[2])
+	if afterIKE.SPIi == before.SPIi || !strings.Contains(lists[2], fmt.Sprintf("%016x_i %016x_r*", afterIKE.SPIi, afterIKE.SPIr)) ||
+		!strings.Contains(lists[2], "ESTABLISHED") || len(afterIKE.Children) != 1 ||
+		!strings.Contains(installed, fmt.Sprintf("out %08x", afterIKE.Children[0].SPIIn)) ||
+		!afterIKE.Initiator || afterIKE.IKETotal != 2 || afterIKE.IPsecTotal != 3 {
+		t.Fatalf("IKE rekey: %+v\nstrongSwan:\n%s\niked:\n%s", afterIKE, lists[2], l.log())
+	}
+	if !strings.Contains(lists[3], "INSTALLED") || strings.Contains(out, "failed") {
+		t.Fatalf("strongSwan's child rekey on the flipped SA:\n%s\niked:\n%s", out, l.log())
+	}
+	if !strings.Contains(out, "terminate completed successfully") || len(l.d.Gateways()) != 0 {
+		t.Fatalf("delete on the flipped SA:\n%s\niked:\n%s", out, l.log())
+	}
+}
+
+// installedChildren is the text of the child SAs swanctl --list-sas shows
+// as INSTALLED (deleted ones linger in the list for a moment).
+func installedChildren(list string) string {
+	var b strings.Builder
+	for _, block := range strings.Split(list, "c1: #")[1:] {
+		if strings.Contains(block, "INSTALLED") {
+			b.WriteString(block)
+		}
+	}
+	return b.String()
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -50,17 +49,7 @@ type Tunnel struct {
 // ErrRejected wraps an error notify from the gateway.
 type ErrRejected struct{ Notify uint16 }
 
-func (e ErrRejected) Error() string {
-	names := map[uint16]string{
-		ike.NotifyNoProposalChosen: "NO_PROPOSAL_CHOSEN", ike.NotifyAuthenticationFailed: "AUTHENTICATION_FAILED",
-		ike.NotifyInvalidKEPayload: "INVALID_KE_PAYLOAD", ike.NotifyTSUnacceptable: "TS_UNACCEPTABLE",
-		ike.NotifyInternalAddressFail: "INTERNAL_ADDRESS_FAILURE", ike.NotifyInvalidSyntax: "INVALID_SYNTAX",
-	}
-	if n, ok := names[e.Notify]; ok {
-		return "gateway refused: " + n
-	}
-	return fmt.Sprintf("gateway refused: notify %d", e.Notify)
-}
+func (e ErrRejected) Error() string { return "gateway refused: " + ike.NotifyName(e.Notify) }
 
 func randSPI() uint64 {
 	var b [8]byte

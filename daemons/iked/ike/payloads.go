@@ -2,6 +2,7 @@ package ike
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 )
 
@@ -159,6 +160,25 @@ const (
 	NotifyFragmentationSupported  = 16430
 	NotifySignatureHashAlgorithms = 16431
 )
+
+var notifyNames = map[uint16]string{
+	NotifyUnsupportedCritical: "UNSUPPORTED_CRITICAL_PAYLOAD", NotifyInvalidIKESPI: "INVALID_IKE_SPI",
+	NotifyInvalidSyntax: "INVALID_SYNTAX", NotifyInvalidMessageID: "INVALID_MESSAGE_ID",
+	NotifyInvalidSPI: "INVALID_SPI", NotifyNoProposalChosen: "NO_PROPOSAL_CHOSEN",
+	NotifyInvalidKEPayload: "INVALID_KE_PAYLOAD", NotifyAuthenticationFailed: "AUTHENTICATION_FAILED",
+	NotifySinglePairRequired: "SINGLE_PAIR_REQUIRED", NotifyNoAdditionalSAS: "NO_ADDITIONAL_SAS",
+	NotifyInternalAddressFail: "INTERNAL_ADDRESS_FAILURE", NotifyFailedCPRequired: "FAILED_CP_REQUIRED",
+	NotifyTSUnacceptable: "TS_UNACCEPTABLE", NotifyInvalidSelectors: "INVALID_SELECTORS",
+	NotifyTemporaryFailure: "TEMPORARY_FAILURE", NotifyChildSANotFound: "CHILD_SA_NOT_FOUND",
+}
+
+// NotifyName is the RFC 7296 name of a notify type, or its number.
+func NotifyName(t uint16) string {
+	if n, ok := notifyNames[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("notify %d", t)
+}
 
 // Notify is a notify payload.
 type Notify struct {
