@@ -64,7 +64,9 @@ type lab struct {
 	clock *clock.Clock
 	mu    sync.Mutex
 	debug strings.Builder
+	addr  string
 	port  int
+	netns string // iked's and charon's network namespace, "" for the test's
 }
 
 func (l *lab) Write(b []byte) (int, error) {
@@ -83,9 +85,16 @@ func newLab(t *testing.T, config string) *lab { return newLabTB(t, config, true)
 
 // newLabTB starts iked with config; debug keeps the ike debug stream.
 func newLabTB(t testing.TB, config string, debug bool) *lab {
+	return newLabIn(t, config, debug, "", Options{})
+}
+
+// newLabIn starts iked with its sockets in the network namespace netns (a
+// /proc/<pid>/ns/net path), or in the test's own when netns is "". Options
+// without an address listen on free ports of 127.0.0.1.
+func newLabIn(t testing.TB, config string, debug bool, netns string, opt Options) *lab {
 	t.Helper()
 	st := cmdbtest.Store(t)
-	l := &lab{t: t, st: st, clock: clock.New(time.UTC)}
+	l := &lab{t: t, st: st, clock: clock.New(time.UTC), netns: netns}
 	l.apply(config)
 	hub := debuglog.New(l.clock.Now)
 	if debug {
@@ -93,10 +102,13 @@ func newLabTB(t testing.TB, config string, debug bool) *lab {
 		ds.Enable(true)
 		ds.SetLevel("ike", -1)
 	}
-	l.port = freeUDPPort(t)
-	l.d = New(Options{Addr: "127.0.0.1", Port: l.port, NATTPort: freeUDPPort(t)})
+	if opt.Addr == "" {
+		opt = Options{Addr: "127.0.0.1", Port: freeUDPPort(t), NATTPort: freeUDPPort(t)}
+	}
+	l.addr, l.port = opt.Addr, opt.Port
+	l.d = New(opt)
 	l.sup = daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: l.clock, Debug: hub}, l.d)
-	if err := l.sup.Start(context.Background()); err != nil {
+	if err := inNetns(netns, func() error { return l.sup.Start(context.Background()) }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -117,6 +129,11 @@ type swan struct {
 	ikeProposals, espProposals string
 	psk                        string
 	vips                       bool
+	localAddr                  string // charon's address, 127.0.0.1 unless set
+	// remoteTS is charon's remote_ts (0.0.0.0/0 unless set). kernel-libipsec
+	// routes the remote_ts into its TUN device, and a route that covers
+	// iked's own address fails to install in a namespace of the test's.
+	remoteTS string
 	// eap, when set, is strongSwan's local EAP method ("eap-mschapv2",
 	// "eap-md5") with eapID / eapSecret.
 	eap, eapID, eapSecret string
@@ -132,11 +149,16 @@ func (l *lab) run(s swan) string {
 	l.t.Helper()
 	dir := l.t.TempDir()
 	charonPort, nattPort := freeUDPPort(l.t), freeUDPPort(l.t)
+	// virtual IPs and their routes only go into a namespace of the test's
+	installVIP := "no"
+	if l.netns != "" {
+		installVIP = "yes"
+	}
 	conf := fmt.Sprintf(`charon {
   port = %d
   port_nat_t = %d
   install_routes = no
-  install_virtual_ip = no
+  install_virtual_ip = %s
   retransmit_tries = 2
   retransmit_timeout = 1
   load = random nonce openssl pem pkcs1 x509 pubkey curve25519 aes sha1 sha2 hmac gcm chapoly kdf md5 eap-identity eap-md5 eap-mschapv2 kernel-libipsec kernel-netlink socket-default vici
@@ -147,7 +169,7 @@ func (l *lab) run(s swan) string {
   }
 }
 swanctl { load = pem pkcs1 x509 pubkey openssl random }
-`, charonPort, nattPort, dir)
+`, charonPort, nattPort, installVIP, dir)
 	vips := ""
 	if s.vips {
 		vips = "vips = 0.0.0.0"
@@ -158,11 +180,17 @@ swanctl { load = pem pkcs1 x509 pubkey openssl random }
 		local = fmt.Sprintf("auth = %s\n      eap_id = %s", s.eap, s.eapID)
 		eapSecret = fmt.Sprintf("  eap-1 {\n    id = %s\n    secret = \"%s\"\n  }\n", s.eapID, s.eapSecret)
 	}
+	if s.localAddr == "" {
+		s.localAddr = "127.0.0.1"
+	}
+	if s.remoteTS == "" {
+		s.remoteTS = "0.0.0.0/0"
+	}
 	conn := fmt.Sprintf(`connections {
   fgt {
     version = 2
-    local_addrs = 127.0.0.1
-    remote_addrs = 127.0.0.1
+    local_addrs = %s
+    remote_addrs = %s
     remote_port = %d
     proposals = %s
     %s
@@ -176,7 +204,7 @@ swanctl { load = pem pkcs1 x509 pubkey openssl random }
     }
     children {
       c1 {
-        remote_ts = 0.0.0.0/0
+        remote_ts = %s
         esp_proposals = %s
       }
     }
@@ -187,7 +215,7 @@ secrets {
     secret = "%s"
   }
 %s}
-`, l.port, s.ikeProposals, vips, local, s.espProposals, s.psk, eapSecret)
+`, s.localAddr, l.addr, l.port, s.ikeProposals, vips, local, s.remoteTS, s.espProposals, s.psk, eapSecret)
 	os.WriteFile(filepath.Join(dir, "strongswan.conf"), []byte(conf), 0o644)
 	os.WriteFile(filepath.Join(dir, "swanctl.conf"), []byte(conn), 0o644)
 	var script strings.Builder
@@ -206,6 +234,9 @@ secrets {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "-m", "bash", "-c", script.String())
+	if l.netns != "" {
+		cmd = exec.CommandContext(ctx, "nsenter", "--net="+l.netns, "unshare", "-m", "bash", "-c", script.String())
+	}
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {
@@ -342,11 +373,27 @@ config vpn ipsec phase2-interface
     next
 end
 `
-	l := newLab(t, cfg)
-	out := l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256", psk: "s3cret-psk", vips: true,
-		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}, {"--list-sas"}, {"--terminate", "--ike", "fgt", "--timeout", "5"}}})
-	if !strings.Contains(out, "10.253.0.100") {
+	// in a namespace of the test's own, where strongSwan installs the
+	// virtual IP and the child SA's route
+	l := newLabIn(t, cfg, true, labNetns(t, false), Options{Addr: natIked, Port: 500, NATTPort: 4500})
+	var gw Gateway
+	out := l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256", psk: "s3cret-psk", vips: true, localAddr: natClient,
+		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}, {"--list-sas"}, {"@hook", "0"}, {"--terminate", "--ike", "fgt", "--timeout", "5"}},
+		hooks: []func(){func() {
+			if gws := l.d.Gateways(); len(gws) == 1 {
+				gw = gws[0]
+			}
+		}}})
+	if !strings.Contains(out, "installing new virtual IP 10.253.0.100") || !strings.Contains(out, "local  10.253.0.100/32") {
 		t.Fatalf("strongSwan got no virtual IP from the pool:\n%s\niked:\n%s", out, l.log())
+	}
+	// what iked lists is what strongSwan lists: SPIs, address, selectors
+	installed := installedChildren(out)
+	if len(gw.Children) != 1 || !strings.Contains(installed, fmt.Sprintf("in  %08x", gw.Children[0].SPIOut)) ||
+		!strings.Contains(installed, fmt.Sprintf("out %08x", gw.Children[0].SPIIn)) || gw.AssignedIP.String() != "10.253.0.100" ||
+		!strings.Contains(out, fmt.Sprintf("%016x_i* %016x_r", gw.SPIi, gw.SPIr)) ||
+		gw.Children[0].Remote[0].Start.String() != "10.253.0.100" || gw.Children[0].Remote[0].End.String() != "10.253.0.100" {
+		t.Fatalf("iked holds %+v\nstrongSwan lists:\n%s", gw, out)
 	}
 	if !strings.Contains(l.log(), "tunnel up event assigned address 10.253.0.100") {
 		t.Fatalf("iked log:\n%s", l.log())
