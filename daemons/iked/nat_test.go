@@ -1,9 +1,11 @@
 package iked
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -13,8 +15,9 @@ import (
 )
 
 // inNetns runs f on an OS thread that joined the network namespace netns,
-// so that the sockets f opens live there. The thread is never given back to
-// the scheduler: it ends with its goroutine.
+// so that the sockets f opens live there; the thread then goes back to its
+// own namespace (or, failing that, stays locked and ends with the
+// goroutine: the Go runtime may not hand it to other goroutines).
 func inNetns(netns string, f func() error) error {
 	if netns == "" {
 		return f()
@@ -22,17 +25,26 @@ func inNetns(netns string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		fd, err := os.Open(netns)
+		home, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
 			errc <- err
 			return
 		}
-		defer fd.Close()
-		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
+		defer home.Close()
+		target, err := os.Open(netns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("setns %s: %w", netns, err)
 			return
 		}
 		errc <- f()
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 	}()
 	return <-errc
 }
@@ -73,22 +85,31 @@ func labNetns(t *testing.T, nat bool) string {
 			t.Skipf("SKIPPED LOUDLY: the netns tests need %s; install nftables iproute2 util-linux", tool)
 		}
 	}
-	holder := exec.Command("unshare", "-n", "sleep", "300")
+	// the holder says "ready" from inside the new namespace
+	holder := exec.Command("unshare", "-n", "sh", "-c", "echo ready; exec sleep 300")
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
-	ns := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
-	self, _ := os.Readlink("/proc/self/ns/net")
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if got, err := os.Readlink(ns); err == nil && got != self {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("unshare -n did not make a network namespace")
-		}
-		time.Sleep(5 * time.Millisecond)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("unshare -n did not make a network namespace: %q %v", line, err)
 	}
+	ns := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+	// no thread of the test process may stay in the lab's namespace
+	id, _ := os.Readlink(ns)
+	t.Cleanup(func() {
+		tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+		for _, task := range tasks {
+			if l, _ := os.Readlink(task); l == id {
+				t.Errorf("thread %s is still in the lab's namespace %s", task, id)
+			}
+		}
+	})
 	setup := netnsSetup
 	if nat {
 		setup += " && nft -f -"
@@ -141,7 +162,7 @@ func TestStrongSwanBehindNAT(t *testing.T) {
 	if !strings.Contains(lists[1], natIked+"[4500]") || !strings.Contains(lists[1], natClient+"[") {
 		t.Fatalf("strongSwan's addresses:\n%s", lists[1])
 	}
-	if !strings.Contains(l.log(), "comes "+natPublic+":") {
+	if !strings.Contains(l.log(), "udp comes "+natPublic+":") {
 		t.Fatalf("debug lines do not show the NATed peer:\n%s", l.log())
 	}
 	if strings.Contains(lists[2], "ESTABLISHED") {

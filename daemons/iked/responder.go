@@ -35,7 +35,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 		return
 	}
 	if d.log.Enabled(1) {
-		d.log.Printf(1, "ike V=root:0: comes %s->%s,ifindex=0,vrf=0,len=%d....", peer, local, len(msg))
+		d.log.Printf(1, "ike V=root:0: udp comes %s->%s,ifindex=0,vrf=0,len=%d....", peer, local, len(msg))
 	}
 	if err != nil {
 		d.stats.Dropped++
@@ -217,6 +217,7 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 	rand.Read(sa.nr)
 	sa.keys = suite.DeriveIKE(chosen, shared, sa.ni, sa.nr, sa.spiI, sa.spiR)
 	pre := prefix(gw.Name, sa.serial)
+	d.log.Printf(1, "ike V=root:0:%s:%s: created connection: %p %d %s->%s.", gw.Name, gw.Name, sa, 0, local.Addr().Unmap(), peer)
 	d.log.Printf(1, "%s responder received SA_INIT msg", pre)
 	d.log.Printf(1, "%s incoming proposal:", pre)
 	d.log.Printf(1, "%s proposal id = %d: protocol = IKEv2, encryption = %s, prf = %d, dh = %d", pre, prop.Number, chosen.Name(), chosen.PRF, chosen.DHGroup)
@@ -280,12 +281,18 @@ func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		return d.failAuth(sa, "no peer identifier", ike.NotifyInvalidSyntax)
 	}
 	sa.peerID = idi
-	d.log.Printf(1, "%s peer identifier %s", pre, idi)
 	for _, n := range ike.Notifies(in) {
 		if n.Type == ike.NotifyInitialContact {
 			d.log.Printf(1, "%s processing notify type INITIAL_CONTACT", pre)
 		}
 	}
+	d.log.Printf(1, "%s peer identifier %s", pre, idi)
+	if auth == nil && gw.EAP {
+		d.log.Printf(1, "%s eap-peer=yes", pre)
+	}
+	// the gateway matched at SA_INIT is checked again against the peer's ID
+	d.log.Printf(1, "%s re-validate gw ID", pre)
+	d.log.Printf(1, "%s gw validation OK", pre)
 	idr := d.localID(sa)
 	ours := []ike.Payload{
 		{Type: ike.PayloadIDr, Body: idr},
@@ -295,7 +302,6 @@ func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		if !gw.EAP {
 			return d.failAuth(sa, "peer sent no AUTH payload and EAP is disabled", ike.NotifyAuthenticationFailed)
 		}
-		d.log.Printf(1, "%s eap-peer=yes", pre)
 		sa.eap = &eapState{id: 1, first: in, idr: idr}
 		if gw.EAPIdentity {
 			d.log.Printf(1, "%s responder preparing EAP identity request", pre)
@@ -359,7 +365,10 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		if !bytes.Equal(sa.keys.PSKAuth(ki, sa.initReq, sa.nr, suite.IDBody(sa.peerID), true), auth.Data) {
 			return d.failAuth(sa, "EAP AUTH verify failed", ike.NotifyAuthenticationFailed)
 		}
+		d.log.Printf(1, "%s responder received AUTH msg", pre)
+		d.log.Printf(1, "%s peer identifier %s", pre, sa.peerID)
 		d.log.Printf(1, "%s auth verify done", pre)
+		d.log.Printf(1, "%s responder AUTH continuation", pre)
 		d.log.Printf(1, "%s authentication succeeded", pre)
 		sa.eapUser = e.identity
 		ours := []ike.Payload{{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: sa.keys.PSKAuth(kr, sa.initResp, sa.ni, suite.IDBody(e.idr), false)}}}

@@ -632,8 +632,10 @@ func TestStrongSwanEAP(t *testing.T) {
 		{"mschapv2-wrong-password", "aes256-sha256-ecp256", "aes256-sha256", "eap-mschapv2", "nope", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := newLab(t, eapConfig)
-			out := l.run(swan{ikeProposals: c.ike, espProposals: c.esp, psk: "s3cret-psk", vips: true,
+			// in a namespace of the test's, where strongSwan installs the
+			// virtual IP and the child SA
+			l := newLabIn(t, eapConfig, true, labNetns(t, false), Options{Addr: natIked, Port: 500, NATTPort: 4500})
+			out := l.run(swan{ikeProposals: c.ike, espProposals: c.esp, psk: "s3cret-psk", vips: true, localAddr: natClient,
 				eap: c.method, eapID: "userc", eapSecret: c.secret,
 				steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}, {"--list-sas"}}})
 			gws := l.d.Gateways()
@@ -646,15 +648,29 @@ func TestStrongSwanEAP(t *testing.T) {
 				}
 				return
 			}
-			// strongSwan authenticates us with the MSK and takes the address;
-			// kernel-libipsec then cannot route the virtual IP in this
-			// sandbox and drops the child SA, so only the IKE SA is checked.
-			if !strings.Contains(out, "authentication of '127.0.0.1' with EAP successful") || len(gws) != 1 {
+			// strongSwan authenticates us with the MSK, takes the address and
+			// installs the child SA; iked lists the same SAs
+			if !strings.Contains(out, "authentication of '192.0.2.1' with EAP successful") || len(gws) != 1 {
 				t.Fatalf("not established:\n%s\niked:\n%s", out, l.log())
 			}
 			g := gws[0]
-			if g.EAPUser != "userc" || g.AssignedIP.String() != "10.212.134.200" || !strings.Contains(out, "10.212.134.200") {
+			installed := installedChildren(out)
+			if g.EAPUser != "userc" || g.AssignedIP.String() != "10.212.134.200" || !strings.Contains(out, "local  10.212.134.200/32") ||
+				len(g.Children) != 1 || !strings.Contains(installed, fmt.Sprintf("in  %08x", g.Children[0].SPIOut)) ||
+				!strings.Contains(out, fmt.Sprintf("%016x_i* %016x_r", g.SPIi, g.SPIr)) {
 				t.Fatalf("gateway %+v\n%s", g, out)
+			}
+			// the seed's debug lines, in the seed's order
+			want := []string{"responder received AUTH msg", "peer identifier IPV4_ADDR 127.0.0.2", "eap-peer=yes", "re-validate gw ID",
+				"gw validation OK", "responder preparing EAP identity request", "responder received AUTH msg", "auth verify done",
+				"responder AUTH continuation", "authentication succeeded", "responder creating new child"}
+			rest := l.log()
+			for _, w := range want {
+				i := strings.Index(rest, "ike V=root:0:dialup:1: "+w)
+				if i < 0 {
+					t.Fatalf("missing %q (in order) in:\n%s", w, l.log())
+				}
+				rest = rest[i+len(w):]
 			}
 			for _, want := range []string{"responder preparing EAP identity request", `EAP authentication of "userc" succeeded`} {
 				if !strings.Contains(l.log(), want) {
