@@ -64,3 +64,62 @@ func TestCookies(t *testing.T) {
 		t.Fatalf("no cookie exchange:\n%s", l.log())
 	}
 }
+
+// Mode-cfg attributes: the address from the pool with its netmask, the DNS
+// servers (dns-mode manual: ipv4-dns-server1-3; auto: config system dns)
+// and the split-include subnets.
+func TestModeCfgAttributes(t *testing.T) {
+	l := newLab(t, `config firewall address
+    edit "lan"
+        set subnet 192.168.10.0 255.255.255.0
+    next
+end
+config vpn ipsec phase1-interface
+    edit "dialup"
+        set type dynamic
+        set interface "port1"
+        set ike-version 2
+        set peertype any
+        set mode-cfg enable
+        set proposal aes128-sha256
+        set dhgrp 19
+        set ipv4-start-ip 10.10.10.1
+        set ipv4-end-ip 10.10.10.10
+        set ipv4-netmask 255.255.255.0
+        set dns-mode auto
+        set ipv4-split-include "lan"
+        set psksecret "s3cret-psk"
+    next
+end
+config vpn ipsec phase2-interface
+    edit "dialup-p2"
+        set phase1name "dialup"
+        set proposal aes128-sha256
+    next
+end
+`)
+	check := func(wantDNS string) {
+		t.Helper()
+		tun, err := dialLab(t, l, "s3cret-psk", 19, true)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, l.log())
+		}
+		defer tun.Delete(context.Background())
+		if tun.VirtualIP.String() != "10.10.10.1" || tun.Netmask.String() != "255.255.255.0" ||
+			fmt.Sprint(tun.DNS) != wantDNS || fmt.Sprint(tun.Split) != "[192.168.10.0/24]" {
+			t.Fatalf("mode-cfg: ip %v mask %v dns %v split %v, want dns %s", tun.VirtualIP, tun.Netmask, tun.DNS, tun.Split, wantDNS)
+		}
+	}
+	check("[96.45.45.45 96.45.46.46]") // FortiGuard's, the factory system dns
+	l.apply("config system dns\nset primary 10.0.0.53\nset secondary 0.0.0.0\nend\n")
+	check("[10.0.0.53]")
+	l.apply(`config vpn ipsec phase1-interface
+edit "dialup"
+set dns-mode manual
+set ipv4-dns-server1 10.1.1.1
+set ipv4-dns-server2 10.1.1.2
+next
+end
+`)
+	check("[10.1.1.1 10.1.1.2]")
+}

@@ -17,6 +17,7 @@ const (
 	tableSettings = "system settings"
 	tableIface    = "system interface"
 	tableAddress  = "firewall address"
+	tableDNS      = "system dns"
 )
 
 // Phase1 is a phase1-interface in iked's own types.
@@ -40,7 +41,8 @@ type Phase1 struct {
 	PoolStart  netip.Addr
 	PoolEnd    netip.Addr
 	Netmask    netip.Addr
-	DNS        []netip.Addr
+	DNS        []netip.Addr // dns-mode manual: ipv4-dns-server1-3; auto: system dns
+	DNSAuto    bool
 	Split      []netip.Prefix
 	EAP        bool
 	// EAPIdentity asks the peer for its EAP identity (eap-identity
@@ -129,14 +131,29 @@ func loadConfig(st *cmdb.Store) (*Config, error) {
 	return cfg, err
 }
 
-func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
-	if e := r.v.Entry(tableSettings, ""); e != nil {
-		if n, err := strconv.Atoi(r.value(tableSettings, e, "ike-tcp-port")); err == nil {
-			cfg.IKETCPort = n
+// single reads an attribute of a singleton table ("system settings"), its
+// default when the table was never configured.
+func (r reader) single(table, attr string) string {
+	if e := r.v.Entry(table, ""); e != nil {
+		return r.value(table, e, attr)
+	}
+	if t := r.s.Table(table); t != nil {
+		if a := t.Attr(attr); a != nil && len(a.Default) > 0 {
+			return a.Default[0]
 		}
-	} else if t := r.s.Table(tableSettings); t != nil {
-		if a := t.Attr("ike-tcp-port"); a != nil && len(a.Default) > 0 {
-			cfg.IKETCPort, _ = strconv.Atoi(a.Default[0])
+	}
+	return ""
+}
+
+func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
+	if n, err := strconv.Atoi(r.single(tableSettings, "ike-tcp-port")); err == nil {
+		cfg.IKETCPort = n
+	}
+	// mode-cfg clients of a phase1 with dns-mode auto get the unit's DNS
+	var systemDNS []netip.Addr
+	for _, a := range []string{"primary", "secondary"} {
+		if ip, err := netip.ParseAddr(r.single(tableDNS, a)); err == nil && !ip.IsUnspecified() {
+			systemDNS = append(systemDNS, ip)
 		}
 	}
 	if users := r.v.Table("user local"); users != nil {
@@ -164,6 +181,9 @@ func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 		p1, err := readPhase1(r, e, sec)
 		if err != nil {
 			return fmt.Errorf("phase1-interface %q: %w", e.Key, err)
+		}
+		if p1.ModeCfg && p1.DNSAuto {
+			p1.DNS = systemDNS
 		}
 		cfg.Phase1s[p1.Name] = p1
 		cfg.Order = append(cfg.Order, p1.Name)
@@ -226,7 +246,8 @@ func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
 			p.PoolEnd, _ = netip.ParseAddr(r.value(t, e, "ipv4-end-ip"))
 		}
 		p.Netmask, _ = netip.ParseAddr(r.value(t, e, "ipv4-netmask"))
-		if r.value(t, e, "dns-mode") == "manual" {
+		p.DNSAuto = r.value(t, e, "dns-mode") == "auto"
+		if !p.DNSAuto {
 			for _, a := range []string{"ipv4-dns-server1", "ipv4-dns-server2", "ipv4-dns-server3"} {
 				if ip, err := netip.ParseAddr(r.value(t, e, a)); err == nil && !ip.IsUnspecified() {
 					p.DNS = append(p.DNS, ip)

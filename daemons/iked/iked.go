@@ -112,7 +112,7 @@ func (d *Daemon) Name() string { return "ike" }
 
 // Tables are the configuration tables iked follows.
 func (d *Daemon) Tables() []string {
-	return []string{tablePhase1, tablePhase2, tableSettings, tableAddress, "firewall addrgrp", "user local", "user group"}
+	return []string{tablePhase1, tablePhase2, tableSettings, tableDNS, tableAddress, "firewall addrgrp", "user local", "user group"}
 }
 
 // Start reads the configuration and opens the IKE sockets.

@@ -38,8 +38,12 @@ type Tunnel struct {
 	spiI, spiR uint64
 	keys       *suite.Keys
 	msgID      uint32
-	// VirtualIP is the mode-cfg address the gateway assigned.
+	// VirtualIP is the mode-cfg address the gateway assigned, with the
+	// netmask, DNS servers and split-include subnets it sent along.
 	VirtualIP netip.Addr
+	Netmask   netip.Addr
+	DNS       []netip.Addr
+	Split     []netip.Prefix
 	// SPIs of the child SA: In is ours (the gateway sends with it).
 	SPIIn, SPIOut uint32
 	// Responder is the gateway's ID.
@@ -189,7 +193,8 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 		{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: auth}},
 	}
 	if cfg.ModeCfg {
-		payloads = append(payloads, ike.Payload{Type: ike.PayloadCP, Body: &ike.CP{Type: ike.CFGRequest, Attrs: []ike.CPAttr{{Type: ike.CPInternalIP4Address}}}})
+		payloads = append(payloads, ike.Payload{Type: ike.PayloadCP, Body: &ike.CP{Type: ike.CFGRequest, Attrs: []ike.CPAttr{
+			{Type: ike.CPInternalIP4Address}, {Type: ike.CPInternalIP4Netmask}, {Type: ike.CPInternalIP4DNS}, {Type: ike.CPInternalIP4Subnet}}}})
 	}
 	any4 := ike.Selector{Type: ike.TSIPv4Range, EndPort: 65535, Start: netip.IPv4Unspecified(), End: netip.MustParseAddr("255.255.255.255")}
 	var spi [4]byte
@@ -223,8 +228,17 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 	t.Responder = idr.Value()
 	if cp := ike.Get[*ike.CP](in, ike.PayloadCP); cp != nil {
 		for _, a := range cp.Attrs {
-			if a.Type == ike.CPInternalIP4Address && len(a.Value) == 4 {
+			switch {
+			case a.Type == ike.CPInternalIP4Address && len(a.Value) == 4:
 				t.VirtualIP = netip.AddrFrom4([4]byte(a.Value))
+			case a.Type == ike.CPInternalIP4Netmask && len(a.Value) == 4:
+				t.Netmask = netip.AddrFrom4([4]byte(a.Value))
+			case a.Type == ike.CPInternalIP4DNS && len(a.Value) == 4:
+				t.DNS = append(t.DNS, netip.AddrFrom4([4]byte(a.Value)))
+			case a.Type == ike.CPInternalIP4Subnet && len(a.Value) == 8:
+				mask := net.IPMask(a.Value[4:8])
+				bits, _ := mask.Size()
+				t.Split = append(t.Split, netip.PrefixFrom(netip.AddrFrom4([4]byte(a.Value[:4])), bits))
 			}
 		}
 	}
