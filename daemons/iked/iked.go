@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
@@ -52,23 +53,34 @@ type Daemon struct {
 	stats        Stats
 	cookieSecret []byte
 	// deletes are SAs torn down under the lock whose peers must be told;
-	// unlock sends them from a goroutine of its own.
-	deletes []*ikeSA
+	// unlock sends them from a goroutine of its own, and stops stopTimers
+	// (the timers of SAs gone) there too.
+	deletes    []*ikeSA
+	stopTimers []*clock.Timer
 }
 
 // unlock releases d.mu and has the queued deletes sent. The SAs are out of
 // the table, so nothing else touches them.
 func (d *Daemon) unlock() {
-	dels := d.deletes
-	d.deletes = nil
+	dels, timers := d.deletes, d.stopTimers
+	d.deletes, d.stopTimers = nil, nil
 	closing := d.closing
 	d.mu.Unlock()
-	if len(dels) == 0 || closing {
+	if closing {
+		for _, t := range timers {
+			t.Stop()
+		}
+		return
+	}
+	if len(dels) == 0 && len(timers) == 0 {
 		return
 	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
+		for _, t := range timers {
+			t.Stop()
+		}
 		for _, sa := range dels {
 			msg := d.request(sa, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoIKE}}})
 			if sa.natt {

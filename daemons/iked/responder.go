@@ -670,7 +670,7 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 // queues an INFORMATIONAL delete for the peer, built and sent after the
 // lock is released so that flushing many tunnels stays quick.
 func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
-	sa.stopTimers()
+	d.stopTimers = sa.detachTimers(d.stopTimers)
 	if sa.state == stateEstablished {
 		d.releaseIndex(sa)
 	}
