@@ -1,73 +1,15 @@
 package iked
 
 import (
-	"crypto/des"
-	"crypto/md5"
+	"bytes"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/binary"
-	"encoding/hex"
-	"errors"
-	"strings"
-	"unicode/utf16"
 
-	"golang.org/x/crypto/md4" // MS-CHAPv2 is built on MD4; nothing else uses it
-
+	"github.com/fosim/fosim/daemons/iked/eap"
 	"github.com/fosim/fosim/daemons/iked/ike"
+	"github.com/fosim/fosim/daemons/iked/suite"
 )
-
-// EAP (RFC 3748) as the authenticator: Identity, MD5-Challenge and
-// MS-CHAPv2 (RFC 2759; keys per RFC 3079).
-const (
-	eapRequest  = 1
-	eapResponse = 2
-	eapSuccess  = 3
-	eapFailure  = 4
-
-	eapIdentity = 1
-	eapNak      = 3
-	eapMD5      = 4
-	eapMSCHAPv2 = 26
-)
-
-type eapPacket struct {
-	code, id, typ byte
-	data          []byte
-}
-
-func parseEAP(b []byte) (eapPacket, error) {
-	if len(b) < 4 {
-		return eapPacket{}, errors.New("eap: short")
-	}
-	p := eapPacket{code: b[0], id: b[1]}
-	n := int(binary.BigEndian.Uint16(b[2:4]))
-	if n < 4 || n > len(b) {
-		return p, errors.New("eap: bad length")
-	}
-	if p.code == eapRequest || p.code == eapResponse {
-		if n < 5 {
-			return p, errors.New("eap: no type")
-		}
-		p.typ, p.data = b[4], b[5:n]
-	}
-	return p, nil
-}
-
-func (p eapPacket) encode() []byte {
-	n := 4
-	if p.code == eapRequest || p.code == eapResponse {
-		n += 1 + len(p.data)
-	}
-	b := make([]byte, 4, n)
-	b[0], b[1] = p.code, p.id
-	binary.BigEndian.PutUint16(b[2:4], uint16(n))
-	if p.code == eapRequest || p.code == eapResponse {
-		b = append(b, p.typ)
-		b = append(b, p.data...)
-	}
-	return b
-}
 
 // eapState is an EAP conversation in progress on an IKE SA.
 type eapState struct {
@@ -82,102 +24,120 @@ type eapState struct {
 	idr   *ike.ID // the ID we sent, which the final AUTH covers
 }
 
-// md5Response is the EAP-MD5 response value: MD5(id | password | challenge).
-func md5Response(id byte, password, challenge []byte) []byte {
-	h := md5.New()
-	h.Write([]byte{id})
-	h.Write(password)
-	h.Write(challenge)
-	return h.Sum(nil)
+// iked is the EAP authenticator of a PSK + EAP phase1 (FortiClient): the
+// packets and methods are in package eap.
+
+func eapPayload(p eap.Packet) ike.Payload {
+	return ike.Payload{Type: ike.PayloadEAP, Body: &ike.EAP{Data: p.Encode()}}
 }
 
-func ntPasswordHash(password []byte) []byte {
-	u := utf16.Encode([]rune(string(password)))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], c)
+// eapChallenge starts an EAP method for the identity known so far.
+func (d *Daemon) eapChallenge(sa *ikeSA, method byte) ike.Payload {
+	e := sa.eap
+	e.id++
+	e.method = method
+	e.challenge = randBytes(16)
+	if method == eap.MD5 {
+		return eapPayload(eap.Packet{Code: eap.Request, ID: e.id, Type: eap.MD5, Data: append([]byte{16}, e.challenge...)})
 	}
-	h := md4.New()
-	h.Write(b)
-	return h.Sum(nil)
+	name := []byte(Hostname)
+	data := []byte{1, e.id, 0, 0, 16}
+	data = append(append(data, e.challenge...), name...)
+	binary.BigEndian.PutUint16(data[2:4], uint16(len(data)))
+	return eapPayload(eap.Packet{Code: eap.Request, ID: e.id, Type: eap.MSCHAPv2, Data: data})
 }
 
-func challengeHash(peer, auth []byte, user string) []byte {
-	if i := strings.LastIndexByte(user, '\\'); i >= 0 {
-		user = user[i+1:] // the user name without its domain
-	}
-	h := sha1.New()
-	h.Write(peer)
-	h.Write(auth)
-	h.Write([]byte(user))
-	return h.Sum(nil)[:8]
-}
+// Hostname names the authenticator in MS-CHAPv2 challenges.
+var Hostname = "FortiGate"
 
-// desKey spreads 7 key bytes over an 8-byte DES key (parity bits unused).
-func desKey(k []byte) []byte {
-	return []byte{k[0], k[0]<<7 | k[1]>>1, k[1]<<6 | k[2]>>2, k[2]<<5 | k[3]>>3,
-		k[3]<<4 | k[4]>>4, k[4]<<3 | k[5]>>5, k[5]<<2 | k[6]>>6, k[6] << 1}
-}
-
-func ntResponse(challenge, pwHash []byte) []byte {
-	z := append(append([]byte{}, pwHash...), make([]byte, 21-len(pwHash))...)
-	out := make([]byte, 24)
-	for i := 0; i < 3; i++ {
-		c, _ := des.NewCipher(desKey(z[7*i : 7*i+7]))
-		c.Encrypt(out[8*i:], challenge)
-	}
-	return out
-}
-
-var (
-	magic1 = []byte("Magic server to client signing constant")
-	magic2 = []byte("Pad to make it do more than one iteration")
-	magic3 = []byte("This is the MPPE Master Key")
-	// RFC 3079 §3.4
-	keyMagic2 = []byte("On the client side, this is the send key; on the server side, it is the receive key.")
-	keyMagic3 = []byte("On the client side, this is the receive key; on the server side, it is the send key.")
-)
-
-func authenticatorResponse(pwHash, ntResp, chHash []byte) string {
-	hh := md4.New()
-	hh.Write(pwHash)
-	pwHashHash := hh.Sum(nil)
-	d := sha1.New()
-	d.Write(pwHashHash)
-	d.Write(ntResp)
-	d.Write(magic1)
-	digest := d.Sum(nil)
-	d = sha1.New()
-	d.Write(digest)
-	d.Write(chHash)
-	d.Write(magic2)
-	return "S=" + strings.ToUpper(hex.EncodeToString(d.Sum(nil)))
-}
-
-// mschapv2MSK is the MSK of EAP-MS-CHAPv2: the server's receive key then
-// its send key (RFC 3079), the same 32 bytes the peer computes as its send
-// then receive key.
-func mschapv2MSK(pwHash, ntResp []byte) []byte {
-	hh := md4.New()
-	hh.Write(pwHash)
-	d := sha1.New()
-	d.Write(hh.Sum(nil))
-	d.Write(ntResp)
-	d.Write(magic3)
-	master := d.Sum(nil)[:16]
-	key := func(magic []byte) []byte {
-		h := sha1.New()
-		h.Write(master)
-		h.Write(make([]byte, 40))
-		h.Write(magic)
-		pad := make([]byte, 40)
-		for i := range pad {
-			pad[i] = 0xf2
+// continueEAP runs the EAP conversation, then the final AUTH exchange.
+func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
+	e := sa.eap
+	pre := prefix(sa.gw.Name, sa.serial)
+	if e.done {
+		auth := ike.Get[*ike.Auth](in, ike.PayloadAUTH)
+		if auth == nil {
+			return d.failAuth(sa, "no AUTH after EAP", ike.NotifyAuthenticationFailed)
 		}
-		h.Write(pad)
-		return h.Sum(nil)[:16]
+		ki, kr := e.msk, e.msk
+		if ki == nil { // a method without keys: SK_pi / SK_pr (RFC 7296 §2.16)
+			ki, kr = sa.keys.SKpi, sa.keys.SKpr
+		}
+		if !bytes.Equal(sa.keys.PSKAuth(ki, sa.initReq, sa.nr, suite.IDBody(sa.peerID), true), auth.Data) {
+			return d.failAuth(sa, "EAP AUTH verify failed", ike.NotifyAuthenticationFailed)
+		}
+		d.log.Printf(1, "%s responder received AUTH msg", pre)
+		d.log.Printf(1, "%s peer identifier %s", pre, sa.peerID)
+		d.log.Printf(1, "%s auth verify done", pre)
+		d.log.Printf(1, "%s responder AUTH continuation", pre)
+		d.log.Printf(1, "%s authentication succeeded", pre)
+		sa.eapUser = e.identity
+		ours := []ike.Payload{{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: sa.keys.PSKAuth(kr, sa.initResp, sa.ni, suite.IDBody(e.idr), false)}}}
+		first := e.first
+		sa.eap = nil
+		return d.establish(sa, first, ours)
 	}
-	return append(key(keyMagic2), key(keyMagic3)...)
+	ep := ike.Get[*ike.EAP](in, ike.PayloadEAP)
+	if ep == nil {
+		return d.failAuth(sa, "no EAP payload", ike.NotifyAuthenticationFailed)
+	}
+	p, err := eap.Parse(ep.Data)
+	if err != nil || p.Code != eap.Response || p.ID != e.id {
+		return d.failAuth(sa, "bad EAP response", ike.NotifyAuthenticationFailed)
+	}
+	failure := func(why string) []ike.Payload {
+		d.stats.Failed++
+		d.log.Printf(1, "%s EAP authentication failed for %q: %s", pre, e.identity, why)
+		sa.state = stateDeleted
+		sa.stopTimers()
+		return []ike.Payload{eapPayload(eap.Packet{Code: eap.Failure, ID: e.id})}
+	}
+	switch p.Type {
+	case eap.Identity:
+		e.identity = string(p.Data)
+		d.log.Printf(1, "%s received EAP identity %q", pre, e.identity)
+		return []ike.Payload{d.eapChallenge(sa, eap.MSCHAPv2)}
+	case eap.Nak:
+		for _, m := range p.Data {
+			if m == eap.MD5 || m == eap.MSCHAPv2 {
+				return []ike.Payload{d.eapChallenge(sa, m)}
+			}
+		}
+		return failure("no common EAP method")
+	case eap.MD5:
+		pw, ok := d.userPassword(sa.gw, e.identity)
+		if !ok || len(p.Data) < 17 || !equal(p.Data[1:17], eap.MD5Response(e.id, pw, e.challenge)) {
+			return failure("wrong password or unknown user")
+		}
+	case eap.MSCHAPv2:
+		if len(p.Data) == 1 && p.Data[0] == 3 && e.msk != nil { // the peer acknowledged our success
+			break
+		}
+		if len(p.Data) < 54 || p.Data[0] != 2 || p.Data[4] != 49 {
+			return failure("bad MS-CHAPv2 response")
+		}
+		peerCh, nt, name := p.Data[5:21], p.Data[29:53], string(p.Data[54:])
+		pw, ok := d.userPassword(sa.gw, e.identity)
+		if !ok {
+			return failure("unknown user")
+		}
+		ch := eap.ChallengeHash(peerCh, e.challenge, name)
+		hash := eap.NTPasswordHash(pw)
+		if !equal(nt, eap.NTResponse(ch, hash)) {
+			return failure("wrong password")
+		}
+		e.msk = eap.MSCHAPv2MSK(hash, nt)
+		msg := []byte(eap.AuthenticatorResponse(hash, nt, ch) + " M=Welcome")
+		data := append([]byte{3, p.Data[1], 0, 0}, msg...)
+		binary.BigEndian.PutUint16(data[2:4], uint16(len(data)))
+		e.id++
+		return []ike.Payload{eapPayload(eap.Packet{Code: eap.Request, ID: e.id, Type: eap.MSCHAPv2, Data: data})}
+	default:
+		return failure("unexpected EAP type")
+	}
+	e.done = true
+	d.log.Printf(1, "%s EAP authentication of %q succeeded", pre, e.identity)
+	return []ike.Payload{eapPayload(eap.Packet{Code: eap.Success, ID: e.id})}
 }
 
 // users lists who may log in on a phase1: the members of authusrgrp that

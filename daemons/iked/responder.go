@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fosim/fosim/daemons/iked/eap"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
@@ -305,10 +306,10 @@ func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		sa.eap = &eapState{id: 1, first: in, idr: idr}
 		if gw.EAPIdentity {
 			d.log.Printf(1, "%s responder preparing EAP identity request", pre)
-			return append(ours, eapPayload(eapPacket{code: eapRequest, id: sa.eap.id, typ: eapIdentity}))
+			return append(ours, eapPayload(eap.Packet{Code: eap.Request, ID: sa.eap.id, Type: eap.Identity}))
 		}
 		sa.eap.identity = idi.Value()
-		return append(ours, d.eapChallenge(sa, eapMSCHAPv2))
+		return append(ours, d.eapChallenge(sa, eap.MSCHAPv2))
 	}
 	if auth.Method != ike.AuthPSK || len(gw.PSK) == 0 || !bytes.Equal(sa.keys.PSKAuth(gw.PSK, sa.initReq, sa.nr, suite.IDBody(idi), true), auth.Data) {
 		return d.failAuth(sa, "probable pre-shared secret mismatch", ike.NotifyAuthenticationFailed)
@@ -324,119 +325,6 @@ func (d *Daemon) failAuth(sa *ikeSA, why string, n uint16) []ike.Payload {
 	sa.state = stateDeleted
 	sa.stopTimers()
 	return []ike.Payload{notify(n, nil)}
-}
-
-func eapPayload(p eapPacket) ike.Payload {
-	return ike.Payload{Type: ike.PayloadEAP, Body: &ike.EAP{Data: p.encode()}}
-}
-
-// eapChallenge starts an EAP method for the identity known so far.
-func (d *Daemon) eapChallenge(sa *ikeSA, method byte) ike.Payload {
-	e := sa.eap
-	e.id++
-	e.method = method
-	e.challenge = randBytes(16)
-	if method == eapMD5 {
-		return eapPayload(eapPacket{code: eapRequest, id: e.id, typ: eapMD5, data: append([]byte{16}, e.challenge...)})
-	}
-	name := []byte(Hostname)
-	data := []byte{1, e.id, 0, 0, 16}
-	data = append(append(data, e.challenge...), name...)
-	binary.BigEndian.PutUint16(data[2:4], uint16(len(data)))
-	return eapPayload(eapPacket{code: eapRequest, id: e.id, typ: eapMSCHAPv2, data: data})
-}
-
-// Hostname names the authenticator in MS-CHAPv2 challenges.
-var Hostname = "FortiGate"
-
-// continueEAP runs the EAP conversation, then the final AUTH exchange.
-func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
-	e := sa.eap
-	pre := prefix(sa.gw.Name, sa.serial)
-	if e.done {
-		auth := ike.Get[*ike.Auth](in, ike.PayloadAUTH)
-		if auth == nil {
-			return d.failAuth(sa, "no AUTH after EAP", ike.NotifyAuthenticationFailed)
-		}
-		ki, kr := e.msk, e.msk
-		if ki == nil { // a method without keys: SK_pi / SK_pr (RFC 7296 §2.16)
-			ki, kr = sa.keys.SKpi, sa.keys.SKpr
-		}
-		if !bytes.Equal(sa.keys.PSKAuth(ki, sa.initReq, sa.nr, suite.IDBody(sa.peerID), true), auth.Data) {
-			return d.failAuth(sa, "EAP AUTH verify failed", ike.NotifyAuthenticationFailed)
-		}
-		d.log.Printf(1, "%s responder received AUTH msg", pre)
-		d.log.Printf(1, "%s peer identifier %s", pre, sa.peerID)
-		d.log.Printf(1, "%s auth verify done", pre)
-		d.log.Printf(1, "%s responder AUTH continuation", pre)
-		d.log.Printf(1, "%s authentication succeeded", pre)
-		sa.eapUser = e.identity
-		ours := []ike.Payload{{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: sa.keys.PSKAuth(kr, sa.initResp, sa.ni, suite.IDBody(e.idr), false)}}}
-		first := e.first
-		sa.eap = nil
-		return d.establish(sa, first, ours)
-	}
-	ep := ike.Get[*ike.EAP](in, ike.PayloadEAP)
-	if ep == nil {
-		return d.failAuth(sa, "no EAP payload", ike.NotifyAuthenticationFailed)
-	}
-	p, err := parseEAP(ep.Data)
-	if err != nil || p.code != eapResponse || p.id != e.id {
-		return d.failAuth(sa, "bad EAP response", ike.NotifyAuthenticationFailed)
-	}
-	failure := func(why string) []ike.Payload {
-		d.stats.Failed++
-		d.log.Printf(1, "%s EAP authentication failed for %q: %s", pre, e.identity, why)
-		sa.state = stateDeleted
-		sa.stopTimers()
-		return []ike.Payload{eapPayload(eapPacket{code: eapFailure, id: e.id})}
-	}
-	switch p.typ {
-	case eapIdentity:
-		e.identity = string(p.data)
-		d.log.Printf(1, "%s received EAP identity %q", pre, e.identity)
-		return []ike.Payload{d.eapChallenge(sa, eapMSCHAPv2)}
-	case eapNak:
-		for _, m := range p.data {
-			if m == eapMD5 || m == eapMSCHAPv2 {
-				return []ike.Payload{d.eapChallenge(sa, m)}
-			}
-		}
-		return failure("no common EAP method")
-	case eapMD5:
-		pw, ok := d.userPassword(sa.gw, e.identity)
-		if !ok || len(p.data) < 17 || !equal(p.data[1:17], md5Response(e.id, pw, e.challenge)) {
-			return failure("wrong password or unknown user")
-		}
-	case eapMSCHAPv2:
-		if len(p.data) == 1 && p.data[0] == 3 && e.msk != nil { // the peer acknowledged our success
-			break
-		}
-		if len(p.data) < 54 || p.data[0] != 2 || p.data[4] != 49 {
-			return failure("bad MS-CHAPv2 response")
-		}
-		peerCh, nt, name := p.data[5:21], p.data[29:53], string(p.data[54:])
-		pw, ok := d.userPassword(sa.gw, e.identity)
-		if !ok {
-			return failure("unknown user")
-		}
-		ch := challengeHash(peerCh, e.challenge, name)
-		hash := ntPasswordHash(pw)
-		if !equal(nt, ntResponse(ch, hash)) {
-			return failure("wrong password")
-		}
-		e.msk = mschapv2MSK(hash, nt)
-		msg := []byte(authenticatorResponse(hash, nt, ch) + " M=Welcome")
-		data := append([]byte{3, p.data[1], 0, 0}, msg...)
-		binary.BigEndian.PutUint16(data[2:4], uint16(len(data)))
-		e.id++
-		return []ike.Payload{eapPayload(eapPacket{code: eapRequest, id: e.id, typ: eapMSCHAPv2, data: data})}
-	default:
-		return failure("unexpected EAP type")
-	}
-	e.done = true
-	d.log.Printf(1, "%s EAP authentication of %q succeeded", pre, e.identity)
-	return []ike.Payload{eapPayload(eapPacket{code: eapSuccess, id: e.id})}
 }
 
 // establish completes IKE_AUTH: the dial-up instance, mode-cfg, the child
