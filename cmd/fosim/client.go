@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/daemons/iked/client"
+	"github.com/fosim/fosim/daemons/iked/eap"
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
 
@@ -24,6 +25,10 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	esp := fs.String("esp", "aes128-sha256", "phase2 proposal (FortiOS name)")
 	dh := fs.Int("dh", 19, "DH group")
 	modeCfg := fs.Bool("mode-cfg", false, "ask for a mode-cfg address")
+	eapUser := fs.String("eap-user", "", "authenticate this user by EAP after the PSK (FortiClient's PSK + EAP)")
+	eapPassword := fs.String("eap-password", "", "the EAP user's password")
+	eapMethod := fs.String("eap-method", "mschapv2", "EAP method: mschapv2 or md5")
+	rekey := fs.Bool("rekey", false, "rekey the child SA and then the IKE SA once up")
 	hold := fs.Duration("hold", 0, "keep the tunnel up this long before deleting it")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -44,10 +49,16 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "fosim client: --esp:", err)
 		return 2
 	}
+	method := map[string]byte{"mschapv2": eap.MSCHAPv2, "md5": eap.MD5}[*eapMethod]
+	if method == 0 {
+		fmt.Fprintln(stderr, "fosim client: --eap-method: mschapv2 or md5")
+		return 2
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	tun, err := client.Dial(ctx, client.Config{Server: addr, PSK: []byte(*psk), ID: *id, IKE: ikeS, ESP: espS, ModeCfg: *modeCfg})
+	tun, err := client.Dial(ctx, client.Config{Server: addr, PSK: []byte(*psk), ID: *id, IKE: ikeS, ESP: espS, ModeCfg: *modeCfg,
+		EAPIdentity: *eapUser, EAPPassword: []byte(*eapPassword), EAPMethod: method})
 	if err != nil {
 		fmt.Fprintln(stderr, "fosim client:", err)
 		return 1
@@ -55,7 +66,19 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "established with %s (id %s) in %v: %s, dh %d, child SPIs %08x/%08x\n",
 		addr, tun.Responder, time.Since(start).Round(time.Millisecond), ikeS.Name(), *dh, tun.SPIIn, tun.SPIOut)
 	if tun.VirtualIP.IsValid() {
-		fmt.Fprintf(stdout, "assigned address %s\n", tun.VirtualIP)
+		fmt.Fprintf(stdout, "assigned address %s netmask %s dns %v split %v\n", tun.VirtualIP, tun.Netmask, tun.DNS, tun.Split)
+	}
+	if *rekey {
+		if err := tun.RekeyChild(ctx); err != nil {
+			fmt.Fprintln(stderr, "fosim client: child SA rekey:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "child SA rekeyed: SPIs %08x/%08x\n", tun.SPIIn, tun.SPIOut)
+		if err := tun.RekeyIKE(ctx); err != nil {
+			fmt.Fprintln(stderr, "fosim client: IKE SA rekey:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "IKE SA rekeyed")
 	}
 	if *hold > 0 {
 		time.Sleep(*hold)

@@ -31,6 +31,7 @@ commands:
   backup FILE              write a FortiOS backup of the configuration
   restore FILE [--lenient] replace the configuration with a backup
   client --server ADDR --psk KEY [--proposal P] [--dh N] [--mode-cfg]
+         [--eap-user U --eap-password P [--eap-method md5]] [--rekey]
                            dial an IKEv2 gateway with fosim's own initiator
   serve [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
                            the headless appliance until interrupted: SSH on

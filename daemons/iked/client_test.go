@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/daemons/iked/client"
+	"github.com/fosim/fosim/daemons/iked/eap"
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
 
@@ -122,4 +123,52 @@ next
 end
 `)
 	check("[10.1.1.1 10.1.1.2]")
+}
+
+// fosim's client as FortiClient: PSK + EAP (MS-CHAPv2, MD5 after a Nak), a
+// wrong password refused, then IKE and child rekeys and a delete.
+func TestOwnClientEAPAndRekeys(t *testing.T) {
+	l := newLab(t, eapConfig)
+	ikeS, _ := suite.ParseIKE("aes256-sha256")
+	ikeS.DHGroup = 19
+	espS, _ := suite.ParseESP("aes256-sha256")
+	dial := func(method byte, password string) (*client.Tunnel, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return client.Dial(ctx, client.Config{Server: l.d.Addrs()[0], PSK: []byte("s3cret-psk"), IKE: ikeS, ESP: espS, ModeCfg: true,
+			Local: netip.MustParseAddrPort("127.0.0.1:0"), EAPIdentity: "userc", EAPPassword: []byte(password), EAPMethod: method})
+	}
+	if _, err := dial(eap.MSCHAPv2, "nope"); err == nil {
+		t.Fatal("a wrong EAP password was accepted")
+	}
+	for _, method := range []byte{eap.MSCHAPv2, eap.MD5} {
+		tun, err := dial(method, "passw0rd")
+		if err != nil {
+			t.Fatalf("EAP method %d: %v\n%s", method, err, l.log())
+		}
+		gws := l.d.Gateways()
+		if len(gws) != 1 || gws[0].EAPUser != "userc" || tun.VirtualIP != gws[0].AssignedIP || tun.SPIIn != gws[0].Children[0].SPIOut {
+			t.Fatalf("gateways %+v, tunnel %+v", gws, tun)
+		}
+		ctx := context.Background()
+		if err := tun.RekeyChild(ctx); err != nil {
+			t.Fatalf("child rekey: %v\n%s", err, l.log())
+		}
+		if err := tun.RekeyIKE(ctx); err != nil {
+			t.Fatalf("IKE rekey: %v\n%s", err, l.log())
+		}
+		if err := tun.DPD(ctx); err != nil {
+			t.Fatalf("DPD over the rekeyed SA: %v", err)
+		}
+		gws = l.d.Gateways()
+		if len(gws) != 1 || len(gws[0].Children) != 1 || gws[0].Children[0].SPIOut != tun.SPIIn || gws[0].EAPUser != "userc" || gws[0].IKETotal != 2 {
+			t.Fatalf("after the rekeys iked holds %+v, the client %+v", gws, tun)
+		}
+		if err := tun.Delete(ctx); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if n := len(l.d.Gateways()); n != 0 {
+			t.Fatalf("%d gateways after delete", n)
+		}
+	}
 }

@@ -25,6 +25,12 @@ type Config struct {
 	IKE     suite.Suite
 	ESP     suite.Suite
 	ModeCfg bool
+	// EAPIdentity, when set, authenticates the user by EAP after the
+	// gateway's PSK AUTH (FortiClient's PSK + EAP), with EAPPassword and
+	// EAPMethod (eap.MSCHAPv2 unless eap.MD5; the gateway is told by Nak).
+	EAPIdentity string
+	EAPPassword []byte
+	EAPMethod   byte
 	// Local is the address to send from (default: any).
 	Local netip.AddrPort
 	// Timeout per exchange (default 2s, with retransmissions).
@@ -185,36 +191,32 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 	t.spiR = m.Header.SPIr
 	t.keys = suite.DeriveIKE(cfg.IKE, shared, ni, nr.Data, t.spiI, t.spiR)
 
+	return t.authenticate(ctx, initReq, initResp, ni, nr.Data)
+}
+
+// authenticate runs IKE_AUTH: with a PSK, one exchange; with EAP, the
+// first request carries no AUTH, the gateway proves itself with the PSK
+// and runs EAP, and a last exchange carries both AUTHs over the MSK.
+func (t *Tunnel) authenticate(ctx context.Context, initReq, initResp, ni, nr []byte) error {
+	cfg := t.cfg
 	id := t.localID()
-	auth := t.keys.PSKAuth(cfg.PSK, initReq, nr.Data, suite.IDBody(id), true)
-	t.SPIIn = uint32(randSPI())
-	payloads := []ike.Payload{
-		{Type: ike.PayloadIDi, Body: id},
-		{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: auth}},
+	payloads := []ike.Payload{{Type: ike.PayloadIDi, Body: id}}
+	if cfg.EAPIdentity == "" {
+		payloads = append(payloads, ike.Payload{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: t.keys.PSKAuth(cfg.PSK, initReq, nr, suite.IDBody(id), true)}})
 	}
 	if cfg.ModeCfg {
 		payloads = append(payloads, ike.Payload{Type: ike.PayloadCP, Body: &ike.CP{Type: ike.CFGRequest, Attrs: []ike.CPAttr{
 			{Type: ike.CPInternalIP4Address}, {Type: ike.CPInternalIP4Netmask}, {Type: ike.CPInternalIP4DNS}, {Type: ike.CPInternalIP4Subnet}}}})
 	}
-	any4 := ike.Selector{Type: ike.TSIPv4Range, EndPort: 65535, Start: netip.IPv4Unspecified(), End: netip.MustParseAddr("255.255.255.255")}
-	var spi [4]byte
-	binary.BigEndian.PutUint32(spi[:], t.SPIIn)
+	t.SPIIn = uint32(randSPI())
 	payloads = append(payloads,
-		ike.Payload{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: spi[:], Transforms: cfg.ESP.Transforms(ike.ProtoESP)}}}},
+		ike.Payload{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: spiBytes(t.SPIIn), Transforms: cfg.ESP.Transforms(ike.ProtoESP)}}}},
 		ike.Payload{Type: ike.PayloadTSi, Body: &ike.TS{Selectors: []ike.Selector{any4}}},
 		ike.Payload{Type: ike.PayloadTSr, Body: &ike.TS{Selectors: []ike.Selector{any4}}},
 	)
 	t.msgID = 1
-	req := t.request(ike.IKE_AUTH, 1, payloads)
-	resp, err := t.exchange(ctx, req, 1)
+	in, err := t.call(ctx, ike.IKE_AUTH, payloads)
 	if err != nil {
-		return err
-	}
-	in, err := t.open(resp)
-	if err != nil {
-		return err
-	}
-	if err := refused(in); err != nil {
 		return err
 	}
 	idr := ike.Get[*ike.ID](in, ike.PayloadIDr)
@@ -226,6 +228,28 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 		return errors.New("ike: the gateway's AUTH does not verify")
 	}
 	t.Responder = idr.Value()
+	if cfg.EAPIdentity != "" {
+		msk, err := t.runEAP(ctx, in)
+		if err != nil {
+			return err
+		}
+		ki := msk
+		if ki == nil { // a method without keys (RFC 7296 §2.16)
+			ki = t.keys.SKpi
+		}
+		kr := msk
+		if kr == nil {
+			kr = t.keys.SKpr
+		}
+		in, err = t.call(ctx, ike.IKE_AUTH, []ike.Payload{{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: t.keys.PSKAuth(ki, initReq, nr, suite.IDBody(id), true)}}})
+		if err != nil {
+			return err
+		}
+		ra = ike.Get[*ike.Auth](in, ike.PayloadAUTH)
+		if ra == nil || !bytes.Equal(ra.Data, t.keys.PSKAuth(kr, initResp, ni, suite.IDBody(idr), false)) {
+			return errors.New("ike: the gateway's AUTH after EAP does not verify")
+		}
+	}
 	if cp := ike.Get[*ike.CP](in, ike.PayloadCP); cp != nil {
 		for _, a := range cp.Attrs {
 			switch {
@@ -245,8 +269,27 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 	if sa := ike.Get[*ike.SA](in, ike.PayloadSA); sa != nil && len(sa.Proposals) == 1 && len(sa.Proposals[0].SPI) == 4 {
 		t.SPIOut = binary.BigEndian.Uint32(sa.Proposals[0].SPI)
 	}
-	t.msgID = 2
 	return nil
+}
+
+var any4 = ike.Selector{Type: ike.TSIPv4Range, EndPort: 65535, Start: netip.IPv4Unspecified(), End: netip.MustParseAddr("255.255.255.255")}
+
+func spiBytes(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+// call sends a protected request with the next message ID and returns the
+// response's payloads, or the gateway's error notify as ErrRejected.
+func (t *Tunnel) call(ctx context.Context, exchange uint8, payloads []ike.Payload) ([]ike.Payload, error) {
+	id := t.msgID
+	resp, err := t.exchange(ctx, t.request(exchange, id, payloads), id)
+	if err != nil {
+		return nil, err
+	}
+	t.msgID++
+	in, err := t.open(resp)
+	if err != nil {
+		return nil, err
+	}
+	return in, refused(in)
 }
 
 func (t *Tunnel) localID() *ike.ID {
