@@ -2,7 +2,9 @@ package iked
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/fosim/fosim/daemons/iked/client"
 	"github.com/fosim/fosim/daemons/iked/eap"
+	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
 
@@ -170,5 +173,41 @@ func TestOwnClientEAPAndRekeys(t *testing.T) {
 		if n := len(l.d.Gateways()); n != 0 {
 			t.Fatalf("%d gateways after delete", n)
 		}
+	}
+}
+
+// A forged message with the tunnel's SPIs and the next message ID, from
+// another address, must not move the tunnel there (RFC 7296 §2.23: only an
+// authenticated message may).
+func TestForgedMessageDoesNotMoveTheTunnel(t *testing.T) {
+	l := newLab(t, fmt.Sprintf(basePhase1, "aes128-sha256", "19", "aes128-sha256"))
+	tun, err := dialLab(t, l, "s3cret-psk", 19, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	before := l.d.Gateways()[0]
+	forged := make([]byte, ike.HeaderLen+36)
+	binary.BigEndian.PutUint64(forged[0:], before.SPIi)
+	binary.BigEndian.PutUint64(forged[8:], before.SPIr)
+	forged[16], forged[17], forged[18], forged[19] = byte(ike.PayloadSK), 0x20, ike.INFORMATIONAL, ike.FlagInitiator
+	binary.BigEndian.PutUint32(forged[20:], before.MsgIDRecv)
+	binary.BigEndian.PutUint32(forged[24:], uint32(len(forged)))
+	binary.BigEndian.PutUint16(forged[30:], 36)
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(l.d.Addrs()[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(forged)
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(l.log(), "integrity check failed") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if after := l.d.Gateways()[0]; after.Peer != before.Peer {
+		t.Fatalf("a forged message moved the tunnel from %v to %v", before.Peer, after.Peer)
+	}
+	if err := tun.DPD(context.Background()); err != nil {
+		t.Fatalf("the tunnel no longer answers its peer: %v", err)
 	}
 }

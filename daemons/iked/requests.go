@@ -88,20 +88,8 @@ func (d *Daemon) handleResponse(sa *ikeSA, hdr ike.Header, msg []byte) {
 		d.stats.Dropped++
 		return
 	}
-	off, inner, err := ike.FindSK(msg)
-	if err != nil {
-		d.stats.Dropped++
-		return
-	}
-	plain, err := sa.keys.Open(msg, off, !sa.initiator)
-	if err != nil {
-		d.stats.Dropped++
-		d.log.Printf(1, "%s integrity check failed, message dropped", prefix(sa.name, sa.serial))
-		return
-	}
-	payloads, err := ike.DecodePayloads(inner, plain)
-	if err != nil {
-		d.stats.Dropped++
+	payloads, ok := d.open(sa, msg)
+	if !ok {
 		return
 	}
 	p.timer.Stop()

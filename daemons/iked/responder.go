@@ -71,25 +71,14 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 		d.stats.Dropped++
 		return
 	}
-	// the peer floats to 4500 (NAT-T) or moves: follow it
+	payloads, ok := d.open(sa, msg)
+	if !ok {
+		return
+	}
+	// the peer floats to 4500 (NAT-T) or moves: follow it, once the
+	// message proved to be the peer's (RFC 7296 §2.23)
 	sa.sock, sa.natt, sa.peer, sa.local = c, natt, peer, local
 	sa.lastRecv = d.now()
-	off, inner, err := ike.FindSK(msg)
-	if err != nil {
-		d.stats.Dropped++
-		return
-	}
-	plain, err := sa.keys.Open(msg, off, !sa.initiator)
-	if err != nil {
-		d.stats.Dropped++
-		d.log.Printf(1, "%s integrity check failed, message dropped", prefix(sa.name, sa.serial))
-		return
-	}
-	payloads, err := ike.DecodePayloads(inner, plain)
-	if err != nil {
-		d.stats.Dropped++
-		return
-	}
 	var resp []ike.Payload
 	switch hdr.ExchangeType {
 	case ike.IKE_AUTH:
@@ -114,6 +103,28 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 	if sa.state == stateDeleted {
 		delete(d.sas, sa.ourSPI())
 	}
+}
+
+// open verifies and decrypts a protected message of the peer on sa;
+// whatever fails is counted as dropped.
+func (d *Daemon) open(sa *ikeSA, msg []byte) ([]ike.Payload, bool) {
+	off, inner, err := ike.FindSK(msg)
+	if err != nil {
+		d.stats.Dropped++
+		return nil, false
+	}
+	plain, err := sa.keys.Open(msg, off, !sa.initiator)
+	if err != nil {
+		d.stats.Dropped++
+		d.log.Printf(1, "%s integrity check failed, message dropped", prefix(sa.name, sa.serial))
+		return nil, false
+	}
+	payloads, err := ike.DecodePayloads(inner, plain)
+	if err != nil {
+		d.stats.Dropped++
+		return nil, false
+	}
+	return payloads, true
 }
 
 func notify(typ uint16, data []byte) ike.Payload {
