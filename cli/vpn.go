@@ -196,7 +196,7 @@ func selector(s ike.Selector) string {
 // indexes, SPIs, keys, selectors, lifetimes and DPD settings come from
 // iked; the kernel's own fields fosim does not model (encap, options,
 // refcnt, mtu, replay window) are printed with the values of the seed
-// captures, and the traffic counters stay at zero as no ESP is carried.
+// captures; rx counts the ESP iked verified, tx stays at zero (iked sends none).
 func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 	vpn, name, err := sh.vpnAndName(args)
 	if err != nil {
@@ -246,9 +246,10 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 		if g.Dynamic {
 			fmt.Fprintf(out, "parent=%s index=%d\n", g.Parent, g.Index)
 		}
-		fmt.Fprintf(out, "proxyid_num=%d child_num=0 refcnt=7 ilast=0 olast=0 ad=/0\n", len(g.Children))
-		// fosim carries no ESP traffic: the counters stay at zero.
-		fmt.Fprintf(out, "stat: rxp=0 txp=0 rxb=0 txb=0\n")
+		rx := rxOf(g)
+		fmt.Fprintf(out, "proxyid_num=%d child_num=0 refcnt=7 ilast=%d olast=0 ad=/0\n", len(g.Children), secs(rx.last))
+		// iked verifies and counts the peer's ESP but sends none
+		fmt.Fprintf(out, "stat: rxp=%d txp=0 rxb=%d txb=0\n", rx.packets, rx.bytes)
 		on := 0
 		if g.DPD != "disable" {
 			on = 1
@@ -304,7 +305,27 @@ func getTunnelSummary(sh *Shell, args []string, out io.Writer) error {
 	}
 	for _, g := range vpn.Gateways() {
 		n := len(g.Children)
-		fmt.Fprintf(out, "'%s'  selectors(total,up): %d/%d  rx(pkt,err): 0/0  tx(pkt,err): 0/0\n", g.Name, n, n)
+		rx := rxOf(g)
+		fmt.Fprintf(out, "'%s'  selectors(total,up): %d/%d  rx(pkt,err): %d/%d  tx(pkt,err): 0/0\n", g.Name, n, n, rx.packets, rx.errors)
 	}
 	return nil
+}
+
+// rx sums the ESP a tunnel received over its child SAs.
+type rx struct {
+	packets, bytes, errors uint64
+	last                   time.Duration // since the last packet, 0 if none
+}
+
+func rxOf(g iked.Gateway) rx {
+	var r rx
+	for _, c := range g.Children {
+		r.packets += c.RxPackets
+		r.bytes += c.RxBytes
+		r.errors += c.RxErrors
+		if c.LastRx > 0 && (r.last == 0 || c.LastRx < r.last) {
+			r.last = c.LastRx
+		}
+	}
+	return r
 }

@@ -42,7 +42,8 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	cfg      *Config
-	sas      map[uint64]*ikeSA // by responder SPI
+	sas      map[uint64]*ikeSA   // by iked's own SPI
+	esp      map[uint32]*childSA // by inbound ESP SPI
 	halfOpen map[halfKey]*ikeSA
 	// instances are the dial-up instance indexes in use, by phase1
 	instances    map[string]map[int]bool
@@ -116,7 +117,7 @@ func New(opt Options) *Daemon {
 	if opt.CookieThreshold == 0 {
 		opt.CookieThreshold = 1000
 	}
-	return &Daemon{opt: opt, sas: map[uint64]*ikeSA{}, halfOpen: map[halfKey]*ikeSA{}, instances: map[string]map[int]bool{}}
+	return &Daemon{opt: opt, sas: map[uint64]*ikeSA{}, esp: map[uint32]*childSA{}, halfOpen: map[halfKey]*ikeSA{}, instances: map[string]map[int]bool{}}
 }
 
 // Name is the daemon's debug application name.
@@ -293,10 +294,7 @@ func (d *Daemon) readLoop(c *net.UDPConn, natt bool) {
 		if marker {
 			pkt = pkt[4:]
 		} else if natt {
-			// ESP on the NAT-T port: fosim carries no ESP traffic
-			d.mu.Lock()
-			d.stats.Dropped++
-			d.mu.Unlock()
+			d.handleESP(pkt)
 			continue
 		}
 		local := c.LocalAddr().(*net.UDPAddr).AddrPort()

@@ -58,6 +58,7 @@ func (d *Daemon) addChild(sa *ikeSA, c *childSA) {
 	c.owner = sa
 	sa.children = append(sa.children, c)
 	sa.childTotal++
+	d.esp[c.spiIn] = c
 	if c.phase2 == nil || c.phase2.Keylife <= 0 {
 		return
 	}
@@ -337,6 +338,7 @@ func (d *Daemon) deleteChild(sa *ikeSA, c *childSA) {
 func (d *Daemon) removeChild(sa *ikeSA, c *childSA) {
 	for i, x := range sa.children {
 		if x == c {
+			d.forgetChild(c)
 			c.stopTimer()
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
 			d.log.Printf(1, "ike V=root:0:%s:%s: deleted IPsec SA with SPI %08x, SA count: %d", sa.name, sa.gw.Name, c.spiIn, len(sa.children))

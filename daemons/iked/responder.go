@@ -548,6 +548,7 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 					if c.spiOut == v {
 						d.log.Printf(1, "%s deleting IPsec SA with SPI %08x", pre, c.spiIn)
 						ours = append(ours, spiBytes(c.spiIn))
+						d.forgetChild(c)
 						c.stopTimer()
 						sa.children = append(sa.children[:i], sa.children[i+1:]...)
 						break
@@ -588,6 +589,9 @@ func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 	}
 	if notifyPeer && sa.state == stateEstablished && sa.keys != nil {
 		d.deletes = append(d.deletes, sa)
+	}
+	for _, c := range sa.children {
+		d.forgetChild(c)
 	}
 	sa.children = nil
 	sa.assigned = netip.Addr{}

@@ -88,6 +88,10 @@ type childSA struct {
 	// rekeyTimer fires at the soft lifetime: iked rekeys the child
 	rekeyTimer *clock.Timer
 	rekeying   bool
+	// ESP received from the peer: verified packets, their inner bytes,
+	// packets that failed (integrity, format), the last one's time
+	rxPackets, rxBytes, rxErrors uint64
+	lastRx                       time.Time
 }
 
 // ourSPI is the SPI iked chose for the IKE SA: its key in Daemon.sas.
@@ -197,6 +201,9 @@ type Child struct {
 	Expires       time.Duration
 	// keys: in = the peer to us, out = us to the peer
 	EncIn, IntegIn, EncOut, IntegOut []byte
+	// ESP from the peer that iked verified (it forwards nothing)
+	RxPackets, RxBytes, RxErrors uint64
+	LastRx                       time.Duration // ago; 0 when nothing came
 }
 
 func (sa *ikeSA) snapshot(now time.Time) Gateway {
@@ -239,7 +246,11 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 			Name: name, Proposal: c.suite.Name(), SPIIn: c.spiIn, SPIOut: c.spiOut,
 			Local: c.tsr, Remote: c.tsi, Lifetime: lt, Expires: lt - now.Sub(c.created),
 			EncIn: clone(c.encIn), IntegIn: clone(c.integIn), EncOut: clone(c.encOut), IntegOut: clone(c.integOut),
+			RxPackets: c.rxPackets, RxBytes: c.rxBytes, RxErrors: c.rxErrors,
 		})
+		if !c.lastRx.IsZero() {
+			g.Children[len(g.Children)-1].LastRx = now.Sub(c.lastRx)
+		}
 	}
 	return g
 }

@@ -224,6 +224,10 @@ secrets {
 	fmt.Fprintf(&script, "for i in $(seq 100); do [ -S /run/charon.vici ] && break; sleep 0.05; done\n")
 	fmt.Fprintf(&script, "swanctl --load-all --file %s/swanctl.conf >/dev/null 2>&1\n", dir)
 	for _, step := range s.steps {
+		if step[0] == "@sh" { // a command in charon's namespaces
+			fmt.Fprintf(&script, "echo '>>> sh'\n%s 2>&1\n", step[1])
+			continue
+		}
 		if step[0] == "@hook" {
 			fmt.Fprintf(&script, "touch %s/hook%s\nwhile [ ! -e %s/ack%s ]; do sleep 0.01; done\n", dir, step[1], dir, step[1])
 			continue
@@ -377,8 +381,11 @@ end
 	// virtual IP and the child SA's route
 	l := newLabIn(t, cfg, true, labNetns(t, false), Options{Addr: natIked, Port: 500, NATTPort: 4500})
 	var gw Gateway
+	// three datagrams from the virtual address into the tunnel: strongSwan
+	// encrypts them, iked verifies and counts them
+	send := `for i in 1 2 3; do echo fosim > /dev/udp/10.99.0.1/9; done; sleep 0.2`
 	out := l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256", psk: "s3cret-psk", vips: true, localAddr: natClient,
-		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}, {"--list-sas"}, {"@hook", "0"}, {"--terminate", "--ike", "fgt", "--timeout", "5"}},
+		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}, {"@sh", send}, {"--list-sas"}, {"@hook", "0"}, {"--terminate", "--ike", "fgt", "--timeout", "5"}},
 		hooks: []func(){func() {
 			if gws := l.d.Gateways(); len(gws) == 1 {
 				gw = gws[0]
@@ -394,6 +401,10 @@ end
 		!strings.Contains(out, fmt.Sprintf("%016x_i* %016x_r", gw.SPIi, gw.SPIr)) ||
 		gw.Children[0].Remote[0].Start.String() != "10.253.0.100" || gw.Children[0].Remote[0].End.String() != "10.253.0.100" {
 		t.Fatalf("iked holds %+v\nstrongSwan lists:\n%s", gw, out)
+	}
+	// strongSwan's "out" counters are iked's rx ones
+	if c := gw.Children[0]; c.RxPackets != 3 || c.RxErrors != 0 || !strings.Contains(installed, fmt.Sprintf("out %08x, %6d bytes, %5d packets", c.SPIIn, c.RxBytes, c.RxPackets)) {
+		t.Fatalf("ESP: iked counted %d packets, %d bytes, %d errors\nstrongSwan lists:\n%s", c.RxPackets, c.RxBytes, c.RxErrors, out)
 	}
 	if !strings.Contains(l.log(), "tunnel up event assigned address 10.253.0.100") {
 		t.Fatalf("iked log:\n%s", l.log())
