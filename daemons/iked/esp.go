@@ -28,13 +28,55 @@ func (d *Daemon) handleESP(pkt []byte) {
 		d.stats.Dropped++ // an SPI iked does not hold (any more)
 		return
 	}
+	seq := binary.BigEndian.Uint32(pkt[4:8])
+	if !c.replay.fresh(seq) {
+		c.rxErrors++ // replayed, or too old for the window
+		return
+	}
 	inner, _, err := c.suite.OpenESP(c.encIn, c.integIn, pkt)
 	if err != nil {
 		c.rxErrors++
 		return
 	}
+	c.replay.accept(seq) // only verified packets move the window
 	c.rxPackets++
 	c.rxBytes += uint64(len(inner))
 	c.lastRx = d.now()
 	c.owner.lastRecv = c.lastRx
+}
+
+// replayWindow is RFC 4303 §3.4.3's anti-replay check over the last 64
+// sequence numbers (no extended sequence numbers: iked does not offer
+// them).
+type replayWindow struct {
+	top  uint32 // highest sequence number accepted
+	seen uint64 // bit i: top-i was accepted
+}
+
+// fresh says whether seq may be accepted: never zero, not seen, not older
+// than the window.
+func (w *replayWindow) fresh(seq uint32) bool {
+	if seq == 0 {
+		return false
+	}
+	if seq > w.top {
+		return true
+	}
+	back := w.top - seq
+	return back < 64 && w.seen&(1<<back) == 0
+}
+
+func (w *replayWindow) accept(seq uint32) {
+	if seq > w.top {
+		shift := seq - w.top
+		if shift >= 64 {
+			w.seen = 0
+		} else {
+			w.seen <<= shift
+		}
+		w.seen |= 1
+		w.top = seq
+		return
+	}
+	w.seen |= 1 << (w.top - seq)
 }

@@ -92,6 +92,7 @@ type childSA struct {
 	// packets that failed (integrity, format), the last one's time
 	rxPackets, rxBytes, rxErrors uint64
 	lastRx                       time.Time
+	replay                       replayWindow
 }
 
 // ourSPI is the SPI iked chose for the IKE SA: its key in Daemon.sas.
