@@ -269,8 +269,9 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 			for _, s := range c.Remote {
 				fmt.Fprintf(out, "  dst: %s\n", selector(s))
 			}
-			fmt.Fprintf(out, "  SA: ref=3 options=10226 type=00 soft=0 mtu=1438 expire=%d/0B replaywin=2048\n", max(0, secs(c.Expires)))
-			fmt.Fprintf(out, "       seqno=1 esn=0 replaywin_lastseq=00000000 qat=0 rekey=0 hash_search_len=1\n")
+			// expire: until the soft lifetime, when iked rekeys; timeout: until the hard one
+			fmt.Fprintf(out, "  SA: ref=3 options=10226 type=00 soft=0 mtu=1438 expire=%d/0B replaywin=2048\n", max(0, secs(c.SoftExpires)))
+			fmt.Fprintf(out, "       seqno=1 esn=0 replaywin_lastseq=%08x qat=0 rekey=0 hash_search_len=1\n", c.LastSeq)
 			fmt.Fprintf(out, "  life: type=01 bytes=0/0 timeout=%d/%d\n", max(0, secs(c.Expires)), secs(c.Lifetime))
 			enc, auth := espNames(c.Proposal)
 			fmt.Fprintf(out, "  dec: spi=%08x esp=%s key=%d %X\n", c.SPIIn, enc, len(c.EncIn), c.EncIn)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"regexp"
@@ -84,9 +85,22 @@ end`, "\n") {
 	}
 	out.Reset()
 	sh.Line("diagnose vpn tunnel list name dialup_0")
-	if got := out.String(); !strings.Contains(got, "name=dialup_0 ver=2 serial=1 ") || !strings.Contains(got, "parent=dialup index=0") ||
+	list := out.String()
+	if got := list; !strings.Contains(got, "name=dialup_0 ver=2 serial=1 ") || !strings.Contains(got, "parent=dialup index=0") ||
 		!strings.Contains(got, "  dst: 0:10.212.134.200-10.212.134.200:0") {
 		t.Fatalf("tunnel list:\n%s", got)
+	}
+	// the soft lifetime (expire) comes 1/80 of the keylife before the hard
+	// one (timeout), as in seed 002's capture
+	var expire, timeout, keylife int
+	if _, err := fmt.Sscanf(list[strings.Index(list, "expire="):], "expire=%d/0B", &expire); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Sscanf(list[strings.Index(list, "timeout="):], "timeout=%d/%d", &timeout, &keylife); err != nil {
+		t.Fatal(err)
+	}
+	if keylife != 43200 || timeout-expire != 540 {
+		t.Fatalf("expire=%d timeout=%d/%d", expire, timeout, keylife)
 	}
 	out.Reset()
 	sh.Line("diagnose vpn ike gateway flush name dialup_0")

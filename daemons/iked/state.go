@@ -205,6 +205,8 @@ type Child struct {
 	// ESP from the peer that iked verified (it forwards nothing)
 	RxPackets, RxBytes, RxErrors uint64
 	LastRx                       time.Duration // ago; 0 when nothing came
+	LastSeq                      uint32        // highest ESP sequence number verified
+	SoftExpires                  time.Duration // until iked rekeys it
 }
 
 func (sa *ikeSA) snapshot(now time.Time) Gateway {
@@ -247,7 +249,8 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 			Name: name, Proposal: c.suite.Name(), SPIIn: c.spiIn, SPIOut: c.spiOut,
 			Local: c.tsr, Remote: c.tsi, Lifetime: lt, Expires: lt - now.Sub(c.created),
 			EncIn: clone(c.encIn), IntegIn: clone(c.integIn), EncOut: clone(c.encOut), IntegOut: clone(c.integOut),
-			RxPackets: c.rxPackets, RxBytes: c.rxBytes, RxErrors: c.rxErrors,
+			RxPackets: c.rxPackets, RxBytes: c.rxBytes, RxErrors: c.rxErrors, LastSeq: c.replay.top,
+			SoftExpires: childSoftLifetime(lt) - now.Sub(c.created),
 		})
 		if !c.lastRx.IsZero() {
 			g.Children[len(g.Children)-1].LastRx = now.Sub(c.lastRx)
