@@ -117,7 +117,12 @@ func labNetns(t *testing.T, nat bool) string {
 	cmd := exec.Command("nsenter", "--net="+ns, "sh", "-c", setup)
 	cmd.Stdin = strings.NewReader(natNftable)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("setting up the NAT: %v\n%s", err, out)
+		// a kernel without veth (or nftables' NAT) is the machine's limit,
+		// not a missing peer: say so loudly and skip, even in CI
+		if strings.Contains(string(out), "Unknown device type") || strings.Contains(string(out), "Operation not supported") {
+			t.Skipf("SKIPPED LOUDLY: this kernel cannot build the lab network: %s", out)
+		}
+		t.Fatalf("setting up the lab network: %v\n%s", err, out)
 	}
 	return ns
 }
