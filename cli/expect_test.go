@@ -7,19 +7,18 @@ package cli
 // the screen (with "\r\n" line ends, as on a pty) comes out.
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/cmdb/cmdbtest"
+	"github.com/fosim/fosim/internal/termtest"
 )
 
 const expPrompt = "FortiGate-VM64 # "
@@ -30,11 +29,7 @@ type expTerm struct {
 	st     *cmdb.Store
 	sh     *Shell
 	done   chan error
-	mu     sync.Mutex
-	buf    []byte
-	pos    int
-	eof    bool
-	notify chan struct{}
+	*termtest.Screen
 }
 
 func startExpect(t *testing.T, height int) *expTerm {
@@ -44,28 +39,11 @@ func startExpect(t *testing.T, height int) *expTerm {
 	outR, outW := io.Pipe()
 	sh := New(NewAppliance(st), st.NewSession("admin", "expect"), CRLF(outW))
 	ed := NewEditor(inR, sh.Out, sh, height)
-	et := &expTerm{keys: inW, st: st, sh: sh, done: make(chan error, 1), notify: make(chan struct{}, 1)}
+	et := &expTerm{keys: inW, st: st, sh: sh, done: make(chan error, 1), Screen: termtest.NewScreen(outR)}
 	go func() {
 		err := ed.Run()
 		outW.Close()
 		et.done <- err
-	}()
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := outR.Read(b)
-			et.mu.Lock()
-			et.buf = append(et.buf, b[:n]...)
-			et.eof = err != nil
-			et.mu.Unlock()
-			select {
-			case et.notify <- struct{}{}:
-			default:
-			}
-			if err != nil {
-				return
-			}
-		}
 	}()
 	t.Cleanup(func() {
 		inW.Close() // end of input: the editor returns
@@ -103,46 +81,7 @@ func (et *expTerm) send(t *testing.T, keys string) {
 // expect waits for want on the screen and returns everything up to it.
 func (et *expTerm) expect(t *testing.T, want string) string {
 	t.Helper()
-	got, ok := et.wait(want, 5*time.Second)
-	if !ok {
-		t.Fatalf("waited for %q; screen since last match:\n%q", want, got)
-	}
-	return got
-}
-
-func (et *expTerm) wait(want string, d time.Duration) (string, bool) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		et.mu.Lock()
-		if i := bytes.Index(et.buf[et.pos:], []byte(want)); i >= 0 {
-			end := et.pos + i + len(want)
-			got := string(et.buf[et.pos:end])
-			et.pos = end
-			et.mu.Unlock()
-			return got, true
-		}
-		rest, eof := string(et.buf[et.pos:]), et.eof
-		et.mu.Unlock()
-		if eof {
-			return rest, false
-		}
-		select {
-		case <-et.notify:
-		case <-timer.C:
-			return rest, false
-		}
-	}
-}
-
-// quiet returns what arrives within d (and consumes it).
-func (et *expTerm) quiet(d time.Duration) string {
-	time.Sleep(d)
-	et.mu.Lock()
-	defer et.mu.Unlock()
-	got := string(et.buf[et.pos:])
-	et.pos = len(et.buf)
-	return got
+	return et.Expect(t, want, 5*time.Second)
 }
 
 // cmd types a line and Enter (a bare CR, as a terminal sends) and returns
@@ -315,7 +254,7 @@ func TestExpectTabCompletion(t *testing.T) {
 	}
 	// Tab with nothing to offer leaves the line alone.
 	et.send(t, "show xyz\t\x15")
-	if extra := et.quiet(100 * time.Millisecond); strings.Contains(extra, "Command fail") {
+	if extra := et.Quiet(100 * time.Millisecond); strings.Contains(extra, "Command fail") {
 		t.Errorf("Tab on nothing: %q", extra)
 	}
 }
@@ -393,7 +332,7 @@ func TestExpectPaging(t *testing.T) {
 	if n := strings.Count(page, "\r\n"); n != 9 {
 		t.Errorf("first page: %d lines, want 9 (height 10):\n%s", n, page)
 	}
-	if extra := et.quiet(150 * time.Millisecond); extra != "" {
+	if extra := et.Quiet(150 * time.Millisecond); extra != "" {
 		t.Errorf("output went past --More-- without a key: %q", extra)
 	}
 	et.send(t, " ")
@@ -427,7 +366,7 @@ func TestExpectPagingAfterCRLF(t *testing.T) {
 	et := startExpect(t, 6)
 	et.send(t, "show full-configuration system global\r\n")
 	page := et.expect(t, "--More-- ")
-	more := et.quiet(200 * time.Millisecond)
+	more := et.Quiet(200 * time.Millisecond)
 	et.send(t, "q")
 	et.expect(t, expPrompt)
 	if strings.Contains(more, "\r\n") {
@@ -609,9 +548,9 @@ func TestExpectPagingLineByLine(t *testing.T) {
 	et := startExpect(t, 10)
 	et.send(t, "get system status\r")
 	et.expect(t, "get system status\r\n")
-	page, ok := et.wait("--More-- ", time.Second)
+	page, ok := et.TryExpect("--More-- ", time.Second)
 	if !ok {
-		rest := et.quiet(50 * time.Millisecond)
+		rest := et.Quiet(50 * time.Millisecond)
 		et.send(t, "q")
 		if strings.Contains(rest, "Last reboot reason") {
 			t.Fatalf("regression: the pager never pauses output written one line per Write (pager.Write does not stop after "+

@@ -1,7 +1,6 @@
 package sshd
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/cmdb/cmdbtest"
+	"github.com/fosim/fosim/internal/termtest"
 )
 
 // This file holds the test harness shared by the sshd tests: an in-process
@@ -241,121 +241,9 @@ func run(t testing.TB, c *ssh.Client, cmd string) string {
 	return string(out)
 }
 
-// screen accumulates what a session prints and waits for expected text.
-type screen struct {
-	mu     sync.Mutex
-	buf    []byte
-	pos    int // start of what expect has not consumed yet
-	eof    bool
-	notify chan struct{}
-}
-
-func newScreen(r io.Reader) *screen {
-	sc := &screen{notify: make(chan struct{}, 1)}
-	go func() {
-		b := make([]byte, 32*1024)
-		for {
-			n, err := r.Read(b)
-			sc.mu.Lock()
-			sc.buf = append(sc.buf, b[:n]...)
-			if err != nil {
-				sc.eof = true
-			}
-			sc.mu.Unlock()
-			select {
-			case sc.notify <- struct{}{}:
-			default:
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return sc
-}
-
-// expect waits until the unconsumed output contains want and returns the
-// output up to and including it.
-func (sc *screen) expect(t testing.TB, want string, d time.Duration) string {
-	t.Helper()
-	got, ok := sc.tryExpect(want, d)
-	if !ok {
-		t.Fatalf("waited %v for %q; unconsumed output:\n%q", d, want, got)
-	}
-	return got
-}
-
-// expectAny waits for the first of wants to appear and returns the output
-// up to it and its index.
-func (sc *screen) expectAny(t testing.TB, d time.Duration, wants ...string) (string, int) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		sc.mu.Lock()
-		best, which := -1, -1
-		for k, w := range wants {
-			if i := bytes.Index(sc.buf[sc.pos:], []byte(w)); i >= 0 && (best < 0 || i < best) {
-				best, which = i, k
-			}
-		}
-		if which >= 0 {
-			end := sc.pos + best + len(wants[which])
-			got := string(sc.buf[sc.pos:end])
-			sc.pos = end
-			sc.mu.Unlock()
-			return got, which
-		}
-		rest, eof := string(sc.buf[sc.pos:]), sc.eof
-		sc.mu.Unlock()
-		if eof || time.Now().After(deadline) {
-			t.Fatalf("waited %v for any of %q; unconsumed output:\n%q", d, wants, rest)
-		}
-		select {
-		case <-sc.notify:
-		case <-time.After(time.Until(deadline)):
-		}
-	}
-}
-
-// tryExpect is expect that reports a timeout instead of failing.
-func (sc *screen) tryExpect(want string, d time.Duration) (string, bool) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		sc.mu.Lock()
-		if i := bytes.Index(sc.buf[sc.pos:], []byte(want)); i >= 0 {
-			end := sc.pos + i + len(want)
-			got := string(sc.buf[sc.pos:end])
-			sc.pos = end
-			sc.mu.Unlock()
-			return got, true
-		}
-		rest, eof := string(sc.buf[sc.pos:]), sc.eof
-		sc.mu.Unlock()
-		if eof {
-			return rest, false
-		}
-		select {
-		case <-sc.notify:
-		case <-timer.C:
-			return rest, false
-		}
-	}
-}
-
-// quiet waits d and returns what arrived meanwhile (consumed).
-func (sc *screen) quiet(d time.Duration) string {
-	time.Sleep(d)
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	got := string(sc.buf[sc.pos:])
-	sc.pos = len(sc.buf)
-	return got
-}
-
 // term is an interactive session with a pty.
 type term struct {
-	*screen
+	*termtest.Screen
 	sess *ssh.Session
 	in   io.WriteCloser
 }
@@ -381,8 +269,8 @@ func openTerm(t testing.TB, c *ssh.Client, height int) *term {
 	if err := s.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	tm := &term{screen: newScreen(out), sess: s, in: in}
-	tm.expect(t, prompt, 5*time.Second)
+	tm := &term{Screen: termtest.NewScreen(out), sess: s, in: in}
+	tm.Expect(t, prompt, 5*time.Second)
 	return tm
 }
 
@@ -397,7 +285,7 @@ func (tm *term) send(t testing.TB, s string) {
 func (tm *term) line(t testing.TB, s string) {
 	t.Helper()
 	tm.send(t, s+"\n")
-	tm.expect(t, s+"\r\n", 5*time.Second)
+	tm.Expect(t, s+"\r\n", 5*time.Second)
 }
 
 // requirePeers tells whether a missing peer (ssh, netmiko) must fail.

@@ -147,7 +147,7 @@ func TestInteractivePromptsAndEcho(t *testing.T) {
 	for _, s := range steps {
 		tm.send(t, s.line+"\r\n")
 		// every typed line is echoed exactly, then the next prompt
-		got := tm.expect(t, s.prompt, 5*time.Second)
+		got := tm.Expect(t, s.prompt, 5*time.Second)
 		if !strings.HasPrefix(got, s.line+"\r\n") {
 			t.Fatalf("after %q: echo/prompt %q", s.line, got)
 		}
@@ -156,7 +156,7 @@ func TestInteractivePromptsAndEcho(t *testing.T) {
 		t.Errorf("phase1 not saved")
 	}
 	tm.send(t, "exit\r\n")
-	tm.expect(t, "exit\r\n", 5*time.Second)
+	tm.Expect(t, "exit\r\n", 5*time.Second)
 	if err := tm.sess.Wait(); err != nil {
 		t.Errorf("exit: %v", err)
 	}
@@ -175,8 +175,8 @@ func TestInteractivePastedBlock(t *testing.T) {
 	}
 	b.WriteString("end\nconfig system global\nset hostname PASTED\nend\nget system status | grep Hostname\n")
 	tm.send(t, b.String())
-	out := tm.expect(t, "Hostname: PASTED\r\n", 10*time.Second)
-	out += tm.expect(t, "PASTED # ", 5*time.Second)
+	out := tm.Expect(t, "Hostname: PASTED\r\n", 10*time.Second)
+	out += tm.Expect(t, "PASTED # ", 5*time.Second)
 	// Each line appears after its prompt, in order.
 	pos := 0
 	p := "FortiGate-VM64 (address) # "
@@ -212,14 +212,14 @@ func TestInteractiveEnterIsBareCR(t *testing.T) {
 	c := ts.mustDial(t)
 	tm := openTerm(t, c, 40)
 	tm.send(t, "get system status\r")
-	if _, ok := tm.tryExpect("Virtual domain configuration: disable", 2*time.Second); !ok {
+	if _, ok := tm.TryExpect("Virtual domain configuration: disable", 2*time.Second); !ok {
 		// Unblock the editor so the session can end cleanly.
 		tm.send(t, "\r")
 		t.Fatal("regression: cli.Editor.ReadLine on a bare \"\\r\" calls bufio.Reader.Peek(1) to swallow a following \"\\n\"; " +
 			"Peek blocks until the next key arrives, so a command typed in a real terminal (which sends only CR for Enter) " +
 			"does not run until another key is pressed. Input \"get system status\\r\": expected the status at once, got nothing for 2s.")
 	}
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 }
 
 func setAdminPassword(t *testing.T, c *ssh.Client, pw string) {
@@ -404,7 +404,7 @@ func TestCloseEndsLiveSessions(t *testing.T) {
 	c := ts.mustDial(t)
 	tm := openTerm(t, c, 24)
 	tm.line(t, "config system global")
-	tm.expect(t, "(global) # ", 5*time.Second)
+	tm.Expect(t, "(global) # ", 5*time.Second)
 	c2 := ts.mustDial(t)
 	tm2 := openTerm(t, c2, 24)
 	if err := ts.srv.Close(); err != nil {
@@ -549,7 +549,7 @@ func TestPagingMore(t *testing.T) {
 	addAddresses(t, c, "pg", 20) // 20 × 5 lines + 2
 	tm := openTerm(t, c, 10)
 	tm.line(t, "show firewall address")
-	page := tm.expect(t, "--More-- ", 5*time.Second)
+	page := tm.Expect(t, "--More-- ", 5*time.Second)
 	if n := countLines(page); n != 9 {
 		t.Errorf("first page has %d lines, want 9 (height 10):\n%s", n, page)
 	}
@@ -557,11 +557,11 @@ func TestPagingMore(t *testing.T) {
 		t.Errorf("first page: %q", page)
 	}
 	// Nothing more until a key.
-	if extra := tm.quiet(300 * time.Millisecond); extra != "" {
+	if extra := tm.Quiet(300 * time.Millisecond); extra != "" {
 		t.Errorf("output went on past --More--: %q", extra)
 	}
 	tm.send(t, " ")
-	page = tm.expect(t, "--More-- ", 5*time.Second)
+	page = tm.Expect(t, "--More-- ", 5*time.Second)
 	if !strings.HasPrefix(page, "\r         \r") {
 		t.Errorf("--More-- not erased: %q", page)
 	}
@@ -570,25 +570,25 @@ func TestPagingMore(t *testing.T) {
 	}
 	// Enter: one more line.
 	tm.send(t, "\n")
-	page = tm.expect(t, "--More-- ", 5*time.Second)
+	page = tm.Expect(t, "--More-- ", 5*time.Second)
 	if n := countLines(page); n != 1 {
 		t.Errorf("Enter showed %d lines, want 1:\n%q", n, page)
 	}
 	tm.send(t, "q")
-	rest := tm.expect(t, prompt, 5*time.Second)
+	rest := tm.Expect(t, prompt, 5*time.Second)
 	if strings.Contains(rest, "edit") || strings.Contains(rest, "end\r\n") {
 		t.Errorf("q did not drop the rest: %q", rest)
 	}
 	// The shell goes on normally; Ctrl-C at --More-- also stops.
 	tm.line(t, "show firewall address")
-	tm.expect(t, "--More-- ", 5*time.Second)
+	tm.Expect(t, "--More-- ", 5*time.Second)
 	tm.send(t, "\x03")
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 	// Space to the end: every line comes, ending with "end".
 	tm.line(t, "show firewall address")
 	var all strings.Builder
 	for i := 0; ; i++ {
-		s, which := tm.expectAny(t, 5*time.Second, "--More-- ", prompt)
+		s, which := tm.ExpectAny(t, 5*time.Second, "--More-- ", prompt)
 		all.WriteString(s)
 		if which == 1 {
 			break
@@ -612,9 +612,9 @@ func TestPagingStandard(t *testing.T) {
 	for _, l := range []string{"config system console", "set output standard", "end"} {
 		tm.line(t, l)
 	}
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 	tm.line(t, "show firewall address")
-	out := tm.expect(t, prompt, 5*time.Second)
+	out := tm.Expect(t, prompt, 5*time.Second)
 	if strings.Contains(out, "--More--") {
 		t.Errorf("output standard still pages:\n%s", out)
 	}
@@ -632,9 +632,9 @@ func TestPagingLineByLineOutput(t *testing.T) {
 	c := ts.mustDial(t)
 	tm := openTerm(t, c, 10)
 	tm.line(t, "get system status")
-	got, ok := tm.tryExpect("--More-- ", time.Second)
+	got, ok := tm.TryExpect("--More-- ", time.Second)
 	if !ok {
-		rest := tm.quiet(100 * time.Millisecond) // tryExpect consumed nothing
+		rest := tm.Quiet(100 * time.Millisecond) // tryExpect consumed nothing
 		if strings.Contains(rest, "Last reboot reason") {
 			t.Fatalf("regression: cli pager never pauses output written one line per Write: pager.Write skips --More-- when "+
 				"the line is the last of the Write (`s == \"\"`), and getSystemStatus writes each line with its own Fprintf. "+
@@ -647,7 +647,7 @@ func TestPagingLineByLineOutput(t *testing.T) {
 		t.Errorf("first page of get system status has %d lines, want 9", n)
 	}
 	tm.send(t, "q")
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 }
 
 // A window-change request must reach the pager (new height) while the
@@ -662,10 +662,10 @@ func TestWindowChange(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	tm.line(t, "show firewall address")
-	page := tm.expect(t, "--More-- ", 5*time.Second)
+	page := tm.Expect(t, "--More-- ", 5*time.Second)
 	n := countLines(page)
 	tm.send(t, "q")
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 	if n != 5 {
 		t.Fatalf("regression: window-change is ignored once the shell runs: Server.session handles requests in one loop and "+
 			"runs the shell inside it (case \"shell\": ed.Run()), so no later request is read. Input: pty 20 rows, "+
@@ -692,14 +692,14 @@ func TestManyWindowChanges(t *testing.T) {
 	case <-time.After(2 * time.Second):
 	}
 	tm.send(t, "get system console\n")
-	if _, ok := tm.tryExpect("output              : ", 3*time.Second); !ok {
+	if _, ok := tm.TryExpect("output              : ", 3*time.Second); !ok {
 		ts.wedged = true
 		t.Fatal("regression: the session freezes after 16 window-change requests: Server.session stops reading its channel " +
 			"requests while the shell runs, x/crypto/ssh buffers 16 and then blocks the connection's read loop, so no " +
 			"keystroke gets through. Input: pty, 40 window-changes, `get system console`; expected its output, got nothing. " +
 			"Server.Close then never returns either: the blocked read loop keeps the connection's goroutines alive.")
 	}
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 }
 
 func TestTabCompletionAndHelp(t *testing.T) {
@@ -707,27 +707,27 @@ func TestTabCompletionAndHelp(t *testing.T) {
 	c := ts.mustDial(t)
 	tm := openTerm(t, c, 40)
 	tm.send(t, "config vpn ipsec phase1\t")
-	tm.expect(t, "config vpn ipsec phase1-interface ", 5*time.Second)
+	tm.Expect(t, "config vpn ipsec phase1-interface ", 5*time.Second)
 	tm.send(t, "\r\n")
-	tm.expect(t, "FortiGate-VM64 (phase1-interface) # ", 5*time.Second)
+	tm.Expect(t, "FortiGate-VM64 (phase1-interface) # ", 5*time.Second)
 	tm.line(t, "edit tabtest")
-	tm.expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
+	tm.Expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
 	tm.send(t, "set keylife ?")
-	help := tm.expect(t, "FortiGate-VM64 (tabtest) # set keylife ", 5*time.Second)
+	help := tm.Expect(t, "FortiGate-VM64 (tabtest) # set keylife ", 5*time.Second)
 	if !strings.HasPrefix(help, "set keylife ?\r\n") || !strings.Contains(help, "<integer>") ||
 		!strings.Contains(help, "Please input integer value (120 - 172800).") {
 		t.Errorf("set keylife ?:\n%q", help)
 	}
 	// '?' leaves the line as typed: finish it.
 	tm.send(t, "3600\r\n")
-	tm.expect(t, "3600\r\nFortiGate-VM64 (tabtest) # ", 5*time.Second)
+	tm.Expect(t, "3600\r\nFortiGate-VM64 (tabtest) # ", 5*time.Second)
 	// Tab on an attribute name, then on an option value.
 	tm.send(t, "set ike-v\t")
-	tm.expect(t, "set ike-version ", 5*time.Second)
+	tm.Expect(t, "set ike-version ", 5*time.Second)
 	tm.send(t, "2\r\n")
-	tm.expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
+	tm.Expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
 	tm.send(t, "?")
-	h := tm.expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
+	h := tm.Expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
 	for _, w := range []string{"set ", "unset ", "next ", "end ", "abort "} {
 		if !strings.Contains(h, "\r\n"+w) {
 			t.Errorf("? in an entry lacks %q:\n%s", w, h)
@@ -735,7 +735,7 @@ func TestTabCompletionAndHelp(t *testing.T) {
 	}
 	tm.line(t, "next")
 	tm.line(t, "end")
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 	e := ts.st.Lookup("vpn ipsec phase1-interface", "tabtest")
 	if e == nil {
 		t.Fatal("tabtest not saved")
@@ -751,17 +751,17 @@ func TestCtrlCAbandonsLine(t *testing.T) {
 	c := ts.mustDial(t)
 	tm := openTerm(t, c, 40)
 	tm.line(t, "config system global")
-	tm.expect(t, "FortiGate-VM64 (global) # ", 5*time.Second)
+	tm.Expect(t, "FortiGate-VM64 (global) # ", 5*time.Second)
 	tm.send(t, "set hostname CTRLC\x03")
-	tm.expect(t, "set hostname CTRLC\r\nFortiGate-VM64 (global) # ", 5*time.Second)
+	tm.Expect(t, "set hostname CTRLC\r\nFortiGate-VM64 (global) # ", 5*time.Second)
 	tm.line(t, "end")
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 	if h := ts.st.SingletonValue("system global", "hostname"); h == "CTRLC" {
 		t.Errorf("Ctrl-C did not abandon the line")
 	}
 	// Ctrl-U clears, backspace erases.
 	tm.send(t, "garbage\x15get system console | grep outpux\x7ft\r\n")
-	tm.expect(t, "output              : more\r\n"+prompt, 5*time.Second)
+	tm.Expect(t, "output              : more\r\n"+prompt, 5*time.Second)
 }
 
 func TestPublicKeyAuth(t *testing.T) {
@@ -798,7 +798,7 @@ func TestChannels(t *testing.T) {
 	c := ts.mustDial(t)
 	tm := openTerm(t, c, 24)
 	tm.line(t, "config system global")
-	tm.expect(t, "(global) # ", 5*time.Second)
+	tm.Expect(t, "(global) # ", 5*time.Second)
 	errs := make(chan error, 3)
 	for i := 0; i < 3; i++ {
 		go func() {
@@ -822,7 +822,7 @@ func TestChannels(t *testing.T) {
 	}
 	// The pty session, left in config system global, is unaffected.
 	tm.line(t, "end")
-	tm.expect(t, prompt, 5*time.Second)
+	tm.Expect(t, prompt, 5*time.Second)
 	for i := 0; i < 3; i++ {
 		if ts.st.Lookup("firewall address", fmt.Sprintf("ch-%d", i)) == nil {
 			t.Errorf("ch-%d not saved", i)
