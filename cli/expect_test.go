@@ -25,10 +25,10 @@ const expPrompt = "FortiGate-VM64 # "
 
 // expTerm is a shell on a simulated terminal.
 type expTerm struct {
-	keys   *io.PipeWriter
-	st     *cmdb.Store
-	sh     *Shell
-	done   chan error
+	keys *io.PipeWriter
+	st   *cmdb.Store
+	sh   *Shell
+	done chan error
 	*termtest.Screen
 }
 
