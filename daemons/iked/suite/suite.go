@@ -85,36 +85,36 @@ func encrName(id uint16, bits int) string {
 	return fmt.Sprintf("encr%d", id)
 }
 
+// hashes are the FortiOS names of the hash functions, as PRF and as
+// integrity transform.
+var hashes = []struct {
+	name       string
+	prf, integ uint16
+}{
+	{"md5", PRFMD5, IntegMD5},
+	{"sha1", PRFSHA1, IntegSHA1},
+	{"sha256", PRFSHA256, IntegSHA256},
+	{"sha384", PRFSHA384, IntegSHA384},
+	{"sha512", PRFSHA512, IntegSHA512},
+}
+
 func prfName(id uint16) string {
-	switch id {
-	case PRFMD5:
-		return "md5"
-	case PRFSHA1:
-		return "sha1"
-	case PRFSHA256:
-		return "sha256"
-	case PRFSHA384:
-		return "sha384"
-	case PRFSHA512:
-		return "sha512"
+	for _, h := range hashes {
+		if h.prf == id {
+			return h.name
+		}
 	}
 	return fmt.Sprintf("prf%d", id)
 }
 
 func integName(id uint16) string {
-	switch id {
-	case IntegMD5:
-		return "md5"
-	case IntegSHA1:
-		return "sha1"
-	case IntegSHA256:
-		return "sha256"
-	case IntegSHA384:
-		return "sha384"
-	case IntegSHA512:
-		return "sha512"
-	case IntegNone:
+	if id == IntegNone {
 		return "null"
+	}
+	for _, h := range hashes {
+		if h.integ == id {
+			return h.name
+		}
 	}
 	return fmt.Sprintf("integ%d", id)
 }
@@ -197,22 +197,16 @@ func atoiBits(s string) int {
 	return 256
 }
 
-func parseHash(h string, prf bool) (uint16, error) {
-	ids := map[string][2]uint16{
-		"md5":    {PRFMD5, IntegMD5},
-		"sha1":   {PRFSHA1, IntegSHA1},
-		"sha256": {PRFSHA256, IntegSHA256},
-		"sha384": {PRFSHA384, IntegSHA384},
-		"sha512": {PRFSHA512, IntegSHA512},
+func parseHash(name string, prf bool) (uint16, error) {
+	for _, h := range hashes {
+		if h.name == name {
+			if prf {
+				return h.prf, nil
+			}
+			return h.integ, nil
+		}
 	}
-	v, ok := ids[h]
-	if !ok {
-		return 0, fmt.Errorf("unsupported hash %q", h)
-	}
-	if prf {
-		return v[0], nil
-	}
-	return v[1], nil
+	return 0, fmt.Errorf("unsupported hash %q", name)
 }
 
 // Transforms renders a suite as the transforms of an IKE proposal.
