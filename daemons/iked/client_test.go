@@ -200,10 +200,7 @@ func TestForgedMessageDoesNotMoveTheTunnel(t *testing.T) {
 	}
 	defer c.Close()
 	c.Write(forged)
-	deadline := time.Now().Add(2 * time.Second)
-	for !strings.Contains(l.log(), "integrity check failed") && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(2*time.Second, func() bool { return strings.Contains(l.log(), "integrity check failed") })
 	if after := l.d.Gateways()[0]; after.Peer != before.Peer {
 		t.Fatalf("a forged message moved the tunnel from %v to %v", before.Peer, after.Peer)
 	}

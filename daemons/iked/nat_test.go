@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -142,6 +141,8 @@ func TestStrongSwanBehindNAT(t *testing.T) {
 			{"--initiate", "--child", "c1", "--timeout", "10"},
 			{"--list-sas"},
 			{"@hook", "0"},
+			// up to 3 s for iked's delete to cross the NAT
+			{"@sh", "for i in $(seq 60); do swanctl --list-sas | grep -q ESTABLISHED || break; sleep 0.05; done"},
 			{"--list-sas"},
 		},
 		hooks: []func(){func() {
@@ -151,7 +152,6 @@ func TestStrongSwanBehindNAT(t *testing.T) {
 			}
 			gw = gws[0]
 			l.d.Flush("")
-			time.Sleep(200 * time.Millisecond) // the delete crosses the NAT
 		}}})
 	lists := strings.Split(out, ">>> swanctl --list-sas")
 	if len(lists) != 3 || !strings.Contains(lists[1], "ESTABLISHED") || !strings.Contains(lists[1], "INSTALLED, TUNNEL-in-UDP") {

@@ -81,6 +81,17 @@ func (l *lab) log() string {
 	return l.debug.String()
 }
 
+// waitFor polls cond until it holds or d has passed, and says which: iked
+// acts on its own goroutines after a clock move or a peer's message.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 func newLab(t *testing.T, config string) *lab { return newLabTB(t, config, true) }
 
 // newLabTB starts iked with config; debug keeps the ike debug stream.
@@ -383,10 +394,15 @@ end
 	var gw Gateway
 	// three datagrams from the virtual address into the tunnel: strongSwan
 	// encrypts them, iked verifies and counts them
-	send := `for i in 1 2 3; do echo fosim > /dev/udp/10.99.0.1/9; done; sleep 0.2`
+	send := `for i in 1 2 3; do echo fosim > /dev/udp/10.99.0.1/9; done`
 	out := l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256", psk: "s3cret-psk", vips: true, localAddr: natClient,
 		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}, {"@sh", send}, {"--list-sas"}, {"@hook", "0"}, {"--terminate", "--ike", "fgt", "--timeout", "5"}},
 		hooks: []func(){func() {
+			// the datagrams may still be on their way to iked
+			waitFor(2*time.Second, func() bool {
+				gws := l.d.Gateways()
+				return len(gws) == 1 && len(gws[0].Children) == 1 && gws[0].Children[0].RxPackets >= 3
+			})
 			if gws := l.d.Gateways(); len(gws) == 1 {
 				gw = gws[0]
 			}
@@ -465,11 +481,7 @@ end
 		t.Fatal("torn down before keylife")
 	}
 	l.clock.Advance(time.Minute)
-	deadline := time.Now().Add(2 * time.Second)
-	for len(l.d.Gateways()) != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(l.d.Gateways()) != 0 {
+	if !waitFor(2*time.Second, func() bool { return len(l.d.Gateways()) == 0 }) {
 		t.Fatal("the tunnel was not torn down at keylife with reauth enable")
 	}
 	for _, want := range []string{
@@ -572,20 +584,9 @@ end
 	// charon was killed at the end of run: nobody answers any more.
 	for i := 0; i < 4 && len(l.d.Gateways()) == 1; i++ {
 		l.clock.Advance(20 * time.Second)
-		deadline := time.Now().Add(time.Second)
-		for time.Now().Before(deadline) {
-			g := l.d.Gateways()
-			if len(g) == 0 || g[0].DPDSent > i {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitFor(time.Second, func() bool { g := l.d.Gateways(); return len(g) == 0 || g[0].DPDSent > i })
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for len(l.d.Gateways()) != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(l.d.Gateways()) != 0 {
+	if !waitFor(2*time.Second, func() bool { return len(l.d.Gateways()) == 0 }) {
 		t.Fatalf("a dead peer's tunnel stayed up:\n%s", l.log())
 	}
 	if !strings.Contains(l.log(), "DPD: no answer to 3 probes, peer is dead") {
@@ -739,11 +740,7 @@ end
 `)
 	waitLog := func(want string, n int) {
 		t.Helper()
-		deadline := time.Now().Add(3 * time.Second)
-		for strings.Count(l.log(), want) < n && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if strings.Count(l.log(), want) < n {
+		if !waitFor(3*time.Second, func() bool { return strings.Count(l.log(), want) >= n }) {
 			t.Fatalf("no %q (x%d) in:\n%s", want, n, l.log())
 		}
 	}
@@ -769,16 +766,11 @@ end
 			func() {
 				l.clock.Advance(303 * time.Second)
 				waitLog("rekeyed IKE SA", 1)
-				deadline := time.Now().Add(3 * time.Second)
-				for {
+				waitFor(3*time.Second, func() bool { // the old SA retired
 					l.d.mu.Lock()
-					n := len(l.d.sas)
-					l.d.mu.Unlock()
-					if n == 1 || time.Now().After(deadline) {
-						break
-					}
-					time.Sleep(10 * time.Millisecond)
-				}
+					defer l.d.mu.Unlock()
+					return len(l.d.sas) == 1
+				})
 				afterIKE = l.d.Gateways()[0]
 			},
 		}})
