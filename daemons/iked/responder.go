@@ -127,6 +127,25 @@ func (d *Daemon) open(sa *ikeSA, msg []byte) ([]ike.Payload, bool) {
 	return payloads, true
 }
 
+// keyExchange answers the peer's KE for the chosen group with iked's KE
+// and the shared secret, or with the notify that refuses it
+// (INVALID_KE_PAYLOAD names the group iked wants, RFC 7296 §1.3).
+func keyExchange(group uint16, ke *ike.KE) (*ike.KE, []byte, *ike.Payload) {
+	refuse := func(p ike.Payload) (*ike.KE, []byte, *ike.Payload) { return nil, nil, &p }
+	if ke == nil || ke.Group != group {
+		return refuse(notify(ike.NotifyInvalidKEPayload, binary.BigEndian.AppendUint16(nil, group)))
+	}
+	dh, err := suite.NewDH(group)
+	if err != nil {
+		return refuse(notify(ike.NotifyNoProposalChosen, nil))
+	}
+	shared, err := dh.Shared(ke.Data)
+	if err != nil {
+		return refuse(notify(ike.NotifyInvalidSyntax, nil))
+	}
+	return &ike.KE{Group: group, Data: dh.Public()}, shared, nil
+}
+
 func notify(typ uint16, data []byte) ike.Payload {
 	return ike.Payload{Type: ike.PayloadNotify, Body: &ike.Notify{Type: typ, Data: data}}
 }
@@ -205,21 +224,12 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 		reply(notify(ike.NotifyNoProposalChosen, nil))
 		return
 	}
-	if ke.Group != chosen.DHGroup {
-		var g [2]byte
-		binary.BigEndian.PutUint16(g[:], chosen.DHGroup)
-		d.log.Printf(1, "%s responder received SA_INIT msg: KE group %d, expected %d: sending INVALID_KE_PAYLOAD", prefix(gw.Name, 0), ke.Group, chosen.DHGroup)
-		reply(notify(ike.NotifyInvalidKEPayload, g[:]))
-		return
-	}
-	dh, err := suite.NewDH(chosen.DHGroup)
-	if err != nil {
-		reply(notify(ike.NotifyNoProposalChosen, nil))
-		return
-	}
-	shared, err := dh.Shared(ke.Data)
-	if err != nil {
-		reply(notify(ike.NotifyInvalidSyntax, nil))
+	ourKE, shared, refused := keyExchange(chosen.DHGroup, ke)
+	if refused != nil {
+		if ke.Group != chosen.DHGroup {
+			d.log.Printf(1, "%s responder received SA_INIT msg: KE group %d, expected %d: sending INVALID_KE_PAYLOAD", prefix(gw.Name, 0), ke.Group, chosen.DHGroup)
+		}
+		reply(*refused)
 		return
 	}
 	d.serial++
@@ -236,7 +246,7 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 	d.log.Printf(1, "%s SA proposal chosen, matched gateway %s", pre, gw.Name)
 	resp := []ike.Payload{
 		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoIKE, Transforms: chosen.Transforms(ike.ProtoIKE)}}}},
-		{Type: ike.PayloadKE, Body: &ike.KE{Group: chosen.DHGroup, Data: dh.Public()}},
+		{Type: ike.PayloadKE, Body: ourKE},
 		{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: sa.nr}},
 	}
 	hasNATD := false
@@ -663,19 +673,12 @@ func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		var shared []byte
 		var out []ike.Payload
 		if s.DHGroup != 0 {
-			if ke == nil || ke.Group != s.DHGroup {
-				var g [2]byte
-				binary.BigEndian.PutUint16(g[:], s.DHGroup)
-				return []ike.Payload{notify(ike.NotifyInvalidKEPayload, g[:])}
+			ourKE, sh, refused := keyExchange(s.DHGroup, ke)
+			if refused != nil {
+				return []ike.Payload{*refused}
 			}
-			dh, err := suite.NewDH(s.DHGroup)
-			if err != nil {
-				return []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
-			}
-			if shared, err = dh.Shared(ke.Data); err != nil {
-				return []ike.Payload{notify(ike.NotifyInvalidSyntax, nil)}
-			}
-			out = append(out, ike.Payload{Type: ike.PayloadKE, Body: &ike.KE{Group: s.DHGroup, Data: dh.Public()}})
+			shared = sh
+			out = append(out, ike.Payload{Type: ike.PayloadKE, Body: ourKE})
 		}
 		remote := narrow(tsi.Selectors, p2.Remote)
 		if sa.assigned.IsValid() {
@@ -713,18 +716,9 @@ func (d *Daemon) rekeyIKE(sa *ikeSA, saP *ike.SA, ni []byte, ke *ike.KE, nr []by
 	if !ok || len(prop.SPI) != 8 {
 		return []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
 	}
-	if ke == nil || ke.Group != s.DHGroup {
-		var g [2]byte
-		binary.BigEndian.PutUint16(g[:], s.DHGroup)
-		return []ike.Payload{notify(ike.NotifyInvalidKEPayload, g[:])}
-	}
-	dh, err := suite.NewDH(s.DHGroup)
-	if err != nil {
-		return []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
-	}
-	shared, err := dh.Shared(ke.Data)
-	if err != nil {
-		return []ike.Payload{notify(ike.NotifyInvalidSyntax, nil)}
+	ourKE, shared, refused := keyExchange(s.DHGroup, ke)
+	if refused != nil {
+		return []ike.Payload{*refused}
 	}
 	n := d.successor(sa, s, binary.BigEndian.Uint64(prop.SPI), randUint64(), false)
 	n.keys = suite.DeriveRekeyedIKE(sa.keys, s, shared, ni, nr, n.spiI, n.spiR)
@@ -733,7 +727,7 @@ func (d *Daemon) rekeyIKE(sa *ikeSA, saP *ike.SA, ni []byte, ke *ike.KE, nr []by
 	return []ike.Payload{
 		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoIKE, SPI: binary.BigEndian.AppendUint64(nil, n.spiR), Transforms: s.Transforms(ike.ProtoIKE)}}}},
 		{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: nr}},
-		{Type: ike.PayloadKE, Body: &ike.KE{Group: s.DHGroup, Data: dh.Public()}},
+		{Type: ike.PayloadKE, Body: ourKE},
 	}
 }
 
