@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fosim/fosim/grammar"
 )
 
 // Error is a CLI error in FortiOS words with its return code
@@ -413,23 +415,12 @@ func (a *Attr) ShowWords(words []string) string {
 			b.WriteByte(' ')
 		}
 		if quoted {
-			writeQuoted(&b, w)
+			grammar.WriteQuoted(&b, w)
 		} else {
 			b.WriteString(w)
 		}
 	}
 	return b.String()
-}
-
-func writeQuoted(b *strings.Builder, s string) {
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	b.WriteByte('"')
 }
 
 // QuoteName renders an entry name for "edit": quoted for string keys, bare
@@ -438,7 +429,5 @@ func (t *Table) QuoteName(key string) string {
 	if t.KeyType == TInt {
 		return key
 	}
-	var b strings.Builder
-	writeQuoted(&b, key)
-	return b.String()
+	return grammar.Quote(key)
 }

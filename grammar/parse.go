@@ -370,6 +370,13 @@ func Quote(s string) string {
 		return "\"" + s + "\""
 	}
 	var b strings.Builder
+	WriteQuoted(&b, s)
+	return b.String()
+}
+
+// WriteQuoted writes s as Quote renders it, without an allocation of its
+// own (show and backup write many).
+func WriteQuoted(b *strings.Builder, s string) {
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {
 		if s[i] == '"' || s[i] == '\\' {
@@ -378,5 +385,4 @@ func Quote(s string) string {
 		b.WriteByte(s[i])
 	}
 	b.WriteByte('"')
-	return b.String()
 }
