@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/daemons/iked/client"
+	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
 
@@ -175,7 +176,7 @@ func BenchmarkTunnelsMemoryAndFlush(b *testing.B) {
 		}
 		for len(l.d.sas) < 100000 {
 			p := *proto[len(l.d.sas)%len(proto)]
-			p.spiR = randUint64()
+			p.spiR = ike.NewIKESPI()
 			p.timers = nil
 			l.d.sas[p.spiR] = &p
 		}

@@ -2,12 +2,23 @@ package iked
 
 import (
 	"encoding/binary"
+
+	"github.com/fosim/fosim/daemons/iked/ike"
 )
 
 // ESP from peers (UDP-encapsulated on the NAT-T port, RFC 3948) is
 // verified and decrypted with the child SA's inbound keys and counted, for
 // "diagnose vpn tunnel list" and the tunnel summary, and it shows the peer
 // alive to DPD. iked forwards and answers nothing: there is no data plane.
+
+// newESPSPI is an inbound SPI no child SA of iked holds.
+func (d *Daemon) newESPSPI() uint32 {
+	for {
+		if v := ike.NewESPSPI(); d.esp[v] == nil {
+			return v
+		}
+	}
+}
 
 // forgetChild drops a child SA from the ESP index.
 func (d *Daemon) forgetChild(c *childSA) {

@@ -106,7 +106,7 @@ func (d *Daemon) rekeyIKEOurs(sa *ikeSA) {
 	}
 	ni := make([]byte, 32)
 	rand.Read(ni)
-	newSPI := randUint64()
+	newSPI := ike.NewIKESPI()
 	sa.rekeying = true
 	d.log.Printf(1, "%s IKE SA %016x/%016x keylife expired, initiator rekeying", pre, sa.spiI, sa.spiR)
 	payloads := func() []ike.Payload {
@@ -215,13 +215,13 @@ func (d *Daemon) sendChildRekey(sa *ikeSA, c *childSA, group uint16, retried boo
 	}
 	ni := make([]byte, 32)
 	rand.Read(ni)
-	newIn := uint32(randUint64())
+	newIn := d.newESPSPI()
 	c.rekeying = true
 	d.log.Printf(1, "ike V=root:0:%s:%s: IPsec SA %08x/%08x soft expired, initiator rekeying", sa.name, c.phase2.Name, c.spiIn, c.spiOut)
 	payloads := func() []ike.Payload {
 		ps := []ike.Payload{
-			{Type: ike.PayloadNotify, Body: &ike.Notify{Protocol: ike.ProtoESP, SPI: spiBytes(c.spiIn), Type: ike.NotifyRekeySA}},
-			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: spiBytes(newIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
+			{Type: ike.PayloadNotify, Body: &ike.Notify{Protocol: ike.ProtoESP, SPI: ike.ESPSPIBytes(c.spiIn), Type: ike.NotifyRekeySA}},
+			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: ike.ESPSPIBytes(newIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
 			{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: ni}},
 		}
 		if dh != nil {
@@ -327,7 +327,7 @@ func (sa *ikeSA) hasChild(c *childSA) bool {
 func (d *Daemon) deleteChild(sa *ikeSA, c *childSA) {
 	c.stopTimer()
 	d.startRequest(sa, ike.INFORMATIONAL, func() []ike.Payload {
-		return []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(c.spiIn)}}}}
+		return []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoESP, SPISize: 4, SPIs: [][]byte{ike.ESPSPIBytes(c.spiIn)}}}}
 	}, outstanding{
 		onReply:  func([]ike.Payload) { d.removeChild(sa, c) },
 		onGiveUp: func() { d.removeChild(sa, c) },

@@ -159,16 +159,6 @@ func (d *Daemon) encrypted(sa *ikeSA, exchange uint8, msgID uint32, flags uint8,
 	return sa.keys.Protect(ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: exchange, Flags: flags, MessageID: msgID}, payloads, sa.initiator)
 }
 
-func randUint64() uint64 {
-	var b [8]byte
-	for {
-		rand.Read(b[:])
-		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
-			return v
-		}
-	}
-}
-
 func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
 	hk := halfKey{hdr.SPIi, peer}
 	if sa := d.halfOpen[hk]; sa != nil {
@@ -233,7 +223,7 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 		return
 	}
 	d.serial++
-	sa := &ikeSA{gw: gw, name: gw.Name, serial: d.serial, spiI: hdr.SPIi, spiR: randUint64(), suite: chosen,
+	sa := &ikeSA{gw: gw, name: gw.Name, serial: d.serial, spiI: hdr.SPIi, spiR: ike.NewIKESPI(), suite: chosen,
 		ni: nonce.Data, nr: make([]byte, 32), initReq: msg, sock: c, natt: natt, local: local, peer: peer,
 		created: d.now(), nextMsgID: 1}
 	rand.Read(sa.nr)
@@ -487,25 +477,32 @@ func (d *Daemon) negotiateChild(sa *ikeSA, saP *ike.SA, tsi, tsr *ike.TS) (*chil
 		if !ok || len(prop.SPI) != 4 {
 			continue
 		}
-		remote := narrow(tsi.Selectors, p2.Remote)
-		if sa.assigned.IsValid() {
-			remote = []ike.Selector{{Type: ike.TSIPv4Range, EndPort: 65535, Start: sa.assigned, End: sa.assigned}}
-		}
-		local := narrow(tsr.Selectors, p2.Local)
-		if len(remote) == 0 || len(local) == 0 {
+		remote, local, ok := childSelectors(sa, p2, tsi, tsr)
+		if !ok {
 			continue
 		}
 		c := &childSA{phase2: p2, suite: s, spiOut: binary.BigEndian.Uint32(prop.SPI), tsi: remote, tsr: local, created: d.now()}
-		c.spiIn = uint32(randUint64())
+		c.spiIn = d.newESPSPI()
 		c.encIn, c.integIn, c.encOut, c.integOut = sa.keys.ChildKeys(s, nil, sa.ni, sa.nr)
 		return c, []ike.Payload{
-			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoESP, SPI: spiBytes(c.spiIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
+			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoESP, SPI: ike.ESPSPIBytes(c.spiIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
 			{Type: ike.PayloadTSi, Body: &ike.TS{Selectors: remote}},
 			{Type: ike.PayloadTSr, Body: &ike.TS{Selectors: local}},
 		}
 	}
 	d.log.Printf(1, "%s no matching phase2 proposal or selectors: specified selectors mismatch", pre)
 	return nil, []ike.Payload{notify(ike.NotifyNoProposalChosen, nil)}
+}
+
+// childSelectors narrows the peer's selectors (TSi its side, TSr ours) to
+// the phase2's; a peer with a mode-cfg address gets exactly that address.
+func childSelectors(sa *ikeSA, p2 *Phase2, tsi, tsr *ike.TS) (remote, local []ike.Selector, ok bool) {
+	remote = narrow(tsi.Selectors, p2.Remote)
+	if sa.assigned.IsValid() {
+		remote = []ike.Selector{{Type: ike.TSIPv4Range, EndPort: 65535, Start: sa.assigned, End: sa.assigned}}
+	}
+	local = narrow(tsr.Selectors, p2.Local)
+	return remote, local, len(remote) > 0 && len(local) > 0
 }
 
 // narrow intersects offered IPv4 selectors with a configured subnet.
@@ -557,7 +554,7 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 				for i, c := range sa.children {
 					if c.spiOut == v {
 						d.log.Printf(1, "%s deleting IPsec SA with SPI %08x", pre, c.spiIn)
-						ours = append(ours, spiBytes(c.spiIn))
+						ours = append(ours, ike.ESPSPIBytes(c.spiIn))
 						d.forgetChild(c)
 						c.stopTimer()
 						sa.children = append(sa.children[:i], sa.children[i+1:]...)
@@ -680,15 +677,11 @@ func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
 			shared = sh
 			out = append(out, ike.Payload{Type: ike.PayloadKE, Body: ourKE})
 		}
-		remote := narrow(tsi.Selectors, p2.Remote)
-		if sa.assigned.IsValid() {
-			remote = []ike.Selector{{Type: ike.TSIPv4Range, EndPort: 65535, Start: sa.assigned, End: sa.assigned}}
-		}
-		local := narrow(tsr.Selectors, p2.Local)
-		if len(remote) == 0 || len(local) == 0 {
+		remote, local, ok := childSelectors(sa, p2, tsi, tsr)
+		if !ok {
 			continue
 		}
-		c := &childSA{phase2: p2, suite: s, spiOut: binary.BigEndian.Uint32(prop.SPI), spiIn: uint32(randUint64()), tsi: remote, tsr: local, created: d.now()}
+		c := &childSA{phase2: p2, suite: s, spiOut: binary.BigEndian.Uint32(prop.SPI), spiIn: d.newESPSPI(), tsi: remote, tsr: local, created: d.now()}
 		c.encIn, c.integIn, c.encOut, c.integOut = sa.keys.ChildKeys(s, shared, nonce.Data, nr)
 		d.addChild(sa, c)
 		if old != nil {
@@ -696,7 +689,7 @@ func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		}
 		d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: added IPsec SA: SPIs=%08x/%08x", sa.name, sa.serial, sa.gw.Name, sa.serial, c.spiIn, c.spiOut)
 		resp := []ike.Payload{
-			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoESP, SPI: spiBytes(c.spiIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
+			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoESP, SPI: ike.ESPSPIBytes(c.spiIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
 			{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: nr}},
 		}
 		resp = append(resp, out...)
@@ -720,7 +713,7 @@ func (d *Daemon) rekeyIKE(sa *ikeSA, saP *ike.SA, ni []byte, ke *ike.KE, nr []by
 	if refused != nil {
 		return []ike.Payload{*refused}
 	}
-	n := d.successor(sa, s, binary.BigEndian.Uint64(prop.SPI), randUint64(), false)
+	n := d.successor(sa, s, binary.BigEndian.Uint64(prop.SPI), ike.NewIKESPI(), false)
 	n.keys = suite.DeriveRekeyedIKE(sa.keys, s, shared, ni, nr, n.spiI, n.spiR)
 	d.replaceIKE(sa, n)
 	d.log.Printf(1, "%s rekeyed IKE SA %016x/%016x -> %016x/%016x", prefix(sa.name, sa.serial), sa.spiI, sa.spiR, n.spiI, n.spiR)

@@ -1,7 +1,6 @@
 package iked
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"time"
@@ -260,9 +259,3 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
-
-func spiBytes(v uint32) []byte {
-	b := make([]byte, 4)
-	binary.BigEndian.PutUint32(b, v)
-	return b
-}

@@ -61,16 +61,6 @@ type ErrRejected struct{ Notify uint16 }
 
 func (e ErrRejected) Error() string { return "gateway refused: " + ike.NotifyName(e.Notify) }
 
-func randSPI() uint64 {
-	var b [8]byte
-	for {
-		rand.Read(b[:])
-		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
-			return v
-		}
-	}
-}
-
 // Dial runs IKE_SA_INIT and IKE_AUTH.
 func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
 	if cfg.Timeout == 0 {
@@ -80,7 +70,7 @@ func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tunnel{cfg: cfg, conn: conn, spiI: randSPI()}
+	t := &Tunnel{cfg: cfg, conn: conn, spiI: ike.NewIKESPI()}
 	if err := t.handshake(ctx); err != nil {
 		conn.Close()
 		return nil, err
@@ -208,9 +198,9 @@ func (t *Tunnel) authenticate(ctx context.Context, initReq, initResp, ni, nr []b
 		payloads = append(payloads, ike.Payload{Type: ike.PayloadCP, Body: &ike.CP{Type: ike.CFGRequest, Attrs: []ike.CPAttr{
 			{Type: ike.CPInternalIP4Address}, {Type: ike.CPInternalIP4Netmask}, {Type: ike.CPInternalIP4DNS}, {Type: ike.CPInternalIP4Subnet}}}})
 	}
-	t.SPIIn = uint32(randSPI())
+	t.SPIIn = ike.NewESPSPI()
 	payloads = append(payloads,
-		ike.Payload{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: spiBytes(t.SPIIn), Transforms: cfg.ESP.Transforms(ike.ProtoESP)}}}},
+		ike.Payload{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: ike.ESPSPIBytes(t.SPIIn), Transforms: cfg.ESP.Transforms(ike.ProtoESP)}}}},
 		ike.Payload{Type: ike.PayloadTSi, Body: &ike.TS{Selectors: []ike.Selector{any4}}},
 		ike.Payload{Type: ike.PayloadTSr, Body: &ike.TS{Selectors: []ike.Selector{any4}}},
 	)
@@ -273,8 +263,6 @@ func (t *Tunnel) authenticate(ctx context.Context, initReq, initResp, ni, nr []b
 }
 
 var any4 = ike.Selector{Type: ike.TSIPv4Range, EndPort: 65535, Start: netip.IPv4Unspecified(), End: netip.MustParseAddr("255.255.255.255")}
-
-func spiBytes(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
 // call sends a protected request with the next message ID and returns the
 // response's payloads, or the gateway's error notify as ErrRejected.

@@ -21,7 +21,7 @@ func (t *Tunnel) RekeyIKE(ctx context.Context) error {
 	}
 	ni := make([]byte, 32)
 	rand.Read(ni)
-	newSPI := randSPI()
+	newSPI := ike.NewIKESPI()
 	in, err := t.call(ctx, ike.CREATE_CHILD_SA, []ike.Payload{
 		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoIKE, SPI: binary.BigEndian.AppendUint64(nil, newSPI), Transforms: s.Transforms(ike.ProtoIKE)}}}},
 		{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: ni}},
@@ -57,10 +57,10 @@ func (t *Tunnel) RekeyChild(ctx context.Context) error {
 	s := t.cfg.ESP
 	ni := make([]byte, 32)
 	rand.Read(ni)
-	newIn := uint32(randSPI())
+	newIn := ike.NewESPSPI()
 	payloads := []ike.Payload{
-		{Type: ike.PayloadNotify, Body: &ike.Notify{Protocol: ike.ProtoESP, SPI: spiBytes(t.SPIIn), Type: ike.NotifyRekeySA}},
-		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: spiBytes(newIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
+		{Type: ike.PayloadNotify, Body: &ike.Notify{Protocol: ike.ProtoESP, SPI: ike.ESPSPIBytes(t.SPIIn), Type: ike.NotifyRekeySA}},
+		{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoESP, SPI: ike.ESPSPIBytes(newIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
 		{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: ni}},
 	}
 	var dh suite.DH
@@ -93,6 +93,6 @@ func (t *Tunnel) RekeyChild(ctx context.Context) error {
 	}
 	old := t.SPIIn
 	t.SPIIn, t.SPIOut = newIn, binary.BigEndian.Uint32(sa.Proposals[0].SPI)
-	_, err = t.call(ctx, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(old)}}}})
+	_, err = t.call(ctx, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoESP, SPISize: 4, SPIs: [][]byte{ike.ESPSPIBytes(old)}}}})
 	return err
 }
