@@ -119,7 +119,7 @@ func (d *Daemon) rekeyIKEOurs(sa *ikeSA) {
 	d.startRequest(sa, ike.CREATE_CHILD_SA, payloads, outstanding{
 		onReply: func(in []ike.Payload) {
 			sa.rekeying = false
-			if n := errorNotify(in); n != nil {
+			if n := ike.FirstError(in); n != nil {
 				d.log.Printf(1, "%s IKE SA rekey refused by the peer: %s", pre, ike.NotifyName(n.Type))
 				if n.Type != ike.NotifyTemporaryFailure {
 					d.expireIKE(sa)
@@ -247,7 +247,7 @@ func (d *Daemon) sendChildRekey(sa *ikeSA, c *childSA, group uint16, retried boo
 	}
 	d.startRequest(sa, ike.CREATE_CHILD_SA, payloads, outstanding{
 		onReply: func(in []ike.Payload) {
-			if n := errorNotify(in); n != nil {
+			if n := ike.FirstError(in); n != nil {
 				// the peer wants another of the phase2's groups: once more
 				if n.Type == ike.NotifyInvalidKEPayload && len(n.Data) == 2 && !retried {
 					want := binary.BigEndian.Uint16(n.Data)

@@ -120,14 +120,3 @@ func (sa *ikeSA) dropRequests() {
 	sa.pending = nil
 	sa.queue = nil
 }
-
-// errorNotify returns the first error notification of a response (types
-// below 16384), or nil.
-func errorNotify(in []ike.Payload) *ike.Notify {
-	for _, n := range ike.Notifies(in) {
-		if n.Type < 16384 {
-			return n
-		}
-	}
-	return nil
-}

@@ -122,10 +122,8 @@ func (t *Tunnel) exchange(ctx context.Context, req []byte, msgID uint32) ([]byte
 }
 
 func refused(ps []ike.Payload) error {
-	for _, n := range ike.Notifies(ps) {
-		if n.IsError() {
-			return ErrRejected{n.Type}
-		}
+	if n := ike.FirstError(ps); n != nil {
+		return ErrRejected{n.Type}
 	}
 	return nil
 }

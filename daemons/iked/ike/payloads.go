@@ -212,6 +212,16 @@ func (n *Notify) encode(b []byte) []byte {
 // IsError tells an error notify (types below 16384).
 func (n *Notify) IsError() bool { return n.Type < 16384 }
 
+// FirstError is the first error notify among payloads, or nil.
+func FirstError(payloads []Payload) *Notify {
+	for _, n := range Notifies(payloads) {
+		if n.IsError() {
+			return n
+		}
+	}
+	return nil
+}
+
 // Delete is a delete payload.
 type Delete struct {
 	Protocol uint8
