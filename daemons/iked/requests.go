@@ -111,12 +111,3 @@ func (d *Daemon) nextRequest(sa *ikeSA) {
 	sa.queue = sa.queue[1:]
 	d.startRequest(sa, q.exchange, q.payloads, q.req)
 }
-
-// dropRequests forgets what is in flight or queued (the SA is going away).
-func (sa *ikeSA) dropRequests() {
-	if sa.pending != nil && sa.pending.timer != nil {
-		sa.pending.timer.Stop()
-	}
-	sa.pending = nil
-	sa.queue = nil
-}

@@ -102,19 +102,12 @@ func (sa *ikeSA) ourSPI() uint64 {
 	return sa.spiR
 }
 
+// stopTimers stops every timer of the SA now (detachTimers hands them
+// over to be stopped later instead).
 func (sa *ikeSA) stopTimers() {
-	for _, t := range sa.timers {
+	for _, t := range sa.detachTimers(nil) {
 		t.Stop()
 	}
-	sa.timers = nil
-	if sa.dpdTimer != nil {
-		sa.dpdTimer.Stop()
-		sa.dpdTimer = nil
-	}
-	for _, c := range sa.children {
-		c.stopTimer()
-	}
-	sa.dropRequests()
 }
 
 // detachTimers takes the SA's timers (its own, its children's, its pending
