@@ -27,33 +27,49 @@ func (d *Daemon) forgetChild(c *childSA) {
 	}
 }
 
+// handleESP takes one packet off the NAT-T socket. The decryption runs
+// outside the daemon's lock (a child's keys never change), so ESP does not
+// hold up IKE; the replay check is made again when the count is taken.
 func (d *Daemon) handleESP(pkt []byte) {
-	d.mu.Lock()
-	defer d.unlock()
 	if len(pkt) < 8 {
-		d.stats.Dropped++
-		return
-	}
-	c := d.esp[binary.BigEndian.Uint32(pkt)]
-	if c == nil || c.owner == nil || c.owner.state != stateEstablished {
-		d.stats.Dropped++ // an SPI iked does not hold (any more)
+		d.drop()
 		return
 	}
 	seq := binary.BigEndian.Uint32(pkt[4:8])
-	if !c.replay.fresh(seq) {
-		c.rxErrors++ // replayed, or too old for the window
+	d.mu.Lock()
+	c := d.esp[binary.BigEndian.Uint32(pkt)]
+	if c == nil || c.owner == nil || c.owner.state != stateEstablished {
+		d.stats.Dropped++ // an SPI iked does not hold (any more)
+		d.mu.Unlock()
 		return
 	}
-	inner, _, err := c.suite.OpenESP(c.encIn, c.integIn, pkt)
-	if err != nil {
-		c.rxErrors++
+	fresh := c.replay.fresh(seq)
+	s, enc, integ := c.suite, c.encIn, c.integIn
+	d.mu.Unlock()
+	var inner []byte
+	var err error
+	if fresh {
+		inner, _, err = s.OpenESP(enc, integ, pkt)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !fresh || err != nil || !c.replay.fresh(seq) {
+		c.rxErrors++ // replayed, too old for the window, or forged
 		return
 	}
 	c.replay.accept(seq) // only verified packets move the window
 	c.rxPackets++
 	c.rxBytes += uint64(len(inner))
 	c.lastRx = d.now()
-	c.owner.lastRecv = c.lastRx
+	if c.owner != nil {
+		c.owner.lastRecv = c.lastRx
+	}
+}
+
+func (d *Daemon) drop() {
+	d.mu.Lock()
+	d.stats.Dropped++
+	d.mu.Unlock()
 }
 
 // replayWindow is RFC 4303 §3.4.3's anti-replay check over the last 64
