@@ -74,6 +74,12 @@ type Store struct {
 	verbatim []string // unmodelled config blocks kept by a lenient restore
 	serial   string   // the appliance serial number, made on first start
 
+	// Subscribers see commits in revision order: a commit waits, holding
+	// no other lock, until published is its revision - 1.
+	publishMu   sync.Mutex
+	publishCond *sync.Cond
+	published   uint64
+
 	hookMu     sync.Mutex
 	hookID     int
 	validators map[int]Validator
@@ -127,6 +133,7 @@ func Open(dir string, schema *Schema, opt Options) (*Store, error) {
 	}
 	db.AllocSize = 64 << 20
 	s := &Store{schema: schema, db: db, now: opt.Now, tables: map[string]*Rows{}}
+	s.publishCond = sync.NewCond(&s.publishMu)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -180,6 +187,7 @@ func (s *Store) load() error {
 		}
 		if v := meta.Get(kRevision); v != nil {
 			s.revision = binary.BigEndian.Uint64(v)
+			s.published = s.revision
 		}
 		if v := meta.Get(kSerial); v != nil {
 			s.serial = string(v)
@@ -267,10 +275,20 @@ func (s *Store) Rows(table string) *Rows {
 }
 
 // Read runs fn with a consistent read-only view of the running config.
+// fn must not call the Store: Go's read locks are not re-entrant, and a
+// second RLock behind a waiting commit would deadlock.
 func (s *Store) Read(fn func(v View)) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fn(runningView{s})
+}
+
+// ReadCommitted is Read with the revision the view is at and the secrets
+// key that decrypts it, taken under the same lock (a daemon's reload).
+func (s *Store) ReadCommitted(fn func(v View, revision uint64, secrets *Secrets)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn(runningView{s}, s.revision, s.secrets)
 }
 
 // View is read access to a configuration.
@@ -309,7 +327,8 @@ func (s *Store) AddValidator(v Validator) (remove func()) {
 }
 
 // Subscribe registers fn to receive every committed change set, in commit
-// order, after it is durable; the returned function removes it.
+// order, after it is durable; the returned function removes it. fn may
+// read the Store but must not commit: the next commit waits for it.
 func (s *Store) Subscribe(fn func(*ChangeSet)) (remove func()) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
@@ -391,17 +410,7 @@ func (s *Store) commit(changes []Change, user, source string, verbatim *[]string
 			return nil, err
 		}
 	}
-	seq := s.seq
-	for i := range changes {
-		if a := changes[i].After; a != nil && a.seq == 0 {
-			if b := changes[i].Before; b != nil {
-				a.seq = b.seq
-			} else {
-				seq++
-				a.seq = seq
-			}
-		}
-	}
+	plan := planWrite(changes, ov, s.seq)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if rekeyed {
 			meta := tx.Bucket(bMeta)
@@ -420,28 +429,32 @@ func (s *Store) commit(changes []Change, user, source string, verbatim *[]string
 				return err
 			}
 		}
-		return s.write(tx, cs, seq, ov)
+		return s.write(tx, cs, plan)
 	})
 	if err != nil {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("cmdb: commit failed, nothing written: %w", err)
 	}
-	s.seq = seq
-	for _, c := range changes {
+	s.seq = plan.seq
+	for _, c := range plan.changes {
+		if plan.reordered[c.Table] != nil {
+			continue
+		}
 		rows := s.tables[c.Table]
 		if rows == nil {
 			rows = NewRows()
 			s.tables[c.Table] = rows
 		}
-		switch {
-		case c.Order != nil:
-			rows.Keys = slices.Clone(c.Order)
-		case c.After == nil:
+		if c.After == nil {
 			rows.Remove(c.Key)
-		default:
+		} else {
 			rows.Put(c.After)
 		}
 	}
+	for t, rows := range plan.reordered {
+		s.tables[t] = rows
+	}
+	cs.Changes = plan.changes
 	s.revision = cs.Revision
 	if rekeyed {
 		s.secrets = secrets
@@ -450,44 +463,136 @@ func (s *Store) commit(changes []Change, user, source string, verbatim *[]string
 		s.verbatim = *verbatim
 	}
 	s.mu.Unlock()
-	for _, fn := range subs {
-		fn(cs)
-	}
+	s.publish(cs, subs)
 	return cs, nil
 }
 
-func (s *Store) write(tx *bolt.Tx, cs *ChangeSet, seq uint64, ov *overlay) error {
+// publish hands cs to the subscribers once every earlier revision has been
+// handed out. No store lock is held meanwhile: subscribers read the store.
+func (s *Store) publish(cs *ChangeSet, subs []func(*ChangeSet)) {
+	s.publishMu.Lock()
+	for s.published != cs.Revision-1 {
+		s.publishCond.Wait()
+	}
+	s.publishMu.Unlock()
+	for _, fn := range subs {
+		fn(cs)
+	}
+	s.publishMu.Lock()
+	s.published = cs.Revision
+	s.publishCond.Broadcast()
+	s.publishMu.Unlock()
+}
+
+// writePlan is what a commit writes, decided before the transaction: the
+// bucket key (seq) of every entry written is set on a copy, so a failed
+// transaction leaves the running entries and the counter as they were.
+type writePlan struct {
+	changes   []Change         // the commit's changes, After entries copied with their seq
+	deletes   []uint64         // per change: the bucket key to delete (After == nil)
+	reordered map[string]*Rows // tables whose order changed: rewritten whole
+	seq       uint64           // the counter after the commit
+}
+
+// planWrite assigns bucket keys. A table whose order changed (move,
+// rename) is rewritten in its new order with fresh keys, as bbolt keeps a
+// bucket sorted by key; other entries keep their key across updates. A key
+// given out earlier in the same commit is found by table and name.
+func planWrite(changes []Change, ov *overlay, seq uint64) *writePlan {
+	p := &writePlan{changes: slices.Clone(changes), deletes: make([]uint64, len(changes)), seq: seq}
+	for _, c := range changes {
+		if c.Order != nil && p.reordered[c.Table] == nil {
+			if p.reordered == nil {
+				p.reordered = map[string]*Rows{}
+			}
+			final := ov.Table(c.Table)
+			r := &Rows{Keys: slices.Clone(final.Keys), ByKey: make(map[string]*Entry, len(final.Keys))}
+			for _, k := range final.Keys {
+				e := *final.ByKey[k]
+				p.seq++
+				e.seq = p.seq
+				r.ByKey[k] = &e
+			}
+			p.reordered[c.Table] = r
+		}
+	}
+	type tableKey struct{ table, key string }
+	given := map[tableKey]uint64{}
+	for i := range p.changes {
+		c := &p.changes[i]
+		if r := p.reordered[c.Table]; r != nil {
+			if c.After != nil && r.ByKey[c.Key] != nil {
+				c.After = r.ByKey[c.Key]
+			}
+			continue
+		}
+		tk := tableKey{c.Table, c.Key}
+		cur, ok := given[tk]
+		if !ok && c.Before != nil {
+			cur = c.Before.seq
+		}
+		if c.After == nil {
+			p.deletes[i] = cur
+			delete(given, tk)
+			continue
+		}
+		if cur == 0 {
+			p.seq++
+			cur = p.seq
+		}
+		given[tk] = cur
+		a := *c.After
+		a.seq = cur
+		c.After = &a
+	}
+	return p
+}
+
+func (s *Store) write(tx *bolt.Tx, cs *ChangeSet, p *writePlan) error {
 	cfg := tx.Bucket(bCfg)
 	var arena valueArena
-	for _, c := range cs.Changes {
+	for t, rows := range p.reordered {
+		if cfg.Bucket([]byte(t)) != nil {
+			if err := cfg.DeleteBucket([]byte(t)); err != nil {
+				return err
+			}
+		}
+		b, err := cfg.CreateBucket([]byte(t))
+		if err != nil {
+			return err
+		}
+		for _, k := range rows.Keys {
+			e := rows.ByKey[k]
+			if err := b.Put(u64(e.seq), arena.encode(e)); err != nil {
+				return err
+			}
+		}
+	}
+	for i, c := range p.changes {
+		if p.reordered[c.Table] != nil {
+			continue
+		}
 		b, err := cfg.CreateBucketIfNotExists([]byte(c.Table))
 		if err != nil {
 			return err
 		}
-		switch {
-		case c.Order != nil:
-			// A move renumbers the table so the bucket order is the new order.
-			rows := ov.Table(c.Table)
-			if err := renumber(b, rows, c.Order, &seq, &arena); err != nil {
-				return err
-			}
-		case c.After == nil:
-			if c.Before != nil {
-				if err := b.Delete(u64(c.Before.seq)); err != nil {
+		if c.After == nil {
+			if p.deletes[i] != 0 {
+				if err := b.Delete(u64(p.deletes[i])); err != nil {
 					return err
 				}
 			}
-		default:
-			if err := b.Put(u64(c.After.seq), arena.encode(c.After)); err != nil {
-				return err
-			}
+			continue
+		}
+		if err := b.Put(u64(c.After.seq), arena.encode(c.After)); err != nil {
+			return err
 		}
 	}
 	meta := tx.Bucket(bMeta)
 	if err := meta.Put(kRevision, u64(cs.Revision)); err != nil {
 		return err
 	}
-	if err := meta.Put(kSeq, u64(seq)); err != nil {
+	if err := meta.Put(kSeq, u64(p.seq)); err != nil {
 		return err
 	}
 	return putRevision(tx.Bucket(bRev), cs)
@@ -505,30 +610,6 @@ func (a *valueArena) encode(e *Entry) []byte {
 	start := len(a.buf)
 	a.buf = encodeEntry(a.buf, e)
 	return a.buf[start:len(a.buf):len(a.buf)]
-}
-
-func renumber(b *bolt.Bucket, rows *Rows, order []string, seq *uint64, arena *valueArena) error {
-	for _, k := range order {
-		e := rows.ByKey[k]
-		if e == nil {
-			continue
-		}
-		if err := b.Delete(u64(e.seq)); err != nil {
-			return err
-		}
-	}
-	for _, k := range order {
-		e := rows.ByKey[k]
-		if e == nil {
-			continue
-		}
-		*seq++
-		e.seq = *seq
-		if err := b.Put(u64(e.seq), arena.encode(e)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Revision is one entry of the revision list (see putRevision).

@@ -121,10 +121,12 @@ func groups(vals []string) []uint16 {
 func loadConfig(st *cmdb.Store) (*Config, error) {
 	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}}
 	var err error
-	st.Read(func(v cmdb.View) {
-		err = readConfig(cfg, reader{s: st.Schema(), v: v}, st.Secrets())
+	// One read lock for the view, its revision and its key: a second
+	// store call under the lock could deadlock behind a waiting commit.
+	st.ReadCommitted(func(v cmdb.View, revision uint64, secrets *cmdb.Secrets) {
+		err = readConfig(cfg, reader{s: st.Schema(), v: v}, secrets)
+		cfg.Revision = revision
 	})
-	cfg.Revision = st.Revision()
 	for _, p := range cfg.Phase1s {
 		p.Revision = cfg.Revision
 	}
