@@ -3,11 +3,141 @@ package cli
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/fosim/fosim/cmdb"
 )
+
+// Input bounds. FortiOS's CLI refuses over-long input instead of growing
+// without limit; Fortinet documents no figure, so fosim's bounds hold the
+// longest value the schema models (a 16384-character PEM certificate,
+// "vpn certificate") with room for the words and quotes around it. Every
+// front end (the SSH pty and plain shells, the console, piped scripts)
+// refuses a longer line or statement whole, with ErrInputTooLong, and keeps
+// no more than the bound in memory while it skips the rest.
+const (
+	// MaxLineBytes bounds one physical line (up to its newline).
+	MaxLineBytes = 8 << 10
+	// MaxStatementBytes bounds a statement continued over several lines
+	// (a quoted PEM block, a backslash-continued line).
+	MaxStatementBytes = 32 << 10
+	// excerptBytes is how much of bad input an error quotes.
+	excerptBytes = 40
+)
+
+// ErrInputTooLong reports a line or statement over the bounds; the shell
+// prints it as a FortiOS parse error.
+type ErrInputTooLong struct {
+	Limit   int    // the bound that was passed
+	Length  int64  // bytes the refused input had (up to its newline)
+	Excerpt string // its start, quoted and escaped
+}
+
+func (e *ErrInputTooLong) Error() string {
+	return fmt.Sprintf("input too long: %d bytes, at most %d allowed: %s", e.Length, e.Limit, e.Excerpt)
+}
+
+// Excerpt quotes at most n bytes of s (cut on a rune boundary) with Go
+// escapes for anything unprintable, and "..." when s was longer: what an
+// error may show of input it refuses.
+func Excerpt(s string, n int) string {
+	if len(s) <= n {
+		return strconv.Quote(s)
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
+}
+
+// PrintInputError prints a refused input as the shell prints a failed
+// command.
+func (sh *Shell) PrintInputError(err error) {
+	fmt.Fprintf(sh.Out, "%s\nCommand fail. Return code %d\n", err.Error(), cmdb.CodeParse)
+}
+
+// LineReader reads newline-terminated lines from input without a
+// terminal (ssh -T, scripts piped into fosim run), at most MaxLineBytes
+// each: a longer line is skipped to its newline and reported.
+type LineReader struct {
+	r *bufio.Reader
+}
+
+// NewLineReader reads lines from r.
+func NewLineReader(r io.Reader) *LineReader {
+	return &LineReader{r: bufio.NewReaderSize(r, 4096)}
+}
+
+// ReadLine returns the next line without its "\n" (or "\r\n"). A line over
+// MaxLineBytes gives *ErrInputTooLong (reading goes on after it); the end
+// of input gives io.EOF.
+func (lr *LineReader) ReadLine() (string, error) {
+	var buf []byte
+	var total int64
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		total += int64(len(chunk))
+		if total <= MaxLineBytes+1 { // +1: the newline is not part of the line
+			buf = append(buf, chunk...)
+		} else if len(buf) < excerptBytes {
+			buf = append(buf, chunk[:min(len(chunk), excerptBytes)]...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil && (err != io.EOF || total == 0) {
+			return "", err
+		}
+		line := strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r")
+		length := total
+		if strings.HasSuffix(string(chunk), "\n") {
+			length--
+		}
+		if length > MaxLineBytes {
+			return "", &ErrInputTooLong{Limit: MaxLineBytes, Length: length, Excerpt: Excerpt(line, excerptBytes)}
+		}
+		return line, nil
+	}
+}
+
+// PlainFields answers login and password prompts with lines of input
+// without a terminal (nothing to hide an answer from: no echo either).
+func (lr *LineReader) PlainFields(out io.Writer) SecretReader {
+	return func(prompt string, echo bool) (string, error) {
+		io.WriteString(out, prompt)
+		line, err := lr.ReadLine()
+		io.WriteString(out, "\n")
+		return line, err
+	}
+}
+
+// RunLines runs the lines of input without a terminal, in order, without
+// prompts or echo, until exit or the end of input; an over-long line is
+// refused with an error and the next line runs.
+func RunLines(sh *Shell, lr *LineReader) error {
+	for !sh.Exited() {
+		line, err := lr.ReadLine()
+		var tooLong *ErrInputTooLong
+		if errors.As(err, &tooLong) {
+			sh.PrintInputError(err)
+			continue
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		sh.Line(line)
+	}
+	return nil
+}
 
 // Editor is the line editor of a remote terminal (an SSH session with a
 // pty): it echoes what is typed, and handles Backspace, Ctrl-C (abandon the
@@ -77,6 +207,11 @@ const (
 func (ed *Editor) ReadLine(prompt string) (string, error) {
 	io.WriteString(ed.out, prompt)
 	var line []rune
+	// size is the bytes of line, physStart where its last physical line
+	// starts; overflow counts the bytes typed past the bounds, which are
+	// neither kept nor echoed (the line is refused at Enter).
+	size, physStart := 0, 0
+	var overflow int64
 	histPos := len(ed.history)
 	var cycle []Candidate // Tab choices being cycled
 	cycleIdx, cycleStart := 0, 0
@@ -85,10 +220,22 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 		io.WriteString(ed.out, strings.Repeat("\b \b", len(line)))
 		line = newLine
 		io.WriteString(ed.out, string(line))
+		s := string(line)
+		size, physStart = len(s), strings.LastIndexByte(s, '\n')+1
+	}
+	tooLong := func() error {
+		limit := MaxLineBytes
+		if size-physStart < MaxLineBytes {
+			limit = MaxStatementBytes
+		}
+		return &ErrInputTooLong{Limit: limit, Length: int64(size) + overflow, Excerpt: Excerpt(string(line), excerptBytes)}
 	}
 	for {
 		r, _, err := ed.in.ReadRune()
 		if err != nil {
+			if overflow > 0 && err == io.EOF {
+				return "", tooLong()
+			}
 			if len(line) > 0 && err == io.EOF {
 				io.WriteString(ed.out, "\n")
 				return string(line), nil
@@ -108,9 +255,14 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 		case '\r', '\n':
 			ed.skipLF = r == '\r'
 			io.WriteString(ed.out, "\n")
+			if overflow > 0 {
+				return "", tooLong()
+			}
 			s := string(line)
 			if continued(s) {
 				line = append(line, '\n')
+				size++
+				physStart = size
 				continue
 			}
 			if strings.TrimSpace(s) != "" {
@@ -125,7 +277,8 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 				return "", io.EOF
 			}
 		case keyBackspace, keyDelete:
-			if n := len(line); n > 0 && line[n-1] != '\n' {
+			if n := len(line); n > 0 && line[n-1] != '\n' && overflow == 0 {
+				size -= utf8.RuneLen(line[n-1])
 				line = line[:n-1]
 				io.WriteString(ed.out, "\b \b")
 			}
@@ -152,7 +305,12 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			redraw(newLine)
 		case '?':
 			if inQuotes(string(line)) {
+				if overflow > 0 || size+1-physStart > MaxLineBytes || size+1 > MaxStatementBytes {
+					overflow++
+					continue
+				}
 				line = append(line, r)
+				size++
 				io.WriteString(ed.out, "?")
 				continue
 			}
@@ -165,7 +323,16 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			if r < ' ' {
 				continue
 			}
+			n := utf8.RuneLen(r)
+			if n < 0 {
+				n = 3 // utf8.RuneError as it is written
+			}
+			if overflow > 0 || size+n-physStart > MaxLineBytes || size+n > MaxStatementBytes {
+				overflow += int64(n)
+				continue
+			}
 			line = append(line, r)
+			size += n
 			io.WriteString(ed.out, string(r))
 		}
 	}
@@ -262,6 +429,11 @@ func (ed *Editor) Run() error {
 		if errors.Is(err, ErrInterrupt) {
 			continue
 		}
+		var tooLong *ErrInputTooLong
+		if errors.As(err, &tooLong) {
+			ed.sh.PrintInputError(err)
+			continue
+		}
 		if err != nil {
 			ed.sh.Session.Reset()
 			if err == io.EOF {
@@ -272,4 +444,60 @@ func (ed *Editor) Run() error {
 		ed.sh.Line(line)
 	}
 	return nil
+}
+
+// ReadField reads an answer to a login or password prompt: echoed when
+// echo, else nothing is shown; Backspace and Ctrl-U edit it, Ctrl-C
+// abandons it (ErrInterrupt) and at most MaxPasswordBytes are kept.
+func (ed *Editor) ReadField(prompt string, echo bool) (string, error) {
+	io.WriteString(ed.out, prompt)
+	var field []rune
+	size := 0
+	for {
+		r, _, err := ed.in.ReadRune()
+		if err != nil {
+			return "", err
+		}
+		if ed.skipLF {
+			ed.skipLF = false
+			if r == '\n' {
+				continue
+			}
+		}
+		switch r {
+		case '\r', '\n':
+			ed.skipLF = r == '\r'
+			io.WriteString(ed.out, "\n")
+			return string(field), nil
+		case keyCtrlC:
+			io.WriteString(ed.out, "\n")
+			return "", ErrInterrupt
+		case keyCtrlD:
+			if len(field) == 0 {
+				return "", io.EOF
+			}
+		case keyBackspace, keyDelete:
+			if n := len(field); n > 0 {
+				size -= utf8.RuneLen(field[n-1])
+				field = field[:n-1]
+				if echo {
+					io.WriteString(ed.out, "\b \b")
+				}
+			}
+		case keyCtrlU:
+			if echo {
+				io.WriteString(ed.out, strings.Repeat("\b \b", len(field)))
+			}
+			field, size = nil, 0
+		default:
+			if r < ' ' || size+utf8.RuneLen(r) > MaxPasswordBytes {
+				continue
+			}
+			field = append(field, r)
+			size += utf8.RuneLen(r)
+			if echo {
+				io.WriteString(ed.out, string(r))
+			}
+		}
+	}
 }

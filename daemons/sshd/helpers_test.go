@@ -27,6 +27,11 @@ import (
 
 const prompt = "FortiGate-VM64 # "
 
+// testPassword is the admin password startServer sets, as a lab does
+// after the first login (a fresh unit forces a new password; tests of that
+// ask for serverOpts.fresh).
+const testPassword = "Test-adm1n-pw"
+
 // logBuf collects what the server logs through Server.Logf.
 type logBuf struct {
 	mu    sync.Mutex
@@ -76,6 +81,7 @@ type serverOpts struct {
 	sync      bool   // fsync every commit, as fosim serve does
 	dataDir   string // reuse a data directory (host keys, store)
 	freshKeys bool   // let the server generate its host keys
+	fresh     bool   // leave admin without a password, as a new unit
 }
 
 // Generating a 2048-bit RSA host key takes up to seconds on a small
@@ -137,6 +143,9 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 		}
 	}
 	st := openTestStore(t, dir, o.sync)
+	if !o.fresh {
+		setStorePassword(t, st, testPassword)
+	}
 	lb := &logBuf{}
 	srv := &Server{App: cli.NewAppliance(st), DataDir: dir, Logf: lb.logf}
 	if o.configure != nil {
@@ -198,7 +207,19 @@ func checkGoroutines(t testing.TB, before int) {
 	}
 }
 
+// setStorePassword gives admin a password (the first login's change done).
+func setStorePassword(t testing.TB, st *cmdb.Store, pw string) {
+	t.Helper()
+	if err := cli.SetAdminPassword(st, "admin", pw, "test setup"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clientConfig logs in as user with auth, by default testPassword.
 func clientConfig(user string, auth ...ssh.AuthMethod) *ssh.ClientConfig {
+	if len(auth) == 0 {
+		auth = []ssh.AuthMethod{ssh.Password(testPassword)}
+	}
 	return &ssh.ClientConfig{
 		User:            user,
 		Auth:            auth,
@@ -215,6 +236,18 @@ func (ts *testServer) dial(t testing.TB, user string, auth ...ssh.AuthMethod) (*
 		t.Cleanup(func() { c.Close() })
 	}
 	return c, err
+}
+
+// dialNone tries the "none" method only (no password at all).
+func (ts *testServer) dialNone(t testing.TB, user string) error {
+	t.Helper()
+	cfg := clientConfig(user)
+	cfg.Auth = nil
+	c, err := ssh.Dial("tcp", ts.addr, cfg)
+	if err == nil {
+		c.Close()
+	}
+	return err
 }
 
 func (ts *testServer) mustDial(t testing.TB) *ssh.Client {

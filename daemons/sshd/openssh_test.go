@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +25,8 @@ func opensshPath(t *testing.T) string {
 }
 
 // sshArgs are the options that keep ssh away from the user's files and
-// known_hosts, for a server on addr.
+// known_hosts, for a server on addr. ssh logs in with a password (from
+// askpass, see runSSH), as an admin does.
 func sshArgs(t *testing.T, addr string, extra ...string) []string {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
@@ -37,17 +40,36 @@ func sshArgs(t *testing.T, addr string, extra ...string) []string {
 		"-o", "UserKnownHostsFile=/dev/null",
 		"-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "LogLevel=ERROR",
-		"-o", "BatchMode=yes",
+		"-o", "PreferredAuthentications=password",
+		"-o", "NumberOfPasswordPrompts=1",
 		"-o", "ConnectTimeout=10",
 	}
 	return append(args, extra...)
 }
 
+// askpass writes a program that answers ssh's password prompt with pw
+// (SSH_ASKPASS_REQUIRE=force, OpenSSH 8.4+: no terminal needed).
+func askpass(t *testing.T, pw string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "askpass")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\necho '"+pw+"'\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runSSH runs ssh logging in with testPassword.
 func runSSH(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	return runSSHWith(t, testPassword, stdin, args...)
+}
+
+func runSSHWith(t *testing.T, password, stdin string, args ...string) (string, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, opensshPath(t), args...)
+	cmd.Env = append(os.Environ(), "SSH_ASKPASS="+askpass(t, password), "SSH_ASKPASS_REQUIRE=force", "DISPLAY=")
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

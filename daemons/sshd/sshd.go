@@ -35,22 +35,40 @@ type Server struct {
 	App *cli.Appliance
 	// DataDir keeps the host keys, generated on first start.
 	DataDir string
-	// MaxConns bounds concurrent connections (authenticated or not); a
-	// connection beyond it is closed at once. Default 64.
+	// MaxConns bounds concurrent connections (authenticated or not).
+	// Default 64.
 	MaxConns int
-	// HandshakeTimeout bounds the time to log in. Default 20s.
+	// MaxPreAuth bounds connections not logged in yet. Default MaxConns.
+	// When the slots are full, a connection from an address holding fewer
+	// of them than the busiest address takes that address's oldest one
+	// (see admission): an address gets a fair share under pressure.
+	MaxPreAuth int
+	// MaxPreAuthPerSource bounds, even with room to spare, the
+	// connections one address may hold before logging in; one more is
+	// closed at once. Default MaxPreAuth (the fair share alone applies):
+	// automation from one host opens tens of sessions at once.
+	MaxPreAuthPerSource int
+	// HandshakeTimeout bounds the time to log in; when zero, system
+	// global's admin-ssh-grace-time (default 120 s) at each connection.
 	HandshakeTimeout time.Duration
+	// Lockout counts failed logins per address (admin-lockout-threshold,
+	// admin-lockout-duration); the server makes its own when nil.
+	Lockout *cli.LoginGuard
 	// Logf receives login failures and errors; log.Printf when nil.
 	Logf func(format string, args ...any)
 
 	config *ssh.ServerConfig
-	slots  chan struct{}
+	adm    *admission
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  map[net.Conn]bool
 	closed bool
 }
+
+// extMustChange marks, in a login's permissions, an admin who must choose
+// a new password before the prompt (a fresh unit, force-password-change).
+const extMustChange = "fosim-must-change-password"
 
 func (s *Server) logf(format string, args ...any) {
 	if s.Logf != nil {
@@ -65,15 +83,21 @@ func (s *Server) Listen(addr string) error {
 	if s.MaxConns == 0 {
 		s.MaxConns = 64
 	}
-	if s.HandshakeTimeout == 0 {
-		s.HandshakeTimeout = 20 * time.Second
+	if s.MaxPreAuth == 0 {
+		s.MaxPreAuth = s.MaxConns
+	}
+	if s.MaxPreAuthPerSource == 0 {
+		s.MaxPreAuthPerSource = s.MaxPreAuth
+	}
+	if s.Lockout == nil {
+		s.Lockout = cli.NewLoginGuard(s.App)
 	}
 	cfg, err := s.serverConfig()
 	if err != nil {
 		return err
 	}
 	s.config = cfg
-	s.slots = make(chan struct{}, s.MaxConns)
+	s.adm = newAdmission(s.MaxConns, s.MaxPreAuth, s.MaxPreAuthPerSource)
 	s.conns = map[net.Conn]bool{}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -113,10 +137,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			return err
 		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.logf("sshd: too many connections, refusing %s", c.RemoteAddr())
+		t, ok := s.admit(c)
+		if !ok {
 			c.Close()
 			continue
 		}
@@ -124,11 +146,43 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.slots }()
+			defer s.adm.release(t)
 			defer s.track(c, false)
-			s.handle(c)
+			s.handle(c, t)
 		}()
 	}
+}
+
+// admit refuses a locked-out address at once and otherwise asks the
+// slots (admission) for room.
+func (s *Server) admit(c net.Conn) (*ticket, bool) {
+	src := sourceAddr(c.RemoteAddr())
+	if locked, left := s.Lockout.Locked(src.String()); locked {
+		s.logf("sshd: %s is locked out after failed logins (%v left), refusing", src, left.Round(time.Second))
+		return nil, false
+	}
+	t, displaced, v := s.adm.admit(c, src)
+	switch v {
+	case refusedPerSource:
+		s.logf("sshd: %s already has %d connections not logged in, refusing another", src, s.MaxPreAuthPerSource)
+		return nil, false
+	case refusedFull:
+		s.logf("sshd: too many connections, refusing %s", c.RemoteAddr())
+		return nil, false
+	case admittedDisplacing:
+		s.logf("sshd: too many connections: closing the oldest not logged in from %s for %s", sourceAddr(displaced.RemoteAddr()), src)
+		displaced.Close()
+	}
+	return t, true
+}
+
+// sourceAddr is the address a connection comes from, without its port.
+func sourceAddr(a net.Addr) netip.Addr {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 func (s *Server) track(c net.Conn, add bool) {
@@ -162,11 +216,9 @@ func (s *Server) serverConfig() (*ssh.ServerConfig, error) {
 		ServerVersion:    "SSH-2.0-fosim",
 		MaxAuthTries:     6,
 		PasswordCallback: s.checkPassword,
-		// An admin without a password logs in without one, as on a new
-		// FortiGate (the client's "none" method).
-		NoClientAuth:         true,
-		NoClientAuthCallback: s.checkNoPassword,
-		PublicKeyCallback:    s.checkPublicKey,
+		// No "none" method: an admin without a password (a fresh unit)
+		// gives an empty one and must then choose one, as on FortiOS.
+		PublicKeyCallback: s.checkPublicKey,
 	}
 	// Older automation (netmiko's Fortinet driver) insists on the SHA-1
 	// Diffie-Hellman groups FortiOS still offers.
@@ -282,40 +334,33 @@ func (s *Server) fail(c ssh.ConnMetadata, why string) error {
 	return errors.New("login failed")
 }
 
-func passwordOf(t *cmdb.Table, e *cmdb.Entry) []string {
-	if a := t.Attr("password"); a != nil {
-		return e.Get(a)
-	}
-	return nil
-}
-
+// checkPassword is every password attempt: a locked-out address is
+// refused without a look at the password; a wrong user, host or password
+// counts towards admin-lockout-threshold.
 func (s *Server) checkPassword(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
-	t, e, err := s.admin(c)
-	if err != nil {
-		return nil, s.fail(c, err.Error())
+	src := sourceAddr(c.RemoteAddr()).String()
+	if locked, _ := s.Lockout.Locked(src); locked {
+		return nil, s.fail(c, "address locked out after failed logins")
 	}
-	stored := passwordOf(t, e)
-	if len(stored) == 0 {
-		if len(pw) == 0 {
-			return &ssh.Permissions{}, nil
+	why := ""
+	var login *cli.AdminLogin
+	if _, _, err := s.admin(c); err != nil {
+		why = err.Error()
+	} else if login, err = cli.CheckAdminPassword(s.App.Store, c.User(), string(pw)); err != nil {
+		why = "wrong password"
+	}
+	if why != "" {
+		if s.Lockout.Failed(src) {
+			why += "; address locked out for admin-lockout-duration"
 		}
-		return nil, s.fail(c, "wrong password")
+		return nil, s.fail(c, why)
 	}
-	if len(stored) == 2 && cmdb.CheckPassword(stored[1], string(pw)) {
-		return &ssh.Permissions{}, nil
+	s.Lockout.Succeeded(src)
+	perms := &ssh.Permissions{Extensions: map[string]string{}}
+	if login.MustChangePassword {
+		perms.Extensions[extMustChange] = "1"
 	}
-	return nil, s.fail(c, "wrong password")
-}
-
-func (s *Server) checkNoPassword(c ssh.ConnMetadata) (*ssh.Permissions, error) {
-	t, e, err := s.admin(c)
-	if err != nil {
-		return nil, errors.New("password required")
-	}
-	if len(passwordOf(t, e)) != 0 {
-		return nil, errors.New("password required")
-	}
-	return &ssh.Permissions{}, nil
+	return perms, nil
 }
 
 func (s *Server) checkPublicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -340,15 +385,37 @@ func (s *Server) checkPublicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Per
 	return nil, s.fail(c, "public key not accepted")
 }
 
-func (s *Server) handle(c net.Conn) {
+// graceTime is how long a connection may take to log in.
+func (s *Server) graceTime() time.Duration {
+	if s.HandshakeTimeout > 0 {
+		return s.HandshakeTimeout
+	}
+	n, err := strconv.Atoi(s.App.Store.SingletonValue("system global", "admin-ssh-grace-time"))
+	if err != nil || n <= 0 {
+		n = 120
+	}
+	return time.Duration(n) * time.Second
+}
+
+// loginState is what the sessions of one connection share: whether the
+// admin must still choose a new password (asked once, by the first
+// session that runs).
+type loginState struct {
+	mu         sync.Mutex
+	mustChange bool
+}
+
+func (s *Server) handle(c net.Conn, t *ticket) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(s.HandshakeTimeout))
+	c.SetDeadline(time.Now().Add(s.graceTime()))
 	conn, chans, reqs, err := ssh.NewServerConn(c, s.config)
 	if err != nil {
 		return
 	}
 	defer conn.Close()
 	c.SetDeadline(time.Time{})
+	s.adm.loggedIn(t)
+	login := &loginState{mustChange: conn.Permissions != nil && conn.Permissions.Extensions[extMustChange] == "1"}
 	go ssh.DiscardRequests(reqs)
 	var wg sync.WaitGroup
 	for nc := range chans {
@@ -363,7 +430,7 @@ func (s *Server) handle(c net.Conn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.session(conn, ch, chReqs)
+			s.session(conn, login, ch, chReqs)
 		}()
 	}
 	wg.Wait()
@@ -373,18 +440,19 @@ func (s *Server) handle(c net.Conn) {
 // The shell runs on a goroutine of its own so that requests (window
 // changes) keep being read while it runs: x/crypto/ssh stalls a connection
 // whose channel requests are not read.
-func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.Request) {
+func (s *Server) session(conn *ssh.ServerConn, login *loginState, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	var pty bool
 	height := 0
 	var ed *cli.Editor
 	var edMu sync.Mutex
-	idle := newIdleTimer(s.idleTimeout(), func() {
+	// admintimeout, on the appliance clock: input moves it on.
+	idle := cli.NewIdleTimer(s.App.Clock, cli.AdminTimeout(s.App.Store, conn.User()), func() {
 		io.WriteString(ch, "\r\nTimeout: no input, logging out.\r\n")
 		conn.Close()
 	})
-	defer idle.stop()
-	in := &activityReader{r: ch, idle: idle}
+	defer idle.Stop()
+	in := &cli.ActivityReader{R: ch, Idle: idle}
 	done := make(chan struct{})
 	started := false
 	start := func(run func()) {
@@ -437,8 +505,11 @@ func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.
 				defer sh.Close()
 				if !pty {
 					// Without a pty: run lines as they come, no echo.
-					runPlain(sh, in)
-				} else {
+					lr := cli.NewLineReader(in)
+					if s.changePassword(conn, login, lr.PlainFields(sh.Out), sh.Out) {
+						cli.RunLines(sh, lr)
+					}
+				} else if s.changePassword(conn, login, ed.ReadField, sh.Out) {
 					ed.Run()
 				}
 			})
@@ -448,7 +519,17 @@ func (s *Server) session(conn *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.
 			sh := s.newShell(conn, ch, pty)
 			start(func() {
 				defer sh.Close()
+				// A first login over exec reads the new password from
+				// the channel's input, as a plain shell does.
+				lr := cli.NewLineReader(in)
+				if !s.changePassword(conn, login, lr.PlainFields(sh.Out), sh.Out) {
+					return
+				}
 				for _, line := range strings.Split(cmd, "\n") {
+					if len(line) > cli.MaxLineBytes {
+						sh.PrintInputError(&cli.ErrInputTooLong{Limit: cli.MaxLineBytes, Length: int64(len(line)), Excerpt: cli.Excerpt(line, 40)})
+						continue
+					}
 					sh.Line(line)
 					if sh.Exited() {
 						break
@@ -473,22 +554,27 @@ func (s *Server) newShell(conn *ssh.ServerConn, ch ssh.Channel, pty bool) *cli.S
 	return sh
 }
 
-// runPlain runs lines read without a terminal (ssh -T with commands on
-// stdin), in order, without prompts or echo.
-func runPlain(sh *cli.Shell, in io.Reader) {
-	sc := newLineScanner(in)
-	for !sh.Exited() && sc.Scan() {
-		sh.Line(sc.Text())
+// changePassword asks an admin who must choose a new password for one
+// (FortiOS's first-login change) and tells whether the session may go on;
+// after three refused tries the connection is closed.
+func (s *Server) changePassword(conn *ssh.ServerConn, login *loginState, read cli.SecretReader, out io.Writer) bool {
+	login.mu.Lock()
+	defer login.mu.Unlock()
+	if !login.mustChange {
+		return true
 	}
-	sh.Session.Reset()
-}
-
-func (s *Server) idleTimeout() time.Duration {
-	min, err := strconv.Atoi(s.App.Store.SingletonValue("system global", "admintimeout"))
-	if err != nil || min <= 0 {
-		min = 5
+	al := &cli.AdminLogin{User: conn.User(), MustChangePassword: true}
+	if err := cli.ForcePasswordChange(s.App.Store, al, "", read, out, "ssh "+conn.RemoteAddr().String()); err != nil {
+		if !errors.Is(err, io.EOF) {
+			fmt.Fprintf(out, "%v\n", err)
+		}
+		s.logf("sshd: admin %q from %s did not set the new password a first login requires", conn.User(), conn.RemoteAddr())
+		conn.Close()
+		return false
 	}
-	return time.Duration(min) * time.Minute
+	login.mustChange = false
+	io.WriteString(out, "Welcome !\n")
+	return true
 }
 
 func sendExit(ch ssh.Channel, code uint32) {
