@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -31,8 +30,6 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{path: "get system status", help: "System status.", run: getSystemStatus},
-		{path: "execute backup config file", help: "Back up the configuration to a file on the appliance host.", args: "<path>", minArgs: 1, maxArgs: 1, run: executeBackup},
-		{path: "execute restore config file", help: "Restore the configuration from a file on the appliance host.", args: "<path>", minArgs: 1, maxArgs: 1, run: executeRestore},
 		{path: "execute revision list config", help: "List the configuration revisions.", run: executeRevisionList},
 		{path: "execute revision diff", help: "Unified diff of two configuration revisions (fosim).", args: "<revision> <revision>", minArgs: 2, maxArgs: 2, run: executeRevisionDiff},
 		{path: "execute factory-reset", help: "Reset to factory default.", run: executeFactoryReset},
@@ -164,35 +161,6 @@ func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "FortiOS x86-64: Yes\n")
 	fmt.Fprintf(out, "System time: %s\n", now.Format("Mon Jan _2 15:04:05 2006"))
 	fmt.Fprintf(out, "Last reboot reason: power cycle\n")
-	return nil
-}
-
-func executeBackup(sh *Shell, args []string, out io.Writer) error {
-	text := sh.App.Store.Backup(sh.Session.User)
-	if err := os.WriteFile(args[0], []byte(text), 0o600); err != nil {
-		return &cmdb.Error{Msg: "Write config file error: " + err.Error(), Code: -1}
-	}
-	fmt.Fprintf(out, "Backup the config to %s ...\nSend config file to %s ok.\n", args[0], args[0])
-	return nil
-}
-
-func executeRestore(sh *Shell, args []string, out io.Writer) error {
-	text, err := os.ReadFile(args[0])
-	if err != nil {
-		return &cmdb.Error{Msg: "Get config file from " + args[0] + " error: " + err.Error(), Code: -1}
-	}
-	if !sh.confirm("This operation will overwrite the current setting and could possibly reboot the system!") {
-		return nil
-	}
-	res, err := sh.App.Store.Restore(string(text), sh.Session.User, false)
-	if err != nil {
-		for _, e := range res.Errors {
-			fmt.Fprintf(out, "%s\n", e.Error())
-		}
-		return &cmdb.Error{Msg: "Restore config file failed: configuration unchanged", Code: -1}
-	}
-	sh.Session.Reset()
-	fmt.Fprintf(out, "Get config file from %s OK.\nFile check OK.\n", args[0])
 	return nil
 }
 

@@ -524,17 +524,17 @@ func TestExpectConfirm(t *testing.T) {
 	if h := et.st.SingletonValue("system global", "hostname"); h != "KEEPME" {
 		t.Errorf("answering n reset the unit: hostname %q", h)
 	}
-	// restore from a backup file asks too; y goes ahead.
+	// restore from a backup on the USB disk asks too; y goes ahead.
 	dir := t.TempDir()
-	bk := filepath.Join(dir, "b.conf")
-	et.cmd(t, "execute backup config file "+bk, "KEEPME # ")
-	if b, err := os.ReadFile(bk); err != nil || !strings.HasPrefix(string(b), "#config-version=") {
+	et.sh.App.DataDir = dir // before the next keys: the pipe orders it
+	et.cmd(t, "execute backup config usb b.conf", "KEEPME # ")
+	if b, err := os.ReadFile(filepath.Join(dir, "usb", "b.conf")); err != nil || !strings.HasPrefix(string(b), "#config-version=") {
 		t.Fatalf("backup: %v %.80q", err, b)
 	}
 	et.cmd(t, "config system global", "KEEPME (global) # ")
 	et.cmd(t, "set hostname CHANGED", "KEEPME (global) # ")
 	et.cmd(t, "end", "CHANGED # ")
-	et.send(t, "execute restore config file "+bk+"\r")
+	et.send(t, "execute restore config usb b.conf\r")
 	et.expect(t, "Do you want to continue? (y/n)")
 	et.send(t, "y")
 	out := et.expect(t, "KEEPME # ")

@@ -16,6 +16,7 @@ import (
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/grammar"
+	"github.com/fosim/fosim/internal/tftp"
 )
 
 // Appliance is what a shell needs beyond its session: the CMDB, the
@@ -27,6 +28,12 @@ type Appliance struct {
 	Started time.Time
 	// VPN is iked's query interface; nil when iked is not running.
 	VPN VPN
+	// DataDir is the appliance's data directory; its folder "usb" is the
+	// USB disk of "execute backup|restore config usb". Empty: no USB disk.
+	DataDir string
+	// TFTP is the client of "execute backup|restore config tftp"; nil for
+	// the defaults.
+	TFTP *tftp.Client
 }
 
 // NewAppliance wraps a store with a clock started now and a debug stream.

@@ -124,7 +124,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer st.Close()
 	switch cmd {
 	case "run":
-		return runShell(st, stdin, stdout, stderr)
+		return runShell(st, dir, stdin, stdout, stderr)
 	case "serve":
 		return serve(st, dir, *sshAddr, ikeOpt, stdout, stderr)
 	case "apply":
@@ -269,9 +269,11 @@ func showCmd(st *cmdb.Store, cmd string, pos []string, full bool, stdout, stderr
 	return 0
 }
 
-func runShell(st *cmdb.Store, stdin io.Reader, stdout, stderr io.Writer) int {
+func runShell(st *cmdb.Store, dataDir string, stdin io.Reader, stdout, stderr io.Writer) int {
 	sess := st.NewSession("admin", "console")
-	sh := cli.New(cli.NewAppliance(st), sess, stdout)
+	app := cli.NewAppliance(st)
+	app.DataDir = dataDir // the USB disk is its folder usb
+	sh := cli.New(app, sess, stdout)
 	defer sh.Close()
 	cfg := &readline.Config{
 		Prompt:       sh.Prompt(),

@@ -22,6 +22,7 @@ func serve(st *cmdb.Store, dataDir, sshAddr string, ike iked.Options, stdout, st
 	defer stop()
 	logger := log.New(stderr, "", log.LstdFlags)
 	app := cli.NewAppliance(st)
+	app.DataDir = dataDir // the USB disk is its folder usb
 	// The appliance daemons; authd and samld join as they land.
 	ikeDaemon := iked.New(ike)
 	app.VPN = ikeDaemon

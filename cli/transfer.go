@@ -1,0 +1,390 @@
+package cli
+
+// execute backup config … / execute restore config …: the configuration
+// goes to or comes from a TFTP server or the USB disk, as on a FortiGate.
+// Nothing here takes a host path: the USB disk is the folder "usb" of the
+// data directory, reached through an os.Root so that no name, ".." or
+// symlink leads out of it.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/internal/tftp"
+)
+
+func init() {
+	commands = append(commands,
+		&command{path: "execute backup config tftp", help: "Backup config file to TFTP server.", args: "<string> <tftp-server> <passwd>", minArgs: 2, maxArgs: 3, run: executeBackupTFTP},
+		&command{path: "execute backup config usb", help: "Backup config file to USB disk.", args: "<string> <passwd>", minArgs: 1, maxArgs: 2, run: executeBackupUSB},
+		&command{path: "execute backup config ftp", help: "Backup config file to FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", maxArgs: 5, run: transferFTP},
+		&command{path: "execute restore config tftp", help: "Load config file from TFTP server.", args: "<string> <tftp-server> <passwd>", minArgs: 2, maxArgs: 3, run: executeRestoreTFTP},
+		&command{path: "execute restore config usb", help: "Load config file from USB disk.", args: "<string> <passwd>", minArgs: 1, maxArgs: 2, run: executeRestoreUSB},
+		&command{path: "execute restore config ftp", help: "Load config file from FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", maxArgs: 5, run: transferFTP},
+	)
+}
+
+const (
+	// maxConfigFile bounds what a restore reads (a large FortiGate
+	// configuration is a few MB).
+	maxConfigFile = 16 << 20
+	// transferTimeout bounds one backup or restore transfer.
+	transferTimeout = 2 * time.Minute
+	// usbFolder is the USB disk, inside the data directory.
+	usbFolder = "usb"
+)
+
+// noPassword refuses the optional password of an encrypted backup:
+// FortiOS's encrypted backup format is not published, and a file only
+// fosim could read would not be a FortiOS backup.
+func noPassword(args []string, at int) error {
+	if len(args) > at {
+		return notSimulated("password-encrypted backups; FortiOS's encrypted format is not published")
+	}
+	return nil
+}
+
+// transferFTP names the missing protocol without echoing the arguments
+// (they hold the FTP password).
+func transferFTP(sh *Shell, args []string, out io.Writer) error {
+	return notSimulated("FTP transfers; use tftp or usb")
+}
+
+func (sh *Shell) tftpClient() *tftp.Client {
+	if sh.App.TFTP != nil {
+		return sh.App.TFTP
+	}
+	return &tftp.Client{MaxSize: maxConfigFile}
+}
+
+// checkRemoteName refuses a TFTP file name that cannot go in a request
+// packet: the server decides what a path means on its side.
+func checkRemoteName(name string) error {
+	if name == "" || len(name) > 255 || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return &cmdb.Error{Msg: "value parse error before '" + escapedExcerpt(name, 40) + "'", Code: cmdb.CodeValue}
+	}
+	return nil
+}
+
+func checkServer(server string) error {
+	if server == "" || len(server) > 255 || strings.ContainsFunc(server, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) {
+		return &cmdb.Error{Msg: "value parse error before '" + escapedExcerpt(server, 40) + "'", Code: cmdb.CodeValue}
+	}
+	return nil
+}
+
+func executeBackupTFTP(sh *Shell, args []string, out io.Writer) error {
+	name, server := args[0], args[1]
+	if err := checkRemoteName(name); err != nil {
+		return err
+	}
+	if err := checkServer(server); err != nil {
+		return err
+	}
+	if err := noPassword(args, 2); err != nil {
+		return err
+	}
+	text := sh.App.Store.Backup(sh.Session.User)
+	fmt.Fprintf(out, "Please wait...\n\nConnect to tftp server %s ...\n", server)
+	ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
+	defer cancel()
+	if err := sh.tftpClient().Put(ctx, server, name, []byte(text)); err != nil {
+		return &cmdb.Error{Msg: "Send config file to tftp server failed.", Code: -1}
+	}
+	fmt.Fprintf(out, "Send config file to tftp server OK.\n")
+	return nil
+}
+
+func executeRestoreTFTP(sh *Shell, args []string, out io.Writer) error {
+	name, server := args[0], args[1]
+	if err := checkRemoteName(name); err != nil {
+		return err
+	}
+	if err := checkServer(server); err != nil {
+		return err
+	}
+	if err := noPassword(args, 2); err != nil {
+		return err
+	}
+	if !sh.confirm("This operation will overwrite the current setting and could possibly reboot the system!") {
+		return nil
+	}
+	fmt.Fprintf(out, "Please wait...\n\nConnect to tftp server %s ...\n", server)
+	ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
+	defer cancel()
+	data, err := sh.tftpClient().Get(ctx, server, name)
+	if err != nil {
+		return &cmdb.Error{Msg: "Get config file from tftp server failed.", Code: -1}
+	}
+	fmt.Fprintf(out, "Get config file from tftp server OK.\n")
+	return sh.restoreText(data, out)
+}
+
+// The USB messages follow the TFTP ones ("… to usb disk" for "… to tftp
+// server"); no FortiOS transcript of them was found to copy.
+
+func executeBackupUSB(sh *Shell, args []string, out io.Writer) error {
+	usb, err := sh.openUSB(args[0])
+	if err != nil {
+		return err
+	}
+	defer usb.Close()
+	if err := noPassword(args, 1); err != nil {
+		return err
+	}
+	text := sh.App.Store.Backup(sh.Session.User)
+	fmt.Fprintf(out, "Please wait...\n\n")
+	if err := writeUSBFile(usb, args[0], []byte(text)); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Send config file to usb disk OK.\n")
+	return nil
+}
+
+func executeRestoreUSB(sh *Shell, args []string, out io.Writer) error {
+	usb, err := sh.openUSB(args[0])
+	if err != nil {
+		return err
+	}
+	defer usb.Close()
+	if err := noPassword(args, 1); err != nil {
+		return err
+	}
+	if !sh.confirm("This operation will overwrite the current setting and could possibly reboot the system!") {
+		return nil
+	}
+	fmt.Fprintf(out, "Please wait...\n\n")
+	data, err := readUSBFile(usb, args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Get config file from usb disk OK.\n")
+	return sh.restoreText(data, out)
+}
+
+// restoreText replaces the configuration with a backup file. Errors quote
+// the file only as short escaped excerpts of the statements at fault, and
+// at most maxShownErrors of them: the file may be anything (a copy of a
+// secret, binary data).
+func (sh *Shell) restoreText(data []byte, out io.Writer) error {
+	res, err := sh.App.Store.Restore(string(data), sh.Session.User, false)
+	if err != nil {
+		var errs []cmdb.ScriptError
+		if res != nil {
+			errs = res.Errors
+		}
+		for i, e := range errs {
+			if i == maxShownErrors {
+				fmt.Fprintf(out, "... and %d more error(s)\n", len(errs)-maxShownErrors)
+				break
+			}
+			if e.Pos.Line > 0 {
+				fmt.Fprintf(out, "line %d:%d: ", e.Pos.Line, e.Pos.Col)
+			}
+			fmt.Fprintf(out, "%s\n", safeMessage(e.Err.Error()))
+		}
+		if len(errs) == 0 {
+			fmt.Fprintf(out, "%s\n", safeMessage(err.Error()))
+		}
+		return &cmdb.Error{Msg: "Restore config file failed: configuration unchanged", Code: -1}
+	}
+	sh.Session.Reset()
+	fmt.Fprintf(out, "File check OK.\n")
+	return nil
+}
+
+const maxShownErrors = 5
+
+// ErrNoUSB is the answer when the appliance has no data directory (and so
+// no USB disk).
+var errNoUSB = &cmdb.Error{Msg: "USB disk is not available.", Code: -1}
+
+// checkUSBName accepts a plain file name only: no directory, no "." or
+// "..", no NUL or other control character, nothing the host's file system
+// would read as a path.
+func checkUSBName(name string) error {
+	ok := name != "" && name != "." && name != ".." && len(name) <= 255 && utf8.ValidString(name) &&
+		!strings.ContainsAny(name, `/\`) && !strings.ContainsFunc(name, unicode.IsControl) &&
+		!strings.HasPrefix(name, tmpPrefix)
+	if !ok {
+		return &cmdb.Error{Msg: "invalid file name: give a plain file name on the USB disk, without a path\nvalue parse error before '" + escapedExcerpt(name, 40) + "'", Code: cmdb.CodeValue}
+	}
+	return nil
+}
+
+// openUSB checks name and opens the USB folder (created on first use) as a
+// root nothing can leave. The folder itself may not be a symlink leading
+// out of the data directory.
+func (sh *Shell) openUSB(name string) (*os.Root, error) {
+	if err := checkUSBName(name); err != nil {
+		return nil, err
+	}
+	if sh.App.DataDir == "" {
+		return nil, errNoUSB
+	}
+	data, err := os.OpenRoot(sh.App.DataDir)
+	if err != nil {
+		return nil, errNoUSB
+	}
+	defer data.Close()
+	if err := data.Mkdir(usbFolder, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, errNoUSB
+	}
+	usb, err := data.OpenRoot(usbFolder)
+	if err != nil {
+		return nil, errNoUSB
+	}
+	return usb, nil
+}
+
+// regularOrMissing refuses a name that exists as anything but a regular
+// file: a symlink (even one that stays inside), a directory, a device or a
+// FIFO.
+func regularOrMissing(usb *os.Root, name string) (exists bool, err error) {
+	fi, err := usb.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &cmdb.Error{Msg: "Cannot access file on USB disk.", Code: -1}
+	}
+	if !fi.Mode().IsRegular() {
+		return true, &cmdb.Error{Msg: "Not a regular file on USB disk.", Code: -1}
+	}
+	return true, nil
+}
+
+const tmpPrefix = ".fosim-tmp-"
+
+// writeUSBFile replaces name atomically: a temporary file, synced, renamed
+// over it (a rename replaces the directory entry and never follows it).
+func writeUSBFile(usb *os.Root, name string, data []byte) error {
+	if _, err := regularOrMissing(usb, name); err != nil {
+		return err
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := tmpPrefix + hex.EncodeToString(rnd[:])
+	fail := &cmdb.Error{Msg: "Write config file to usb disk failed.", Code: -1}
+	f, err := usb.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fail
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = usb.Rename(tmp, name)
+	}
+	if werr != nil {
+		usb.Remove(tmp)
+		return fail
+	}
+	return nil
+}
+
+// readUSBFile reads a regular file of at most maxConfigFile bytes.
+// O_NONBLOCK keeps a FIFO swapped in after the check from blocking the
+// open; the opened file is checked again.
+func readUSBFile(usb *os.Root, name string) ([]byte, error) {
+	exists, err := regularOrMissing(usb, name)
+	if err != nil {
+		return nil, err
+	}
+	notFound := &cmdb.Error{Msg: "File not found on USB disk.", Code: cmdb.CodeNotFound}
+	if !exists {
+		return nil, notFound
+	}
+	f, err := usb.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, notFound
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, &cmdb.Error{Msg: "Not a regular file on USB disk.", Code: -1}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
+	if err != nil {
+		return nil, &cmdb.Error{Msg: "Read config file from usb disk failed.", Code: -1}
+	}
+	if len(data) > maxConfigFile {
+		return nil, &cmdb.Error{Msg: fmt.Sprintf("Config file is larger than %d MB.", maxConfigFile>>20), Code: -1}
+	}
+	return data, nil
+}
+
+// escapedExcerpt is s cut to at most max bytes with every non-printable
+// character escaped (\n, \x00, \u2028 …), ending in "..." when cut: what
+// an error may quote of input it did not write.
+func escapedExcerpt(s string, max int) string {
+	var pieces []string
+	total := 0
+	for i, r := range s {
+		var p string
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			p = fmt.Sprintf(`\x%02x`, s[i])
+		case r == '\\':
+			p = `\\`
+		case unicode.IsPrint(r):
+			p = string(r)
+		default:
+			p = strings.Trim(fmt.Sprintf("%+q", r), "'")
+		}
+		pieces = append(pieces, p)
+		total += len(p)
+		if total > max {
+			break
+		}
+	}
+	if total <= max {
+		return strings.Join(pieces, "")
+	}
+	var b strings.Builder
+	for _, p := range pieces {
+		if b.Len()+len(p) > max-3 {
+			break
+		}
+		b.WriteString(p)
+	}
+	if max >= 3 {
+		b.WriteString("...")
+	}
+	return b.String()
+}
+
+// safeMessage shows an error about untrusted input: the part it quotes
+// ('…', the statement at fault) as a 40-byte excerpt, the rest with
+// non-printables escaped except line breaks, all of it short.
+func safeMessage(msg string) string {
+	const quoted, outside = 40, 120
+	i, j := strings.IndexByte(msg, '\''), strings.LastIndexByte(msg, '\'')
+	if i < 0 || j <= i {
+		return escapeOutside(msg, outside)
+	}
+	return escapeOutside(msg[:i+1], outside) + escapedExcerpt(msg[i+1:j], quoted) + escapeOutside(msg[j:], outside)
+}
+
+func escapeOutside(s string, max int) string {
+	lines := strings.Split(s, "\n")
+	for k, l := range lines {
+		lines[k] = escapedExcerpt(l, max)
+	}
+	return strings.Join(lines, "\n")
+}
