@@ -73,22 +73,16 @@ func (s *Store) Restore(text, user string, lenient bool) (*RestoreResult, error)
 	if len(res.Errors) > 0 && !lenient {
 		return out, &Error{Msg: "restore failed: configuration unchanged", Code: CodeParse}
 	}
-	var changes []Change
-	s.mu.RLock()
-	for _, t := range s.schema.order {
-		changes = append(changes, diffTable(t.Path, s.tables[t.Path], sess.ov.Table(t.Path))...)
-	}
-	s.mu.RUnlock()
 	verbatim := res.Verbatim
 	if verbatim == nil {
 		verbatim = []string{}
 	}
-	cs, err := s.commit(changes, user, "restore", &verbatim, ^uint64(0))
+	cs, err := s.commit(nil, sess.ov, user, "restore", &verbatim, ^uint64(0))
 	if err != nil {
 		return out, err
 	}
-	out.Changes = len(changes)
 	if cs != nil {
+		out.Changes = len(cs.Changes)
 		out.Revision = cs.Revision
 	}
 	return out, nil

@@ -168,6 +168,8 @@ type modelOp struct {
 	apply func(m *model) int
 	// special operations instead of a script
 	reopen, restore bool
+	// concurrent: session A runs [0], session B runs [1], A runs [2]
+	concurrent [3]string
 }
 
 type opGen struct {
@@ -209,7 +211,7 @@ func (g *opGen) someAddrs(m *model, max int) []string {
 
 func (g *opGen) next(m *model) modelOp {
 	addr, grp, pol := m.tables["firewall address"], m.tables["firewall addrgrp"], m.tables["firewall policy"]
-	switch g.r.IntN(15) {
+	switch g.r.IntN(16) {
 	case 0, 1: // a new address
 		k := g.newName("a")
 		ip := fmt.Sprintf("10.%d.%d.0", g.r.IntN(256), g.r.IntN(256))
@@ -359,6 +361,28 @@ func (g *opGen) next(m *model) modelOp {
 				&modelEntry{key: k2, values: map[string][]string{"comment": {"x"}}})
 			return 0
 		}}
+	case 14: // two admins on one entry: A edits, B edits and saves, A saves
+		var subnets []*modelEntry // entries of type ipmask
+		for _, e := range addr.entries {
+			if e.values["subnet"] != nil {
+				subnets = append(subnets, e)
+			}
+		}
+		if len(subnets) == 0 {
+			return g.next(m)
+		}
+		e := subnets[g.r.IntN(len(subnets))]
+		c := g.newName("c")
+		ip := fmt.Sprintf("10.%d.%d.0", g.r.IntN(256), g.r.IntN(256))
+		return modelOp{concurrent: [3]string{
+			fmt.Sprintf("config firewall address\nedit %q\nset comment %s\n", e.key, c),
+			fmt.Sprintf("config firewall address\nedit %q\nset subnet %s/24\nnext\nend\n", e.key, ip),
+			"next\nend\n"}, apply: func(m *model) int {
+			me := m.tables["firewall address"].find(e.key)
+			me.values["comment"] = []string{c}
+			me.values["subnet"] = []string{ip, "255.255.255.0"}
+			return 0
+		}}
 	case 13:
 		return modelOp{reopen: true, apply: func(*model) int { return 0 }}
 	default:
@@ -385,6 +409,10 @@ func quoteAll(ws []string) string {
 func execScript(st *Store, script string, batch bool) int {
 	sess := st.NewSession("admin", "model")
 	sess.Batch = batch
+	return execIn(sess, script)
+}
+
+func execIn(sess *Session, script string) int {
 	first := 0
 	for _, r := range grammar.Parse(script) {
 		if r.Err != nil {
@@ -404,7 +432,7 @@ func execScript(st *Store, script string, batch bool) int {
 }
 
 func TestRandomOperationsAgainstModel(t *testing.T) {
-	sequences, steps := 12, 60
+	sequences, steps := 30, 80
 	if testing.Short() {
 		sequences = 3
 	}
@@ -438,6 +466,16 @@ func TestRandomOperationsAgainstModel(t *testing.T) {
 					history = append(history, "(backup, restore)")
 					if res, err := st.Restore(st.Backup("admin"), "admin", false); err != nil {
 						t.Fatalf("step %d: the unit's own backup does not restore: %v %v\n%s", step, err, res.Errors, strings.Join(history, "\n"))
+					}
+				case op.concurrent[0] != "":
+					history = append(history, "A: "+op.concurrent[0]+"B: "+op.concurrent[1]+"A: "+op.concurrent[2])
+					a, b := st.NewSession("admin", "A"), st.NewSession("admin", "B")
+					got = execIn(a, op.concurrent[0])
+					if got == 0 {
+						got = execIn(b, op.concurrent[1])
+					}
+					if got == 0 {
+						got = execIn(a, op.concurrent[2])
 					}
 				default:
 					history = append(history, op.script)

@@ -348,21 +348,51 @@ func (s *Store) Subscribe(fn func(*ChangeSet)) (remove func()) {
 // Commit validates and writes changes in one bbolt transaction. On any error
 // nothing is written and the running configuration is unchanged.
 func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error) {
-	return s.commit(changes, user, source, nil, ^uint64(0))
+	return s.commit(changes, nil, user, source, nil, ^uint64(0))
 }
 
 // commitChecked is Commit for a session whose checks all ran at revision
 // checkedAt: when nothing was committed since, references are known good.
 func (s *Store) commitChecked(changes []Change, user, source string, checkedAt uint64) (*ChangeSet, error) {
-	return s.commit(changes, user, source, nil, checkedAt)
+	return s.commit(changes, nil, user, source, nil, checkedAt)
 }
 
 // commit is Commit that may also replace the verbatim blocks (restore).
-func (s *Store) commit(changes []Change, user, source string, verbatim *[]string, checkedAt uint64) (*ChangeSet, error) {
-	if len(changes) == 0 && verbatim == nil {
+// With target set (restore) the changes are the difference between the
+// running configuration and target, computed under the commit lock so
+// that no commit in between is undone unseen; otherwise changes made
+// against entries that other sessions committed since are rebased on them.
+func (s *Store) commit(changes []Change, target View, user, source string, verbatim *[]string, checkedAt uint64) (*ChangeSet, error) {
+	if len(changes) == 0 && verbatim == nil && target == nil {
 		return nil, nil
 	}
 	s.mu.Lock()
+	if target != nil {
+		changes = nil
+		for _, t := range s.schema.order {
+			changes = append(changes, diffTable(t.Path, s.tables[t.Path], target.Table(t.Path))...)
+		}
+	} else if checkedAt != s.revision {
+		var rebased bool
+		var err error
+		changes, rebased, err = rebase(s.schema, changes, runningView{s}.Entry, func(table string) []string {
+			if r := s.tables[table]; r != nil {
+				return r.Keys
+			}
+			return nil
+		})
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		if rebased {
+			checkedAt = ^uint64(0)
+		}
+	}
+	if len(changes) == 0 && verbatim == nil {
+		s.mu.Unlock()
+		return nil, nil
+	}
 	cs := &ChangeSet{Revision: s.revision + 1, Time: s.now(), User: user, Source: source, Changes: changes}
 	for i := range changes {
 		if changes[i].VDOM == "" {
@@ -516,7 +546,6 @@ func planWrite(changes []Change, ov *overlay, seq uint64) *writePlan {
 			p.reordered[c.Table] = r
 		}
 	}
-	type tableKey struct{ table, key string }
 	given := map[tableKey]uint64{}
 	for i := range p.changes {
 		c := &p.changes[i]
