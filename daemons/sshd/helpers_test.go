@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -283,6 +284,15 @@ type term struct {
 
 func openTerm(t testing.TB, c *ssh.Client, height int) *term {
 	t.Helper()
+	tm := openTermNoPrompt(t, c, height)
+	tm.Expect(t, prompt, 5*time.Second)
+	return tm
+}
+
+// openTermNoPrompt opens a pty shell without waiting for the prompt (a
+// first login asks for a new password before it).
+func openTermNoPrompt(t testing.TB, c *ssh.Client, height int) *term {
+	t.Helper()
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -302,9 +312,35 @@ func openTerm(t testing.TB, c *ssh.Client, height int) *term {
 	if err := s.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	tm := &term{Screen: termtest.NewScreen(out), sess: s, in: in}
-	tm.Expect(t, prompt, 5*time.Second)
-	return tm
+	return &term{Screen: termtest.NewScreen(out), sess: s, in: in}
+}
+
+// dialFrom logs in from a chosen source address (any of 127.0.0.0/8), as
+// another host would.
+func (ts *testServer) dialFrom(t testing.TB, src, user string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	nc, err := d.Dial("tcp", ts.addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := clientConfig(user, auth...)
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	cc, chans, reqs, err := ssh.NewClientConn(nc, ts.addr, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	c := ssh.NewClient(cc, chans, reqs)
+	t.Cleanup(func() { c.Close() })
+	return c, nil
+}
+
+// rawFrom opens a TCP connection from src that never speaks SSH.
+func (ts *testServer) rawFrom(src string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	return d.Dial("tcp", ts.addr)
 }
 
 func (tm *term) send(t testing.TB, s string) {

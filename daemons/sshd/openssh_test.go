@@ -154,3 +154,35 @@ func TestOpenSSHNoPtyStdin(t *testing.T) {
 		t.Errorf("ssh -T: %v %q %s", err, out, stderr)
 	}
 }
+
+// OpenSSH against a fresh unit: the password prompt takes the empty
+// password, then the shell asks for a new one before the prompt.
+func TestOpenSSHFreshUnitFirstLogin(t *testing.T) {
+	opensshPath(t)
+	ts := startServer(t, serverOpts{fresh: true})
+	input := newPassword + "\n" + newPassword + "\nget system status | grep Hostname\nexit\n"
+	out, stderr, err := runSSHWith(t, "", input, sshArgs(t, ts.addr, "-tt", "admin@127.0.0.1")...)
+	if err != nil {
+		t.Fatalf("ssh -tt with the empty password: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
+	}
+	for _, want := range []string{
+		"You are forced to change your password, please input a new password.\r\nNew Password:",
+		"Confirm Password:",
+		"Welcome !",
+		"Hostname: FortiGate-VM64",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first login over OpenSSH lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, newPassword) {
+		t.Errorf("the new password was echoed:\n%s", out)
+	}
+	// The new password logs in; the empty one no longer does.
+	if out, stderr, err := runSSHWith(t, newPassword, "", sshArgs(t, ts.addr, "admin@127.0.0.1", "get system status | grep Hostname")...); err != nil || out != "Hostname: FortiGate-VM64\n" {
+		t.Errorf("login with the new password: %v %q %s", err, out, stderr)
+	}
+	if _, _, err := runSSHWith(t, "", "", sshArgs(t, ts.addr, "admin@127.0.0.1", "get system status")...); err == nil {
+		t.Errorf("the empty password still logs in")
+	}
+}
