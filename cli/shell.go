@@ -199,6 +199,9 @@ func (sh *Shell) exec(st grammar.Stmt, out io.Writer) {
 			for _, w := range st.Args {
 				words = append(words, w.Text)
 			}
+			if sh.unlistedTransfer(words, out) {
+				return
+			}
 			fmt.Fprintf(out, "not simulated yet: %s\n", strings.Join(words, " "))
 			return
 		}

@@ -36,6 +36,59 @@ func init() {
 	)
 }
 
+// configTargets are where FortiOS 7.4 backs a configuration up to and
+// restores it from (CLI reference, "execute backup" / "execute restore");
+// a host file is not one of them.
+var configTargets = map[string][]string{
+	"backup":  {"flash", "ftp", "management-station", "sftp", "tftp", "usb", "usb-mode"},
+	"restore": {"dhcp", "flash", "ftp", "management-station", "sftp", "tftp", "usb", "usb-mode"},
+}
+
+// unlistedTransfer answers an "execute backup|restore …" the command tree
+// does not hold: a target FortiOS lacks ("config file") is a parse error
+// as on a FortiGate; the others are not simulated yet, named without their
+// arguments (which hold server passwords).
+func (sh *Shell) unlistedTransfer(words []string, out io.Writer) bool {
+	abbrev := func(w, full string) bool { return len(w) >= 3 && strings.HasPrefix(full, w) }
+	if len(words) < 2 || !abbrev(words[0], "execute") {
+		return false
+	}
+	verb := ""
+	for v := range configTargets {
+		if abbrev(words[1], v) {
+			verb = v
+		}
+	}
+	if verb == "" {
+		return false
+	}
+	if len(words) < 3 || !abbrev(words[2], "config") {
+		named := append([]string{"execute", verb}, words[2:min(len(words), 3)]...)
+		fmt.Fprintf(out, "not simulated yet: %s\n", strings.Join(named, " "))
+		return true
+	}
+	if len(words) < 4 {
+		sh.fail(&cmdb.Error{Msg: "incomplete command in the end", Code: cmdb.CodeIncomplete})
+		return true
+	}
+	var match []string
+	for _, t := range configTargets[verb] {
+		if t == words[3] {
+			match = []string{t}
+			break
+		}
+		if strings.HasPrefix(t, words[3]) {
+			match = append(match, t)
+		}
+	}
+	if len(match) != 1 {
+		sh.fail(&cmdb.Error{Msg: "command parse error before '" + escapedExcerpt(words[3], 40) + "'", Code: cmdb.CodeParse})
+		return true
+	}
+	fmt.Fprintf(out, "not simulated yet: execute %s config %s\n", verb, match[0])
+	return true
+}
+
 const (
 	// maxConfigFile bounds what a restore reads (a large FortiGate
 	// configuration is a few MB).

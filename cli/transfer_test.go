@@ -282,16 +282,22 @@ func TestTransferRefusals(t *testing.T) {
 	data := t.TempDir()
 	_, run := transferShell(t, data)
 	for line, want := range map[string]string{
-		"execute backup config usb x.conf S3cretPw":              "not simulated yet: execute backup config usb (password-encrypted backups; FortiOS's encrypted format is not published)\n",
-		"execute restore config usb x.conf S3cretPw":             "not simulated yet: execute restore config usb (password-encrypted backups; FortiOS's encrypted format is not published)\n",
-		"execute backup config tftp x.conf 127.0.0.1 S3cretPw":   "not simulated yet: execute backup config tftp (password-encrypted backups; FortiOS's encrypted format is not published)\n",
-		"execute restore config tftp x.conf 127.0.0.1 S3cretPw":  "not simulated yet: execute restore config tftp (password-encrypted backups; FortiOS's encrypted format is not published)\n",
-		"execute backup config ftp x.conf 127.0.0.1 u S3cretPw":  "not simulated yet: execute backup config ftp (FTP transfers; use tftp or usb)\n",
-		"execute restore config ftp x.conf 127.0.0.1 u S3cretPw": "not simulated yet: execute restore config ftp (FTP transfers; use tftp or usb)\n",
-		"execute backup config tftp x.conf":                      "incomplete command in the end\nCommand fail. Return code -160\n",
-		"execute backup config usb":                              "incomplete command in the end\nCommand fail. Return code -160\n",
-		"execute backup config tftp x.conf \"127.0.0.1 x\"":      "value parse error before '127.0.0.1 x'\nCommand fail. Return code -651\n",
-		"execute restore config tftp \"a\tb\" 127.0.0.1":         "value parse error before 'a\\tb'\nCommand fail. Return code -651\n",
+		"execute backup config usb x.conf S3cretPw":                 "not simulated yet: execute backup config usb (password-encrypted backups; FortiOS's encrypted format is not published)\n",
+		"execute restore config usb x.conf S3cretPw":                "not simulated yet: execute restore config usb (password-encrypted backups; FortiOS's encrypted format is not published)\n",
+		"execute backup config tftp x.conf 127.0.0.1 S3cretPw":      "not simulated yet: execute backup config tftp (password-encrypted backups; FortiOS's encrypted format is not published)\n",
+		"execute restore config tftp x.conf 127.0.0.1 S3cretPw":     "not simulated yet: execute restore config tftp (password-encrypted backups; FortiOS's encrypted format is not published)\n",
+		"execute backup config ftp x.conf 127.0.0.1 u S3cretPw":     "not simulated yet: execute backup config ftp (FTP transfers; use tftp or usb)\n",
+		"execute restore config ftp x.conf 127.0.0.1 u S3cretPw":    "not simulated yet: execute restore config ftp (FTP transfers; use tftp or usb)\n",
+		"execute backup config sftp x.conf 127.0.0.1 u S3cretPw":    "not simulated yet: execute backup config sftp\n",
+		"exec rest conf management-station S3cretPw":                "not simulated yet: execute restore config management-station\n",
+		"execute backup full-config tftp x.conf 127.0.0.1 S3cretPw": "not simulated yet: execute backup full-config\n",
+		"execute backup config file /etc/passwd":                    "command parse error before 'file'\nCommand fail. Return code -61\n",
+		"execute restore config file /etc/passwd":                   "command parse error before 'file'\nCommand fail. Return code -61\n",
+		"execute backup config":                                     "incomplete command in the end\nCommand fail. Return code -160\n",
+		"execute backup config tftp x.conf":                         "incomplete command in the end\nCommand fail. Return code -160\n",
+		"execute backup config usb":                                 "incomplete command in the end\nCommand fail. Return code -160\n",
+		"execute backup config tftp x.conf \"127.0.0.1 x\"":         "value parse error before '127.0.0.1 x'\nCommand fail. Return code -651\n",
+		"execute restore config tftp \"a\tb\" 127.0.0.1":            "value parse error before 'a\\tb'\nCommand fail. Return code -651\n",
 	} {
 		if out := run(line); out != want {
 			t.Errorf("%s:\n got %q\nwant %q", line, out, want)
