@@ -102,6 +102,8 @@ func TestExpectPrompts(t *testing.T) {
 		{"abort", "FortiGate-VM64 # "},
 		{"config vpn ipsec phase1-interface", "FortiGate-VM64 (phase1-interface) # "},
 		{"edit Dialup-TimeOut", "FortiGate-VM64 (Dialup-TimeOut) # "},
+		{"set interface port1", "FortiGate-VM64 (Dialup-TimeOut) # "},
+		{"set psksecret fortinet", "FortiGate-VM64 (Dialup-TimeOut) # "},
 		{"next", "FortiGate-VM64 (phase1-interface) # "},
 		{"end", "FortiGate-VM64 # "},
 		{"config firewall policy", "FortiGate-VM64 (policy) # "},
@@ -233,6 +235,8 @@ func TestExpectTabCompletion(t *testing.T) {
 	et.send(t, "\r")
 	et.expect(t, "TABBED (phase1-interface) # ")
 	et.cmd(t, "edit p1", "TABBED (p1) # ")
+	et.cmd(t, "set interface port1", "TABBED (p1) # ")
+	et.cmd(t, "set psksecret fortinet", "TABBED (p1) # ")
 	// Tab on an option value.
 	et.send(t, "set ike-version \t")
 	scr := et.expect(t, "set ike-version 1")
@@ -488,6 +492,8 @@ func TestExpectPaste(t *testing.T) {
 	et := startExpect(t, 40)
 	block := "config vpn ipsec phase1-interface\n" +
 		"    edit \"Dialup-TimeOut\"\n" +
+		"        set interface \"port1\"\n" +
+		"        set psksecret fortinet\n" +
 		"        set ike-version 2\n" +
 		"        set keylife 360\n" +
 		"        set reauth enable\n" +
@@ -498,6 +504,8 @@ func TestExpectPaste(t *testing.T) {
 	want := expPrompt + "config vpn ipsec phase1-interface\r\n" +
 		"FortiGate-VM64 (phase1-interface) #     edit \"Dialup-TimeOut\"\r\n" +
 		"new entry 'Dialup-TimeOut' added\r\n" +
+		"FortiGate-VM64 (Dialup-TimeOut) #         set interface \"port1\"\r\n" +
+		"FortiGate-VM64 (Dialup-TimeOut) #         set psksecret fortinet\r\n" +
 		"FortiGate-VM64 (Dialup-TimeOut) #         set ike-version 2\r\n" +
 		"FortiGate-VM64 (Dialup-TimeOut) #         set keylife 360\r\n" +
 		"FortiGate-VM64 (Dialup-TimeOut) #         set reauth enable\r\n" +

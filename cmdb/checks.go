@@ -24,8 +24,23 @@ var entryChecks = map[string]func(v View, t *Table, e *Entry) error{
 }
 
 func checkEntry(v View, t *Table, e *Entry) error {
+	if err := checkRequired(t, e); err != nil {
+		return err
+	}
 	if fn := entryChecks[t.Path]; fn != nil {
 		return fn(v, t, e)
+	}
+	return nil
+}
+
+// checkRequired refuses an entry missing an attribute the schema marks
+// required, while the attribute's condition holds (psksecret only with
+// authmethod psk).
+func checkRequired(t *Table, e *Entry) error {
+	for _, a := range t.required {
+		if len(e.Get(a)) == 0 && condHolds(t, e, a) {
+			return mustBeSet(a.Name)
+		}
 	}
 	return nil
 }

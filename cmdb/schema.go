@@ -81,6 +81,8 @@ type Attr struct {
 	Name     string
 	Type     Type
 	Max      int   // string length; for lists, the number of items (0: no limit)
+	MinLen   int   // shortest accepted string (passwords: psksecret 6..128)
+	Required bool  // must have a value whenever its condition holds ("MUST be set")
 	Min, Top int64 // integer range
 	Options  []string
 	Refs     []string // table paths a reference may name
@@ -110,12 +112,16 @@ type Table struct {
 	// generated at creation (uuid) — the hot path of a big apply skips the rest.
 	condAttrs []*Attr
 	genAttrs  []*Attr
+	required  []*Attr
 }
 
 // derive fills the lists derived from Attrs, for t and its nested tables.
 func (t *Table) derive() {
-	t.condAttrs, t.genAttrs = nil, nil
+	t.condAttrs, t.genAttrs, t.required = nil, nil, nil
 	for _, a := range t.Attrs {
+		if a.Required {
+			t.required = append(t.required, a)
+		}
 		if len(a.When) > 0 {
 			t.condAttrs = append(t.condAttrs, a)
 		}

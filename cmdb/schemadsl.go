@@ -312,8 +312,8 @@ func dslFields(s string) []string {
 	return out
 }
 
-// parseAttrLine reads "<name> <type> [args] [= default…] [when a=x|y, b!=z]
-// [-- help]".
+// parseAttrLine reads "<name> <type> [args] [required] [= default…]
+// [when a=x|y, b!=z] [-- help]".
 func parseAttrLine(line string) (*Attr, error) {
 	a := &Attr{}
 	if i := strings.Index(line, " -- "); i >= 0 {
@@ -350,6 +350,16 @@ func parseAttrLine(line string) (*Attr, error) {
 		if err != nil {
 			return nil, err
 		}
+		if lo, hi, ok := strings.Cut(v, ".."); ok && t == TPassword {
+			// password MIN..MAX: a length range (psksecret 6..128)
+			min, err1 := strconv.Atoi(lo)
+			max, err2 := strconv.Atoi(hi)
+			if err1 != nil || err2 != nil || min > max {
+				return nil, fmt.Errorf("bad length range %q", v)
+			}
+			a.MinLen, a.Max = min, max
+			break
+		}
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return nil, fmt.Errorf("bad length %q", v)
@@ -378,6 +388,10 @@ func parseAttrLine(line string) (*Attr, error) {
 			a.Refs = append(a.Refs, strings.ReplaceAll(p, ".", " "))
 		}
 		a.Max = 79
+	}
+	if len(rest) > 0 && rest[0] == "required" {
+		a.Required = true
+		rest = rest[1:]
 	}
 	if len(rest) > 0 {
 		if rest[0] != "=" {

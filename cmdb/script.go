@@ -56,6 +56,7 @@ type ScriptOptions struct {
 // mode: every statement in order, errors collected with their positions, the
 // saved entries committed at the end of each top-level config block.
 func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
+	src = grammar.StripBOM(src)
 	res := &ScriptResult{}
 	sess.Batch = true
 	defer func() { sess.Batch = false }()

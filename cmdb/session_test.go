@@ -159,7 +159,7 @@ func TestSecrets(t *testing.T) {
 	// Re-applying the ENC value restores the same secret.
 	mustRun(t, sess, "config vpn ipsec phase1-interface\nedit q\nset interface port1\nset psksecret ENC "+enc[1]+"\nnext\nend\n")
 	// An ENC value from elsewhere is a clear error.
-	_, err := run(t, sess, "config vpn ipsec phase1-interface\nedit r\nset interface port1\nset psksecret ENC bm90IGEgc2VjcmV0IGF0IGFsbA==\nnext\nend\n")
+	_, err := run(t, sess, "config vpn ipsec phase1-interface\nedit r\nset interface port1\nset psksecret ENC bm90IGEgc2VjcmV0IGF0IGFsbA==\nabort\n")
 	if code(err) != CodeValue || !strings.Contains(err.Error(), "does not decrypt") {
 		t.Fatalf("bad ENC: %v", err)
 	}
@@ -180,7 +180,7 @@ func TestSecrets(t *testing.T) {
 func TestConditionalAttributes(t *testing.T) {
 	st := newTestStore(t)
 	sess := st.NewSession("admin", "test")
-	_, err := run(t, sess, "config vpn ipsec phase1-interface\nedit p\nset interface port1\nset remote-gw-ztna-tags all\nnext\nend\n")
+	_, err := run(t, sess, "config vpn ipsec phase1-interface\nedit p\nset interface port1\nset remote-gw-ztna-tags all\nabort\n")
 	if code(err) != CodeParse || err.Error() != "command parse error before 'remote-gw-ztna-tags'" {
 		t.Fatalf("attribute outside its condition: %v", err)
 	}

@@ -13,6 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/fosim/fosim/grammar"
 )
 
 // VDOM is the only virtual domain modelled so far.
@@ -750,7 +752,7 @@ func inUseErr(n int) *Error {
 }
 
 func notFoundInDatasource(word string) *Error {
-	return &Error{Msg: "entry not found in datasource\nvalue parse error before '" + word + "'", Code: CodeValue}
+	return &Error{Msg: "entry not found in datasource\nvalue parse error before '" + grammar.Excerpt(word) + "'", Code: CodeValue}
 }
 
 // refExists tells whether name is a key of one of the attribute's targets.

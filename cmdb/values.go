@@ -34,11 +34,11 @@ const (
 )
 
 func parseErr(word string) *Error {
-	return &Error{Msg: "command parse error before '" + word + "'", Code: CodeParse}
+	return &Error{Msg: "command parse error before '" + grammar.Excerpt(word) + "'", Code: CodeParse}
 }
 
 func valueErr(word string) *Error {
-	return &Error{Msg: "value parse error before '" + word + "'", Code: CodeValue}
+	return &Error{Msg: "value parse error before '" + grammar.Excerpt(word) + "'", Code: CodeValue}
 }
 
 func incomplete() *Error {
@@ -163,17 +163,18 @@ func (a *Attr) Canon(words []string, sec *Secrets) ([]string, error) {
 			}
 			if sec != nil {
 				if _, err := sec.Decrypt(words[1]); err != nil {
-					return nil, &Error{Msg: "ENC value does not decrypt with this appliance's key: value parse error before '" + words[1] + "'", Code: CodeValue}
+					return nil, &Error{Msg: "ENC value does not decrypt with this appliance's key: value parse error before '" + grammar.Excerpt(words[1]) + "'", Code: CodeValue}
 				}
 			}
 			return []string{"ENC", words[1]}, nil
 		}
-		w, err := single()
-		if err != nil {
-			return nil, err
+		// A refused secret is never echoed: the error names its length.
+		if len(words) != 1 {
+			return nil, secretErr(fmt.Sprintf("a secret is one word (quote it), %d given", len(words)))
 		}
-		if a.Max > 0 && len(w) > a.Max {
-			return nil, valueErr(w)
+		w := words[0]
+		if a.Max > 0 && len(w) > a.Max || len(w) < a.MinLen {
+			return nil, secretErr(fmt.Sprintf("length %d, must be %d to %d characters", len(w), max(a.MinLen, 1), a.Max))
 		}
 		if sec == nil {
 			return []string{w}, nil
@@ -430,4 +431,10 @@ func (t *Table) QuoteName(key string) string {
 		return key
 	}
 	return grammar.Quote(key)
+}
+
+// secretErr refuses a secret without printing it: FortiOS's
+// "value parse error" with the secret masked.
+func secretErr(why string) *Error {
+	return &Error{Msg: "value parse error before '***' (" + why + ")", Code: CodeValue}
 }

@@ -190,7 +190,7 @@ func parseWords(words []Word) (Stmt, *Error) {
 			return Stmt{}, &Error{Pos: words[len(words)-1].Pos, Msg: "incomplete command in the end"}
 		}
 		w := words[tp.errAt]
-		return Stmt{}, &Error{Pos: w.Pos, Near: w.Text, Msg: "command parse error before '" + w.Text + "'"}
+		return Stmt{}, &Error{Pos: w.Pos, Near: w.Text, Msg: "command parse error before '" + Excerpt(w.Text) + "'"}
 	}
 	s := Stmt{Kind: tp.kind, Pos: words[0].Pos, Verb: words[0].Text, Full: tp.full, Before: tp.before}
 	if tp.from >= 0 {

@@ -1,6 +1,9 @@
 package grammar
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // rawLine is one logical line: the words between two unquoted newlines.
 type rawLine struct {
@@ -44,9 +47,18 @@ func (s *scanner) newline() {
 // next returns the next logical line, or false at the end of the input.
 func (s *scanner) next() (rawLine, bool) {
 	ln := rawLine{words: s.scratch[:0]}
-	defer func() { s.scratch = ln.words[:0] }()
+	defer func() {
+		if cap(ln.words) > 1024 {
+			ln.words = nil // a huge line's words are not kept for the next
+		}
+		s.scratch = ln.words[:0]
+	}()
 	afterNote := false // an annotation was seen on this physical line
+	start := s.i
 	for {
+		if s.i-start > MaxLine || len(ln.words) > MaxWords {
+			return s.tooLong(ln, start)
+		}
 		// skip blanks
 		for s.i < len(s.src) {
 			c := s.src[s.i]
@@ -111,6 +123,25 @@ func (s *scanner) next() (rawLine, bool) {
 		}
 		ln.words = append(ln.words, w)
 	}
+}
+
+// tooLong refuses the logical line begun at start and skips the rest of
+// its physical line; its words are dropped at once.
+func (s *scanner) tooLong(ln rawLine, start int) (rawLine, bool) {
+	pos := ln.pos
+	if len(ln.words) == 0 {
+		pos = s.pos()
+	}
+	if end := strings.IndexByte(s.src[s.i:], '\n'); end >= 0 {
+		s.i += end
+	} else {
+		s.i = len(s.src)
+	}
+	what := fmt.Sprintf("over %d bytes", MaxLine)
+	if len(ln.words) > MaxWords {
+		what = fmt.Sprintf("over %d words", MaxWords)
+	}
+	return rawLine{pos: pos, words: ln.words[:0], err: lineTooLong(pos, what)}, true
 }
 
 // word scans one word starting at a non-blank character. literalApos makes
