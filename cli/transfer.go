@@ -1,7 +1,8 @@
 package cli
 
 // execute backup config … / execute restore config …: the configuration
-// goes to or comes from a TFTP server or the USB disk, as on a FortiGate.
+// goes to or comes from a TFTP or FTP server or the USB disk, as on a
+// FortiGate.
 // Nothing here takes a host path: the USB disk is the folder "usb" of the
 // data directory, reached through an os.Root so that no name, ".." or
 // symlink leads out of it.
@@ -22,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/internal/ftp"
 	"github.com/fosim/fosim/internal/tftp"
 )
 
@@ -29,10 +31,10 @@ func init() {
 	commands = append(commands,
 		&command{path: "execute backup config tftp", help: "Backup config file to TFTP server.", args: "<string> <tftp-server> <passwd>", minArgs: 2, maxArgs: 3, run: executeBackupTFTP},
 		&command{path: "execute backup config usb", help: "Backup config file to USB disk.", args: "<string> <passwd>", minArgs: 1, maxArgs: 2, run: executeBackupUSB},
-		&command{path: "execute backup config ftp", help: "Backup config file to FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", maxArgs: 5, run: transferFTP},
+		&command{path: "execute backup config ftp", help: "Backup config file to FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", minArgs: 2, maxArgs: 5, run: executeBackupFTP},
 		&command{path: "execute restore config tftp", help: "Load config file from TFTP server.", args: "<string> <tftp-server> <passwd>", minArgs: 2, maxArgs: 3, run: executeRestoreTFTP},
 		&command{path: "execute restore config usb", help: "Load config file from USB disk.", args: "<string> <passwd>", minArgs: 1, maxArgs: 2, run: executeRestoreUSB},
-		&command{path: "execute restore config ftp", help: "Load config file from FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", maxArgs: 5, run: transferFTP},
+		&command{path: "execute restore config ftp", help: "Load config file from FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", minArgs: 2, maxArgs: 5, run: executeRestoreFTP},
 	)
 }
 
@@ -109,10 +111,63 @@ func noPassword(args []string, at int) error {
 	return nil
 }
 
-// transferFTP names the missing protocol without echoing the arguments
-// (they hold the FTP password).
-func transferFTP(sh *Shell, args []string, out io.Writer) error {
-	return notSimulated("FTP transfers; use tftp or usb")
+// ftpArgs reads "<string> <server>[:port] [<user> <passwd>] [<passwd>]":
+// no user is an anonymous login; a user needs its password.
+func ftpArgs(args []string) (name, server string, login ftp.Login, err error) {
+	name, server = args[0], args[1]
+	if err := checkRemoteName(name); err != nil {
+		return "", "", login, err
+	}
+	if err := checkServer(server); err != nil {
+		return "", "", login, err
+	}
+	if len(args) == 3 {
+		return "", "", login, &cmdb.Error{Msg: "incomplete command in the end", Code: cmdb.CodeIncomplete}
+	}
+	if len(args) >= 4 {
+		login = ftp.Login{User: args[2], Password: args[3]}
+		if strings.ContainsFunc(login.User+login.Password, unicode.IsControl) {
+			return "", "", login, &cmdb.Error{Msg: "value parse error before '" + escapedExcerpt(login.User, 40) + "'", Code: cmdb.CodeValue}
+		}
+	}
+	return name, server, login, noPassword(args, 4)
+}
+
+func ftpClient() *ftp.Client { return &ftp.Client{MaxSize: maxConfigFile} }
+
+func executeBackupFTP(sh *Shell, args []string, out io.Writer) error {
+	name, server, login, err := ftpArgs(args)
+	if err != nil {
+		return err
+	}
+	text := sh.App.Store.Backup(sh.Session.User)
+	fmt.Fprintf(out, "Please wait...\n\nConnect to ftp server %s ...\n", server)
+	ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
+	defer cancel()
+	if err := ftpClient().Put(ctx, server, login, name, []byte(text)); err != nil {
+		return &cmdb.Error{Msg: "Send config file to ftp server failed.", Code: -1}
+	}
+	fmt.Fprintf(out, "Send config file to ftp server OK.\n")
+	return nil
+}
+
+func executeRestoreFTP(sh *Shell, args []string, out io.Writer) error {
+	name, server, login, err := ftpArgs(args)
+	if err != nil {
+		return err
+	}
+	if !sh.confirm("This operation will overwrite the current setting and could possibly reboot the system!") {
+		return nil
+	}
+	fmt.Fprintf(out, "Please wait...\n\nConnect to ftp server %s ...\n", server)
+	ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
+	defer cancel()
+	data, err := ftpClient().Get(ctx, server, login, name)
+	if err != nil {
+		return &cmdb.Error{Msg: "Get config file from ftp server failed.", Code: -1}
+	}
+	fmt.Fprintf(out, "Get config file from ftp server OK.\n")
+	return sh.restoreText(data, out)
 }
 
 func (sh *Shell) tftpClient() *tftp.Client {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/cmdb/cmdbtest"
+	"github.com/fosim/fosim/internal/ftp/ftpdtest"
 	"github.com/fosim/fosim/internal/tftp"
 	"github.com/fosim/fosim/internal/tftp/tftpdtest"
 )
@@ -275,9 +276,9 @@ func TestEscapedExcerpt(t *testing.T) {
 }
 
 // The optional password of an encrypted backup is refused (FortiOS's
-// format is not published) without echoing it; FTP is not simulated yet
-// and its arguments (an FTP password) are not echoed either; the old
-// host-path commands are gone.
+// format is not published) without echoing it; targets not simulated yet
+// are named without their arguments (a server password); the old
+// host-path commands are FortiOS's parse error.
 func TestTransferRefusals(t *testing.T) {
 	data := t.TempDir()
 	_, run := transferShell(t, data)
@@ -286,8 +287,9 @@ func TestTransferRefusals(t *testing.T) {
 		"execute restore config usb x.conf S3cretPw":                "not simulated yet: execute restore config usb (password-encrypted backups; FortiOS's encrypted format is not published)\n",
 		"execute backup config tftp x.conf 127.0.0.1 S3cretPw":      "not simulated yet: execute backup config tftp (password-encrypted backups; FortiOS's encrypted format is not published)\n",
 		"execute restore config tftp x.conf 127.0.0.1 S3cretPw":     "not simulated yet: execute restore config tftp (password-encrypted backups; FortiOS's encrypted format is not published)\n",
-		"execute backup config ftp x.conf 127.0.0.1 u S3cretPw":     "not simulated yet: execute backup config ftp (FTP transfers; use tftp or usb)\n",
-		"execute restore config ftp x.conf 127.0.0.1 u S3cretPw":    "not simulated yet: execute restore config ftp (FTP transfers; use tftp or usb)\n",
+		"execute backup config ftp x.conf 127.0.0.1 u pw S3cretPw":  "not simulated yet: execute backup config ftp (password-encrypted backups; FortiOS's encrypted format is not published)\n",
+		"execute backup config ftp x.conf 127.0.0.1 u":              "incomplete command in the end\nCommand fail. Return code -160\n",
+		"execute restore config ftp x.conf 127.0.0.1 u pw S3cretPw": "not simulated yet: execute restore config ftp (password-encrypted backups; FortiOS's encrypted format is not published)\n",
 		"execute backup config sftp x.conf 127.0.0.1 u S3cretPw":    "not simulated yet: execute backup config sftp\n",
 		"exec rest conf management-station S3cretPw":                "not simulated yet: execute restore config management-station\n",
 		"execute backup full-config tftp x.conf 127.0.0.1 S3cretPw": "not simulated yet: execute backup full-config\n",
@@ -366,5 +368,46 @@ func TestTFTPNoServer(t *testing.T) {
 	out := run("execute backup config tftp fgt.conf 127.0.0.1:9")
 	if !strings.HasSuffix(out, "Send config file to tftp server failed.\nCommand fail. Return code -1\n") {
 		t.Fatalf("backup to no server: %q", out)
+	}
+}
+
+// Backup to and restore from pyftpdlib on loopback; the FTP password is
+// never echoed.
+func TestFTPBackupRestore(t *testing.T) {
+	srv := ftpdtest.Start(t)
+	sh, run := transferShell(t, t.TempDir())
+	setHostname(t, run, "VIAFTP")
+	creds := " " + srv.User + " " + srv.Password
+	want := "Please wait...\n\nConnect to ftp server " + srv.Addr + " ...\nSend config file to ftp server OK.\n"
+	if out := run("execute backup config ftp fgt.conf " + srv.Addr + creds); out != want {
+		t.Fatalf("backup:\n%q\nwant\n%q", out, want)
+	}
+	b, err := os.ReadFile(srv.Path("fgt.conf"))
+	if err != nil || string(b) != sh.App.Store.Backup("admin") {
+		t.Fatalf("the server holds %d bytes (%v), not the backup", len(b), err)
+	}
+	setHostname(t, run, "CHANGED")
+	want = restoreQuestion + "Please wait...\n\nConnect to ftp server " + srv.Addr + " ...\nGet config file from ftp server OK.\nFile check OK.\n"
+	if out := run("execute restore config ftp fgt.conf " + srv.Addr + creds); out != want {
+		t.Fatalf("restore:\n%q\nwant\n%q", out, want)
+	}
+	if h := Hostname(sh.App.Store); h != "VIAFTP" {
+		t.Fatalf("hostname after restore: %q", h)
+	}
+	for _, line := range []string{
+		"execute restore config ftp missing.conf " + srv.Addr + creds,
+		"execute restore config ftp fgt.conf " + srv.Addr + " " + srv.User + " wrong-pw",
+		"execute restore config ftp fgt.conf " + srv.Addr, // anonymous: this server has none
+	} {
+		out := run(line)
+		if !strings.HasSuffix(out, "Get config file from ftp server failed.\nCommand fail. Return code -1\n") || strings.Contains(out, "pw") {
+			t.Errorf("%s: %q", line, out)
+		}
+	}
+	if out := run("execute backup config ftp fgt.conf " + srv.Addr + " " + srv.User + " wrong-pw"); !strings.HasSuffix(out, "Send config file to ftp server failed.\nCommand fail. Return code -1\n") {
+		t.Errorf("backup with a wrong password: %q", out)
+	}
+	if h := Hostname(sh.App.Store); h != "VIAFTP" {
+		t.Fatalf("hostname after failed restores: %q", h)
 	}
 }
