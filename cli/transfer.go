@@ -358,8 +358,8 @@ func (sh *Shell) openUSB(name string) (*os.Root, error) {
 }
 
 // regularOrMissing refuses a name that exists as anything but a regular
-// file: a symlink (even one that stays inside), a directory, a device or a
-// FIFO.
+// file: a symlink (even one that stays inside), a directory, a device, a
+// FIFO, a file with a second hard link (which may be outside the folder).
 func regularOrMissing(usb *os.Root, name string) (exists bool, err error) {
 	fi, err := usb.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -368,7 +368,7 @@ func regularOrMissing(usb *os.Root, name string) (exists bool, err error) {
 	if err != nil {
 		return false, &cmdb.Error{Msg: "Cannot access file on USB disk.", Code: -1}
 	}
-	if !fi.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() || hardLinked(fi) {
 		return true, &cmdb.Error{Msg: "Not a regular file on USB disk.", Code: -1}
 	}
 	return true, nil
@@ -424,7 +424,8 @@ func readUSBFile(usb *os.Root, name string) ([]byte, error) {
 		return nil, notFound
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	// Checked again on the file opened, in case the name changed since.
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || hardLinked(fi) {
 		return nil, &cmdb.Error{Msg: "Not a regular file on USB disk.", Code: -1}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
@@ -435,6 +436,11 @@ func readUSBFile(usb *os.Root, name string) ([]byte, error) {
 		return nil, &cmdb.Error{Msg: fmt.Sprintf("Config file is larger than %d MB.", maxConfigFile>>20), Code: -1}
 	}
 	return data, nil
+}
+
+func hardLinked(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink > 1
 }
 
 // escapedExcerpt is s cut to at most max bytes with every non-printable

@@ -108,6 +108,9 @@ func TestUSBStaysInsideTheDataDirectory(t *testing.T) {
 	os.Symlink(outside, filepath.Join(data, "usb", "link.conf"))
 	os.Symlink(top, filepath.Join(data, "usb", "dirlink"))
 	os.Symlink("../../outside.conf", filepath.Join(data, "usb", "rel.conf"))
+	if err := os.Link(outside, filepath.Join(data, "usb", "hard.conf")); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Mkfifo(filepath.Join(data, "usb", "fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ func TestUSBStaysInsideTheDataDirectory(t *testing.T) {
 	names := []string{
 		"../outside.conf", "../../outside.conf", outside, "/etc/passwd", "/etc/shadow",
 		"sub/x.conf", "..", ".", "dirlink/outside.conf",
-		"link.conf", "rel.conf", "dirlink", "fifo", "'bad\x01name'", "\"tab\tname\"",
+		"link.conf", "rel.conf", "dirlink", "fifo", "hard.conf", "'bad\x01name'", "\"tab\tname\"",
 	}
 	for _, name := range names {
 		for _, verb := range []string{"backup", "restore"} {

@@ -246,3 +246,36 @@ func TestResolveServer(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOACK: any OACK a server sends is accepted only with the options
+// asked for, a blksize within what was asked, and never panics.
+func FuzzOACK(f *testing.F) {
+	for _, seed := range []string{"blksize\x001468\x00tsize\x00100\x00", "blksize\x0099999\x00", "\x00", "", "x\x00y\x00", "tsize\x00-1\x00", "BLKSIZE\x008\x00"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		block, err := parseOACK(b, wantBlockSize)
+		if err == nil && (block < 8 || block > wantBlockSize) {
+			t.Fatalf("accepted blksize %d from %q", block, b)
+		}
+	})
+}
+
+// FuzzGet: a server answering the read request with arbitrary packets
+// never makes Get panic or hold more than MaxSize.
+func FuzzGet(f *testing.F) {
+	f.Add([]byte("\x00\x03\x00\x01short"))
+	f.Add([]byte("\x00\x06blksize\x00512\x00"))
+	f.Add([]byte("\x00\x05\x00\x01not found\x00"))
+	f.Add([]byte("\x00"))
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		addr := fakeServer(t, func(req []byte, from *net.UDPAddr, conn *net.UDPConn) {
+			conn.WriteToUDP(reply, from)
+		})
+		c := &Client{Timeout: 10 * time.Millisecond, Retries: 1, MaxSize: 64}
+		data, err := c.Get(context.Background(), addr, "cfg")
+		if err == nil && len(data) > 64 {
+			t.Fatalf("%d bytes past MaxSize", len(data))
+		}
+	})
+}
