@@ -166,34 +166,16 @@ func (s *session) passive(ctx context.Context) (net.Conn, error) {
 	remote := s.conn.RemoteAddr().(*net.TCPAddr)
 	port := 0
 	if code, msg, err := s.cmd(0, "EPSV"); err == nil && code == 229 {
-		// "Entering Extended Passive Mode (|||6446|)"
-		if i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)"); i >= 0 && j > i+4 {
-			port, _ = strconv.Atoi(msg[i+4 : j])
-		}
+		port = epsvPort(msg)
 	}
 	if port == 0 {
 		_, msg, err := s.cmd(227, "PASV")
 		if err != nil {
 			return nil, err
 		}
-		// "Entering Passive Mode (h1,h2,h3,h4,p1,p2)"
-		i, j := strings.IndexByte(msg, '('), strings.IndexByte(msg, ')')
-		if i < 0 || j < i {
-			return nil, fmt.Errorf("ftp: PASV reply without an address")
+		if port = pasvPort(msg); port == 0 {
+			return nil, fmt.Errorf("ftp: PASV reply without a port")
 		}
-		f := strings.Split(msg[i+1:j], ",")
-		if len(f) != 6 {
-			return nil, fmt.Errorf("ftp: PASV reply without an address")
-		}
-		p1, err1 := strconv.Atoi(strings.TrimSpace(f[4]))
-		p2, err2 := strconv.Atoi(strings.TrimSpace(f[5]))
-		if err1 != nil || err2 != nil || p1 < 0 || p1 > 255 || p2 < 0 || p2 > 255 {
-			return nil, fmt.Errorf("ftp: PASV reply without an address")
-		}
-		port = p1<<8 | p2
-	}
-	if port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("ftp: passive port %d", port)
 	}
 	d := net.Dialer{Timeout: s.c.timeout()}
 	data, err := d.DialContext(ctx, "tcp", net.JoinHostPort(remote.IP.String(), strconv.Itoa(port)))
@@ -201,6 +183,48 @@ func (s *session) passive(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("ftp: data connection: %w", err)
 	}
 	return data, nil
+}
+
+// epsvPort reads "Entering Extended Passive Mode (|||6446|)"; 0 if none.
+func epsvPort(msg string) int {
+	i := strings.Index(msg, "(|||")
+	if i < 0 {
+		return 0
+	}
+	rest := msg[i+4:]
+	j := strings.Index(rest, "|)")
+	if j < 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(rest[:j])
+	if err != nil || n <= 0 || n > 65535 {
+		return 0
+	}
+	return n
+}
+
+// pasvPort reads the port of "Entering Passive Mode (h1,h2,h3,h4,p1,p2)";
+// 0 if none. The address is not used.
+func pasvPort(msg string) int {
+	i := strings.IndexByte(msg, '(')
+	if i < 0 {
+		return 0
+	}
+	rest := msg[i+1:]
+	j := strings.IndexByte(rest, ')')
+	if j < 0 {
+		return 0
+	}
+	f := strings.Split(rest[:j], ",")
+	if len(f) != 6 {
+		return 0
+	}
+	p1, err1 := strconv.Atoi(strings.TrimSpace(f[4]))
+	p2, err2 := strconv.Atoi(strings.TrimSpace(f[5]))
+	if err1 != nil || err2 != nil || p1 < 0 || p1 > 255 || p2 < 0 || p2 > 255 {
+		return 0
+	}
+	return p1<<8 | p2
 }
 
 func (s *session) quit() {

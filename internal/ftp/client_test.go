@@ -132,3 +132,29 @@ func TestSplitServer(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPassivePort: any EPSV or PASV reply gives a valid port or none.
+func FuzzPassivePort(f *testing.F) {
+	for _, seed := range []string{"Entering Extended Passive Mode (|||6446|)", "Entering Passive Mode (10,0,0,1,4,1)", "(|||99999|)", "(1,2,3,4,256,1)", "(|||", ")(", "(,,,,,)"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		for _, p := range []int{epsvPort(msg), pasvPort(msg)} {
+			if p < 0 || p > 65535 {
+				t.Fatalf("port %d from %q", p, msg)
+			}
+		}
+	})
+}
+
+func TestPassivePort(t *testing.T) {
+	if p := epsvPort("Entering Extended Passive Mode (|||6446|)"); p != 6446 {
+		t.Errorf("EPSV: %d", p)
+	}
+	if p := pasvPort("Entering Passive Mode (10,0,0,1,4,1)."); p != 1025 {
+		t.Errorf("PASV: %d", p)
+	}
+	if p := pasvPort("Entering Passive Mode (0,0,0,0,0,0)"); p != 0 {
+		t.Errorf("PASV port 0: %d", p)
+	}
+}
