@@ -65,8 +65,11 @@ func (sh *Shell) unlistedTransfer(words []string, out io.Writer) bool {
 		return false
 	}
 	if len(words) < 3 || !abbrev(words[2], "config") {
-		named := append([]string{"execute", verb}, words[2:min(len(words), 3)]...)
-		fmt.Fprintf(out, "not simulated yet: %s\n", strings.Join(named, " "))
+		named := "execute " + verb
+		if len(words) > 2 {
+			named += " " + escapedExcerpt(words[2], 40)
+		}
+		fmt.Fprintf(out, "not simulated yet: %s\n", named)
 		return true
 	}
 	if len(words) < 4 {

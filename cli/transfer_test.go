@@ -414,3 +414,26 @@ func TestFTPBackupRestore(t *testing.T) {
 		t.Fatalf("hostname after failed restores: %q", h)
 	}
 }
+
+// keyTerm answers every question with one key.
+type keyTerm rune
+
+func (k keyTerm) ReadKey() (rune, error) { return rune(k), nil }
+func (keyTerm) Height() int              { return 0 }
+
+// Answering n leaves the configuration as it was and fetches nothing.
+func TestRestoreAnsweredNo(t *testing.T) {
+	data := t.TempDir()
+	sh, run := transferShell(t, data)
+	setHostname(t, run, "BACKEDUP")
+	run("execute backup config usb b.conf")
+	setHostname(t, run, "CURRENT")
+	sh.Term = keyTerm('n')
+	want := "This operation will overwrite the current setting and could possibly reboot the system!\nDo you want to continue? (y/n)n\n"
+	if out := run("execute restore config usb b.conf"); out != want {
+		t.Fatalf("restore answered n: %q", out)
+	}
+	if h := Hostname(sh.App.Store); h != "CURRENT" {
+		t.Fatalf("hostname %q after answering n", h)
+	}
+}
