@@ -2,10 +2,14 @@ package cmdb
 
 import (
 	"crypto/rand"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fosim/fosim/grammar"
 )
 
 var kVerbatim = []byte("verbatim")
@@ -66,12 +70,50 @@ type RestoreResult struct {
 // commit. In strict mode any error (an unmodelled table included) leaves
 // the configuration untouched; with lenient, unmodelled config blocks are
 // kept verbatim and bad statements are reported but skipped.
+//
+// A restore checks the file as FortiOS does first (CheckBackupHeader), keeps
+// what a FortiGate keeps whatever the file says (its physical ports, its
+// factory certificates), and refuses a configuration that would leave the
+// unit with no super_admin administrator.
 func (s *Store) Restore(text, user string, lenient bool) (*RestoreResult, error) {
+	text = grammar.StripBOM(text)
+	if err := CheckBackupHeader(text, lenient); err != nil {
+		return &RestoreResult{}, err
+	}
+	return s.restore(text, user, lenient)
+}
+
+func (s *Store) restore(text, user string, lenient bool) (*RestoreResult, error) {
 	sess := &Session{store: s, schema: s.schema, User: user, Source: "restore", ov: newOverlay(emptyView{}), detached: true}
+	s.seedBuiltIn(sess.ov)
 	res := RunScript(sess, text, ScriptOptions{Lenient: lenient})
 	out := &RestoreResult{Errors: res.Errors, Kept: len(res.Verbatim)}
 	if len(res.Errors) > 0 && !lenient {
 		return out, &Error{Msg: "restore failed: configuration unchanged", Code: CodeParse}
+	}
+	// The file's order first, then the built-in entries it did not name.
+	for _, table := range []string{"system interface", "vpn certificate local", "system accprofile"} {
+		rows := sess.ov.Table(table)
+		if rows == nil {
+			continue
+		}
+		var order []string
+		named := map[string]bool{}
+		for _, k := range sess.saved[table] {
+			if !named[k] && rows.ByKey[k] != nil {
+				named[k] = true
+				order = append(order, k)
+			}
+		}
+		for _, k := range rows.Keys {
+			if !named[k] {
+				order = append(order, k)
+			}
+		}
+		sess.ov.apply(Change{Table: table, Order: order})
+	}
+	if err := checkLoginPossible(s.schema, sess.ov); err != nil {
+		return out, err
 	}
 	verbatim := res.Verbatim
 	if verbatim == nil {
@@ -215,4 +257,112 @@ func rekeyEntry(t *Table, e *Entry, old, new *Secrets) bool {
 		changed = true
 	}
 	return changed
+}
+
+// CodeFileCheck is the return code of a refused restore file.
+const CodeFileCheck = -4
+
+// fileCheckErr is FortiOS's "File check failed" with fosim's reason.
+func fileCheckErr(format string, args ...any) *Error {
+	return &Error{Msg: "File check failed: " + fmt.Sprintf(format, args...) + "\nconfiguration unchanged", Code: CodeFileCheck}
+}
+
+// CheckBackupHeader checks the "#config-version=" line a FortiOS backup
+// starts with: a file without one is a script, not a backup (fosim apply
+// runs scripts); a file of another model (not a FortiGate-VM) is refused
+// unless lenient; a file of a newer FortiOS than this unit's, or of a
+// multi-VDOM unit, is refused.
+func CheckBackupHeader(text string, lenient bool) error {
+	first, _, _ := strings.Cut(strings.TrimLeft(text, " \t\r\n"), "\n")
+	first = strings.TrimRight(first, "\r")
+	hdr, ok := strings.CutPrefix(first, "#config-version=")
+	if !ok {
+		return fileCheckErr("not a configuration backup (no #config-version line); run a script with fosim apply")
+	}
+	fields := strings.Split(hdr, ":")
+	// FGVMK6-7.6.1-FW-build3462-241022
+	parts := strings.Split(fields[0], "-")
+	if len(parts) < 2 {
+		return fileCheckErr("bad #config-version line '%s'", grammar.Excerpt(first))
+	}
+	model, version := parts[0], parts[1]
+	ownModel, ownVersion, _ := strings.Cut(Firmware, "-")
+	ownVersion, _, _ = strings.Cut(ownVersion, "-")
+	if !strings.HasPrefix(model, "FGVM") && !lenient {
+		return fileCheckErr("the file is for model %s, this unit is %s (FortiGate-VM64)", grammar.Excerpt(model), ownModel)
+	}
+	v, ok1 := parseVersion(version)
+	own, _ := parseVersion(ownVersion)
+	if !ok1 {
+		return fileCheckErr("bad firmware version '%s'", grammar.Excerpt(version))
+	}
+	if slices.Compare(v, own) > 0 {
+		return fileCheckErr("the file is from FortiOS %s, newer than this unit's %s", version, ownVersion)
+	}
+	for _, f := range fields[1:] {
+		if f == "vdom=1" {
+			return fileCheckErr("the file is a multi-VDOM configuration (vdom=1); fosim models one VDOM")
+		}
+	}
+	return nil
+}
+
+func parseVersion(v string) ([]int, bool) {
+	var out []int
+	for _, p := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, len(out) == 3
+}
+
+// seedBuiltIn gives a restore the entries a FortiGate has whatever file
+// it is given: its physical ports (bare: the file's values, if any, are
+// set on them), its factory certificates and the super_admin profile
+// (read-only on a FortiGate). A file that lacks them does not remove them,
+// and a file may refer to them.
+func (s *Store) seedBuiltIn(target *overlay) {
+	seed := func(table string, builtin func(*Entry) bool, bare bool) {
+		running := s.Rows(table)
+		for _, k := range running.Keys {
+			e := running.ByKey[k]
+			if !builtin(e) {
+				continue
+			}
+			c := e.Clone()
+			if bare {
+				c = NewEntry(k)
+				for _, a := range []string{"type", "vdom", "snmp-index"} {
+					if v := e.Values[a]; v != nil {
+						c.Values[a] = slices.Clone(v)
+					}
+				}
+			}
+			c.seq = 0
+			target.apply(Change{Table: table, Key: k, After: c})
+		}
+	}
+	seed("system interface", func(e *Entry) bool {
+		return slices.Equal(e.Values["type"], []string{"physical"})
+	}, true)
+	seed("vpn certificate local", func(e *Entry) bool { return strings.HasPrefix(e.Key, "Fortinet_") }, false)
+	seed("system accprofile", func(e *Entry) bool { return e.Key == "super_admin" }, false)
+}
+
+// checkLoginPossible refuses a configuration in which no administrator
+// has the super_admin profile: the unit could not be managed any more.
+func checkLoginPossible(schema *Schema, v View) error {
+	admins := v.Table("system admin")
+	if admins != nil {
+		t := schema.Table("system admin")
+		for _, k := range admins.Keys {
+			if slices.Equal(admins.ByKey[k].Get(t.Attr("accprofile")), []string{"super_admin"}) {
+				return nil
+			}
+		}
+	}
+	return &Error{Msg: "restore refused: the configuration has no administrator with the super_admin profile (no one could log in to manage the unit)\nconfiguration unchanged", Code: CodeFileCheck}
 }

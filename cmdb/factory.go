@@ -40,7 +40,7 @@ func (s *Store) FactoryReset(serial string) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.Restore(factoryConfig+certs, "admin", false)
+	res, err := s.restore(factoryConfig+certs, "admin", false)
 	if err != nil {
 		if res != nil && len(res.Errors) > 0 {
 			return fmt.Errorf("factory configuration: %v", res.Errors[0])

@@ -136,7 +136,10 @@ func checkRoundTrip(t *testing.T, st *Store) {
 	// show full-configuration, every default spelled out, restores to the
 	// same configuration too.
 	var full strings.Builder
-	st.Read(func(v View) { WriteConfig(&full, st.Schema(), v, true) })
+	st.Read(func(v View) {
+		full.WriteString(ConfigHeader(v, st.Schema(), "admin", 1))
+		WriteConfig(&full, st.Schema(), v, true)
+	})
 	third := newTestStore(t)
 	if res, err := third.Restore(full.String(), "admin", false); err != nil {
 		t.Fatalf("restoring show full-configuration failed: %v %v", err, res.Errors)

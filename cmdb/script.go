@@ -42,6 +42,8 @@ type ScriptResult struct {
 	// Verbatim holds, in lenient mode, the text of config blocks for tables
 	// fosim does not model, kept so that a backup round-trips them.
 	Verbatim []string
+	// Committed is the number of changes the script committed.
+	Committed int
 }
 
 // ScriptOptions tune RunScript.
@@ -50,6 +52,10 @@ type ScriptOptions struct {
 	Lenient bool
 	// Echo, when set, receives informational lines ("new entry 'x' added").
 	Echo func(string)
+	// Atomic makes the whole script one transaction: any error and nothing
+	// is committed. Without it, as FortiOS runs a script, each top-level
+	// block is committed with the statements that succeeded.
+	Atomic bool
 }
 
 // RunScript runs a whole configuration text through a session in batch
@@ -59,6 +65,12 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 	src = grammar.StripBOM(src)
 	res := &ScriptResult{}
 	sess.Batch = true
+	committedBefore := sess.Committed()
+	if opt.Atomic {
+		held := sess.HoldCommits
+		sess.HoldCommits = true
+		defer func() { sess.HoldCommits = held }()
+	}
 	defer func() { sess.Batch = false }()
 	var lines []string // source lines, only split when a verbatim block needs them
 	// verbatim tracks an unmodelled block being skipped in lenient mode.
@@ -105,9 +117,12 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 		}
 		sess.stack = sess.stack[:len(sess.stack)-1]
 	}
-	if err := sess.Flush(); err != nil {
+	if opt.Atomic && len(res.Errors) > 0 {
+		sess.Discard()
+	} else if err := sess.Flush(); err != nil {
 		res.fail(ScriptError{Err: err})
 	}
+	res.Committed = sess.Committed() - committedBefore
 	return res
 }
 

@@ -40,6 +40,10 @@ type Session struct {
 	// the commit need not check references again.
 	checkedAt uint64
 	checked   bool
+	committed int
+	// saved lists, in a detached session, the keys saved per table in the
+	// order the script saved them (a restore's table order).
+	saved map[string][]string
 }
 
 // frame is one level of the config stack.
@@ -480,6 +484,7 @@ func (s *Session) save(f *frame) error {
 		return nil
 	}
 	if f.before != nil && f.before.Equal(f.entry) {
+		s.noteSaved(f.table.Path, f.entry.Key)
 		return nil
 	}
 	return s.change(Change{Table: f.table.Path, Key: f.entry.Key, Before: f.before, After: f.entry})
@@ -497,6 +502,11 @@ func (s *Session) change(cs ...Change) error {
 		s.ov.apply(c)
 	}
 	if s.detached {
+		for _, c := range cs {
+			if c.After != nil && c.Order == nil {
+				s.noteSaved(c.Table, c.Key)
+			}
+		}
 		return nil
 	}
 	s.pending = append(s.pending, cs...)
@@ -504,6 +514,17 @@ func (s *Session) change(cs ...Change) error {
 		return nil
 	}
 	return s.flushLocked()
+}
+
+// noteSaved records, in a detached session, the order entries are saved.
+func (s *Session) noteSaved(table, key string) {
+	if !s.detached {
+		return
+	}
+	if s.saved == nil {
+		s.saved = map[string][]string{}
+	}
+	s.saved[table] = append(s.saved[table], key)
 }
 
 // Flush commits the pending changes of a batch.
@@ -527,11 +548,25 @@ func (s *Session) flushLocked() error {
 	}
 	s.checked = false
 	s.store.mu.RUnlock()
-	_, err := s.store.commitChecked(pending, s.User, s.Source, checkedAt)
+	cs, err := s.store.commitChecked(pending, s.User, s.Source, checkedAt)
 	s.store.mu.RLock()
 	s.ov = newOverlay(runningView{s.store})
+	if cs != nil {
+		s.committed += len(pending)
+	}
 	return err
 }
+
+// Discard drops a batch's saved but uncommitted changes.
+func (s *Session) Discard() {
+	s.store.mu.RLock()
+	defer s.store.mu.RUnlock()
+	s.pending, s.checked = nil, false
+	s.ov = newOverlay(runningView{s.store})
+}
+
+// Committed counts the changes this session has committed.
+func (s *Session) Committed() int { return s.committed }
 
 // Pending reports how many saved changes wait for a batch commit.
 func (s *Session) Pending() int { return len(s.pending) }
