@@ -164,6 +164,11 @@ func NewEditor(in io.Reader, out io.Writer, sh *Shell, height int) *Editor {
 	return ed
 }
 
+// SetShell makes sh the shell the editor completes and runs for (the
+// console logs one admin in after another on one editor, so that keys
+// typed ahead are not lost).
+func (ed *Editor) SetShell(sh *Shell) { ed.sh = sh }
+
 // SetHeight records a window change.
 func (ed *Editor) SetHeight(h int) { ed.height.Store(int32(h)) }
 
@@ -212,6 +217,7 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 	// neither kept nor echoed (the line is refused at Enter).
 	size, physStart := 0, 0
 	var overflow int64
+	overLimit := 0 // the bound the line passed
 	histPos := len(ed.history)
 	var cycle []Candidate // Tab choices being cycled
 	cycleIdx, cycleStart := 0, 0
@@ -223,12 +229,22 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 		s := string(line)
 		size, physStart = len(s), strings.LastIndexByte(s, '\n')+1
 	}
-	tooLong := func() error {
-		limit := MaxLineBytes
-		if size-physStart < MaxLineBytes {
-			limit = MaxStatementBytes
+	// fits tells whether n more bytes fit; when not, the line overflows.
+	fits := func(n int) bool {
+		switch {
+		case overflow > 0:
+		case size+n-physStart > MaxLineBytes:
+			overLimit = MaxLineBytes
+		case size+n > MaxStatementBytes:
+			overLimit = MaxStatementBytes
+		default:
+			return true
 		}
-		return &ErrInputTooLong{Limit: limit, Length: int64(size) + overflow, Excerpt: Excerpt(string(line), excerptBytes)}
+		overflow += int64(n)
+		return false
+	}
+	tooLong := func() error {
+		return &ErrInputTooLong{Limit: overLimit, Length: int64(size) + overflow, Excerpt: Excerpt(string(line), excerptBytes)}
 	}
 	for {
 		r, _, err := ed.in.ReadRune()
@@ -305,8 +321,7 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			redraw(newLine)
 		case '?':
 			if inQuotes(string(line)) {
-				if overflow > 0 || size+1-physStart > MaxLineBytes || size+1 > MaxStatementBytes {
-					overflow++
+				if !fits(1) {
 					continue
 				}
 				line = append(line, r)
@@ -327,8 +342,7 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			if n < 0 {
 				n = 3 // utf8.RuneError as it is written
 			}
-			if overflow > 0 || size+n-physStart > MaxLineBytes || size+n > MaxStatementBytes {
-				overflow += int64(n)
+			if !fits(n) {
 				continue
 			}
 			line = append(line, r)

@@ -473,7 +473,8 @@ func (it *IdleTimer) check() {
 	it.fire()
 }
 
-// ActivityReader touches an idle timer on every read that returns input.
+// ActivityReader touches an idle timer (when set) on every read that
+// returns input.
 type ActivityReader struct {
 	R    io.Reader
 	Idle *IdleTimer
@@ -481,7 +482,7 @@ type ActivityReader struct {
 
 func (a *ActivityReader) Read(p []byte) (int, error) {
 	n, err := a.R.Read(p)
-	if n > 0 {
+	if n > 0 && a.Idle != nil {
 		a.Idle.Touch()
 	}
 	return n, err

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,9 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/chzyer/readline"
-	"golang.org/x/term"
 
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
@@ -24,7 +20,11 @@ import (
 const usage = `usage: fosim [--data DIR] <command> [arguments]
 
 commands:
-  run                      open the appliance's CLI on this terminal (default)
+  run                      the appliance's console on this terminal (default):
+                           "login:" and "Password:" (a new unit's admin has an
+                           empty password, then chooses one); exit logs out,
+                           Ctrl-D at "login:" quits; lines piped in (no
+                           terminal) run as admin without a login
   apply FILE|- [--lenient] run a configuration script; errors show line:column
   show [PATH…] [--full]    print the configuration (or one table / entry)
   get PATH…                print a table or entry as "get" does
@@ -267,99 +267,6 @@ func showCmd(st *cmdb.Store, cmd string, pos []string, full bool, stdout, stderr
 		return 1
 	}
 	return 0
-}
-
-func runShell(st *cmdb.Store, dataDir string, stdin io.Reader, stdout, stderr io.Writer) int {
-	sess := st.NewSession("admin", "console")
-	app := cli.NewAppliance(st)
-	app.DataDir = dataDir // the USB disk is its folder usb
-	sh := cli.New(app, sess, stdout)
-	defer sh.Close()
-	cfg := &readline.Config{
-		Prompt:       sh.Prompt(),
-		Stdin:        io.NopCloser(stdin),
-		Stdout:       stdout,
-		Stderr:       stderr,
-		AutoComplete: completer{sh},
-	}
-	rl, err := readline.NewEx(cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "fosim:", err)
-		return 1
-	}
-	defer rl.Close()
-	// '?' lists what may come next at once, as on a FortiGate.
-	cfg.Listener = readline.FuncListener(func(line []rune, pos int, key rune) ([]rune, int, bool) {
-		if key != '?' || pos == 0 || line[pos-1] != '?' {
-			return nil, 0, false
-		}
-		typed := append(append([]rune{}, line[:pos-1]...), line[pos:]...)
-		fmt.Fprintf(rl.Stdout(), "%s?\n%s", sh.Prompt()+string(line[:pos-1]), sh.HelpText(string(line[:pos-1])))
-		return typed, pos - 1, true
-	})
-	rl.SetConfig(cfg)
-	if cfg.FuncIsTerminal() {
-		sh.Term = localTerm{rl}
-	}
-	for !sh.Exited() {
-		rl.SetPrompt(sh.Prompt())
-		line, err := rl.Readline()
-		if errors.Is(err, readline.ErrInterrupt) {
-			continue
-		}
-		if err != nil {
-			break
-		}
-		sh.Line(line)
-	}
-	return 0
-}
-
-// completer gives readline the shell's Tab completion.
-type completer struct{ sh *cli.Shell }
-
-func (c completer) Do(line []rune, pos int) ([][]rune, int) {
-	typed := string(line[:pos])
-	cands, start := c.sh.Complete(typed)
-	partial := []rune(typed[start:])
-	var out [][]rune
-	for _, cand := range cands {
-		if cand.Word == "" {
-			continue
-		}
-		out = append(out, []rune(cand.Word)[len(partial):])
-	}
-	if len(out) == 1 {
-		out[0] = append(out[0], ' ')
-	}
-	return out, len(partial)
-}
-
-// localTerm lets the pager read one key from the local terminal. Between
-// two Readline calls readline does not read stdin, so the key is read
-// directly, in raw mode.
-type localTerm struct{ rl *readline.Instance }
-
-func (t localTerm) ReadKey() (rune, error) {
-	fd := int(os.Stdin.Fd())
-	old, err := term.MakeRaw(fd)
-	if err != nil {
-		return 0, err
-	}
-	defer term.Restore(fd, old)
-	var b [1]byte
-	if _, err := os.Stdin.Read(b[:]); err != nil {
-		return 0, err
-	}
-	return rune(b[0]), nil
-}
-
-func (t localTerm) Height() int {
-	_, h, err := term.GetSize(int(os.Stdin.Fd()))
-	if err != nil {
-		return 0
-	}
-	return h
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so a crash
