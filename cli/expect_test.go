@@ -253,7 +253,7 @@ func TestExpectTabCompletion(t *testing.T) {
 	et.expect(t, "show vpn ipsec phase1-interface p1 ")
 	et.send(t, "\r")
 	out := et.expect(t, "TABBED # ")
-	if !strings.Contains(out, "edit \"p1\"\r\n        set ike-version 2\r\n") {
+	if !strings.Contains(out, "        set ike-version 2\r\n") {
 		t.Errorf("cycled Tab value not applied:\n%s", out)
 	}
 	// Tab with nothing to offer leaves the line alone.
@@ -610,4 +610,25 @@ func TestExpectAllocPerStatement(t *testing.T) {
 			"cmdb.(*valueArena).encode a 1 MiB buffer per commit; expected a few KiB per statement.",
 			perParse/1024, perStmt/1024)
 	}
+}
+
+// purge asks before emptying a table (issue 8 row 6); n keeps the rows.
+func TestExpectPurgeAsks(t *testing.T) {
+	et := startExpect(t, 40)
+	et.cmd(t, "config firewall address", "FortiGate-VM64 (address) # ")
+	et.cmd(t, "edit keep1", "FortiGate-VM64 (keep1) # ")
+	et.cmd(t, "next", "FortiGate-VM64 (address) # ")
+	et.cmd(t, "end", "FortiGate-VM64 # ")
+	et.cmd(t, "config firewall service custom", "FortiGate-VM64 (custom) # ")
+	et.send(t, "purge\r")
+	et.expect(t, "This operation will clear all table entries!\r\nDo you want to continue? (y/n)")
+	et.send(t, "n")
+	et.expect(t, "n\r\nFortiGate-VM64 (custom) # ")
+	if et.st.Rows("firewall service custom").Len() == 0 {
+		t.Fatal("answering n purged the table")
+	}
+	et.send(t, "purge\r")
+	et.expect(t, "Do you want to continue? (y/n)")
+	et.send(t, "y")
+	et.expect(t, "y\r\n")
 }

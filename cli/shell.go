@@ -206,6 +206,11 @@ func (sh *Shell) exec(st grammar.Stmt, out io.Writer) {
 			return
 		}
 	}
+	// FortiOS asks before emptying a table; scripts answer yes.
+	if st.Kind == grammar.Purge && sh.Session.Level() == 1 && len(st.Args) == 0 &&
+		!sh.confirm("This operation will clear all table entries!") {
+		return
+	}
 	res, err := sh.Session.Exec(st)
 	if err != nil {
 		if st.Kind == grammar.Get && sh.Session.Depth() == 0 && len(st.Args) > 0 {
