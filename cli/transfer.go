@@ -307,7 +307,13 @@ func (sh *Shell) restoreText(data []byte, out io.Writer) error {
 			fmt.Fprintf(out, "%s\n", safeMessage(e.Err.Error()))
 		}
 		if len(errs) == 0 {
-			fmt.Fprintf(out, "%s\n", safeMessage(err.Error()))
+			// The file as a whole was refused ("File check failed: …").
+			code := -1
+			var ce *cmdb.Error
+			if errors.As(err, &ce) {
+				code = ce.Code
+			}
+			return &cmdb.Error{Msg: safeMessage(err.Error()), Code: code}
 		}
 		return &cmdb.Error{Msg: "Restore config file failed: configuration unchanged", Code: -1}
 	}
