@@ -126,14 +126,15 @@ func TestNetmikoFortinet(t *testing.T) {
 			t.Errorf("send_config_set (%s) reported an error:\n%s", name, out)
 		}
 	}
+	// Seed 001's phase1, with the interface and PSK FortiOS requires.
 	wantPhase1 := "config vpn ipsec phase1-interface\n" +
 		"    edit \"Dialup-TimeOut\"\n" +
+		"        set interface \"port1\"\n" +
 		"        set ike-version 2\n" +
 		"        set keylife 360\n" +
 		"        set reauth enable\n" +
-		"    next\n" +
-		"end"
-	if !strings.Contains(r.ShowPhase1, wantPhase1) {
+		"        set psksecret ENC "
+	if !strings.Contains(r.ShowPhase1, wantPhase1) || strings.Contains(r.ShowPhase1, "Netm1ko-psk-secret") {
 		t.Errorf("show vpn ipsec phase1-interface:\n%s\nwant:\n%s", r.ShowPhase1, wantPhase1)
 	}
 	if !strings.Contains(r.ShowPhase2, "edit \"Dialup-TimeOut\"\n        set phase1name \"Dialup-TimeOut\"\n") ||

@@ -134,6 +134,8 @@ func TestInteractivePromptsAndEcho(t *testing.T) {
 		{"end", "FortiGate-VM64 # "},
 		{"config vpn ipsec phase1-interface", "FortiGate-VM64 (phase1-interface) # "},
 		{"edit Dialup-TimeOut", "FortiGate-VM64 (Dialup-TimeOut) # "},
+		{"set interface port1", "FortiGate-VM64 (Dialup-TimeOut) # "},
+		{"set psksecret Dialup-psk-1", "FortiGate-VM64 (Dialup-TimeOut) # "},
 		{"set ike-version 2", "FortiGate-VM64 (Dialup-TimeOut) # "},
 		{"next", "FortiGate-VM64 (phase1-interface) # "},
 		{"end", "FortiGate-VM64 # "},
@@ -712,6 +714,10 @@ func TestTabCompletionAndHelp(t *testing.T) {
 	tm.send(t, "\r\n")
 	tm.Expect(t, "FortiGate-VM64 (phase1-interface) # ", 5*time.Second)
 	tm.line(t, "edit tabtest")
+	tm.Expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
+	tm.line(t, "set interface port1")
+	tm.Expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
+	tm.line(t, "set psksecret Tabtest-psk-1")
 	tm.Expect(t, "FortiGate-VM64 (tabtest) # ", 5*time.Second)
 	tm.send(t, "set keylife ?")
 	help := tm.Expect(t, "FortiGate-VM64 (tabtest) # set keylife ", 5*time.Second)
