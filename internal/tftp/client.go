@@ -262,11 +262,11 @@ func (t *transfer) recv(ctx context.Context) (uint16, []byte, error) {
 // parseOACK reads the options the server accepted: only those asked for,
 // blksize no larger than asked (RFC 2347: anything else ends the transfer
 // with error 8).
-func parseOACK(b []byte, askedBlock int) (block int, err error) {
-	block = defaultBlockSize
+func parseOACK(b []byte, askedBlock int) (block int, tsize int64, err error) {
+	block, tsize = defaultBlockSize, -1
 	fields := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 	if len(fields)%2 != 0 {
-		return 0, fmt.Errorf("tftp: malformed OACK")
+		return 0, 0, fmt.Errorf("tftp: malformed OACK")
 	}
 	for i := 0; i < len(fields); i += 2 {
 		name, val := strings.ToLower(fields[i]), fields[i+1]
@@ -274,18 +274,20 @@ func parseOACK(b []byte, askedBlock int) (block int, err error) {
 		case "blksize":
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 8 || n > askedBlock {
-				return 0, fmt.Errorf("tftp: server chose blksize %q (asked %d)", val, askedBlock)
+				return 0, 0, fmt.Errorf("tftp: server chose blksize %q (asked %d)", val, askedBlock)
 			}
 			block = n
 		case "tsize":
-			if _, err := strconv.ParseUint(val, 10, 63); err != nil {
-				return 0, fmt.Errorf("tftp: server sent tsize %q", val)
+			n, err := strconv.ParseUint(val, 10, 63)
+			if err != nil {
+				return 0, 0, fmt.Errorf("tftp: server sent tsize %q", val)
 			}
+			tsize = int64(n)
 		default:
-			return 0, fmt.Errorf("tftp: server sent an option not asked for: %q", name)
+			return 0, 0, fmt.Errorf("tftp: server sent an option not asked for: %q", name)
 		}
 	}
-	return block, nil
+	return block, tsize, nil
 }
 
 // Get downloads name from server ("host" or "host:port").
@@ -319,10 +321,17 @@ func (c *Client) Get(ctx context.Context, server, name string) ([]byte, error) {
 				continue
 			}
 			first = false
-			block, err = parseOACK(p, bs)
+			var size int64
+			block, size, err = parseOACK(p, bs)
 			if err != nil {
 				t.abort(ErrOptions, "Bad options")
 				return nil, err
+			}
+			// The server said how large the file is: refuse before the
+			// transfer rather than after MaxSize bytes.
+			if size > c.maxSize() {
+				t.abort(ErrDiskFull, "File too large")
+				return nil, ErrTooLarge
 			}
 			if err := t.send(ack(0)); err != nil {
 				return nil, fmt.Errorf("tftp: %w", err)
@@ -382,7 +391,7 @@ func (c *Client) Put(ctx context.Context, server, name string, data []byte) erro
 			return err
 		}
 		if op == opOACK {
-			if block, err = parseOACK(p, bs); err != nil {
+			if block, _, err = parseOACK(p, bs); err != nil {
 				t.abort(ErrOptions, "Bad options")
 				return err
 			}

@@ -254,7 +254,7 @@ func FuzzOACK(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		block, err := parseOACK(b, wantBlockSize)
+		block, _, err := parseOACK(b, wantBlockSize)
 		if err == nil && (block < 8 || block > wantBlockSize) {
 			t.Fatalf("accepted blksize %d from %q", block, b)
 		}
@@ -278,4 +278,20 @@ func FuzzGet(f *testing.F) {
 			t.Fatalf("%d bytes past MaxSize", len(data))
 		}
 	})
+}
+
+// A server that sends no tsize is cut off at MaxSize bytes.
+func TestGetMaxSizeWithoutTsize(t *testing.T) {
+	addr := fakeServer(t, func(req []byte, from *net.UDPAddr, conn *net.UDPConn) {
+		for n := uint16(1); n <= 3; n++ {
+			conn.WriteToUDP(dataPacket(n, make([]byte, 512)), from)
+			if readPacket(conn) == nil {
+				return
+			}
+		}
+	})
+	c := &Client{MaxSize: 1000}
+	if _, err := c.Get(context.Background(), addr, "cfg"); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("get: %v, want ErrTooLarge", err)
+	}
 }
