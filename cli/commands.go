@@ -30,8 +30,6 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{path: "get system status", help: "System status.", run: getSystemStatus},
-		{path: "execute revision list config", help: "List the configuration revisions.", run: executeRevisionList},
-		{path: "execute revision diff", help: "Unified diff of two configuration revisions (fosim).", args: "<revision> <revision>", minArgs: 2, maxArgs: 2, run: executeRevisionDiff},
 		{path: "execute factory-reset", help: "Reset to factory default.", run: executeFactoryReset},
 		{path: "execute date", help: "Get/set system date.", args: "<yyyy-mm-dd>", maxArgs: 1, run: executeDate},
 		{path: "execute time", help: "Get/set system time.", args: "<hh:mm:ss>", maxArgs: 1, run: executeTime},
@@ -161,41 +159,6 @@ func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "FortiOS x86-64: Yes\n")
 	fmt.Fprintf(out, "System time: %s\n", now.Format("Mon Jan _2 15:04:05 2006"))
 	fmt.Fprintf(out, "Last reboot reason: power cycle\n")
-	return nil
-}
-
-func executeRevisionList(sh *Shell, args []string, out io.Writer) error {
-	revs, err := sh.App.Store.Revisions()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "Last Firmware Version: V7.6.1-build%s-241022\n", cmdb.BuildNumber)
-	fmt.Fprintf(out, "%-6s%-22s%-16s%-22s%s\n", "ID", "TIME", "ADMIN", "FIRMWARE VERSION", "COMMENT")
-	for _, r := range revs {
-		fmt.Fprintf(out, "%5d %-22s%-16s%-22s%s (%d changes)\n", r.Number, r.Time.In(sh.App.Clock.Now().Location()).Format("2006-01-02 15:04:05"),
-			r.User, "V7.6.1-build"+cmdb.BuildNumber, r.Source, r.Changes)
-	}
-	return nil
-}
-
-func executeRevisionDiff(sh *Shell, args []string, out io.Writer) error {
-	var revs [2]uint64
-	for i, a := range args {
-		n, err := strconv.ParseUint(a, 10, 64)
-		if err != nil {
-			return &cmdb.Error{Msg: "value parse error before '" + a + "'", Code: cmdb.CodeValue}
-		}
-		revs[i] = n
-	}
-	a, err := sh.App.Store.ConfigAt(revs[0])
-	if err != nil {
-		return &cmdb.Error{Msg: err.Error(), Code: cmdb.CodeNotFound}
-	}
-	b, err := sh.App.Store.ConfigAt(revs[1])
-	if err != nil {
-		return &cmdb.Error{Msg: err.Error(), Code: cmdb.CodeNotFound}
-	}
-	io.WriteString(out, cmdb.UnifiedDiff(a, b, "revision "+args[0], "revision "+args[1]))
 	return nil
 }
 

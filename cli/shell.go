@@ -56,6 +56,7 @@ type Shell struct {
 	// Debug is this session's "diagnose debug" settings and output.
 	Debug  *debuglog.Session
 	exited bool
+	closed bool
 }
 
 // Terminal is what an interactive front end gives the shell.
@@ -84,6 +85,10 @@ func (sh *Shell) Close() {
 		sh.Debug.Detach()
 	}
 	sh.Session.Reset()
+	if !sh.closed {
+		sh.closed = true
+		sh.backupOnLogout()
+	}
 }
 
 type lockedWriter struct {

@@ -80,6 +80,13 @@ func (s *Store) Restore(text, user string, lenient bool) (*RestoreResult, error)
 	if err := CheckBackupHeader(text, lenient); err != nil {
 		return &RestoreResult{}, err
 	}
+	// The configuration restored over stays in the revision list, so that
+	// the restore can be undone ("execute restore config flash <id>").
+	if s.Revision() > 0 {
+		if _, err := s.SaveConfigRevision(user, "Automatically backed up before restore"); err != nil {
+			return &RestoreResult{}, err
+		}
+	}
 	return s.restore(text, user, lenient)
 }
 

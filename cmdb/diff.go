@@ -1,94 +1,10 @@
 package cmdb
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
-
-	bolt "go.etcd.io/bbolt"
 )
-
-// ConfigAt rebuilds the configuration text (as a backup prints it, without
-// the header) at a kept revision: from the running configuration, each later
-// commit is undone with its before-images. Entry order after an undone move
-// or deletion is approximate: a restored entry goes to the end of its table.
-func (s *Store) ConfigAt(rev uint64) (string, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if rev > s.revision {
-		return "", fmt.Errorf("revision %d does not exist (latest is %d)", rev, s.revision)
-	}
-	ov := newOverlay(runningView{s})
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bRev)
-		oldest := uint64(0)
-		if k, _ := b.Cursor().First(); k != nil {
-			oldest = binary.BigEndian.Uint64(k)
-		}
-		if rev+1 < oldest {
-			return fmt.Errorf("revision %d is no longer kept (oldest kept is %d)", rev, oldest-1)
-		}
-		c := b.Cursor()
-		for k, v := c.Last(); k != nil && binary.BigEndian.Uint64(k) > rev; k, v = c.Prev() {
-			changes, err := decodeRevision(v)
-			if err != nil {
-				return err
-			}
-			for i := len(changes) - 1; i >= 0; i-- {
-				ch := changes[i]
-				if ch.Before != nil {
-					ov.apply(Change{Table: ch.Table, Key: ch.Key, After: ch.Before})
-				} else if ch.created {
-					ov.apply(Change{Table: ch.Table, Key: ch.Key})
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	WriteConfig(&b, s.schema, ov, false)
-	for _, blk := range s.verbatim {
-		b.WriteString(blk)
-	}
-	return b.String(), nil
-}
-
-type revChange struct {
-	Table, Key string
-	Before     *Entry
-	created    bool
-}
-
-func decodeRevision(v []byte) ([]revChange, error) {
-	d := decoder{b: v}
-	if _, n := binary.Varint(d.b); n > 0 {
-		d.b = d.b[n:]
-	} else {
-		return nil, errCorrupt
-	}
-	d.str() // user
-	d.str() // source
-	n := d.count()
-	out := make([]revChange, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		c := revChange{Table: d.str(), Key: d.str()}
-		if len(d.b) == 0 {
-			return nil, errCorrupt
-		}
-		flags := d.b[0]
-		d.b = d.b[1:]
-		if flags&1 != 0 {
-			c.Before = d.entry()
-		}
-		c.created = flags&1 == 0 && flags&2 != 0
-		out = append(out, c)
-	}
-	return out, d.err
-}
 
 // UnifiedDiff returns a unified diff of two texts by lines (an LCS diff;
 // configurations are small enough), labelled a and b.

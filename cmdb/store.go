@@ -20,9 +20,6 @@ import (
 // VDOM is the only virtual domain modelled so far.
 const VDOM = "root"
 
-// KeepRevisions is how many commits "execute revision list config" can see.
-const KeepRevisions = 100
-
 // Change is one entry's change in a commit. Before is nil for a creation,
 // After nil for a deletion. Order, when set, is the table's new key order
 // (a move).
@@ -91,7 +88,9 @@ type Store struct {
 var (
 	bMeta = []byte("meta")
 	bCfg  = []byte("cfg")
-	bRev  = []byte("rev")
+	// bOldJournal held per-commit before-images (fosim before configuration
+	// revisions); a store that still has it drops it on open.
+	bOldJournal = []byte("rev")
 
 	kRevision = []byte("revision")
 	kFormat   = []byte("format")
@@ -173,8 +172,10 @@ func (s *Store) load() error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(bRev); err != nil {
-			return err
+		if tx.Bucket(bOldJournal) != nil {
+			if err := tx.DeleteBucket(bOldJournal); err != nil {
+				return err
+			}
 		}
 		cfg, err := tx.CreateBucketIfNotExists(bCfg)
 		if err != nil {
@@ -626,7 +627,7 @@ func (s *Store) write(tx *bolt.Tx, cs *ChangeSet, p *writePlan) error {
 	if err := meta.Put(kSeq, u64(p.seq)); err != nil {
 		return err
 	}
-	return putRevision(tx.Bucket(bRev), cs)
+	return nil
 }
 
 // valueArena holds encoded values until the transaction commits: bbolt
@@ -641,79 +642,6 @@ func (a *valueArena) encode(e *Entry) []byte {
 	start := len(a.buf)
 	a.buf = encodeEntry(a.buf, e)
 	return a.buf[start:len(a.buf):len(a.buf)]
-}
-
-// Revision is one entry of the revision list (see putRevision).
-type Revision struct {
-	Number  uint64
-	Time    time.Time
-	User    string
-	Source  string
-	Changes int
-}
-
-// putRevision records a commit for the revision list. Only before-images
-// are kept: walking back from the running configuration and restoring them
-// rebuilds any kept revision, and a large creation-only apply writes almost
-// nothing extra.
-func putRevision(b *bolt.Bucket, cs *ChangeSet) error {
-	var buf []byte
-	buf = binary.AppendVarint(buf, cs.Time.UnixNano())
-	buf = putStr(buf, cs.User)
-	buf = putStr(buf, cs.Source)
-	buf = binary.AppendUvarint(buf, uint64(len(cs.Changes)))
-	for _, c := range cs.Changes {
-		buf = putStr(buf, c.Table)
-		buf = putStr(buf, c.Key)
-		var flags byte
-		if c.Before != nil {
-			flags |= 1
-		}
-		if c.After != nil {
-			flags |= 2
-		}
-		if c.Order != nil {
-			flags |= 4
-		}
-		buf = append(buf, flags)
-		if c.Before != nil {
-			buf = encodeEntry(buf, c.Before)
-		}
-	}
-	if err := b.Put(u64(cs.Revision), buf); err != nil {
-		return err
-	}
-	// Keep the last KeepRevisions.
-	if cs.Revision > KeepRevisions {
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cs.Revision-KeepRevisions; k, _ = c.First() {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// Revisions lists the kept revisions, oldest first.
-func (s *Store) Revisions() ([]Revision, error) {
-	var out []Revision
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bRev).ForEach(func(k, v []byte) error {
-			d := decoder{b: v}
-			ns, n := binary.Varint(d.b)
-			if n <= 0 {
-				return errCorrupt
-			}
-			d.b = d.b[n:]
-			r := Revision{Number: binary.BigEndian.Uint64(k), Time: time.Unix(0, ns)}
-			r.User, r.Source = d.str(), d.str()
-			r.Changes = int(d.uvarint())
-			out = append(out, r)
-			return d.err
-		})
-	})
-	return out, err
 }
 
 // checkIntegrity verifies, against the configuration as it will be, that
