@@ -25,7 +25,11 @@ commands:
                            empty password, then chooses one); exit logs out,
                            Ctrl-D at "login:" quits; lines piped in (no
                            terminal) run as admin without a login
-  apply FILE|- [--lenient] run a configuration script; errors show line:column
+  apply FILE|- [--lenient] [--continue]
+                           run a configuration script as one transaction: any
+                           error and nothing is committed (errors show
+                           FILE:line:column); --continue runs it line by line
+                           as a FortiGate runs a script and says what it kept
   show [PATH…] [--full]    print the configuration (or one table / entry)
   get PATH…                print a table or entry as "get" does
   backup FILE              write a FortiOS backup of the configuration
@@ -65,12 +69,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cmd, rest = rest[0], rest[1:]
 	}
 	// Flags may also follow the command ("apply x.conf --lenient").
-	lenient, full := false, false
+	lenient, full, cont := false, false, false
 	var pos []string
 	for i := 0; i < len(rest); i++ {
 		switch a := rest[i]; {
 		case a == "--lenient" || a == "-lenient":
 			lenient = true
+		case a == "--continue" || a == "-continue":
+			cont = true
 		case a == "--full" || a == "-full":
 			full = true
 		case (a == "--data" || a == "-data") && i+1 < len(rest):
@@ -128,7 +134,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "serve":
 		return serve(st, dir, *sshAddr, ikeOpt, stdout, stderr)
 	case "apply":
-		return applyCmd(st, pos, lenient, stdin, stdout, stderr)
+		return applyCmd(st, pos, lenient, cont, stdin, stdout, stderr)
 	case "show", "get":
 		return showCmd(st, cmd, pos, full, stdout, stderr)
 	case "backup":
@@ -200,9 +206,9 @@ func readInput(name string, stdin io.Reader) (string, string, error) {
 	return string(b), name, err
 }
 
-func applyCmd(st *cmdb.Store, pos []string, lenient bool, stdin io.Reader, stdout, stderr io.Writer) int {
+func applyCmd(st *cmdb.Store, pos []string, lenient, cont bool, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: fosim apply FILE|- [--lenient]")
+		fmt.Fprintln(stderr, "usage: fosim apply FILE|- [--lenient] [--continue]")
 		return 2
 	}
 	src, name, err := readInput(pos[0], stdin)
@@ -210,14 +216,24 @@ func applyCmd(st *cmdb.Store, pos []string, lenient bool, stdin io.Reader, stdou
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1
 	}
+	// The configuration before the script stays in the revision list.
+	if _, err := st.SaveConfigRevision("admin", "Automatically backed up before fosim apply"); err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
 	sess := st.NewSession("admin", "apply "+name)
-	res := cmdb.RunScript(sess, src, cmdb.ScriptOptions{Lenient: lenient})
+	res := cmdb.RunScript(sess, src, cmdb.ScriptOptions{Lenient: lenient, Atomic: !cont})
 	io.WriteString(stdout, res.Output.String())
 	printErrors(stderr, name, res.Errors)
 	if len(res.Verbatim) > 0 {
 		fmt.Fprintf(stderr, "%s: skipped %d config block(s) for tables fosim does not model (apply keeps nothing verbatim; use restore --lenient)\n", name, len(res.Verbatim))
 	}
 	if len(res.Errors) > 0 {
+		if cont {
+			fmt.Fprintf(stderr, "%s: %d error(s); kept the %d change(s) of the statements that succeeded\n", name, len(res.Errors), res.Committed)
+		} else {
+			fmt.Fprintf(stderr, "%s: %d error(s); nothing committed (--continue runs the statements that succeed)\n", name, len(res.Errors))
+		}
 		return 1
 	}
 	return 0

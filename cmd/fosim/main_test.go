@@ -24,14 +24,25 @@ func TestApplyReportsLineAndColumn(t *testing.T) {
 	if rc == 0 {
 		t.Fatal("apply with an error exited 0")
 	}
-	want := file + ":4:13: command parse error before 'colour'\nCommand fail. Return code -61\n"
+	want := file + ":4:13: command parse error before 'colour'\nCommand fail. Return code -61\n" +
+		file + ": 1 error(s); nothing committed (--continue runs the statements that succeed)\n"
 	if stderr != want {
 		t.Fatalf("stderr %q, want %q", stderr, want)
 	}
-	// The good parts of the entry were still saved (the entry is committed at next).
+	// One transaction: nothing of the file was committed.
+	_, stderr, rc = fosim(t, "", "--data", filepath.Join(dir, "data"), "show", "firewall", "address", "a")
+	if rc == 0 {
+		t.Fatalf("apply with an error committed part of the file: %s", stderr)
+	}
+	// --continue runs it as a FortiGate runs a script: the good parts of
+	// the entry are saved at next, and it says so.
+	_, stderr, _ = fosim(t, "", "--data", filepath.Join(dir, "data"), "apply", file, "--continue")
+	if !strings.HasSuffix(stderr, "kept the 1 change(s) of the statements that succeeded\n") {
+		t.Fatalf("--continue: %q", stderr)
+	}
 	out, _, rc := fosim(t, "", "--data", filepath.Join(dir, "data"), "show", "firewall", "address", "a")
 	if rc != 0 || !strings.Contains(out, "set subnet 10.0.0.0 255.0.0.0") {
-		t.Fatalf("show after apply: rc=%d\n%s", rc, out)
+		t.Fatalf("show after apply --continue: rc=%d\n%s", rc, out)
 	}
 }
 
