@@ -21,6 +21,7 @@ var entryChecks = map[string]func(v View, t *Table, e *Entry) error{
 	"firewall address":           checkAddress,
 	"firewall policy":            checkPolicy,
 	"vpn ipsec phase2-interface": checkPhase2,
+	"system interface":           checkInterface,
 }
 
 func checkEntry(v View, t *Table, e *Entry) error {
@@ -159,6 +160,65 @@ func checkPolicy(_ View, t *Table, e *Entry) error {
 		return mustBeSet("schedule")
 	}
 	return nil
+}
+
+// CodeObjectSet is FortiOS's "object set operation error" return code.
+const CodeObjectSet = -54
+
+// checkInterface refuses a primary address whose subnet overlaps another
+// interface's while system settings allow-subnet-overlap is disable, in
+// FortiOS's words.
+func checkInterface(v View, t *Table, e *Entry) error {
+	mine, ok := interfacePrefix(t, e)
+	if !ok {
+		return nil
+	}
+	s := schemaOf(v)
+	if s == nil || singletonValue(v, s, "system settings", "allow-subnet-overlap") == "enable" {
+		return nil
+	}
+	rows := v.Table(t.Path)
+	if rows == nil {
+		return nil
+	}
+	for _, k := range rows.Keys {
+		if k == e.Key {
+			continue
+		}
+		if other, ok := interfacePrefix(t, rows.ByKey[k]); ok && other.Overlaps(mine) {
+			return &Error{
+				Msg:  fmt.Sprintf("Subnets overlap between '%s' and the primary IP of '%s'\nobject set operation error %d, discard the setting", e.Key, k, CodeObjectSet),
+				Code: CodeObjectSet,
+			}
+		}
+	}
+	return nil
+}
+
+// interfacePrefix is an interface's static primary subnet, when it has one.
+func interfacePrefix(t *Table, e *Entry) (netip.Prefix, bool) {
+	a := t.Attr("ip")
+	if a == nil || !condHolds(t, e, a) {
+		return netip.Prefix{}, false
+	}
+	v := e.Get(a)
+	if len(v) != 2 || v[0] == "0.0.0.0" {
+		return netip.Prefix{}, false
+	}
+	ip, err := netip.ParseAddr(v[0])
+	mask, err2 := netip.ParseAddr(v[1])
+	if err != nil || err2 != nil || !mask.Is4() {
+		return netip.Prefix{}, false
+	}
+	m := mask.As4()
+	bits := 0
+	for _, b := range m {
+		for b&0x80 != 0 {
+			bits++
+			b <<= 1
+		}
+	}
+	return netip.PrefixFrom(ip, bits).Masked(), true
 }
 
 func checkPhase2(_ View, t *Table, e *Entry) error {

@@ -93,3 +93,18 @@ func TestHugeLineIsRefusedWithBoundedMemory(t *testing.T) {
 		t.Errorf("refusing a 50 MB line allocated %d MB", grown>>20)
 	}
 }
+
+// Row 8: overlapping interface subnets are refused unless allowed.
+func TestSubnetOverlap(t *testing.T) {
+	st := newTestStore(t)
+	sess := st.NewSession("admin", "test")
+	mustRun(t, sess, "config system interface\nedit port1\nset mode static\nset ip 10.0.0.1/24\nnext\nend\n")
+	_, err := run(t, sess, "config system interface\nedit port2\nset ip 10.0.0.2/24\nnext\n")
+	if code(err) != CodeObjectSet || !strings.HasPrefix(err.Error(), "Subnets overlap between 'port2' and the primary IP of 'port1'") {
+		t.Fatalf("overlap: %v", err)
+	}
+	mustRun(t, sess, "abort\n")
+	mustRun(t, sess, "config system interface\nedit port2\nset ip 10.0.1.2/24\nnext\nend\n")
+	mustRun(t, sess, "config system settings\nset allow-subnet-overlap enable\nend\n")
+	mustRun(t, sess, "config system interface\nedit port3\nset ip 10.0.0.3/24\nnext\nend\n")
+}
