@@ -218,6 +218,10 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 	size, physStart := 0, 0
 	var overflow int64
 	overLimit := 0 // the bound the line passed
+	// skipped follows the quotes of the refused input, so that a statement
+	// refused inside a quoted string is skipped to its real end (the rest
+	// of a pasted certificate does not run as commands).
+	var skipped quoteScan
 	histPos := len(ed.history)
 	var cycle []Candidate // Tab choices being cycled
 	cycleIdx, cycleStart := 0, 0
@@ -229,18 +233,21 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 		s := string(line)
 		size, physStart = len(s), strings.LastIndexByte(s, '\n')+1
 	}
-	// fits tells whether n more bytes fit; when not, the line overflows.
-	fits := func(n int) bool {
+	// fits tells whether r (n bytes) fits; when not, the line overflows.
+	fits := func(r rune, n int) bool {
 		switch {
 		case overflow > 0:
 		case size+n-physStart > MaxLineBytes:
 			overLimit = MaxLineBytes
+			skipped = scanQuotes(string(line))
 		case size+n > MaxStatementBytes:
 			overLimit = MaxStatementBytes
+			skipped = scanQuotes(string(line))
 		default:
 			return true
 		}
 		overflow += int64(n)
+		skipped.feed(r)
 		return false
 	}
 	tooLong := func() error {
@@ -272,6 +279,11 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			ed.skipLF = r == '\r'
 			io.WriteString(ed.out, "\n")
 			if overflow > 0 {
+				if skipped.continued() {
+					skipped.feed('\n')
+					overflow++
+					continue
+				}
 				return "", tooLong()
 			}
 			s := string(line)
@@ -321,7 +333,7 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			redraw(newLine)
 		case '?':
 			if inQuotes(string(line)) {
-				if !fits(1) {
+				if !fits(r, 1) {
 					continue
 				}
 				line = append(line, r)
@@ -342,7 +354,7 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			if n < 0 {
 				n = 3 // utf8.RuneError as it is written
 			}
-			if !fits(n) {
+			if !fits(r, n) {
 				continue
 			}
 			line = append(line, r)
@@ -397,6 +409,45 @@ func continued(s string) bool {
 	}
 	return inQuotes(s)
 }
+
+// quoteScan follows quoted strings and backslash escapes a byte at a
+// time, as inQuotes and continued read them.
+type quoteScan struct {
+	quote byte // the open quote, or 0
+	esc   bool // a backslash waits for the next character
+}
+
+func scanQuotes(s string) quoteScan {
+	var q quoteScan
+	for _, r := range s {
+		q.feed(r)
+	}
+	return q
+}
+
+func (q *quoteScan) feed(r rune) {
+	c := byte('x')
+	if r < utf8.RuneSelf {
+		c = byte(r)
+	}
+	switch {
+	case q.esc:
+		q.esc = false
+	case q.quote == '"' && c == '\\':
+		q.esc = true
+	case q.quote != 0:
+		if c == q.quote {
+			q.quote = 0
+		}
+	case c == '\\':
+		q.esc = true
+	case c == '"' || c == '\'':
+		q.quote = c
+	}
+}
+
+// continued tells whether the statement goes on after a newline.
+func (q quoteScan) continued() bool { return q.quote != 0 || q.esc }
 
 // inQuotes tells whether s ends inside a quoted string.
 func inQuotes(s string) bool {

@@ -115,20 +115,20 @@ func (g *LoginGuard) Succeeded(source string) {
 	delete(g.sources, source)
 }
 
-// pruneLocked forgets sources whose failures no longer matter, then (still
-// full) any source not locked out now.
+// pruneLocked makes room for a quarter of the bound: it forgets sources
+// whose failures no longer matter, then sources not locked out, then (a
+// spray of locked addresses) any; called with g.mu held.
 func (g *LoginGuard) pruneLocked(now time.Time, duration time.Duration) {
-	for k, f := range g.sources {
-		if now.Sub(f.last) > duration && !now.Before(f.lockedUntil) {
-			delete(g.sources, k)
-		}
-	}
-	for k, f := range g.sources {
-		if len(g.sources) < maxTrackedSources {
-			return
-		}
-		if !now.Before(f.lockedUntil) {
-			delete(g.sources, k)
+	target := maxTrackedSources * 3 / 4
+	for pass := 0; pass < 3 && len(g.sources) > target; pass++ {
+		for k, f := range g.sources {
+			if len(g.sources) <= target {
+				return
+			}
+			locked := now.Before(f.lockedUntil)
+			if pass == 2 || pass == 1 && !locked || now.Sub(f.last) > duration && !locked {
+				delete(g.sources, k)
+			}
 		}
 	}
 }
