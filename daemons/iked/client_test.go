@@ -52,6 +52,10 @@ func TestOwnClient(t *testing.T) {
 	if _, err := dialLab(t, l, "s3cret-psk", 20, false); err == nil || !strings.Contains(err.Error(), "NO_PROPOSAL_CHOSEN") {
 		t.Fatalf("unconfigured group: %v", err)
 	}
+	// The debug stream at -1 never carries the PSK (issue 8 row 11).
+	if strings.Contains(l.log(), "s3cret-psk") {
+		t.Fatal("the PSK is in the ike debug stream")
+	}
 }
 
 func TestCookies(t *testing.T) {
