@@ -64,11 +64,48 @@ type Server struct {
 	ln     net.Listener
 	conns  map[net.Conn]bool
 	closed bool
+
+	logMu  sync.Mutex
+	logged map[string]*logCount
 }
 
 // extMustChange marks, in a login's permissions, an admin who must choose
 // a new password before the prompt (a fresh unit, force-password-change).
 const extMustChange = "fosim-must-change-password"
+
+// logEvery logs at most once a second per key (an address under abuse
+// makes thousands of events a second), saying how many it left out.
+func (s *Server) logEvery(key, format string, args ...any) {
+	now := time.Now()
+	s.logMu.Lock()
+	if s.logged == nil {
+		s.logged = map[string]*logCount{}
+	}
+	lc := s.logged[key]
+	if lc != nil && now.Sub(lc.at) < time.Second {
+		lc.skipped++
+		s.logMu.Unlock()
+		return
+	}
+	skipped := 0
+	if lc != nil {
+		skipped = lc.skipped
+	}
+	if len(s.logged) >= 1024 {
+		clear(s.logged) // bounded: a spray of addresses only loses the counts
+	}
+	s.logged[key] = &logCount{at: now}
+	s.logMu.Unlock()
+	if skipped > 0 {
+		format += fmt.Sprintf(" (%d more like it in the last second not logged)", skipped)
+	}
+	s.logf(format, args...)
+}
+
+type logCount struct {
+	at      time.Time
+	skipped int
+}
 
 func (s *Server) logf(format string, args ...any) {
 	if s.Logf != nil {
@@ -158,19 +195,19 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) admit(c net.Conn) (*ticket, bool) {
 	src := sourceAddr(c.RemoteAddr())
 	if locked, left := s.Lockout.Locked(src.String()); locked {
-		s.logf("sshd: %s is locked out after failed logins (%v left), refusing", src, left.Round(time.Second))
+		s.logEvery("locked "+src.String(), "sshd: %s is locked out after failed logins (%v left), refusing", src, left.Round(time.Second))
 		return nil, false
 	}
 	t, displaced, v := s.adm.admit(c, src)
 	switch v {
 	case refusedPerSource:
-		s.logf("sshd: %s already has %d connections not logged in, refusing another", src, s.MaxPreAuthPerSource)
+		s.logEvery("per-source "+src.String(), "sshd: %s already has %d connections not logged in, refusing another", src, s.MaxPreAuthPerSource)
 		return nil, false
 	case refusedFull:
-		s.logf("sshd: too many connections, refusing %s", c.RemoteAddr())
+		s.logEvery("full "+src.String(), "sshd: too many connections, refusing %s", c.RemoteAddr())
 		return nil, false
 	case admittedDisplacing:
-		s.logf("sshd: too many connections: closing the oldest not logged in from %s for %s", sourceAddr(displaced.RemoteAddr()), src)
+		s.logEvery("displaced "+sourceAddr(displaced.RemoteAddr()).String(), "sshd: too many connections: closing the oldest not logged in from %s for %s", sourceAddr(displaced.RemoteAddr()), src)
 		displaced.Close()
 	}
 	return t, true
@@ -330,7 +367,7 @@ func maskBits(m string) int {
 }
 
 func (s *Server) fail(c ssh.ConnMetadata, why string) error {
-	s.logf("sshd: admin login failed: user %q from %s: %s", c.User(), c.RemoteAddr(), why)
+	s.logEvery("failed "+sourceAddr(c.RemoteAddr()).String(), "sshd: admin login failed: user %s from %s: %s", cli.Excerpt(c.User(), 64), c.RemoteAddr(), why)
 	return errors.New("login failed")
 }
 
