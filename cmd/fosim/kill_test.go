@@ -49,7 +49,7 @@ func TestKillDuringCommits(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	acked := map[string]string{} // entry → comment, acknowledged
-	var applies [][2]int          // [round, entries] of every apply, acknowledged or not
+	var applies [][2]int         // [round, entries] of every apply, acknowledged or not
 	commits := 0
 	for round := range kills {
 		var n int
