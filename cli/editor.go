@@ -140,10 +140,11 @@ func RunLines(sh *Shell, lr *LineReader) error {
 }
 
 // Editor is the line editor of a remote terminal (an SSH session with a
-// pty): it echoes what is typed, and handles Backspace, Ctrl-C (abandon the
-// line), Ctrl-U, Ctrl-D, Tab (complete, cycling through the choices), '?'
-// (help at once), the history arrows, backslash-Enter and quoted strings
-// continued on the next line. Lines typed ahead or pasted in one burst are
+// pty, the console): it echoes what is typed, and handles Backspace, Ctrl-C
+// (abandon the line), Ctrl-U, Ctrl-D, Tab (complete, cycling through the
+// choices), '?' (help at once), the history arrows, the cursor (left,
+// right, Home, End, Delete, Ctrl-A/E/B/F/K), backslash-Enter and quoted
+// strings continued on the next line. Lines typed ahead or pasted in one burst are
 // read one by one, each echoed before it runs, as on a FortiGate.
 type Editor struct {
 	in      *bufio.Reader
@@ -199,6 +200,11 @@ func (ed *Editor) ReadKey() (rune, error) {
 var ErrInterrupt = errors.New("interrupt")
 
 const (
+	keyCtrlA     = 1
+	keyCtrlB     = 2
+	keyCtrlE     = 5
+	keyCtrlF     = 6
+	keyCtrlK     = 11
 	keyCtrlC     = 3
 	keyCtrlD     = 4
 	keyBackspace = 8
@@ -225,13 +231,50 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 	histPos := len(ed.history)
 	var cycle []Candidate // Tab choices being cycled
 	cycleIdx, cycleStart := 0, 0
+	// cur is the cursor, an index in line; the terminal's cursor is there.
+	cur := 0
+	back := func(n int) { io.WriteString(ed.out, strings.Repeat("\b", n)) }
+	toEnd := func() {
+		io.WriteString(ed.out, string(line[cur:]))
+		cur = len(line)
+	}
 	redraw := func(newLine []rune) {
 		// erase what is shown of the current line, then draw the new one
+		toEnd()
 		io.WriteString(ed.out, strings.Repeat("\b \b", len(line)))
 		line = newLine
 		io.WriteString(ed.out, string(line))
+		cur = len(line)
 		s := string(line)
 		size, physStart = len(s), strings.LastIndexByte(s, '\n')+1
+	}
+	insert := func(r rune, n int) {
+		line = append(line, 0)
+		copy(line[cur+1:], line[cur:])
+		line[cur] = r
+		size += n
+		io.WriteString(ed.out, string(line[cur:]))
+		cur++
+		back(len(line) - cur)
+	}
+	// remove deletes the rune at i (the cursor, or just before it) and
+	// redraws the rest of the line.
+	remove := func(i int) {
+		size -= utf8.RuneLen(line[i])
+		if i < cur {
+			back(1)
+			cur--
+		}
+		line = append(line[:i], line[i+1:]...)
+		io.WriteString(ed.out, string(line[cur:])+" ")
+		back(len(line) - cur + 1)
+	}
+	lineStart := func() int { // where the cursor's physical line starts
+		i := cur
+		for i > 0 && line[i-1] != '\n' {
+			i--
+		}
+		return i
 	}
 	// fits tells whether r (n bytes) fits; when not, the line overflows.
 	fits := func(r rune, n int) bool {
@@ -277,6 +320,7 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 		switch r {
 		case '\r', '\n':
 			ed.skipLF = r == '\r'
+			toEnd()
 			io.WriteString(ed.out, "\n")
 			if overflow > 0 {
 				if skipped.continued() {
@@ -289,6 +333,7 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			s := string(line)
 			if continued(s) {
 				line = append(line, '\n')
+				cur = len(line)
 				size++
 				physStart = size
 				continue
@@ -305,14 +350,32 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 				return "", io.EOF
 			}
 		case keyBackspace, keyDelete:
-			if n := len(line); n > 0 && line[n-1] != '\n' && overflow == 0 {
-				size -= utf8.RuneLen(line[n-1])
-				line = line[:n-1]
-				io.WriteString(ed.out, "\b \b")
+			if cur > 0 && line[cur-1] != '\n' && overflow == 0 {
+				remove(cur - 1)
+			}
+		case keyCtrlA:
+			back(cur - lineStart())
+			cur = lineStart()
+		case keyCtrlB:
+			if cur > 0 && line[cur-1] != '\n' {
+				back(1)
+				cur--
+			}
+		case keyCtrlE:
+			toEnd()
+		case keyCtrlF:
+			if cur < len(line) {
+				io.WriteString(ed.out, string(line[cur]))
+				cur++
+			}
+		case keyCtrlK:
+			for cur < len(line) {
+				remove(cur)
 			}
 		case keyCtrlU:
 			redraw(nil)
 		case keyTab:
+			toEnd()
 			if cycle == nil {
 				var start int
 				cycle, start = ed.sh.Complete(string(line))
@@ -336,16 +399,48 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 				if !fits(r, 1) {
 					continue
 				}
-				line = append(line, r)
-				size++
-				io.WriteString(ed.out, "?")
+				insert(r, 1)
 				continue
 			}
+			toEnd()
 			io.WriteString(ed.out, "?\n")
 			io.WriteString(ed.out, ed.sh.HelpText(string(line)))
 			io.WriteString(ed.out, ed.sh.Prompt()+string(line))
 		case keyEscape:
-			ed.escape(&line, &histPos, redraw)
+			switch ed.escapeKey() {
+			case 'A': // up: the history, older
+				if histPos > 0 {
+					histPos--
+					redraw([]rune(ed.history[histPos]))
+				}
+			case 'B': // down: newer, then an empty line
+				if histPos < len(ed.history)-1 {
+					histPos++
+					redraw([]rune(ed.history[histPos]))
+				} else {
+					histPos = len(ed.history)
+					redraw(nil)
+				}
+			case 'C': // right
+				if cur < len(line) {
+					io.WriteString(ed.out, string(line[cur]))
+					cur++
+				}
+			case 'D': // left
+				if cur > 0 && line[cur-1] != '\n' {
+					back(1)
+					cur--
+				}
+			case 'H': // Home
+				back(cur - lineStart())
+				cur = lineStart()
+			case 'F': // End
+				toEnd()
+			case '3': // Delete: the rune under the cursor
+				if cur < len(line) && overflow == 0 {
+					remove(cur)
+				}
+			}
 		default:
 			if r < ' ' {
 				continue
@@ -357,38 +452,44 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 			if !fits(r, n) {
 				continue
 			}
-			line = append(line, r)
-			size += n
-			io.WriteString(ed.out, string(r))
+			insert(r, n)
 		}
 	}
 }
 
-// escape handles the arrow keys: up and down walk the history.
-func (ed *Editor) escape(line *[]rune, histPos *int, redraw func([]rune)) {
+// escapeKey reads the rest of an escape sequence and names its key: 'A'
+// to 'D' for the arrows, 'H' Home, 'F' End, '3' Delete; 0 for any other.
+func (ed *Editor) escapeKey() byte {
 	b, err := ed.in.ReadByte()
 	if err != nil || (b != '[' && b != 'O') {
-		return
+		return 0
 	}
 	k, err := ed.in.ReadByte()
 	if err != nil {
-		return
+		return 0
 	}
-	switch k {
-	case 'A':
-		if *histPos > 0 {
-			*histPos--
-			redraw([]rune(ed.history[*histPos]))
-		}
-	case 'B':
-		if *histPos < len(ed.history)-1 {
-			*histPos++
-			redraw([]rune(ed.history[*histPos]))
-		} else {
-			*histPos = len(ed.history)
-			redraw(nil)
-		}
+	if k < '0' || k > '9' {
+		return k
 	}
+	// "ESC [ n ~" (at most a few digits): 1 and 7 Home, 4 and 8 End, 3
+	// Delete.
+	num := []byte{k}
+	for len(num) < 4 {
+		c, err := ed.in.ReadByte()
+		if err != nil || c == '~' {
+			break
+		}
+		num = append(num, c)
+	}
+	switch string(num) {
+	case "1", "7":
+		return 'H'
+	case "4", "8":
+		return 'F'
+	case "3":
+		return '3'
+	}
+	return 0
 }
 
 func withWords(c []Candidate) []Candidate {

@@ -290,3 +290,54 @@ func TestInterruptibleReader(t *testing.T) {
 		t.Fatalf("end: %v", err)
 	}
 }
+
+// The cursor keys edit inside the line (the console had them from
+// readline before it shared the SSH terminal's editor).
+func TestEditorCursor(t *testing.T) {
+	app := testAppliance(t)
+	var out bytes.Buffer
+	sh := New(app, app.Store.NewSession("admin", "test"), &out)
+	defer sh.Close()
+	for in, want := range map[string]string{
+		"abc\x1b[D\x1b[DX\r":              "aXbc",        // left, left, insert
+		"abc\x01Z\r":                      "Zabc",        // Ctrl-A
+		"abc\x1b[H\x1b[FZ\r":              "abcZ",        // Home, End
+		"abcd\x1b[D\x1b[D\x7f\r":          "acd",         // Backspace mid-line
+		"abcd\x1b[D\x1b[D\x1b[3~\r":       "abd",         // Delete under the cursor
+		"abcd\x02\x02\x0b\r":              "ab",          // Ctrl-B twice, Ctrl-K
+		"ab\x1b[1~\x06X\x1b[4~Y\r":        "aXbY",        // Home (1~), Ctrl-F, End (4~)
+		"get system\x1b[D\x1b[D\x1b[Cx\r": "get systexm", // right
+	} {
+		out.Reset()
+		ed := NewEditor(strings.NewReader(in), &out, sh, 0)
+		if got, err := ed.ReadLine("# "); got != want || err != nil {
+			t.Errorf("%q: %q %v, want %q", in, got, err, want)
+		}
+		if shown := screenLine(out.String()); shown != "# "+want {
+			t.Errorf("%q: the terminal shows %q, want %q", in, shown, "# "+want)
+		}
+	}
+}
+
+// screenLine plays a one-line echo as a terminal shows it: "\b" moves
+// left, a character overwrites where the cursor is.
+func screenLine(echo string) string {
+	var cells []rune
+	x := 0
+	for _, r := range echo {
+		switch r {
+		case '\b':
+			x--
+		case '\n':
+			return strings.TrimRight(string(cells), " ")
+		default:
+			if x == len(cells) {
+				cells = append(cells, r)
+			} else {
+				cells[x] = r
+			}
+			x++
+		}
+	}
+	return strings.TrimRight(string(cells), " ")
+}

@@ -256,13 +256,13 @@ func TestIdleTimeoutOnApplianceClock(t *testing.T) {
 // An access profile's admintimeout-override wins over system global's.
 func TestIdleTimeoutProfileOverride(t *testing.T) {
 	ts := startServer(t, serverOpts{})
+	configure(t, ts, "config system global\nset admintimeout 30\nend")
+	if d := cli.AdminTimeout(ts.st, "admin"); d != 30*time.Minute {
+		t.Errorf("admin timeout: %v, want 30m", d)
+	}
 	configure(t, ts, "config system accprofile\nedit prof_idle\nset admintimeout-override enable\nset admintimeout 2\nnext\nend\n"+
 		"config system admin\nedit admin\nset accprofile prof_idle\nend")
 	if d := cli.AdminTimeout(ts.st, "admin"); d != 2*time.Minute {
 		t.Errorf("admin timeout with an override profile: %v, want 2m", d)
-	}
-	configure(t, ts, "config system global\nset admintimeout 30\nend\nconfig system admin\nedit admin\nunset accprofile\nend")
-	if d := cli.AdminTimeout(ts.st, "admin"); d != 30*time.Minute {
-		t.Errorf("admin timeout: %v, want 30m", d)
 	}
 }
