@@ -22,6 +22,9 @@ type command struct {
 	// minArgs/maxArgs bound the arguments after the path.
 	minArgs, maxArgs int
 	run              func(sh *Shell, args []string, out io.Writer) error
+	// writes marks a command that changes the unit: the admin's profile
+	// must have sysgrp read-write.
+	writes bool
 }
 
 // commands is the shell's command tree; '?' and Tab read it.
@@ -30,7 +33,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{path: "get system status", help: "System status.", run: getSystemStatus},
-		{path: "execute factory-reset", help: "Reset to factory default.", run: executeFactoryReset},
+		{path: "execute factory-reset", help: "Reset to factory default.", run: executeFactoryReset, writes: true},
 		{path: "execute date", help: "Get/set system date.", args: "<yyyy-mm-dd>", maxArgs: 1, run: executeDate},
 		{path: "execute time", help: "Get/set system time.", args: "<hh:mm:ss>", maxArgs: 1, run: executeTime},
 	}
@@ -180,6 +183,9 @@ func executeDate(sh *Shell, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "current date is: %s\n", sh.App.Clock.Now().Format("2006-01-02"))
 		return nil
 	}
+	if err := sh.mayChangeSystem(); err != nil {
+		return err
+	}
 	d, err := time.Parse("2006-01-02", args[0])
 	if err != nil || d.Year() < 2001 || d.Year() > 2037 {
 		return &cmdb.Error{Msg: "value parse error before '" + args[0] + "'", Code: cmdb.CodeValue}
@@ -193,6 +199,9 @@ func executeTime(sh *Shell, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "current time is: %s\n", sh.App.Clock.Now().Format("15:04:05"))
 		return nil
 	}
+	if err := sh.mayChangeSystem(); err != nil {
+		return err
+	}
 	parts := strings.Split(args[0], ":")
 	var hms [3]int
 	ok := len(parts) >= 2 && len(parts) <= 3
@@ -205,5 +214,14 @@ func executeTime(sh *Shell, args []string, out io.Writer) error {
 		return &cmdb.Error{Msg: "value parse error before '" + args[0] + "'", Code: cmdb.CodeValue}
 	}
 	sh.App.Clock.SetTimeOfDay(hms[0], hms[1], hms[2])
+	return nil
+}
+
+// mayChangeSystem checks that the admin's profile allows changing the unit
+// (sysgrp read-write), as FortiOS requires for execute commands that do.
+func (sh *Shell) mayChangeSystem() error {
+	if !sh.Session.Access().Can("sysgrp", cmdb.LevelReadWrite) {
+		return &cmdb.Error{Msg: "Permission denied.", Code: cmdb.CodePermission}
+	}
 	return nil
 }

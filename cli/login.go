@@ -261,9 +261,10 @@ func uniqueRunes(s string) []rune {
 
 // SetAdminPassword commits user's new password (and turns
 // force-password-change off) through a session of its own, so the change
-// goes the one commit path. Errors never quote the password.
+// goes the one commit path. Errors never quote the password. Any admin may
+// change their own password, whatever their profile: a system session.
 func SetAdminPassword(st *cmdb.Store, user, password, source string) error {
-	sess := st.NewSession(user, source)
+	sess := st.NewSystemSession(user, source)
 	defer sess.Reset()
 	stmts := []string{
 		"config system admin",

@@ -72,7 +72,7 @@ type Terminal interface {
 // Close the shell when its session ends.
 func New(app *Appliance, sess *cmdb.Session, out io.Writer) *Shell {
 	lw := &lockedWriter{w: out}
-	sh := &Shell{App: app, Session: sess, Out: lw}
+	sh := &Shell{App: app, Session: sess, Out: lw, ReadOnly: sess.ReadOnly()}
 	if app.Debug != nil {
 		sh.Debug = app.Debug.Attach(lw)
 	}
@@ -188,6 +188,9 @@ func (sh *Shell) exec(st grammar.Stmt, out io.Writer) {
 	if sh.Session.Depth() == 0 && (st.Kind == grammar.Command || st.Kind == grammar.Get) {
 		if cmd, args, ok := lookupCommand(st); ok {
 			err := cmd.check(args)
+			if err == nil && cmd.writes {
+				err = sh.mayChangeSystem()
+			}
 			if err == nil {
 				err = cmd.run(sh, args, out)
 			}

@@ -41,6 +41,8 @@ type Session struct {
 	checkedAt uint64
 	checked   bool
 	committed int
+	// access is the admin's profile; nil for a system session.
+	access *Access
 	// saved lists, in a detached session, the keys saved per table in the
 	// order the script saved them (a restore's table order).
 	saved map[string][]string
@@ -57,8 +59,21 @@ type frame struct {
 
 func (f *frame) isEntry() bool { return f.entry != nil }
 
-// NewSession opens an editing session on the store.
+// NewSession opens an editing session on the store for the administrator
+// user, limited by the access profile the admin has now (an unknown user
+// may do nothing).
 func (s *Store) NewSession(user, source string) *Session {
+	s.mu.RLock()
+	access := s.accessOf(user)
+	s.mu.RUnlock()
+	return &Session{store: s, schema: s.schema, User: user, Source: source, ov: newOverlay(runningView{s}), access: access}
+}
+
+// NewSystemSession opens a session with every right, for fosim's own host
+// tools (fosim apply, show, backup on the data directory, whose files the
+// caller owns already) and for what the appliance does itself (an admin
+// changing their own password at login). user names who it is for.
+func (s *Store) NewSystemSession(user, source string) *Session {
 	return &Session{store: s, schema: s.schema, User: user, Source: source, ov: newOverlay(runningView{s})}
 }
 
@@ -189,6 +204,9 @@ func (s *Session) config(args []grammar.Word) error {
 		if n < len(words) {
 			return parseErr(words[n])
 		}
+		if err := s.mayRead(t); err != nil {
+			return err
+		}
 		if t.Singleton {
 			cur := s.ov.Entry(t.Path, "")
 			s.stack = append(s.stack, &frame{table: t, entry: cloneOrNew(cur, ""), before: cur})
@@ -261,6 +279,9 @@ func (s *Session) edit(w grammar.Word) (string, error) {
 	if cur != nil {
 		nf.entry = cur.Clone()
 	} else {
+		if err := s.mayWrite(f.table); err != nil {
+			return "", err
+		}
 		nf.entry = NewEntry(key)
 		s.initEntry(f.table, nf.entry)
 		msg = fmt.Sprintf("new entry '%s' added\n", key)
@@ -324,6 +345,9 @@ func (s *Session) entryFrame(verb string) (*frame, error) {
 func (s *Session) set(args []grammar.Word, op setOp) error {
 	f, err := s.entryFrame(args[0].Text)
 	if err != nil {
+		return err
+	}
+	if err := s.mayWrite(f.table); err != nil {
 		return err
 	}
 	a := f.table.ResolveAttr(args[0].Text)
@@ -403,6 +427,9 @@ func setValue(e *Entry, a *Attr, words []string) {
 func (s *Session) unset(w grammar.Word) error {
 	f, err := s.entryFrame(w.Text)
 	if err != nil {
+		return err
+	}
+	if err := s.mayWrite(f.table); err != nil {
 		return err
 	}
 	a := f.table.ResolveAttr(w.Text)
@@ -494,6 +521,11 @@ func (s *Session) save(f *frame) error {
 // interactive change goes straight to the store: copying the table into
 // the overlay first would cost a whole table per save.
 func (s *Session) change(cs ...Change) error {
+	for _, c := range cs {
+		if err := s.mayChange(c); err != nil {
+			return err
+		}
+	}
 	if !s.Batch && !s.detached {
 		s.pending = append(s.pending, cs...)
 		return s.flushLocked()
@@ -636,10 +668,15 @@ func (s *Session) Reset() {
 	s.stack = nil
 }
 
+// tableFrame is the table level of delete, purge, rename, clone and move,
+// which all change the table.
 func (s *Session) tableFrame(verb string) (*frame, error) {
 	f := s.top()
 	if f == nil || f.isEntry() {
 		return nil, parseErr(verb)
+	}
+	if err := s.mayWrite(f.table); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -838,6 +875,9 @@ func (s *Session) show(st grammar.Stmt) (string, error) {
 		f := s.top()
 		switch {
 		case f == nil:
+			if !s.access.Can("sysgrp", LevelRead) {
+				return "", permissionDenied()
+			}
 			if st.Full {
 				b.WriteString(ConfigHeader(s.ov, s.schema, s.User, s.store.revision))
 			}
@@ -861,6 +901,9 @@ func (s *Session) show(st grammar.Stmt) (string, error) {
 	}
 	t, key, err := s.resolveShowPath(st.Args)
 	if err != nil {
+		return "", err
+	}
+	if err := s.mayRead(t); err != nil {
 		return "", err
 	}
 	rows := s.ov.Table(t.Path)
@@ -912,6 +955,9 @@ func (s *Session) get(st grammar.Stmt) (string, error) {
 	}
 	t, key, err := s.resolveShowPath(st.Args)
 	if err != nil {
+		return "", err
+	}
+	if err := s.mayRead(t); err != nil {
 		return "", err
 	}
 	rows := s.ov.Table(t.Path)

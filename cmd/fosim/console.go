@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"golang.org/x/term"
 
@@ -35,7 +37,8 @@ func runShell(st *cmdb.Store, dataDir string, stdin io.Reader, stdout, stderr io
 		}
 		return 0
 	}
-	sh := cli.New(app, st.NewSession("admin", "console"), stdout)
+	// Lines piped in come from the owner of the data directory's files.
+	sh := cli.New(app, st.NewSystemSession("admin", "console"), stdout)
 	defer sh.Close()
 	if err := cli.RunLines(sh, cli.NewLineReader(stdin)); err != nil {
 		fmt.Fprintln(stderr, "fosim:", err)
@@ -53,21 +56,37 @@ func runConsole(app *cli.Appliance, tty *os.File, stdout io.Writer) error {
 		return err
 	}
 	defer term.Restore(fd, old)
+	// The pager follows the terminal's size (SIGWINCH on a resize).
+	resized := make(chan os.Signal, 1)
+	signal.Notify(resized, syscall.SIGWINCH)
+	defer signal.Stop(resized)
 	return consoleSessions(app, tty, cli.CRLF(stdout), func() int {
 		_, h, err := term.GetSize(fd)
 		if err != nil {
 			return 0
 		}
 		return h
-	})
+	}, resized)
 }
 
 // consoleSessions is the console's loop over a raw terminal: log in, run
 // the shell until exit or the idle logout, and again.
-func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height func() int) error {
+func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height func() int, resized <-chan os.Signal) error {
 	in := cli.NewInterruptibleReader(tty)
 	activity := &cli.ActivityReader{R: in}
 	ed := cli.NewEditor(activity, out, nil, height())
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-resized: // never, when nil
+				ed.SetHeight(height())
+			case <-stop:
+				return
+			}
+		}
+	}()
 	guard := cli.NewLoginGuard(app)
 	for {
 		in.Resume()

@@ -221,7 +221,7 @@ func applyCmd(st *cmdb.Store, pos []string, lenient, cont bool, stdin io.Reader,
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1
 	}
-	sess := st.NewSession("admin", "apply "+name)
+	sess := st.NewSystemSession("admin", "apply "+name)
 	res := cmdb.RunScript(sess, src, cmdb.ScriptOptions{Lenient: lenient, Atomic: !cont})
 	io.WriteString(stdout, res.Output.String())
 	printErrors(stderr, name, res.Errors)
@@ -273,7 +273,7 @@ func showCmd(st *cmdb.Store, cmd string, pos []string, full bool, stdout, stderr
 	for _, p := range pos {
 		words = append(words, grammar.Quote(p))
 	}
-	sess := st.NewSession("admin", cmd)
+	sess := st.NewSystemSession("admin", cmd)
 	var out strings.Builder
 	sh := cli.New(cli.NewAppliance(st), sess, &out)
 	defer sh.Close()

@@ -1,0 +1,169 @@
+package cmdb
+
+import (
+	"slices"
+	"strings"
+)
+
+// Access profiles: an admin's "config system accprofile" decides what its
+// sessions may read and change, group by group (sysgrp, netgrp, fwgrp,
+// vpngrp, authgrp …), as on FortiOS. super_admin may do everything,
+// including managing other super_admin administrators; a profile's
+// "custom" level (per-part permissions fosim does not model) counts as
+// read. A session whose admin is unknown can read nothing... except that
+// fosim's own host tools (fosim apply/show on the data directory, run by
+// the owner of its files) use NewSystemSession.
+
+// Level is an access level of a profile group.
+type Level int
+
+const (
+	LevelNone Level = iota
+	LevelRead
+	LevelReadWrite
+)
+
+func parseLevel(v string) Level {
+	switch v {
+	case "read-write":
+		return LevelReadWrite
+	case "read", "custom":
+		return LevelRead
+	}
+	return LevelNone
+}
+
+// Access is what a session may do.
+type Access struct {
+	Profile string
+	super   bool
+	groups  map[string]Level
+}
+
+// Can tells whether the access reaches level in group.
+func (a *Access) Can(group string, level Level) bool {
+	if a == nil || a.super {
+		return true
+	}
+	return a.groups[group] >= level
+}
+
+// ReadOnly tells whether the access allows no change at all ('$' prompt).
+func (a *Access) ReadOnly() bool {
+	if a == nil || a.super {
+		return false
+	}
+	for _, l := range a.groups {
+		if l == LevelReadWrite {
+			return false
+		}
+	}
+	return true
+}
+
+// Super tells whether the profile is super_admin.
+func (a *Access) Super() bool { return a == nil || a.super }
+
+// profileGroups are the groups of system accprofile.
+var profileGroups = []string{"secfabgrp", "ftviewgrp", "authgrp", "sysgrp", "netgrp", "loggrp", "fwgrp", "vpngrp", "utmgrp", "wanoptgrp", "wifi"}
+
+// TableGroup is the profile group a table belongs to (FortiOS's admin
+// profile pages: Network is interfaces and DNS, System the rest of system).
+func TableGroup(path string) string {
+	first, _, _ := strings.Cut(path, " ")
+	switch {
+	case path == "system interface" || path == "system dns" || first == "router":
+		return "netgrp"
+	case first == "firewall":
+		return "fwgrp"
+	case first == "vpn":
+		return "vpngrp"
+	case first == "user":
+		return "authgrp"
+	case first == "log":
+		return "loggrp"
+	case first == "endpoint-control":
+		return "secfabgrp"
+	}
+	return "sysgrp"
+}
+
+// accessOf resolves user's profile in the running configuration (called
+// with the read lock held).
+func (s *Store) accessOf(user string) *Access {
+	v := runningView{s}
+	admins, profiles := s.schema.Table("system admin"), s.schema.Table("system accprofile")
+	e := v.Entry("system admin", user)
+	if e == nil || admins == nil || profiles == nil {
+		return &Access{groups: map[string]Level{}}
+	}
+	name := strings.Join(e.Get(admins.Attr("accprofile")), " ")
+	a := &Access{Profile: name, super: name == "super_admin", groups: map[string]Level{}}
+	if p := v.Entry("system accprofile", name); p != nil {
+		for _, g := range profileGroups {
+			if attr := profiles.Attr(g); attr != nil {
+				a.groups[g] = parseLevel(strings.Join(p.Get(attr), " "))
+			}
+		}
+	}
+	return a
+}
+
+func permissionDenied() *Error {
+	return &Error{Msg: "Permission denied.", Code: CodePermission}
+}
+
+// mayChange checks a change against the session's access: the table's
+// group must be read-write, and only a super_admin may touch a super_admin
+// administrator or the super_admin profile.
+func (s *Session) mayChange(c Change) error {
+	a := s.access
+	if a == nil || a.super {
+		return nil
+	}
+	if !a.Can(TableGroup(c.Table), LevelReadWrite) {
+		return permissionDenied()
+	}
+	switch c.Table {
+	case "system accprofile":
+		if c.Key == "super_admin" {
+			return permissionDenied()
+		}
+	case "system admin":
+		for _, e := range []*Entry{c.Before, c.After} {
+			if e != nil && slices.Equal(e.Values["accprofile"], []string{"super_admin"}) {
+				return permissionDenied()
+			}
+		}
+	}
+	return nil
+}
+
+// mayRead checks that the session may read a table.
+func (s *Session) mayRead(t *Table) error {
+	for t.Parent != nil {
+		t = t.Parent
+	}
+	if !s.access.Can(TableGroup(t.Path), LevelRead) {
+		return permissionDenied()
+	}
+	return nil
+}
+
+// mayWrite checks, before a set or an edit, that the session may change
+// the table at all.
+func (s *Session) mayWrite(t *Table) error {
+	for t.Parent != nil {
+		t = t.Parent
+	}
+	if !s.access.Can(TableGroup(t.Path), LevelReadWrite) {
+		return permissionDenied()
+	}
+	return nil
+}
+
+// Access is the session's access profile (nil for a system session).
+func (s *Session) Access() *Access { return s.access }
+
+// ReadOnly tells whether the session may change nothing.
+func (s *Session) ReadOnly() bool { return s.access.ReadOnly() }

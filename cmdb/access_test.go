@@ -1,0 +1,104 @@
+package cmdb
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fosim/fosim/grammar"
+)
+
+// Access profiles limit what an admin's sessions may change.
+func TestAccessProfiles(t *testing.T) {
+	st := newTestStore(t)
+	mustRun(t, st.NewSession("admin", "setup"), `config system accprofile
+edit "readonly"
+set sysgrp read
+set netgrp read
+set fwgrp read
+set vpngrp read
+set authgrp read
+next
+edit "fw-only"
+set fwgrp read-write
+next
+edit "sys-rw"
+set sysgrp read-write
+next
+end
+config system admin
+edit "ro"
+set accprofile "readonly"
+set vdom "root"
+next
+edit "fw"
+set accprofile "fw-only"
+set vdom "root"
+next
+edit "sysadm"
+set accprofile "sys-rw"
+set vdom "root"
+next
+end
+`)
+	ro := st.NewSession("ro", "test")
+	if !ro.ReadOnly() {
+		t.Error("a read profile is not read-only")
+	}
+	// Reading works.
+	mustRun(t, ro, "show firewall address all\nconfig firewall address\nedit all\nnext\nend\n")
+	for _, script := range []string{
+		"config firewall address\nedit new1\n",
+		"config firewall address\nedit all\nset comment x\n",
+		"config firewall address\ndelete none\n",
+		"config firewall address\nrename none to n2\n",
+		"config system global\nset hostname X\n",
+	} {
+		err := firstErr(t, st.NewSession("ro", "test"), script)
+		if code(err) != CodePermission {
+			t.Errorf("read-only %q: %v", script, err)
+		}
+	}
+	fw := st.NewSession("fw", "test")
+	mustRun(t, fw, "config firewall address\nedit fw1\nset subnet 10.1.0.0/16\nnext\nend\n")
+	if err := firstErr(t, st.NewSession("fw", "test"), "config system global\nset hostname X\n"); code(err) != CodePermission {
+		t.Errorf("fw-only changed system global: %v", err)
+	}
+	if _, err := run(t, st.NewSession("fw", "test"), "show system global\n"); code(err) != CodePermission {
+		t.Errorf("fw-only read system global: %v", err)
+	}
+	// sysgrp read-write, but not super_admin: no super_admin admin, no
+	// change to the super_admin profile.
+	for _, script := range []string{
+		"config system admin\nedit boss\nset accprofile super_admin\nset vdom root\nnext\n",
+		"config system admin\nedit admin\nset comments x\nnext\n",
+		"config system accprofile\nedit super_admin\nset fwgrp read\nnext\n",
+		"config system admin\ndelete admin\n",
+	} {
+		err := firstErr(t, st.NewSession("sysadm", "test"), script)
+		if code(err) != CodePermission {
+			t.Errorf("sys-rw %q: %v", script, err)
+		}
+	}
+	mustRun(t, st.NewSession("sysadm", "test"), "config system admin\nedit helper\nset accprofile readonly\nset vdom root\nnext\nend\n")
+	// An unknown user may do nothing.
+	if _, err := run(t, st.NewSession("nobody", "test"), "show firewall address\n"); code(err) != CodePermission {
+		t.Errorf("unknown user read: %v", err)
+	}
+	if !strings.Contains(mustRun(t, st.NewSystemSession("admin", "tool"), "show system admin ro\n"), "readonly") {
+		t.Error("system session")
+	}
+}
+
+// firstErr runs a script and returns its first error.
+func firstErr(t *testing.T, sess *Session, script string) error {
+	t.Helper()
+	for _, r := range grammar.Parse(script) {
+		if r.Err != nil {
+			return SyntaxError(r.Err)
+		}
+		if _, err := sess.Exec(r.Stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
