@@ -135,7 +135,7 @@ func consoleOnPipe(t *testing.T) (*cli.Appliance, io.Writer, *termtest.Screen, c
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- consoleSessions(app, inR, cli.CRLF(outW), func() int { return 40 })
+		done <- consoleSessions(app, inR, cli.CRLF(outW), func() int { return 40 }, nil)
 		outW.Close()
 	}()
 	t.Cleanup(func() { inW.Close(); outR.Close() })

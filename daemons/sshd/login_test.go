@@ -101,7 +101,7 @@ func TestFreshUnitExec(t *testing.T) {
 	if h := ts.st.SingletonValue("system global", "hostname"); h == "NEVER" {
 		t.Fatalf("a first login ran commands before a new password was set: %q", out)
 	}
-	if !strings.Contains(string(out), "You are forced to change your password") {
+	if !strings.Contains(string(out), "You are forced to change your password") || !strings.Contains(string(out), "The password was not changed") {
 		t.Errorf("exec output: %q", out)
 	}
 	c, err = ts.dial(t, "admin", ssh.Password(""))
@@ -265,4 +265,16 @@ func TestIdleTimeoutProfileOverride(t *testing.T) {
 	if d := cli.AdminTimeout(ts.st, "admin"); d != 2*time.Minute {
 		t.Errorf("admin timeout with an override profile: %v, want 2m", d)
 	}
+}
+
+// admin-ssh-password disable leaves keys only.
+func TestAdminSSHPasswordDisable(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	configure(t, ts, "config system global\nset admin-ssh-password disable\nend")
+	if _, err := ts.dial(t, "admin"); err == nil {
+		t.Fatal("password login accepted with admin-ssh-password disable")
+	}
+	ts.log.waitFor(t, "password authentication disabled (admin-ssh-password)", 2*time.Second)
+	configure(t, ts, "config system global\nset admin-ssh-password enable\nend")
+	ts.mustDial(t)
 }

@@ -381,7 +381,10 @@ func (s *Server) checkPassword(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions,
 	}
 	why := ""
 	var login *cli.AdminLogin
-	if _, _, err := s.admin(c); err != nil {
+	if s.App.Store.SingletonValue("system global", "admin-ssh-password") == "disable" {
+		// Keys only; a password try is still a failed login.
+		why = "password authentication disabled (admin-ssh-password)"
+	} else if _, _, err := s.admin(c); err != nil {
 		why = err.Error()
 	} else if login, err = cli.CheckAdminPassword(s.App.Store, c.User(), string(pw)); err != nil {
 		why = "wrong password"
@@ -602,7 +605,9 @@ func (s *Server) changePassword(conn *ssh.ServerConn, login *loginState, read cl
 	}
 	al := &cli.AdminLogin{User: conn.User(), MustChangePassword: true}
 	if err := cli.ForcePasswordChange(s.App.Store, al, "", read, out, "ssh "+conn.RemoteAddr().String()); err != nil {
-		if !errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) {
+			io.WriteString(out, "\nThe password was not changed: a first login needs the new password twice (a terminal asks for it).\n")
+		} else {
 			fmt.Fprintf(out, "%v\n", err)
 		}
 		s.logf("sshd: admin %q from %s did not set the new password a first login requires", conn.User(), conn.RemoteAddr())
