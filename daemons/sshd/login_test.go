@@ -2,6 +2,8 @@ package sshd
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
@@ -277,4 +279,29 @@ func TestAdminSSHPasswordDisable(t *testing.T) {
 	ts.log.waitFor(t, "password authentication disabled (admin-ssh-password)", 2*time.Second)
 	configure(t, ts, "config system global\nset admin-ssh-password enable\nend")
 	ts.mustDial(t)
+}
+
+// An address locked out mid-connection (three wrong passwords) is refused
+// a key login on that connection too.
+func TestLockoutStopsKeyLogin(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ssh.NewSignerFromKey(priv)
+	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	configure(t, ts, "config system admin\nedit admin\nset ssh-public-key1 \""+pub+"\"\nend")
+	if _, err := ts.dialFrom(t, "127.0.0.6", "admin", ssh.PublicKeys(signer)); err != nil {
+		t.Fatalf("key login: %v", err)
+	}
+	tries := 0
+	wrong := ssh.RetryableAuthMethod(ssh.PasswordCallback(func() (string, error) {
+		tries++
+		return "wrong", nil
+	}), 3)
+	if _, err := ts.dialFrom(t, "127.0.0.6", "admin", wrong, ssh.PublicKeys(signer)); err == nil {
+		t.Fatalf("key login accepted after %d wrong passwords locked the address out", tries)
+	}
+	ts.log.waitFor(t, "address locked out after failed logins", 2*time.Second)
 }

@@ -367,7 +367,7 @@ func maskBits(m string) int {
 }
 
 func (s *Server) fail(c ssh.ConnMetadata, why string) error {
-	s.logEvery("failed "+sourceAddr(c.RemoteAddr()).String(), "sshd: admin login failed: user %s from %s: %s", cli.Excerpt(c.User(), 64), c.RemoteAddr(), why)
+	s.logEvery("failed "+sourceAddr(c.RemoteAddr()).String()+" "+why, "sshd: admin login failed: user %s from %s: %s", cli.Excerpt(c.User(), 64), c.RemoteAddr(), why)
 	return errors.New("login failed")
 }
 
@@ -403,7 +403,13 @@ func (s *Server) checkPassword(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions,
 	return perms, nil
 }
 
+// checkPublicKey accepts one of the admin's keys. A refused key is not a
+// failed login (a client offers its keys in turn), but a locked-out
+// address is refused a key login too.
 func (s *Server) checkPublicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	if locked, _ := s.Lockout.Locked(sourceAddr(c.RemoteAddr()).String()); locked {
+		return nil, s.fail(c, "address locked out after failed logins")
+	}
 	t, e, err := s.admin(c)
 	if err != nil {
 		return nil, s.fail(c, err.Error())
