@@ -174,6 +174,11 @@ func CheckAdminPassword(st *cmdb.Store, user, password string) (*AdminLogin, err
 		if a := t.Attr("force-password-change"); a != nil {
 			force = strings.Join(e.Get(a), " ") == "enable"
 		}
+		// A password the policy (enabled since it was set) refuses must
+		// be changed at this login; only now is its clear text known.
+		if CheckPasswordPolicy(st, password, "", "") != nil {
+			force = true
+		}
 		return &AdminLogin{User: user, MustChangePassword: force}, nil
 	}
 	return nil, ErrLoginFailed

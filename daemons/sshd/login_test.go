@@ -305,3 +305,17 @@ func TestLockoutStopsKeyLogin(t *testing.T) {
 	}
 	ts.log.waitFor(t, "address locked out after failed logins", 2*time.Second)
 }
+
+// A password the policy refuses (the policy came later) must be changed
+// at the next login.
+func TestPolicyForcesChangeOfWeakPassword(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	configure(t, ts, "config system password-policy\nset status enable\nset minimum-length 16\nend")
+	tm := openTermNoPrompt(t, ts.mustDial(t), 40)
+	tm.Expect(t, "You are forced to change your password", 5*time.Second)
+	tm.send(t, "Long-enough-pass-16\rLong-enough-pass-16\r")
+	tm.Expect(t, prompt, 5*time.Second)
+	tm = openTerm(t, mustDialPw(t, ts, "Long-enough-pass-16"), 40)
+	tm.line(t, "get system status | grep Hostname")
+	tm.Expect(t, "Hostname: FortiGate-VM64", 5*time.Second)
+}
