@@ -21,6 +21,7 @@ type admission struct {
 	total int
 	npre  int
 	pre   map[netip.Addr][]*ticket // unauthenticated, oldest first
+	seq   uint64
 }
 
 // ticket is one admitted connection.
@@ -29,6 +30,7 @@ type ticket struct {
 	conn     net.Conn
 	pre      bool // not logged in yet
 	released bool // its slot was given back (or taken by a newcomer)
+	seq      uint64
 }
 
 // verdict says why a connection was or was not admitted.
@@ -56,9 +58,13 @@ func (a *admission) admit(c net.Conn, src netip.Addr) (t *ticket, displaced net.
 	}
 	v = admitted
 	if a.total >= a.maxConns || a.npre >= a.maxPreAuth {
+		// The busiest address gives up its oldest slot; among equally
+		// busy ones, the one holding the oldest slot (a spray of
+		// addresses with one connection each displaces its own oldest,
+		// not the admin who just connected).
 		busiest, n := netip.Addr{}, 0
 		for s, ts := range a.pre {
-			if len(ts) > n {
+			if len(ts) > n || len(ts) == n && ts[0].seq < a.pre[busiest][0].seq {
 				busiest, n = s, len(ts)
 			}
 		}
@@ -71,7 +77,8 @@ func (a *admission) admit(c net.Conn, src netip.Addr) (t *ticket, displaced net.
 		a.total--
 		displaced, v = old.conn, admittedDisplacing
 	}
-	t = &ticket{src: src, conn: c, pre: true}
+	a.seq++
+	t = &ticket{src: src, conn: c, pre: true, seq: a.seq}
 	a.pre[src] = append(a.pre[src], t)
 	a.npre++
 	a.total++
