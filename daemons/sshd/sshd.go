@@ -2,6 +2,14 @@
 // admin" log in to the FortiOS shell, interactively (with a pty) or with an
 // exec command. Every session edits through its own cmdb session, so all
 // of them write through the one commit path.
+//
+// Logins follow FortiOS: a password (a new unit's admin gives the empty
+// one and must then choose a new one before the prompt) or one of the
+// admin's keys, from a trusted host; failed logins lock the address out
+// (cli.LoginGuard); admintimeout logs an idle session out. Connections
+// not logged in get admin-ssh-grace-time and a fair share of the slots per
+// address (admission), so a flood of idle connections cannot keep an
+// admin out.
 package sshd
 
 import (
