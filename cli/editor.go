@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/grammar"
 )
 
 // Input bounds. FortiOS's CLI refuses over-long input instead of growing
@@ -26,8 +26,6 @@ const (
 	// MaxStatementBytes bounds a statement continued over several lines
 	// (a quoted PEM block, a backslash-continued line).
 	MaxStatementBytes = 32 << 10
-	// excerptBytes is how much of bad input an error quotes.
-	excerptBytes = 40
 )
 
 // ErrInputTooLong reports a line or statement over the bounds; the shell
@@ -35,25 +33,16 @@ const (
 type ErrInputTooLong struct {
 	Limit   int    // the bound that was passed
 	Length  int64  // bytes the refused input had (up to its newline)
-	Excerpt string // its start, quoted and escaped
+	Excerpt string // its start (grammar.Excerpt: short, escaped)
 }
 
 func (e *ErrInputTooLong) Error() string {
-	return fmt.Sprintf("input too long: %d bytes, at most %d allowed: %s", e.Length, e.Limit, e.Excerpt)
+	return fmt.Sprintf("input too long: %d bytes, at most %d allowed: \"%s\"", e.Length, e.Limit, e.Excerpt)
 }
 
-// Excerpt quotes at most n bytes of s (cut on a rune boundary) with Go
-// escapes for anything unprintable, and "..." when s was longer: what an
-// error may show of input it refuses.
-func Excerpt(s string, n int) string {
-	if len(s) <= n {
-		return strconv.Quote(s)
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "..."
+// TooLong reports a line of length bytes that starts with start.
+func TooLong(limit int, length int64, start string) *ErrInputTooLong {
+	return &ErrInputTooLong{Limit: limit, Length: length, Excerpt: grammar.Excerpt(start)}
 }
 
 // PrintInputError prints a refused input as the shell prints a failed
@@ -85,8 +74,8 @@ func (lr *LineReader) ReadLine() (string, error) {
 		total += int64(len(chunk))
 		if total <= MaxLineBytes+1 { // +1: the newline is not part of the line
 			buf = append(buf, chunk...)
-		} else if len(buf) < excerptBytes {
-			buf = append(buf, chunk[:min(len(chunk), excerptBytes)]...)
+		} else if len(buf) < grammar.MaxExcerpt {
+			buf = append(buf, chunk[:min(len(chunk), grammar.MaxExcerpt)]...)
 		}
 		if err == bufio.ErrBufferFull {
 			continue
@@ -100,7 +89,7 @@ func (lr *LineReader) ReadLine() (string, error) {
 			length--
 		}
 		if length > MaxLineBytes {
-			return "", &ErrInputTooLong{Limit: MaxLineBytes, Length: length, Excerpt: Excerpt(line, excerptBytes)}
+			return "", TooLong(MaxLineBytes, length, line)
 		}
 		return line, nil
 	}
@@ -294,7 +283,7 @@ func (ed *Editor) ReadLine(prompt string) (string, error) {
 		return false
 	}
 	tooLong := func() error {
-		return &ErrInputTooLong{Limit: overLimit, Length: int64(size) + overflow, Excerpt: Excerpt(string(line), excerptBytes)}
+		return TooLong(overLimit, int64(size)+overflow, string(line))
 	}
 	for {
 		r, _, err := ed.in.ReadRune()

@@ -144,19 +144,6 @@ func TestPasswordPolicy(t *testing.T) {
 	}
 }
 
-func TestExcerpt(t *testing.T) {
-	for in, want := range map[string]string{
-		"short":                    `"short"`,
-		"\x00\x1b[2J":              `"\x00\x1b[2J"`,
-		strings.Repeat("é", 30):    `"` + strings.Repeat("é", 5) + `"...`,
-		strings.Repeat("x", 1<<20): `"` + strings.Repeat("x", 10) + `"...`,
-	} {
-		if got := Excerpt(in, 10); got != want {
-			t.Errorf("Excerpt(%.20q): %s, want %s", in, got, want)
-		}
-	}
-}
-
 func TestLineReaderBound(t *testing.T) {
 	long := strings.Repeat("q", MaxLineBytes+1)
 	lr := NewLineReader(strings.NewReader("one\r\n" + strings.Repeat("p", MaxLineBytes) + "\n" + long + "\nlast"))

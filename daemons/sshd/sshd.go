@@ -36,6 +36,7 @@ import (
 
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/grammar"
 )
 
 // Server is the SSH server. Zero values of the limits take the defaults.
@@ -375,7 +376,7 @@ func maskBits(m string) int {
 }
 
 func (s *Server) fail(c ssh.ConnMetadata, why string) error {
-	s.logEvery("failed "+sourceAddr(c.RemoteAddr()).String()+" "+why, "sshd: admin login failed: user %s from %s: %s", cli.Excerpt(c.User(), 64), c.RemoteAddr(), why)
+	s.logEvery("failed "+sourceAddr(c.RemoteAddr()).String()+" "+why, "sshd: admin login failed: user %s from %s: %s", "\""+grammar.Excerpt(c.User())+"\"", c.RemoteAddr(), why)
 	return errors.New("login failed")
 }
 
@@ -581,7 +582,7 @@ func (s *Server) session(conn *ssh.ServerConn, login *loginState, ch ssh.Channel
 				}
 				for _, line := range strings.Split(cmd, "\n") {
 					if len(line) > cli.MaxLineBytes {
-						sh.PrintInputError(&cli.ErrInputTooLong{Limit: cli.MaxLineBytes, Length: int64(len(line)), Excerpt: cli.Excerpt(line, 40)})
+						sh.PrintInputError(cli.TooLong(cli.MaxLineBytes, int64(len(line)), line))
 						continue
 					}
 					sh.Line(line)
