@@ -103,7 +103,7 @@ func dependencyOrder(decl []*Table) []*Table {
 }
 
 // fileOrder is the order config areas appear in a FortiOS backup.
-var fileOrder = []string{"system", "user", "vpn", "firewall"}
+var fileOrder = []string{"system", "admin", "user", "vpn", "firewall"}
 
 func orderFiles(names []string) []string {
 	var out []string
