@@ -378,10 +378,12 @@ func Login(app *Appliance, guard *LoginGuard, source string, read SecretReader, 
 		guard.Succeeded(source)
 		if login.MustChangePassword {
 			if err := ForcePasswordChange(app.Store, login, pw, read, out, source); err != nil {
-				if errors.Is(err, io.EOF) {
+				switch {
+				case errors.Is(err, io.EOF), errors.Is(err, ErrIdleTimeout):
 					return nil, err
+				case !errors.Is(err, ErrInterrupt): // Ctrl-C: back to login:
+					fmt.Fprintf(out, "%v\n", err)
 				}
-				fmt.Fprintf(out, "%v\n", err)
 				continue
 			}
 		}
