@@ -48,6 +48,10 @@ func (s *Store) Verbatim() []string {
 func (s *Store) Backup(user string) string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.backupLocked(user)
+}
+
+func (s *Store) backupLocked(user string) string {
 	var b strings.Builder
 	v := runningView{s}
 	b.WriteString(ConfigHeader(v, s.schema, user, s.revision))

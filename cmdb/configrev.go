@@ -39,9 +39,8 @@ type ConfigRevision struct {
 // SaveConfigRevision saves the running configuration as a new revision and
 // returns its id.
 func (s *Store) SaveConfigRevision(user, comment string) (uint64, error) {
-	text := s.Backup(user)
 	s.mu.RLock()
-	commit := s.revision
+	text, commit := s.backupLocked(user), s.revision
 	s.mu.RUnlock()
 	var id uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
