@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/fosim/fosim/daemons/iked/client"
@@ -19,19 +21,33 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fosim client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := fs.String("server", "127.0.0.1:500", "gateway address:port")
-	psk := fs.String("psk", "", "pre-shared key")
+	psk := fs.String("psk", "", "pre-shared key (seen in the process list: prefer --psk-file or $FOSIM_PSK)")
+	pskFile := fs.String("psk-file", "", "read the pre-shared key from this file (first line)")
 	id := fs.String("id", "", "our identity (IPv4 address or FQDN; default the local address)")
 	proposal := fs.String("proposal", "aes128-sha256", "phase1 proposal (FortiOS name)")
 	esp := fs.String("esp", "aes128-sha256", "phase2 proposal (FortiOS name)")
 	dh := fs.Int("dh", 19, "DH group")
 	modeCfg := fs.Bool("mode-cfg", false, "ask for a mode-cfg address")
 	eapUser := fs.String("eap-user", "", "authenticate this user by EAP after the PSK (FortiClient's PSK + EAP)")
-	eapPassword := fs.String("eap-password", "", "the EAP user's password")
+	eapPassword := fs.String("eap-password", "", "the EAP user's password (prefer --eap-password-file or $FOSIM_EAP_PASSWORD)")
+	eapPasswordFile := fs.String("eap-password-file", "", "read the EAP password from this file (first line)")
 	eapMethod := fs.String("eap-method", "mschapv2", "EAP method: mschapv2 or md5")
 	rekey := fs.Bool("rekey", false, "rekey the child SA and then the IKE SA once up")
 	hold := fs.Duration("hold", 0, "keep the tunnel up this long before deleting it")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	for _, sec := range []struct {
+		value      *string
+		file, env  string
+		flag, what string
+	}{{psk, *pskFile, "FOSIM_PSK", "--psk-file", "pre-shared key"}, {eapPassword, *eapPasswordFile, "FOSIM_EAP_PASSWORD", "--eap-password-file", "EAP password"}} {
+		v, err := secretFrom(*sec.value, sec.file, sec.env)
+		if err != nil {
+			fmt.Fprintf(stderr, "fosim client: %s: %v\n", sec.flag, err)
+			return 2
+		}
+		*sec.value = v
 	}
 	addr, err := netip.ParseAddrPort(*server)
 	if err != nil {
@@ -89,4 +105,22 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "deleted")
 	return 0
+}
+
+// secretFrom takes a secret from a flag, else from a file's first line,
+// else from the environment: a flag is visible to every user in the
+// process list, a file or the environment is not.
+func secretFrom(flagValue, file, env string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		return strings.TrimRight(line, "\r"), nil
+	}
+	return os.Getenv(env), nil
 }

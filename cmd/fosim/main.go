@@ -34,9 +34,11 @@ commands:
   get PATH…                print a table or entry as "get" does
   backup FILE              write a FortiOS backup of the configuration
   restore FILE [--lenient] replace the configuration with a backup
-  client --server ADDR --psk KEY [--proposal P] [--dh N] [--mode-cfg]
-         [--eap-user U --eap-password P [--eap-method md5]] [--rekey]
-                           dial an IKEv2 gateway with fosim's own initiator
+  client --server ADDR --psk KEY|--psk-file F [--proposal P] [--dh N] [--mode-cfg]
+         [--eap-user U --eap-password P|--eap-password-file F [--eap-method md5]] [--rekey]
+                           dial an IKEv2 gateway with fosim's own initiator;
+                           secrets also from $FOSIM_PSK / $FOSIM_EAP_PASSWORD
+                           (a flag is visible in the process list)
   serve [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
                            the headless appliance until interrupted: SSH on
                            ADDR (default 127.0.0.1:2222), IKE on UDP 500 and
