@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
@@ -185,83 +184,13 @@ func CheckAdminPassword(st *cmdb.Store, user, password string) (*AdminLogin, err
 }
 
 // PasswordPolicyError is a new password that "system password-policy"
-// refuses. FortiOS's own texts are not documented; these name the rule.
-type PasswordPolicyError struct{ Rule string }
+// refuses.
+type PasswordPolicyError = cmdb.PasswordPolicyError
 
-func (e *PasswordPolicyError) Error() string {
-	return "The new password does not meet the password policy: " + e.Rule + "."
-}
-
-// CheckPasswordPolicy applies "system password-policy" (when its status is
-// enable and apply-to holds admin-password) to a new admin password. old
-// is the clear text of the password being replaced when known ("" for a
-// first login), oldHash its stored hash ("" when none).
+// CheckPasswordPolicy applies "system password-policy" to a new admin
+// password (cmdb.Store.CheckPasswordPolicy with apply-to admin-password).
 func CheckPasswordPolicy(st *cmdb.Store, password, old, oldHash string) error {
-	const t = "system password-policy"
-	if st.Schema().Table(t) == nil || st.SingletonValue(t, "status") != "enable" {
-		return nil
-	}
-	if !strings.Contains(" "+st.SingletonValue(t, "apply-to")+" ", " admin-password ") {
-		return nil
-	}
-	num := func(attr string) int {
-		n, _ := strconv.Atoi(st.SingletonValue(t, attr))
-		return n
-	}
-	var lower, upper, digit, other int
-	for _, r := range password {
-		switch {
-		case unicode.IsLower(r):
-			lower++
-		case unicode.IsUpper(r):
-			upper++
-		case unicode.IsDigit(r):
-			digit++
-		default:
-			other++
-		}
-	}
-	for _, c := range []struct {
-		have int
-		attr string
-		what string
-	}{
-		{len([]rune(password)), "minimum-length", "characters"},
-		{lower, "min-lower-case-letter", "lower case letters"},
-		{upper, "min-upper-case-letter", "upper case letters"},
-		{other, "min-non-alphanumeric", "non-alphanumeric characters"},
-		{digit, "min-number", "numbers"},
-	} {
-		if want := num(c.attr); c.have < want {
-			return &PasswordPolicyError{Rule: fmt.Sprintf("it must have at least %d %s (%s)", want, c.what, c.attr)}
-		}
-	}
-	if want := num("min-change-characters"); want > 0 {
-		n := 0
-		for _, r := range uniqueRunes(password) {
-			if !strings.ContainsRune(old, r) {
-				n++
-			}
-		}
-		if n < want {
-			return &PasswordPolicyError{Rule: fmt.Sprintf("it must have at least %d characters that are not in the old password (min-change-characters)", want)}
-		}
-	} else if st.SingletonValue(t, "reuse-password") == "disable" && oldHash != "" && cmdb.CheckPassword(oldHash, password) {
-		return &PasswordPolicyError{Rule: "it must not be the old password (reuse-password disable)"}
-	}
-	return nil
-}
-
-func uniqueRunes(s string) []rune {
-	seen := map[rune]bool{}
-	var out []rune
-	for _, r := range s {
-		if !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	return out
+	return st.CheckPasswordPolicy(cmdb.PolicyAdminPassword, password, old, oldHash)
 }
 
 // SetAdminPassword commits user's new password (and turns

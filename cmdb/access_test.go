@@ -102,3 +102,24 @@ func firstErr(t *testing.T, sess *Session, script string) error {
 	}
 	return nil
 }
+
+// The password policy applies to "set password" and, with apply-to
+// ipsec-preshared-key, to "set psksecret"; the refusal never quotes them.
+func TestPasswordPolicyOnSet(t *testing.T) {
+	st := newTestStore(t)
+	mustRun(t, st.NewSession("admin", "t"), "config system password-policy\nset status enable\nset apply-to admin-password ipsec-preshared-key\nset minimum-length 10\nset min-number 1\nend\n")
+	for _, script := range []string{
+		"config system admin\nedit a2\nset accprofile super_admin\nset vdom root\nset password short1\n",
+		"config system admin\nedit a2\nset password longenoughbutnodigits\n",
+		"config vpn ipsec phase1-interface\nedit p1\nset interface port1\nset psksecret weakpsk1\n",
+	} {
+		err := firstErr(t, st.NewSession("admin", "t"), script)
+		if code(err) != CodeValue || !strings.Contains(err.Error(), "password policy") {
+			t.Errorf("%q: %v", script, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), "short1") || strings.Contains(err.Error(), "weakpsk1")) {
+			t.Errorf("the refused secret is quoted: %v", err)
+		}
+	}
+	mustRun(t, st.NewSession("admin", "t"), "config system admin\nedit a3\nset accprofile super_admin\nset vdom root\nset password Longer-pass-42\nnext\nend\n")
+}

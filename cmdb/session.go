@@ -372,6 +372,11 @@ func (s *Session) set(args []grammar.Word, op setOp) error {
 	if err != nil {
 		return err
 	}
+	if a.Type == TPassword || a.Type == TPasswordHash {
+		if err := s.checkSecretPolicy(f.table, a, f, words); err != nil {
+			return err
+		}
+	}
 	if a.Type == TRef || a.Type == TRefs {
 		for _, name := range canon {
 			if !refExists(s.ov, a, name) {
