@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/grammar"
 	"github.com/fosim/fosim/internal/ftp"
 	"github.com/fosim/fosim/internal/tftp"
 )
@@ -452,45 +453,8 @@ func hardLinked(fi fs.FileInfo) bool {
 	return ok && st.Nlink > 1
 }
 
-// escapedExcerpt is s cut to at most max bytes with every non-printable
-// character escaped (\n, \x00, \u2028 …), ending in "..." when cut: what
-// an error may quote of input it did not write.
-func escapedExcerpt(s string, max int) string {
-	var pieces []string
-	total := 0
-	for i, r := range s {
-		var p string
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			p = fmt.Sprintf(`\x%02x`, s[i])
-		case r == '\\':
-			p = `\\`
-		case unicode.IsPrint(r):
-			p = string(r)
-		default:
-			p = strings.Trim(fmt.Sprintf("%+q", r), "'")
-		}
-		pieces = append(pieces, p)
-		total += len(p)
-		if total > max {
-			break
-		}
-	}
-	if total <= max {
-		return strings.Join(pieces, "")
-	}
-	var b strings.Builder
-	for _, p := range pieces {
-		if b.Len()+len(p) > max-3 {
-			break
-		}
-		b.WriteString(p)
-	}
-	if max >= 3 {
-		b.WriteString("...")
-	}
-	return b.String()
-}
+// escapedExcerpt is what an error may quote of input it did not write.
+func escapedExcerpt(s string, max int) string { return grammar.ExcerptN(s, max) }
 
 // safeMessage shows an error about untrusted input: the part it quotes
 // ('…', the statement at fault) as a 40-byte excerpt, the rest with

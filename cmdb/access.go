@@ -140,23 +140,19 @@ func (s *Session) mayChange(c Change) error {
 }
 
 // mayRead checks that the session may read a table.
-func (s *Session) mayRead(t *Table) error {
-	for t.Parent != nil {
-		t = t.Parent
-	}
-	if !s.access.Can(TableGroup(t.Path), LevelRead) {
-		return permissionDenied()
-	}
-	return nil
-}
+func (s *Session) mayRead(t *Table) error { return s.mayReach(t, LevelRead) }
 
 // mayWrite checks, before a set or an edit, that the session may change
 // the table at all.
-func (s *Session) mayWrite(t *Table) error {
+func (s *Session) mayWrite(t *Table) error { return s.mayReach(t, LevelReadWrite) }
+
+// mayReach checks the session's level in the group of t (of its top-level
+// table, for a nested one).
+func (s *Session) mayReach(t *Table, level Level) error {
 	for t.Parent != nil {
 		t = t.Parent
 	}
-	if !s.access.Can(TableGroup(t.Path), LevelReadWrite) {
+	if !s.access.Can(TableGroup(t.Path), level) {
 		return permissionDenied()
 	}
 	return nil

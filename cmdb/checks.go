@@ -201,24 +201,10 @@ func interfacePrefix(t *Table, e *Entry) (netip.Prefix, bool) {
 	if a == nil || !condHolds(t, e, a) {
 		return netip.Prefix{}, false
 	}
-	v := e.Get(a)
-	if len(v) != 2 || v[0] == "0.0.0.0" {
-		return netip.Prefix{}, false
+	if v := e.Get(a); len(v) == 2 && v[0] != "0.0.0.0" {
+		return IPv4MaskPrefix(v)
 	}
-	ip, err := netip.ParseAddr(v[0])
-	mask, err2 := netip.ParseAddr(v[1])
-	if err != nil || err2 != nil || !mask.Is4() {
-		return netip.Prefix{}, false
-	}
-	m := mask.As4()
-	bits := 0
-	for _, b := range m {
-		for b&0x80 != 0 {
-			bits++
-			b <<= 1
-		}
-	}
-	return netip.PrefixFrom(ip, bits).Masked(), true
+	return netip.Prefix{}, false
 }
 
 func checkPhase2(_ View, t *Table, e *Entry) error {

@@ -438,3 +438,25 @@ func (t *Table) QuoteName(key string) string {
 func secretErr(why string) *Error {
 	return &Error{Msg: "value parse error before '***' (" + why + ")", Code: CodeValue}
 }
+
+// IPv4MaskPrefix reads an "address mask" value (subnet, ip, trusthost) as
+// a prefix, host bits cleared; ok is false when it is not one.
+func IPv4MaskPrefix(v []string) (p netip.Prefix, ok bool) {
+	if len(v) != 2 {
+		return netip.Prefix{}, false
+	}
+	ip, err := netip.ParseAddr(v[0])
+	mask, err2 := netip.ParseAddr(v[1])
+	if err != nil || err2 != nil || !ip.Is4() || !mask.Is4() {
+		return netip.Prefix{}, false
+	}
+	m := mask.As4()
+	bits := 0
+	for _, b := range m {
+		for b&0x80 != 0 {
+			bits++
+			b <<= 1
+		}
+	}
+	return netip.PrefixFrom(ip, bits).Masked(), true
+}

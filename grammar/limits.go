@@ -3,6 +3,7 @@ package grammar
 import (
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -22,25 +23,47 @@ const (
 // MaxExcerpt is how much of a bad word an error quotes.
 const MaxExcerpt = 40
 
-// Excerpt is s as an error may quote it: at most MaxExcerpt bytes, cut on
-// a rune boundary and marked with "...", control characters and invalid
-// UTF-8 escaped, so that binary garbage or a huge word never reaches a
+// Excerpt is s as an error may quote it: at most MaxExcerpt bytes (see
+// ExcerptN), so that binary garbage or a huge word never reaches a
 // terminal whole.
-func Excerpt(s string) string {
-	var b strings.Builder
+func Excerpt(s string) string { return ExcerptN(s, MaxExcerpt) }
+
+// ExcerptN is s cut to at most max bytes with every non-printable
+// character escaped (\n, \x00, \u2028 …) and backslashes doubled, ending
+// in "..." when cut.
+func ExcerptN(s string, max int) string {
+	var pieces []string
+	total := 0
 	for i, r := range s {
-		if b.Len() >= MaxExcerpt {
-			b.WriteString("...")
+		var p string
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			p = fmt.Sprintf(`\x%02x`, s[i])
+		case r == '\\':
+			p = `\\`
+		case unicode.IsPrint(r):
+			p = string(r)
+		default:
+			p = strings.Trim(fmt.Sprintf("%+q", r), "'")
+		}
+		pieces = append(pieces, p)
+		total += len(p)
+		if total > max {
 			break
 		}
-		switch {
-		case r == utf8.RuneError && len(s[i:]) > 0 && !utf8.ValidString(s[i:min(i+utf8.UTFMax, len(s))]) && s[i] >= 0x80:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
+	}
+	if total <= max {
+		return strings.Join(pieces, "")
+	}
+	var b strings.Builder
+	for _, p := range pieces {
+		if b.Len()+len(p) > max-3 {
+			break
 		}
+		b.WriteString(p)
+	}
+	if max >= 3 {
+		b.WriteString("...")
 	}
 	return b.String()
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // fosim client takes the PSK from a file or the environment, so that it
@@ -38,25 +35,9 @@ end
 	if _, stderr, rc := fosim(t, conf, "--data", data, "apply", "-"); rc != 0 {
 		t.Fatal(stderr)
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	sshAddr := ln.Addr().String()
-	ln.Close()
-	port := freeUDP(t)
-	cmd := child(t, "--data", data, "serve", "--ssh", sshAddr, "--ike-addr", "127.0.0.1", "--ike-port", port, "--ike-natt-port", freeUDP(t))
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", sshAddr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatal("fosim serve did not start")
-		}
-	}
+	app := serveChild(t, data)
+	defer app.stop(syscall.SIGTERM)
+	port := app.ikePort
 	pskFile := filepath.Join(dir, "psk")
 	os.WriteFile(pskFile, []byte("file-psk-123\n"), 0o600)
 	server := "127.0.0.1:" + port

@@ -44,9 +44,7 @@ func TestKillDuringCommits(t *testing.T) {
 	}
 	data := filepath.Join(t.TempDir(), "data")
 	const password = "Kill-Test-9z"
-	if _, stderr, rc := fosim(t, "config system admin\nedit admin\nset password "+password+"\nnext\nend\n", "--data", data, "apply", "-"); rc != 0 {
-		t.Fatalf("setting the admin password: %s", stderr)
-	}
+	setAdminPassword(t, data, password)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	acked := map[string]string{} // entry → comment, acknowledged
 	var applies [][2]int         // [round, entries] of every apply, acknowledged or not
@@ -142,30 +140,13 @@ func killConsole(t *testing.T, data string, round int, r *rand.Rand, acked map[s
 }
 
 func killSSH(t *testing.T, data, password string, round int, r *rand.Rand, acked map[string]string) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := child(t, "--data", data, "serve", "--ssh", addr, "--ike-addr", "127.0.0.1", "--ike-port", freeUDP(t), "--ike-natt-port", freeUDP(t))
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	a := serveChild(t, data)
 	var once sync.Once
-	kill := func() { once.Do(func() { cmd.Process.Signal(syscall.SIGKILL) }) }
-	defer func() { kill(); cmd.Wait() }()
-	cfg := &ssh.ClientConfig{User: "admin", Auth: []ssh.AuthMethod{ssh.Password(password)},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second}
-	var conn *ssh.Client
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if conn, err = ssh.Dial("tcp", addr, cfg); err == nil {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("round %d: ssh: %v", round, err)
-		}
+	kill := func() { once.Do(func() { a.stop(syscall.SIGKILL) }) }
+	defer kill()
+	conn, err := ssh.Dial("tcp", a.sshAddr, adminSSHConfig(password))
+	if err != nil {
+		t.Fatalf("round %d: ssh: %v", round, err)
 	}
 	defer conn.Close()
 	sess, err := conn.NewSession()
@@ -254,4 +235,60 @@ func freeUDP(t *testing.T) string {
 	}
 	defer c.Close()
 	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// servedAppliance is a "fosim serve" child of a test.
+type servedAppliance struct {
+	cmd     *exec.Cmd
+	sshAddr string
+	ikePort string
+}
+
+// serveChild starts "fosim serve" on data with SSH and IKE on free
+// loopback ports and waits until SSH accepts connections.
+func serveChild(t *testing.T, data string) *servedAppliance {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &servedAppliance{sshAddr: ln.Addr().String(), ikePort: freeUDP(t)}
+	ln.Close()
+	a.cmd = child(t, "--data", data, "serve", "--ssh", a.sshAddr, "--ike-addr", "127.0.0.1", "--ike-port", a.ikePort, "--ike-natt-port", freeUDP(t))
+	a.cmd.Stdout, a.cmd.Stderr = io.Discard, io.Discard
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", a.sshAddr); err == nil {
+			c.Close()
+			return a
+		}
+		if time.Since(start) > 20*time.Second {
+			a.stop(syscall.SIGKILL)
+			t.Fatal("fosim serve did not start")
+		}
+	}
+}
+
+// stop signals the appliance and waits for it (idempotent).
+func (a *servedAppliance) stop(sig syscall.Signal) {
+	if a.cmd.ProcessState == nil {
+		a.cmd.Process.Signal(sig)
+		a.cmd.Wait()
+	}
+}
+
+// setAdminPassword gives the data directory's admin a password (a fresh
+// unit's admin must choose one at the first login).
+func setAdminPassword(t *testing.T, data, password string) {
+	t.Helper()
+	if _, stderr, rc := fosim(t, "config system admin\nedit admin\nset password "+password+"\nnext\nend\n", "--data", data, "apply", "-"); rc != 0 {
+		t.Fatalf("setting the admin password: %s", stderr)
+	}
+}
+
+func adminSSHConfig(password string) *ssh.ClientConfig {
+	return &ssh.ClientConfig{User: "admin", Auth: []ssh.AuthMethod{ssh.Password(password)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
 }

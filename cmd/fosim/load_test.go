@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,33 +30,10 @@ func TestConcurrentSSHSavesWithIked(t *testing.T) {
 	}
 	data := filepath.Join(t.TempDir(), "data")
 	const password = "Load-Test-7y"
-	if _, stderr, rc := fosim(t, "config system admin\nedit admin\nset password "+password+"\nnext\nend\n", "--data", data, "apply", "-"); rc != 0 {
-		t.Fatalf("setting the admin password: %s", stderr)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := child(t, "--data", data, "serve", "--ssh", addr, "--ike-addr", "127.0.0.1", "--ike-port", freeUDP(t), "--ike-natt-port", freeUDP(t))
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	cfg := &ssh.ClientConfig{User: "admin", Auth: []ssh.AuthMethod{ssh.Password(password)},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		c, err := ssh.Dial("tcp", addr, cfg)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("ssh: %v", err)
-		}
-	}
+	setAdminPassword(t, data, password)
+	app := serveChild(t, data)
+	defer app.stop(syscall.SIGTERM)
+	addr, cfg := app.sshAddr, adminSSHConfig(password)
 	begin := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, sessions)
@@ -91,8 +66,7 @@ func TestConcurrentSSHSavesWithIked(t *testing.T) {
 	}
 	c.Close()
 	login := time.Since(loginStart)
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	app.stop(syscall.SIGTERM)
 	schema, _ := cmdb.LoadSchema()
 	st, err := cmdb.Open(data, schema, cmdb.Options{})
 	if err != nil {

@@ -284,23 +284,10 @@ func readPhase2(r reader, e *cmdb.Entry) (*Phase2, string, error) {
 }
 
 func subnet(v []string) netip.Prefix {
-	if len(v) != 2 {
-		return netip.MustParsePrefix("0.0.0.0/0")
+	if p, ok := cmdb.IPv4MaskPrefix(v); ok {
+		return p
 	}
-	ip, err := netip.ParseAddr(v[0])
-	m, err2 := netip.ParseAddr(v[1])
-	if err != nil || err2 != nil {
-		return netip.MustParsePrefix("0.0.0.0/0")
-	}
-	b := m.As4()
-	ones := 0
-	for _, x := range b {
-		for x&0x80 != 0 {
-			ones++
-			x <<= 1
-		}
-	}
-	return netip.PrefixFrom(ip, ones).Masked()
+	return netip.MustParsePrefix("0.0.0.0/0")
 }
 
 // addressRange reads an iprange (or subnet) firewall address as a pool.

@@ -352,27 +352,11 @@ func trusted(t *cmdb.Table, e *cmdb.Entry, addr net.Addr) bool {
 			continue
 		}
 		any = false
-		p, err := netip.ParsePrefix(v[0] + "/" + strconv.Itoa(maskBits(v[1])))
-		if err == nil && p.Masked().Contains(ip) {
+		if p, ok := cmdb.IPv4MaskPrefix(v); ok && p.Contains(ip) {
 			return true
 		}
 	}
 	return any
-}
-
-func maskBits(m string) int {
-	a, err := netip.ParseAddr(m)
-	if err != nil || !a.Is4() {
-		return 32
-	}
-	b := a.As4()
-	v := binary.BigEndian.Uint32(b[:])
-	n := 0
-	for v&0x80000000 != 0 {
-		n++
-		v <<= 1
-	}
-	return n
 }
 
 func (s *Server) fail(c ssh.ConnMetadata, why string) error {
