@@ -1,0 +1,153 @@
+package listen
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func freeAddr(t *testing.T) netip.AddrPort {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// serveEcho answers each connection of ln with name and the first line the
+// client sent.
+func serveEcho(ln net.Listener, name string) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				io.WriteString(c, name+":"+line)
+			}()
+		}
+	}()
+}
+
+func ask(t *testing.T, addr netip.AddrPort, send string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, send)
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+// One TCP port, two services told apart by the first bytes (the IKETCP
+// prefix of RFC 9329 to iked, the rest to authd), as FortiOS shares
+// ike-tcp-port.
+func TestSharedPortDemultiplexes(t *testing.T) {
+	r := &Registry{PeekTimeout: 200 * time.Millisecond}
+	addr := freeAddr(t)
+	ike, err := r.TCP(addr, Route{Owner: "iked", Prefix: []byte("IKETCP")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ike.Close()
+	auth, err := r.TCP(addr, Route{Owner: "authd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auth.Close()
+	serveEcho(ike, "iked")
+	serveEcho(auth, "authd")
+	if got := ask(t, addr, "IKETCP-frames\n"); got != "iked:IKETCP-frames\n" {
+		t.Errorf("IKETCP stream: %q", got)
+	}
+	if got := ask(t, addr, "GET /saml_login HTTP/1.1\n"); got != "authd:GET /saml_login HTTP/1.1\n" {
+		t.Errorf("other stream: %q", got)
+	}
+	// A client that sends fewer bytes than the prefix, then waits, goes
+	// to the fallback after the peek timeout with its bytes intact.
+	if got := ask(t, addr, "IKE\n"); got != "authd:IKE\n" {
+		t.Errorf("short stream: %q", got)
+	}
+	if _, err := r.TCP(addr, Route{Owner: "other", Prefix: []byte("IKETCP")}); err == nil || !strings.Contains(err.Error(), "already used by iked") {
+		t.Errorf("a second IKETCP route: %v", err)
+	}
+	// The port stays with iked when authd leaves, and is free when both do.
+	auth.Close()
+	if got := ask(t, addr, "IKETCP again\n"); got != "iked:IKETCP again\n" {
+		t.Errorf("after authd left: %q", got)
+	}
+	ike.Close()
+	if err := (&Registry{}).CanBind(addr); err != nil {
+		t.Errorf("port not released: %v", err)
+	}
+}
+
+// A single route is handed its connections without a read: SSH servers
+// speak first.
+func TestSingleRouteReadsNothing(t *testing.T) {
+	r := &Registry{}
+	addr := freeAddr(t)
+	ln, err := r.TCP(addr, Route{Owner: "sshd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.WriteString(c, "SSH-2.0-fosim\r\n")
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "SSH-2.0-fosim\r\n" {
+		t.Fatalf("banner %q %v", line, err)
+	}
+	if _, err := r.TCP(addr, Route{Owner: "httpsd"}); err == nil {
+		t.Fatal("two fallback routes on one port")
+	}
+}
+
+func TestUDPShared(t *testing.T) {
+	r := &Registry{}
+	c, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	addr := netip.MustParseAddrPort(c.LocalAddr().String())
+	c.Close()
+	a, relA, err := r.UDP(addr, "iked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, relB, err := r.UDP(addr, "iked-natt")
+	if err != nil || a != b {
+		t.Fatalf("shared UDP: %v", err)
+	}
+	relA()
+	relA() // idempotent
+	if _, err := b.WriteToUDPAddrPort([]byte("x"), addr); err != nil {
+		t.Fatalf("socket closed while held: %v", err)
+	}
+	relB()
+	again, rel, err := r.UDP(addr, "iked")
+	if err != nil {
+		t.Fatalf("rebind after release: %v", err)
+	}
+	rel()
+	_ = again
+}
