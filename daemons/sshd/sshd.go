@@ -66,13 +66,15 @@ type Server struct {
 	// Logf receives login failures and errors; log.Printf when nil.
 	Logf func(format string, args ...any)
 
-	config *ssh.ServerConfig
-	adm    *admission
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-	closed bool
+	config      *ssh.ServerConfig
+	prepareOnce sync.Once
+	prepareErr  error
+	adm         *admission
+	wg          sync.WaitGroup
+	mu          sync.Mutex
+	ln          net.Listener
+	conns       map[net.Conn]bool
+	closed      bool
 
 	logMu  sync.Mutex
 	logged map[string]*logCount
@@ -126,31 +128,38 @@ func (s *Server) logf(format string, args ...any) {
 
 // Listen binds addr and prepares the server; Serve then accepts.
 func (s *Server) Listen(addr string) error {
-	if s.MaxConns == 0 {
-		s.MaxConns = 64
-	}
-	if s.MaxPreAuth == 0 {
-		s.MaxPreAuth = s.MaxConns
-	}
-	if s.MaxPreAuthPerSource == 0 {
-		s.MaxPreAuthPerSource = s.MaxPreAuth
-	}
-	if s.Lockout == nil {
-		s.Lockout = cli.NewLoginGuard(s.App)
-	}
-	cfg, err := s.serverConfig()
-	if err != nil {
+	if err := s.Prepare(); err != nil {
 		return err
 	}
-	s.config = cfg
-	s.adm = newAdmission(s.MaxConns, s.MaxPreAuth, s.MaxPreAuthPerSource)
-	s.conns = map[net.Conn]bool{}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("ssh: cannot listen on %s: %w", addr, err)
 	}
 	s.ln = ln
 	return nil
+}
+
+// Prepare loads the host keys and sets the limits' defaults; Listen does
+// it, a server fed listeners (ServeListener) calls it first.
+func (s *Server) Prepare() error {
+	s.prepareOnce.Do(func() {
+		if s.MaxConns == 0 {
+			s.MaxConns = 64
+		}
+		if s.MaxPreAuth == 0 {
+			s.MaxPreAuth = s.MaxConns
+		}
+		if s.MaxPreAuthPerSource == 0 {
+			s.MaxPreAuthPerSource = s.MaxPreAuth
+		}
+		if s.Lockout == nil {
+			s.Lockout = cli.NewLoginGuard(s.App)
+		}
+		s.adm = newAdmission(s.MaxConns, s.MaxPreAuth, s.MaxPreAuthPerSource)
+		s.conns = map[net.Conn]bool{}
+		s.config, s.prepareErr = s.serverConfig()
+	})
+	return s.prepareErr
 }
 
 // Addr is the bound address.
@@ -167,16 +176,27 @@ func (s *Server) Serve(ctx context.Context) error {
 		case <-stop:
 		}
 	}()
+	err := s.acceptLoop(s.ln)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		s.wg.Wait()
+		return nil
+	}
+	return err
+}
+
+// ServeListener accepts connections from ln (one of the listener
+// registry's) until ln is closed; the sessions it started keep running.
+func (s *Server) ServeListener(ln net.Listener) {
+	s.acceptLoop(ln)
+}
+
+func (s *Server) acceptLoop(ln net.Listener) error {
 	for {
-		c, err := s.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				s.wg.Wait()
-				return nil
-			}
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				time.Sleep(10 * time.Millisecond)
 				continue
@@ -254,8 +274,14 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
-	return s.ln.Close()
+	if s.ln != nil {
+		return s.ln.Close()
+	}
+	return nil
 }
+
+// Wait waits for every session to end (after Close).
+func (s *Server) Wait() { s.wg.Wait() }
 
 func (s *Server) serverConfig() (*ssh.ServerConfig, error) {
 	cfg := &ssh.ServerConfig{

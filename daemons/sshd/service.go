@@ -1,0 +1,235 @@
+package sshd
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/listen"
+)
+
+// Service is admin SSH as the supervisor runs it: it listens where the
+// configuration says, on admin-ssh-port (system global) of every interface
+// whose allowaccess has ssh, through the listener registry, and rebinds
+// when either changes. A port that cannot be bound refuses the commit.
+type Service struct {
+	Server   *Server
+	Registry *listen.Registry
+	Map      *listen.Map
+
+	mu      sync.Mutex
+	cfg     sshConfig
+	serving map[netip.AddrPort]net.Listener
+	wg      sync.WaitGroup
+}
+
+// sshConfig is what decides where SSH listens.
+type sshConfig struct {
+	port   int
+	ifaces map[string]sshIface
+}
+
+type sshIface struct {
+	addr netip.Addr // configured static address (invalid when none)
+	ssh  bool       // allowaccess has ssh
+}
+
+// Name is the service's debug name.
+func (s *Service) Name() string { return "sshd" }
+
+// Tables are the tables that move the listeners.
+func (s *Service) Tables() []string { return []string{"system global", "system interface"} }
+
+// Start binds the configured listeners and serves them.
+func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
+	if err := s.Server.Prepare(); err != nil {
+		return err
+	}
+	s.serving = map[netip.AddrPort]net.Listener{}
+	var cfg sshConfig
+	rt.Store.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
+		cfg = readSSHConfig(rt.Store.Schema(), v)
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg = cfg
+	return s.rebindLocked()
+}
+
+// readSSHConfig reads the port and interfaces from v.
+func readSSHConfig(schema *cmdb.Schema, v cmdb.View) sshConfig {
+	cfg := sshConfig{port: 22, ifaces: map[string]sshIface{}}
+	ifaces := map[string]*cmdb.Entry{}
+	if rows := v.Table("system interface"); rows != nil {
+		for _, k := range rows.Keys {
+			ifaces[k] = rows.ByKey[k]
+		}
+	}
+	cfg.fill(schema, v.Entry("system global", ""), ifaces)
+	return cfg
+}
+
+// fill reads the port from global (nil: its defaults) and the interfaces
+// given.
+func (cfg *sshConfig) fill(schema *cmdb.Schema, global *cmdb.Entry, ifaces map[string]*cmdb.Entry) {
+	if g := schema.Table("system global"); g != nil {
+		if global == nil {
+			global = cmdb.NewEntry("")
+		}
+		if n, err := strconv.Atoi(global.Value(g.Attr("admin-ssh-port"))); err == nil {
+			cfg.port = n
+		}
+	}
+	t := schema.Table("system interface")
+	for name, e := range ifaces {
+		var i sshIface
+		i.ssh = slices.Contains(e.Get(t.Attr("allowaccess")), "ssh")
+		if v := e.Get(t.Attr("ip")); len(v) == 2 && strings.Join(e.Get(t.Attr("mode")), "") == "static" {
+			i.addr, _ = netip.ParseAddr(v[0])
+		}
+		cfg.ifaces[name] = i
+	}
+}
+
+// wanted is where cfg makes SSH listen, by address.
+func (s *Service) wanted(cfg sshConfig) map[netip.AddrPort]string {
+	out := map[netip.AddrPort]string{}
+	port := s.Map.Port(cfg.port)
+	for name, i := range cfg.ifaces {
+		if !i.ssh {
+			continue
+		}
+		if a, ok := s.Map.Addr(name, i.addr); ok {
+			out[netip.AddrPortFrom(a, uint16(port))] = name
+		}
+	}
+	return out
+}
+
+// Validate refuses a change that would make SSH listen where it cannot.
+func (s *Service) Validate(cs *cmdb.ChangeSet) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.cfg.with(cs, s.Server.App.Store.Schema())
+	for addr, iface := range s.wanted(next) {
+		if s.serving[addr] != nil {
+			continue
+		}
+		if err := s.Registry.CanBind(addr); err != nil {
+			return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for SSH on %s (interface %s, admin-ssh-port %d): %v", addr, iface, next.port, err), Code: cmdb.CodeCheck}
+		}
+	}
+	return nil
+}
+
+// with is cfg after cs.
+func (cfg sshConfig) with(cs *cmdb.ChangeSet, schema *cmdb.Schema) sshConfig {
+	out := sshConfig{port: cfg.port, ifaces: map[string]sshIface{}}
+	for k, v := range cfg.ifaces {
+		out.ifaces[k] = v
+	}
+	var global *cmdb.Entry
+	ifaces := map[string]*cmdb.Entry{}
+	globalChanged := false
+	for _, c := range cs.Changes {
+		switch c.Table {
+		case "system global":
+			global, globalChanged = c.After, true
+		case "system interface":
+			if c.After == nil {
+				delete(out.ifaces, c.Key)
+			} else {
+				ifaces[c.Key] = c.After
+			}
+		}
+	}
+	part := sshConfig{port: cfg.port, ifaces: map[string]sshIface{}}
+	part.fill(schema, global, ifaces)
+	if globalChanged {
+		out.port = part.port
+	}
+	for k, v := range part.ifaces {
+		out.ifaces[k] = v
+	}
+	return out
+}
+
+// Apply moves the listeners to the committed configuration.
+func (s *Service) Apply(cs *cmdb.ChangeSet) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg = s.cfg.with(cs, s.Server.App.Store.Schema())
+	return s.rebindLocked()
+}
+
+// rebindLocked closes the listeners no longer wanted and opens the new
+// ones; sessions already logged in stay.
+func (s *Service) rebindLocked() error {
+	want := s.wanted(s.cfg)
+	for addr, ln := range s.serving {
+		if _, ok := want[addr]; !ok {
+			ln.Close()
+			delete(s.serving, addr)
+		}
+	}
+	var errs []string
+	for addr := range want {
+		if s.serving[addr] != nil {
+			continue
+		}
+		ln, err := s.Registry.TCP(addr, listen.Route{Owner: "sshd"})
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		s.serving[addr] = ln
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.Server.ServeListener(ln)
+		}()
+	}
+	if len(errs) > 0 {
+		slices.Sort(errs)
+		return fmt.Errorf("sshd: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Addrs are the addresses SSH listens on now.
+func (s *Service) Addrs() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []netip.AddrPort
+	for a := range s.serving {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	return out
+}
+
+// Stop closes the listeners and every session.
+func (s *Service) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	for a, ln := range s.serving {
+		ln.Close()
+		delete(s.serving, a)
+	}
+	s.mu.Unlock()
+	s.Server.Close()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); s.Server.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
