@@ -1,0 +1,47 @@
+package control
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"syscall"
+)
+
+// ErrNotRunning says no appliance answers on the data directory's
+// control socket: the caller opens the store itself.
+var ErrNotRunning = errors.New("no appliance running on the data directory")
+
+// Do sends req to the appliance running on dataDir and returns its answer,
+// or ErrNotRunning when none listens there (no socket, or a stale one).
+func Do(dataDir string, req Request) (Response, error) {
+	if len(req.Input) > MaxInput {
+		return Response{}, &ErrTooLarge{Name: req.InputName, Bytes: int64(len(req.Input))}
+	}
+	var c net.Conn
+	err := shortPath(dataDir, func(dir string) error {
+		var err error
+		c, err = net.Dial("unix", filepath.Join(dir, SocketName))
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return Response{}, ErrNotRunning
+		}
+		return Response{}, fmt.Errorf("control socket %s: %w", filepath.Join(dataDir, SocketName), err)
+	}
+	defer c.Close()
+	bw := bufio.NewWriter(c)
+	if err := writeRequest(bw, req); err != nil {
+		return Response{}, err
+	}
+	if err := bw.Flush(); err != nil {
+		return Response{}, fmt.Errorf("control socket: sending the request: %w", err)
+	}
+	resp, err := readResponse(bufio.NewReader(c))
+	if err != nil {
+		return Response{}, fmt.Errorf("control socket: reading the answer: %w", err)
+	}
+	return resp, nil
+}
