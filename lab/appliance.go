@@ -1,0 +1,185 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fosim/fosim/cli"
+	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/daemons/iked"
+)
+
+// factoryBackup is one factory configuration (certificates included), made
+// once per process: generating the factory RSA keys is the slow part, and a
+// test run starts one appliance per lab.
+var factoryBackup = sync.OnceValues(func() (string, error) {
+	schema, err := cmdb.LoadSchema()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "fosim-lab-factory")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	st, err := cmdb.Open(dir, schema, cmdb.Options{NoSync: true})
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	if err := st.EnsureFactory(st.Serial()); err != nil {
+		return "", err
+	}
+	return st.Backup("admin"), nil
+})
+
+// appliance is one FortiGate in process: the store in a temporary
+// directory, the daemons under their supervisor, and the console.
+type appliance struct {
+	dir     string
+	st      *cmdb.Store
+	clock   *clock.Clock
+	ike     *iked.Daemon
+	sup     *daemons.Supervisor
+	console *cli.Shell
+	out     *capture
+}
+
+// startAppliance boots a factory-default unit, applies config as a script
+// (all or nothing, as "fosim apply"), then starts the daemons and opens
+// the console as admin.
+func startAppliance(ctx context.Context, config, configName string) (a *appliance, err error) {
+	a = &appliance{out: newCapture()}
+	a.dir, err = os.MkdirTemp("", "fosim-lab-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	factory, err := factoryBackup()
+	if err != nil {
+		return nil, fmt.Errorf("factory configuration: %w", err)
+	}
+	schema, err := cmdb.LoadSchema()
+	if err != nil {
+		return nil, err
+	}
+	if a.st, err = cmdb.Open(a.dir, schema, cmdb.Options{NoSync: true}); err != nil {
+		return nil, err
+	}
+	if res, err := a.st.Restore(factory, "admin", false); err != nil {
+		return nil, fmt.Errorf("factory configuration: %w %v", err, res.Errors)
+	}
+	if strings.TrimSpace(config) != "" {
+		res := cmdb.RunScript(a.st.NewSession("admin", "lab "+configName), config, cmdb.ScriptOptions{Atomic: true})
+		if len(res.Errors) > 0 {
+			var msgs []string
+			for _, e := range res.Errors {
+				msgs = append(msgs, fmt.Sprintf("%s:%d:%d: %v", configName, e.Pos.Line, e.Pos.Col, e.Err))
+			}
+			return nil, errors.New(strings.Join(msgs, "\n"))
+		}
+	}
+	// UTC, so that a lab's "execute date/time" reads the same everywhere
+	a.clock = clock.New(time.UTC)
+	app := &cli.Appliance{Store: a.st, Clock: a.clock, Debug: debuglog.New(a.clock.Now), Started: a.clock.Now(), DataDir: a.dir}
+	ports, err := freeUDPPorts(2)
+	if err != nil {
+		return nil, err
+	}
+	a.ike = iked.New(iked.Options{Addr: "127.0.0.1", Port: ports[0], NATTPort: ports[1]})
+	app.VPN = a.ike
+	a.sup = daemons.NewSupervisor(&daemons.Runtime{Store: a.st, Clock: a.clock, Debug: app.Debug}, a.ike)
+	if err := a.sup.Start(ctx); err != nil {
+		a.sup = nil
+		return nil, err
+	}
+	a.console = cli.New(app, a.st.NewSession("admin", "console"), a.out)
+	return a, nil
+}
+
+// close stops the daemons and removes the unit's directory.
+func (a *appliance) close() error {
+	var errs []error
+	if a.console != nil {
+		a.console.Close()
+	}
+	if a.sup != nil {
+		errs = append(errs, a.sup.Stop(5*time.Second))
+	}
+	if a.st != nil {
+		errs = append(errs, a.st.Close())
+	}
+	errs = append(errs, os.RemoveAll(a.dir))
+	return errors.Join(errs...)
+}
+
+// freeUDPPorts finds n free UDP ports on 127.0.0.1 (held together, so they
+// differ; released for iked to bind).
+func freeUDPPorts(n int) ([]int, error) {
+	var ports []int
+	var conns []*net.UDPConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
+	}
+	return ports, nil
+}
+
+// capture collects what the console prints, the debug lines that daemons
+// deliver to it from their own goroutines included.
+type capture struct {
+	mu  sync.Mutex
+	buf strings.Builder
+	// changed has a value after a write, for a step waiting on its output
+	changed chan struct{}
+}
+
+func newCapture() *capture { return &capture{changed: make(chan struct{}, 1)} }
+
+func (c *capture) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	n, err := c.buf.Write(b)
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+	return n, err
+}
+
+func (c *capture) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+// since returns what was printed from offset off on, and the offset of
+// its end.
+func (c *capture) since(off int) (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.buf.String()
+	return s[off:], len(s)
+}
