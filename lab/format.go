@@ -53,6 +53,10 @@ type Step struct {
 	// last expected line, where the next comment or directive starts.
 	Expected    []string
 	ExpectedEnd int
+	// AnyOrder, set by a "! any-order" line before the step, compares the
+	// output lines regardless of their order: a daemon that acts on many
+	// tunnels at once (a flush) does so in no fixed order.
+	AnyOrder bool
 }
 
 // Load reads a lab folder.
@@ -89,6 +93,7 @@ func Parse(text string) (*Lab, error) {
 	text = strings.TrimSuffix(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	l := &Lab{Lines: strings.Split(text, "\n")}
 	var cur *Step
+	anyOrder := false
 	finish := func() {
 		if cur == nil {
 			return
@@ -107,20 +112,30 @@ func Parse(text string) (*Lab, error) {
 			finish()
 		case strings.HasPrefix(line, "> ") || line == ">":
 			finish()
-			cur = &Step{Kind: Console, Text: strings.TrimPrefix(strings.TrimPrefix(line, ">"), " "), Line: i + 1}
+			cur = &Step{Kind: Console, Text: strings.TrimPrefix(strings.TrimPrefix(line, ">"), " "), Line: i + 1, AnyOrder: anyOrder}
+			anyOrder = false
+		case strings.TrimSpace(line) == "! any-order":
+			finish()
+			anyOrder = true
 		case strings.HasPrefix(line, "! "):
 			finish()
-			cur = &Step{Kind: Action, Text: strings.TrimSpace(line[2:]), Line: i + 1}
+			cur = &Step{Kind: Action, Text: strings.TrimSpace(line[2:]), Line: i + 1, AnyOrder: anyOrder}
+			anyOrder = false
+		case anyOrder && strings.TrimSpace(line) != "":
+			return nil, fmt.Errorf("line %d: \"! any-order\" must be followed by the step it applies to", i+1)
 		case cur != nil:
 			if strings.HasPrefix(line, `\`) {
 				line = line[1:] // an output line that starts with '>', '!', '#' or '\'
 			}
 			cur.Expected = append(cur.Expected, line)
 		case strings.TrimSpace(line) != "":
-			return nil, fmt.Errorf("line %d: output before the first step (a step starts with \"> \" or \"! \", a comment with \"# \"): %q", i+1, line)
+			return nil, fmt.Errorf("line %d: output that follows no step (a step starts with \"> \" or \"! \"; a comment with \"# \" ends the step before it): %q", i+1, line)
 		}
 	}
 	finish()
+	if anyOrder {
+		return nil, fmt.Errorf("\"! any-order\" at the end, with no step to apply to")
+	}
 	if len(l.Steps) == 0 {
 		return nil, fmt.Errorf("no steps (lines starting with \"> \" or \"! \")")
 	}
@@ -132,8 +147,8 @@ func Parse(text string) (*Lab, error) {
 var masks = map[string]string{
 	"*":      `.*`,
 	"TIME":   `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?`, // a debug timestamp or a clock reading
-	"SPI":    `[0-9a-fA-F]{8}`,                          // an ESP SPI
-	"COOKIE": `[0-9a-fA-F]{16}`,                         // an IKE SPI
+	"SPI":    `[0-9a-fA-F]{8}`,                           // an ESP SPI
+	"COOKIE": `[0-9a-fA-F]{16}`,                          // an IKE SPI
 	"HEX":    `[0-9a-fA-F]+`,
 	"N":      `-?\d+`,
 	"PORT":   `\d{1,5}`,

@@ -101,7 +101,7 @@ func TestMasks(t *testing.T) {
 		{"<*> trap", "sending SNMP tunnel UP trap", true},
 		{"<*> trap", "trap", false}, // the space is literal
 		{"a.b (c) [d]", "a.b (c) [d]", true},
-		{"a.b", "axb", false},                                       // literal text is quoted
+		{"a.b", "axb", false},                                      // literal text is quoted
 		{"<password> <--- <SPIx>", "<password> <--- <SPIx>", true}, // not masks
 	} {
 		p, err := compile(c.pattern)
@@ -209,5 +209,44 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 	if got := unifiedDiff("a", "b", a, a, 3); got != "" {
 		t.Fatalf("equal texts: %q", got)
+	}
+}
+
+// "! any-order" compares the next step's lines as a set; the other steps
+// keep their order, and a wrong line still fails.
+func TestAnyOrder(t *testing.T) {
+	l, err := Parse(`! any-order
+> execute date
+current time is: <*>
+current date is: <*>
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Steps) != 1 || !l.Steps[0].AnyOrder {
+		t.Fatalf("steps %+v", l.Steps)
+	}
+	r := &runner{bound: map[string]string{}}
+	var patterns []*pattern
+	for _, e := range []string{"b <N:x>", "a <N:y>"} {
+		p, _ := compile(e)
+		patterns = append(patterns, p)
+	}
+	if sr := r.compare(patterns, []string{"a 1", "b 2"}, true); !sr.ok || r.bound["x"] != "2" || r.bound["y"] != "1" {
+		t.Fatalf("any order: %+v, bound %v", sr, r.bound)
+	}
+	if sr := r.compare(patterns, []string{"a 1", "b 2"}, false); sr.ok {
+		t.Fatal("in order, swapped lines matched")
+	}
+	if sr := r.compare(patterns, []string{"a 1", "c 2"}, true); sr.ok {
+		t.Fatal("any order, a wrong line matched")
+	}
+	if got := inExpectedOrder(patterns, []string{"c 3", "a 1", "b 2"}); strings.Join(got, "|") != "b 2|a 1|c 3" {
+		t.Fatalf("diff order %q", got)
+	}
+	for _, bad := range []string{"! any-order\n", "! any-order\nstray output\n> x\n"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
 	}
 }

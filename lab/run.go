@@ -136,13 +136,13 @@ func (r *runner) await(step Step, offset int) (stepResult, int) {
 		settled := time.NewTimer(r.settle)
 		<-settled.C
 		text, end := r.app.out.since(offset)
-		return r.compare(patterns, outputLines(text)), end
+		return r.compare(patterns, outputLines(text), step.AnyOrder), end
 	}
 	deadline := time.NewTimer(r.timeout)
 	defer deadline.Stop()
 	for {
 		text, end := r.app.out.since(offset)
-		sr := r.compare(patterns, outputLines(text))
+		sr := r.compare(patterns, outputLines(text), step.AnyOrder)
 		if sr.ok {
 			return sr, end
 		}
@@ -150,31 +150,65 @@ func (r *runner) await(step Step, offset int) (stepResult, int) {
 		case <-r.app.out.changed:
 		case <-deadline.C:
 			text, end = r.app.out.since(offset)
-			return r.compare(patterns, outputLines(text)), end
+			return r.compare(patterns, outputLines(text), step.AnyOrder), end
 		}
 	}
 }
 
-// compare matches actual against the patterns line for line, binding the
-// labelled masks when everything matches.
-func (r *runner) compare(patterns []*pattern, actual []string) stepResult {
+// compare matches actual against the patterns line for line (anyOrder:
+// each pattern against the first line not yet taken that it matches),
+// binding the labelled masks when everything matches.
+func (r *runner) compare(patterns []*pattern, actual []string, anyOrder bool) stepResult {
 	sr := stepResult{actual: actual, badLine: -1}
 	if len(actual) != len(patterns) {
 		return sr
 	}
 	bound := maps.Clone(r.bound)
+	taken := make([]bool, len(actual))
 	for i, p := range patterns {
-		ok, conflict := p.bind(actual[i], bound)
-		if !ok {
-			if conflict != "" {
+		found := false
+		for j := range actual {
+			if taken[j] || (!anyOrder && j != i) {
+				continue
+			}
+			ok, conflict := p.bind(actual[j], bound)
+			if ok {
+				taken[j], found = true, true
+				break
+			}
+			if conflict != "" && !anyOrder {
 				sr.conflict, sr.badLine = conflict, i
 			}
+		}
+		if !found {
 			return sr
 		}
 	}
 	r.bound = bound
 	sr.ok = true
 	return sr
+}
+
+// inExpectedOrder reorders the output of an any-order step so that lines
+// follow the patterns they match, the others after them, for the diff.
+func inExpectedOrder(patterns []*pattern, actual []string) []string {
+	taken := make([]bool, len(actual))
+	var out []string
+	for _, p := range patterns {
+		for j, a := range actual {
+			if !taken[j] && p.match(a) {
+				taken[j] = true
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	for j, a := range actual {
+		if !taken[j] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // outputLines splits a step's output into lines, trailing blank lines
@@ -207,16 +241,20 @@ func (r *runner) layout(results []stepResult, forDiff bool) []string {
 	for i, step := range l.Steps {
 		out = append(out, l.Lines[next:step.Line]...) // up to and with the directive
 		sr := results[i]
-		lines := make([]string, len(sr.actual))
-		for j, a := range sr.actual {
+		actual := sr.actual
+		patterns := make([]*pattern, len(step.Expected))
+		for k, e := range step.Expected {
+			patterns[k], _ = compile(e)
+		}
+		if forDiff && step.AnyOrder {
+			actual = inExpectedOrder(patterns, actual)
+		}
+		lines := make([]string, len(actual))
+		for j, a := range actual {
 			lines[j] = escape(a)
 		}
 		if forDiff {
-			patterns := make([]*pattern, len(step.Expected))
-			for k, e := range step.Expected {
-				patterns[k], _ = compile(e)
-			}
-			for _, p := range lcs(len(patterns), len(sr.actual), func(a, b int) bool { return patterns[a].match(sr.actual[b]) }) {
+			for _, p := range lcs(len(patterns), len(actual), func(a, b int) bool { return patterns[a].match(actual[b]) }) {
 				if p[0] != sr.badLine {
 					lines[p[1]] = l.Lines[step.Line+p[0]]
 				}
