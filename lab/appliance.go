@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fosim/fosim/cli"
@@ -95,17 +96,25 @@ func startAppliance(ctx context.Context, config, configName string) (a *applianc
 	// UTC, so that a lab's "execute date/time" reads the same everywhere
 	a.clock = clock.New(time.UTC)
 	app := &cli.Appliance{Store: a.st, Clock: a.clock, Debug: debuglog.New(a.clock.Now), Started: a.clock.Now(), DataDir: a.dir}
-	ports, err := freeUDPPorts(2)
-	if err != nil {
-		return nil, err
+	// The ports were free a moment ago; another process may take one
+	// before iked binds it, so a lab tries fresh ones a few times.
+	for attempt := 1; ; attempt++ {
+		ports, err := freeUDPPorts(2)
+		if err != nil {
+			return nil, err
+		}
+		a.ike = iked.New(iked.Options{Addr: "127.0.0.1", Port: ports[0], NATTPort: ports[1]})
+		sup := daemons.NewSupervisor(&daemons.Runtime{Store: a.st, Clock: a.clock, Debug: app.Debug}, a.ike)
+		err = sup.Start(ctx)
+		if err == nil {
+			a.sup = sup
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			return nil, err
+		}
 	}
-	a.ike = iked.New(iked.Options{Addr: "127.0.0.1", Port: ports[0], NATTPort: ports[1]})
 	app.VPN = a.ike
-	a.sup = daemons.NewSupervisor(&daemons.Runtime{Store: a.st, Clock: a.clock, Debug: app.Debug}, a.ike)
-	if err := a.sup.Start(ctx); err != nil {
-		a.sup = nil
-		return nil, err
-	}
 	a.console = cli.New(app, a.st.NewSession("admin", "console"), a.out)
 	return a, nil
 }

@@ -57,6 +57,7 @@ type Step struct {
 	// output lines regardless of their order: a daemon that acts on many
 	// tunnels at once (a flush) does so in no fixed order.
 	AnyOrder bool
+	patterns []*pattern // Expected compiled
 }
 
 // Load reads a lab folder.
@@ -94,6 +95,7 @@ func Parse(text string) (*Lab, error) {
 	l := &Lab{Lines: strings.Split(text, "\n")}
 	var cur *Step
 	anyOrder := false
+	var perr error // from compiling the expected lines
 	finish := func() {
 		if cur == nil {
 			return
@@ -103,6 +105,13 @@ func Parse(text string) (*Lab, error) {
 		}
 		// the expected block ends at its last non-blank line
 		cur.ExpectedEnd = cur.Line + len(cur.Expected)
+		for k, e := range cur.Expected {
+			p, err := compile(e)
+			if err != nil {
+				perr = fmt.Errorf("line %d: %w", cur.Line+1+k, err)
+			}
+			cur.patterns = append(cur.patterns, p)
+		}
 		l.Steps = append(l.Steps, *cur)
 		cur = nil
 	}
@@ -133,6 +142,9 @@ func Parse(text string) (*Lab, error) {
 		}
 	}
 	finish()
+	if perr != nil {
+		return nil, perr
+	}
 	if anyOrder {
 		return nil, fmt.Errorf("\"! any-order\" at the end, with no step to apply to")
 	}

@@ -124,14 +124,7 @@ func Run(ctx context.Context, l *Lab, opt Options) (res *Result, err error) {
 // match the step's expected lines, and returns how it compared and where
 // the next step's output starts.
 func (r *runner) await(step Step, offset int) (stepResult, int) {
-	patterns := make([]*pattern, len(step.Expected))
-	for i, e := range step.Expected {
-		p, err := compile(e)
-		if err != nil { // masks are quoted literals and fixed expressions
-			panic(fmt.Sprintf("lab: line %q: %v", e, err))
-		}
-		patterns[i] = p
-	}
+	patterns := step.patterns
 	if r.settle > 0 {
 		settled := time.NewTimer(r.settle)
 		<-settled.C
@@ -242,10 +235,7 @@ func (r *runner) layout(results []stepResult, forDiff bool) []string {
 		out = append(out, l.Lines[next:step.Line]...) // up to and with the directive
 		sr := results[i]
 		actual := sr.actual
-		patterns := make([]*pattern, len(step.Expected))
-		for k, e := range step.Expected {
-			patterns[k], _ = compile(e)
-		}
+		patterns := step.patterns
 		if forDiff && step.AnyOrder {
 			actual = inExpectedOrder(patterns, actual)
 		}

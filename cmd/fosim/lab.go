@@ -12,13 +12,14 @@ import (
 	"github.com/fosim/fosim/lab"
 )
 
-const labUsage = `usage: fosim lab run [--transcript] DIR…
+const labUsage = `usage: fosim lab run [--transcript] [--step-timeout D] DIR…
 
 Runs each lab folder (config.conf, lab.txt; see examples/README.md) on a
 fresh in-process appliance with factory defaults: PASS <name>, or a unified
 diff of lab.txt against the run and exit status 1. --transcript prints
 lab.txt with the output of this run instead (to write a new lab's
-expected output, then mask what varies).
+expected output, then mask what varies). --step-timeout bounds the wait
+for a step's output to match (default 2s).
 `
 
 // labCmd is "fosim lab run": it needs no data directory, each lab boots
@@ -40,6 +41,7 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, labUsage) }
 	transcript := fs.Bool("transcript", false, "print lab.txt with this run's output")
+	stepTimeout := fs.Duration("step-timeout", 2*time.Second, "how long a step waits for its output to match")
 	for _, a := range args[1:] {
 		if a == "-h" || a == "--help" || a == "-help" {
 			fmt.Fprint(stdout, labUsage)
@@ -57,7 +59,7 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	status := 0
 	for _, dir := range fs.Args() {
-		opt := lab.Options{}
+		opt := lab.Options{StepTimeout: *stepTimeout}
 		if *transcript {
 			// no expected output to wait for: collect what each step prints
 			opt.Settle = 300 * time.Millisecond
