@@ -16,14 +16,20 @@ import (
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/daemons/listen"
 )
 
 // Runtime is what every daemon gets: the CMDB (read side), the appliance
-// clock for every timer, and the debug stream.
+// clock for every timer, the debug stream, and where to listen: the
+// listener registry (each address bound once) and the map of the
+// appliance's interfaces to host addresses. A daemon given no registry
+// listens where its options say.
 type Runtime struct {
-	Store *cmdb.Store
-	Clock *clock.Clock
-	Debug *debuglog.Hub
+	Store  *cmdb.Store
+	Clock  *clock.Clock
+	Debug  *debuglog.Hub
+	Listen *listen.Registry
+	Map    *listen.Map
 }
 
 // Daemon is one appliance daemon.

@@ -75,6 +75,9 @@ type Config struct {
 	// user groups' members, for EAP.
 	Users  map[string][]byte
 	Groups map[string][]string
+	// Interfaces are the static addresses of "system interface" (invalid
+	// when an interface has none), where IKE listens for its phase1s.
+	Interfaces map[string]netip.Addr
 }
 
 type reader struct {
@@ -119,7 +122,7 @@ func groups(vals []string) []uint16 {
 
 // loadConfig reads iked's configuration from the running CMDB.
 func loadConfig(st *cmdb.Store) (*Config, error) {
-	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}}
+	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}, Interfaces: map[string]netip.Addr{}}
 	var err error
 	// One read lock for the view, its revision and its key: a second
 	// store call under the lock could deadlock behind a waiting commit.
@@ -148,6 +151,16 @@ func (r reader) single(table, attr string) string {
 }
 
 func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
+	if rows := r.v.Table(tableIface); rows != nil {
+		for _, k := range rows.Keys {
+			e := rows.ByKey[k]
+			var a netip.Addr
+			if ip := r.values(tableIface, e, "ip"); len(ip) == 2 && r.value(tableIface, e, "mode") == "static" {
+				a, _ = netip.ParseAddr(ip[0])
+			}
+			cfg.Interfaces[k] = a
+		}
+	}
 	if n, err := strconv.Atoi(r.single(tableSettings, "ike-tcp-port")); err == nil {
 		cfg.IKETCPort = n
 	}

@@ -22,10 +22,14 @@ import (
 	"github.com/fosim/fosim/daemons/iked/ike"
 )
 
-// Options are the listening addresses; ports may be unprivileged for a lab
-// or a test (fosim serve --ike-port).
+// Options set where iked listens. With Addr empty and a listener registry
+// in the Runtime, iked listens on the address of every interface a phase1
+// names (mapped to the host by the Runtime's Map), and a peer reaching one
+// interface matches only that interface's phase1s, as on a FortiGate.
+// With Addr set (fosim serve --ike-addr, tests) it listens there alone and
+// every phase1 matches. Ports may be unprivileged for a lab or a test.
 type Options struct {
-	Addr     string // default "0.0.0.0"
+	Addr     string // one address for every phase1; "" = the interfaces'
 	Port     int    // default 500
 	NATTPort int    // default 4500
 	// CookieThreshold is the number of half-open IKE SAs above which iked
@@ -48,7 +52,7 @@ type Daemon struct {
 	// instances are the dial-up instance indexes in use, by phase1
 	instances    map[string]map[int]bool
 	serial       int
-	socks        []*net.UDPConn
+	socks        []*socket
 	wg           sync.WaitGroup
 	closing      bool
 	stats        Stats
@@ -105,9 +109,6 @@ type Stats struct {
 
 // New returns iked with options.
 func New(opt Options) *Daemon {
-	if opt.Addr == "" {
-		opt.Addr = "0.0.0.0"
-	}
 	if opt.Port == 0 {
 		opt.Port = 500
 	}
@@ -125,7 +126,7 @@ func (d *Daemon) Name() string { return "ike" }
 
 // Tables are the configuration tables iked follows.
 func (d *Daemon) Tables() []string {
-	return []string{tablePhase1, tablePhase2, tableSettings, tableDNS, tableAddress, "firewall addrgrp", "user local", "user group"}
+	return []string{tablePhase1, tablePhase2, tableSettings, tableDNS, tableAddress, tableIface, "firewall addrgrp", "user local", "user group"}
 }
 
 // Start reads the configuration and opens the IKE sockets.
@@ -138,39 +139,132 @@ func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
 	}
 	d.cfg = cfg
 	d.cookieSecret = randBytes(32)
-	for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
-		addr, err := net.ResolveUDPAddr("udp", net.JoinHostPort(d.opt.Addr, fmt.Sprint(port)))
-		if err != nil {
-			d.closeSockets()
-			return err
+	if !d.interfaceMode() {
+		addr := d.opt.Addr
+		if addr == "" {
+			addr = "0.0.0.0"
 		}
-		c, err := net.ListenUDP("udp", addr)
+		a, err := netip.ParseAddr(addr)
 		if err != nil {
-			d.closeSockets()
-			return fmt.Errorf("iked: cannot bind UDP %s: %w (use fosim serve --ike-port for unprivileged ports)", addr, err)
+			return fmt.Errorf("iked: bad address %q", addr)
 		}
-		d.socks = append(d.socks, c)
+		for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
+			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(port))))
+			if err != nil {
+				d.closeSockets()
+				return fmt.Errorf("iked: cannot bind UDP %s:%d: %w (use fosim serve --ike-port for unprivileged ports)", addr, port, err)
+			}
+			d.startSocket(&socket{conn: c, natt: port == d.opt.NATTPort, local: c.LocalAddr().(*net.UDPAddr).AddrPort()})
+		}
+		return nil
 	}
-	for i, c := range d.socks {
-		natt := i == 1
-		d.wg.Add(1)
-		go d.readLoop(c, natt)
-	}
+	d.mu.Lock()
+	defer d.unlock()
+	d.rebindLocked()
 	return nil
 }
 
-// Addrs are the bound UDP addresses (IKE, NAT-T).
+// interfaceMode tells whether iked listens on the interfaces' addresses
+// (else on the one address of its options).
+func (d *Daemon) interfaceMode() bool { return d.opt.Addr == "" && d.rt.Listen != nil }
+
+// socket is one of iked's UDP sockets: IKE (500) or NAT-T (4500) of one
+// interface ("" when iked listens on one address for every phase1).
+type socket struct {
+	conn    *net.UDPConn
+	natt    bool
+	iface   string
+	local   netip.AddrPort
+	release func()
+}
+
+func (d *Daemon) startSocket(s *socket) {
+	d.socks = append(d.socks, s)
+	d.wg.Add(1)
+	go d.readLoop(s)
+}
+
+// listenAddrs is where the phase1s make iked listen: the host address of
+// every interface a phase1 names.
+func (d *Daemon) listenAddrs(cfg *Config) map[string]netip.Addr {
+	out := map[string]netip.Addr{}
+	for _, p := range cfg.Phase1s {
+		if _, ok := out[p.Interface]; ok || p.Interface == "" {
+			continue
+		}
+		if a, ok := d.rt.Map.Addr(p.Interface, cfg.Interfaces[p.Interface]); ok {
+			out[p.Interface] = a
+		} else {
+			d.log.Printf(1, "ike V=root:0: interface %s has no address on this host (give it a static ip this host has, or map it: --map %s=ADDR): not listening for its phase1s", p.Interface, p.Interface)
+		}
+	}
+	return out
+}
+
+// rebindLocked moves the sockets to where the configuration says: the
+// sockets of interfaces no longer used (or moved) close and their tunnels
+// go, new interfaces get theirs.
+func (d *Daemon) rebindLocked() {
+	want := d.listenAddrs(d.cfg)
+	var kept []*socket
+	for _, s := range d.socks {
+		if a, ok := want[s.iface]; ok && a == s.local.Addr() {
+			kept = append(kept, s)
+			continue
+		}
+		for spi, sa := range d.sas {
+			if sa.sock == s.conn {
+				d.deleteSALocked(sa, false) // its socket is gone: no one to tell
+				delete(d.sas, spi)
+			}
+		}
+		for k, sa := range d.halfOpen {
+			if sa.sock == s.conn {
+				sa.stopTimers()
+				delete(d.halfOpen, k)
+			}
+		}
+		s.conn.Close()
+		s.release()
+	}
+	d.socks = kept
+	have := map[string]bool{}
+	for _, s := range d.socks {
+		have[s.iface] = true
+	}
+	for iface, a := range want {
+		if have[iface] {
+			continue
+		}
+		for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
+			ap := netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))
+			c, release, err := d.rt.Listen.UDP(ap, "iked")
+			if err != nil {
+				d.log.Printf(1, "ike V=root:0: %v", err)
+				continue
+			}
+			d.startSocket(&socket{conn: c, natt: port == d.opt.NATTPort, iface: iface, local: ap, release: release})
+		}
+	}
+}
+
+// Addrs are the bound UDP addresses (IKE, NAT-T of each interface).
 func (d *Daemon) Addrs() []netip.AddrPort {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	var out []netip.AddrPort
-	for _, c := range d.socks {
-		out = append(out, c.LocalAddr().(*net.UDPAddr).AddrPort())
+	for _, s := range d.socks {
+		out = append(out, s.local)
 	}
 	return out
 }
 
 func (d *Daemon) closeSockets() {
-	for _, c := range d.socks {
-		c.Close()
+	for _, s := range d.socks {
+		s.conn.Close()
+		if s.release != nil {
+			s.release()
+		}
 	}
 }
 
@@ -210,6 +304,9 @@ func (d *Daemon) Apply(cs *cmdb.ChangeSet) error {
 	defer d.unlock()
 	old := d.cfg
 	d.cfg = cfg
+	if d.interfaceMode() {
+		d.rebindLocked()
+	}
 	if old.IKETCPort != cfg.IKETCPort {
 		n := d.flushLocked("")
 		d.log.Printf(1, "ike V=root:0: ike-tcp-port changed %d -> %d, flushed %d tunnel(s)", old.IKETCPort, cfg.IKETCPort, n)
@@ -272,8 +369,9 @@ func (d *Daemon) Stats() Stats {
 
 func (d *Daemon) now() time.Time { return d.rt.Clock.Now() }
 
-func (d *Daemon) readLoop(c *net.UDPConn, natt bool) {
+func (d *Daemon) readLoop(s *socket) {
 	defer d.wg.Done()
+	c, natt := s.conn, s.natt
 	buf := make([]byte, 65536)
 	for {
 		n, peer, err := c.ReadFromUDPAddrPort(buf)
@@ -297,9 +395,8 @@ func (d *Daemon) readLoop(c *net.UDPConn, natt bool) {
 			d.handleESP(pkt)
 			continue
 		}
-		local := c.LocalAddr().(*net.UDPAddr).AddrPort()
 		msg := append([]byte(nil), pkt...)
-		d.handle(c, marker, local, peer, msg)
+		d.handle(c, marker, s.iface, s.local, unmapPort(peer), msg)
 	}
 }
 
@@ -352,4 +449,10 @@ func (d *Daemon) Phase1s() []*Phase1 {
 		out = append(out, d.cfg.Phase1s[n])
 	}
 	return out
+}
+
+// unmapPort gives an IPv4 peer of a dual-stack socket as IPv4
+// ("172.16.200.242:500", never "[::ffff:172.16.200.242]:500").
+func unmapPort(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }

@@ -27,7 +27,9 @@ func prefix(name string, serial int) string {
 	return fmt.Sprintf("ike V=root:0:%s:%d:", name, serial)
 }
 
-func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, msg []byte) {
+// handle takes a message that came on socket c of interface iface ("" when
+// iked listens on one address for every phase1).
+func (d *Daemon) handle(c *net.UDPConn, natt bool, iface string, local, peer netip.AddrPort, msg []byte) {
 	hdr, err := ike.DecodeHeader(msg)
 	d.mu.Lock()
 	defer d.unlock()
@@ -44,7 +46,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, local, peer netip.AddrPort, m
 		return
 	}
 	if hdr.ExchangeType == ike.IKE_SA_INIT && hdr.SPIr == 0 && !hdr.IsResponse() {
-		d.handleInit(c, natt, local, peer, hdr, msg)
+		d.handleInit(c, natt, iface, local, peer, hdr, msg)
 		return
 	}
 	// The I flag says who sent it: the original initiator addresses us by
@@ -159,7 +161,7 @@ func (d *Daemon) encrypted(sa *ikeSA, exchange uint8, msgID uint32, flags uint8,
 	return sa.keys.Protect(ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: exchange, Flags: flags, MessageID: msgID}, payloads, sa.initiator)
 }
 
-func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
+func (d *Daemon) handleInit(c *net.UDPConn, natt bool, iface string, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
 	hk := halfKey{hdr.SPIi, peer}
 	if sa := d.halfOpen[hk]; sa != nil {
 		d.send(c, natt, peer, sa.initResp) // retransmitted IKE_SA_INIT
@@ -200,6 +202,9 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, local, peer netip.AddrPor
 		p1 := d.cfg.Phase1s[name]
 		if p1.IKEVersion != 2 || (!p1.Dynamic && p1.RemoteGW != peer.Addr().Unmap()) {
 			continue
+		}
+		if iface != "" && p1.Interface != iface {
+			continue // a phase1 answers only on its own interface
 		}
 		if s, p, ok := suite.Match(saP.Proposals, ike.ProtoIKE, p1.Proposals, p1.DHGroups, true); ok {
 			gw, chosen, prop = p1, s, p
