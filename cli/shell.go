@@ -34,6 +34,9 @@ type Appliance struct {
 	// TFTP is the client of "execute backup|restore config tftp"; nil for
 	// the defaults.
 	TFTP *tftp.Client
+	// Shutdown stops the appliance process ("execute shutdown"); nil when
+	// the shell runs in no appliance process.
+	Shutdown func()
 }
 
 // NewAppliance wraps a store with a clock started now and a debug stream.

@@ -15,11 +15,21 @@ import (
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
 
+const clientUsage = `usage: fosim client --server ADDR --psk KEY|--psk-file F [--proposal P] [--dh N] [--mode-cfg]
+         [--eap-user U --eap-password P|--eap-password-file F [--eap-method md5]] [--rekey] [--hold D]
+
+Dial an IKEv2 gateway with fosim's own initiator, print what was negotiated
+and delete the tunnel again. The secrets also come from $FOSIM_PSK and
+$FOSIM_EAP_PASSWORD (a flag is visible in the process list).
+
+`
+
 // clientCmd dials an IKEv2 gateway with fosim's own initiator, prints what
 // it negotiated and deletes the tunnel again.
 func clientCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fosim client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, clientUsage); fs.PrintDefaults() }
 	server := fs.String("server", "127.0.0.1:500", "gateway address:port")
 	psk := fs.String("psk", "", "pre-shared key (seen in the process list: prefer --psk-file or $FOSIM_PSK)")
 	pskFile := fs.String("psk-file", "", "read the pre-shared key from this file (first line)")
@@ -34,8 +44,23 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	eapMethod := fs.String("eap-method", "mschapv2", "EAP method: mschapv2 or md5")
 	rekey := fs.Bool("rekey", false, "rekey the child SA and then the IKE SA once up")
 	hold := fs.Duration("hold", 0, "keep the tunnel up this long before deleting it")
+	data := fs.String("data", "", "ignored: the client keeps no state")
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if isHelp(a) {
+			fmt.Fprint(stdout, clientUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *data != "" {
+		fmt.Fprintln(stderr, "fosim client: --data is ignored: the client keeps no state")
 	}
 	for _, sec := range []struct {
 		value      *string

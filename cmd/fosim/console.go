@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/term"
@@ -14,42 +15,86 @@ import (
 	"github.com/fosim/fosim/cmdb"
 )
 
-// runShell is `fosim run`, the appliance's console.
+// runAppliance is "fosim run": the whole appliance (startAppliance) with
+// its console on this terminal, until a signal, "execute shutdown" or the
+// end of the console's input. A listener that cannot start is reported
+// and the console opens without it.
+func runAppliance(st *cmdb.Store, dataDir string, opt applianceOptions, stdin io.Reader, stdout, stderr io.Writer) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, stopSignals...)
+	defer signal.Stop(sig)
+	a := startAppliance(st, dataDir, opt)
+	for _, err := range a.Failed {
+		fmt.Fprintln(stderr, "fosim:", err)
+	}
+	fmt.Fprintln(stderr, a.Listening(dataDir))
+	stop := make(chan struct{})
+	done := make(chan int, 1)
+	go func() { done <- runShell(a.App, stdin, stdout, stderr, stop) }()
+	var rc int
+	select {
+	case rc = <-done:
+		close(stop)
+	case <-sig:
+		close(stop)
+		rc = <-done // the console returns at once on stop, and restores the terminal
+	case <-a.ShutdownRequested():
+		close(stop)
+		rc = <-done
+	}
+	if err := a.Stop(); err != nil {
+		fmt.Fprintln(stderr, "fosim:", err)
+		return 1
+	}
+	return rc
+}
+
+// runShell is the console of "fosim run", until stop is closed or its
+// input ends.
 //
 // On a terminal it is a FortiGate console: "<hostname> login:" and
 // "Password:" (a fresh unit's admin has an empty password and must then
 // choose one), the per-line lockout of system global, the idle logout
 // (admin-console-timeout, else admintimeout, on the appliance clock), and
-// the same line editor and input bounds as an SSH terminal. "exit" logs
-// out to the login prompt; Ctrl-D at the login prompt ends fosim run.
+// the same line editor and input bounds as an SSH terminal. "exit" and
+// Ctrl-D log out to the login prompt, as on a FortiGate.
 //
 // When stdin is not a terminal (a script piped into fosim run), the lines
 // run as admin without a login: the local user who runs fosim already owns
 // the data directory, so a password would protect nothing. Lines longer
 // than cli.MaxLineBytes are refused as on the console.
-func runShell(st *cmdb.Store, dataDir string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := cli.NewAppliance(st)
-	app.DataDir = dataDir // the USB disk is its folder usb
+func runShell(app *cli.Appliance, stdin io.Reader, stdout, stderr io.Writer, stop <-chan struct{}) int {
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		if err := runConsole(app, f, stdout); err != nil {
+		if err := runConsole(app, f, stdout, stop); err != nil {
 			fmt.Fprintln(stderr, "fosim:", err)
 			return 1
 		}
 		return 0
 	}
 	// Lines piped in come from the owner of the data directory's files.
-	sh := cli.New(app, st.NewSystemSession("admin", "console"), stdout)
+	in := cli.NewInterruptibleReader(stdin)
+	go func() { <-stop; in.Interrupt() }()
+	sh := cli.New(app, app.Store.NewSystemSession("admin", "console"), stdout)
 	defer sh.Close()
-	if err := cli.RunLines(sh, cli.NewLineReader(stdin)); err != nil {
+	if err := cli.RunLines(sh, cli.NewLineReader(in)); err != nil && !stopped(stop) {
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1
 	}
 	return 0
 }
 
-// runConsole runs login and shell sessions on the terminal tty until the
-// end of input (Ctrl-D at the login prompt).
-func runConsole(app *cli.Appliance, tty *os.File, stdout io.Writer) error {
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// runConsole runs login and shell sessions on the terminal tty until stop
+// or the end of its input.
+func runConsole(app *cli.Appliance, tty *os.File, stdout io.Writer, stop <-chan struct{}) error {
 	fd := int(tty.Fd())
 	old, err := term.MakeRaw(fd)
 	if err != nil {
@@ -66,23 +111,28 @@ func runConsole(app *cli.Appliance, tty *os.File, stdout io.Writer) error {
 			return 0
 		}
 		return h
-	}, resized)
+	}, resized, stop)
 }
 
 // consoleSessions is the console's loop over a raw terminal: log in, run
-// the shell until exit or the idle logout, and again.
-func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height func() int, resized <-chan os.Signal) error {
-	in := cli.NewInterruptibleReader(tty)
+// the shell until exit, Ctrl-D or the idle logout, and again, until stop
+// or the end of the terminal's input.
+func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height func() int, resized <-chan os.Signal, stop <-chan struct{}) error {
+	src := &endWatcher{r: tty}
+	in := cli.NewInterruptibleReader(src)
 	activity := &cli.ActivityReader{R: in}
 	ed := cli.NewEditor(activity, out, nil, height())
-	stop := make(chan struct{})
-	defer close(stop)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
 		for {
 			select {
 			case <-resized: // never, when nil
 				ed.SetHeight(height())
 			case <-stop:
+				in.Interrupt()
+				return
+			case <-done:
 				return
 			}
 		}
@@ -90,16 +140,26 @@ func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height fu
 	guard := cli.NewLoginGuard(app)
 	for {
 		in.Resume()
+		// After Resume: a stop that came before it is seen here, one that
+		// comes after interrupts the next read.
+		if stopped(stop) {
+			return nil
+		}
 		login, err := cli.Login(app, guard, "console", ed.ReadField, out)
-		if errors.Is(err, cli.ErrInterrupt) || errors.Is(err, cli.ErrIdleTimeout) {
+		switch {
+		case stopped(stop):
+			return nil
+		case err != nil && src.ended():
+			return nil // the terminal went away
+		case errors.Is(err, cli.ErrInterrupt) || errors.Is(err, cli.ErrIdleTimeout):
 			// Ctrl-C, or an idle logout that fired as the session ended.
 			io.WriteString(out, "\n")
 			continue
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		case errors.Is(err, io.EOF):
+			// Ctrl-D at "login:" logs nobody out; a FortiGate asks again.
+			io.WriteString(out, "\n")
+			continue
+		case err != nil:
 			return err
 		}
 		sh := cli.New(app, app.Store.NewSession(login.User, "console"), out)
@@ -109,12 +169,12 @@ func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height fu
 			io.WriteString(sh.Out, "\nTimeout: no input, logging out.\n")
 			in.Interrupt()
 		})
-		err = ed.Run()
+		err = ed.Run() // nil at exit and at Ctrl-D: both log out
 		activity.Idle.Stop()
 		activity.Idle = nil
 		sh.Close()
 		switch {
-		case errors.Is(err, io.EOF):
+		case stopped(stop), src.ended():
 			return nil
 		case err != nil && !errors.Is(err, cli.ErrIdleTimeout):
 			return err
@@ -122,3 +182,20 @@ func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height fu
 		io.WriteString(out, "\n")
 	}
 }
+
+// endWatcher tells the end of the terminal's input (a hang-up, a closed
+// pipe) from a Ctrl-D key, which the editor reports as io.EOF too.
+type endWatcher struct {
+	r   io.Reader
+	end atomic.Bool
+}
+
+func (w *endWatcher) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if err != nil {
+		w.end.Store(true)
+	}
+	return n, err
+}
+
+func (w *endWatcher) ended() bool { return w.end.Load() }

@@ -66,8 +66,13 @@ func TestConsoleOnTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	inv, _ := parseArgs(append([]string{"run"}, listenerArgs(t)...))
+	opt, err := inv.listenerOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
 	rc := make(chan int, 1)
-	go func() { rc <- runShell(st, dir, slave, slave, slave) }()
+	go func() { rc <- runAppliance(st, dir, opt, slave, slave, io.Discard) }()
 	sc := termtest.NewScreen(master)
 	type_ := func(s string) {
 		if _, err := io.WriteString(master, s); err != nil {
@@ -105,16 +110,43 @@ func TestConsoleOnTerminal(t *testing.T) {
 	if strings.Contains(out, "forced") {
 		t.Errorf("a second login forces a change again: %q", out)
 	}
-	type_("exit\r")
-	sc.Expect(t, "login: ", 5*time.Second)
-	type_("\x04") // Ctrl-D at the login prompt ends fosim run
+	// The daemons run in the console's process.
+	type_("diagnose vpn ike gateway list\r")
+	out = sc.Expect(t, consolePrompt, 5*time.Second)
+	if strings.Contains(out, "not simulated") || strings.Contains(out, "Return code") {
+		t.Errorf("iked is not running under fosim run: %q", out)
+	}
+	// Ctrl-D logs out, as exit does; at "login:" it asks again.
+	type_("\x04")
+	sc.Expect(t, "FortiGate-VM64 login: ", 5*time.Second)
+	type_("\x04")
+	sc.Expect(t, "\r\nFortiGate-VM64 login: ", 5*time.Second)
+	select {
+	case code := <-rc:
+		t.Fatalf("Ctrl-D at the login prompt ended fosim run (status %d)", code)
+	default:
+	}
+	type_("admin\rConsole-pw-123\r")
+	sc.Expect(t, consolePrompt, 5*time.Second)
+	// execute shutdown asks, and n keeps it running.
+	type_("execute shutdown\r")
+	sc.Expect(t, "This operation will shutdown the system !\r\nDo you want to continue? (y/n)", 5*time.Second)
+	type_("n")
+	sc.Expect(t, "n\r\n"+consolePrompt, 5*time.Second)
+	type_("execute shutdown\r")
+	sc.Expect(t, "Do you want to continue? (y/n)", 5*time.Second)
+	type_("y")
+	sc.Expect(t, "System is shutting down...", 5*time.Second)
 	select {
 	case code := <-rc:
 		if code != 0 {
 			t.Errorf("fosim run exit code %d", code)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("fosim run did not end on Ctrl-D at the login prompt")
+	case <-time.After(10 * time.Second):
+		t.Fatal("fosim run did not end at execute shutdown")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "control.sock")); err == nil {
+		t.Error("the control socket outlived the appliance")
 	}
 }
 
@@ -135,7 +167,7 @@ func consoleOnPipe(t *testing.T) (*cli.Appliance, io.Writer, *termtest.Screen, c
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- consoleSessions(app, inR, cli.CRLF(outW), func() int { return 40 }, nil)
+		done <- consoleSessions(app, inR, cli.CRLF(outW), func() int { return 40 }, nil, nil)
 		outW.Close()
 	}()
 	t.Cleanup(func() { inW.Close(); outR.Close() })
@@ -194,7 +226,7 @@ func TestConsoleIdleLogout(t *testing.T) {
 func TestRunPipedNoLogin(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	long := "set comment " + strings.Repeat("\x00", 1<<20)
-	out, stderr, rc := fosim(t, "get system status | grep Hostname\n"+long+"\nconfig system global\nset hostname PIPED\nend\nget system status | grep Hostname\n", "--data", data, "run")
+	out, stderr, rc := fosim(t, "get system status | grep Hostname\n"+long+"\nconfig system global\nset hostname PIPED\nend\nget system status | grep Hostname\n", append([]string{"--data", data, "run"}, listenerArgs(t)...)...)
 	if rc != 0 {
 		t.Fatalf("rc %d: %s", rc, stderr)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fosim/fosim/admin/control"
 	"github.com/fosim/fosim/cmdb"
 )
 
@@ -128,7 +129,7 @@ func streamLines(t *testing.T, w io.Writer, out io.Reader, round int, stopAfter 
 }
 
 func killConsole(t *testing.T, data string, round int, r *rand.Rand, acked map[string]string) int {
-	cmd := child(t, "--data", data, "run")
+	cmd := child(t, append([]string{"--data", data, "run"}, listenerArgs(t)...)...)
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
@@ -237,6 +238,11 @@ func freeUDP(t *testing.T) string {
 	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
 }
 
+// listenerArgs puts an appliance's SSH and IKE on free loopback ports.
+func listenerArgs(t *testing.T) []string {
+	return []string{"--ssh", "127.0.0.1:0", "--ike-addr", "127.0.0.1", "--ike-port", freeUDP(t), "--ike-natt-port", freeUDP(t)}
+}
+
 // servedAppliance is a "fosim serve" child of a test.
 type servedAppliance struct {
 	cmd     *exec.Cmd
@@ -245,7 +251,8 @@ type servedAppliance struct {
 }
 
 // serveChild starts "fosim serve" on data with SSH and IKE on free
-// loopback ports and waits until SSH accepts connections.
+// loopback ports and waits until SSH accepts connections and the control
+// socket is there.
 func serveChild(t *testing.T, data string) *servedAppliance {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -262,7 +269,9 @@ func serveChild(t *testing.T, data string) *servedAppliance {
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("tcp", a.sshAddr); err == nil {
 			c.Close()
-			return a
+			if _, err := os.Stat(filepath.Join(data, control.SocketName)); err == nil {
+				return a
+			}
 		}
 		if time.Since(start) > 20*time.Second {
 			a.stop(syscall.SIGKILL)

@@ -16,7 +16,12 @@ func fosim(t *testing.T, stdin string, args ...string) (string, string, int) {
 }
 
 func TestApplyReportsLineAndColumn(t *testing.T) {
+	bothWays(t, testApplyReportsLineAndColumn)
+}
+
+func testApplyReportsLineAndColumn(t *testing.T, prepare func(string) string) {
 	dir := t.TempDir()
+	prepare(filepath.Join(dir, "data"))
 	script := "config firewall address\n    edit \"a\"\n        set subnet 10.0.0.0/8\n        set colour 3\n    next\nend\n"
 	file := filepath.Join(dir, "bad.conf")
 	os.WriteFile(file, []byte(script), 0o644)
@@ -47,7 +52,11 @@ func TestApplyReportsLineAndColumn(t *testing.T) {
 }
 
 func TestApplyFromStdinAndGet(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
+	bothWays(t, testApplyFromStdinAndGet)
+}
+
+func testApplyFromStdinAndGet(t *testing.T, prepare func(string) string) {
+	data := prepare(filepath.Join(t.TempDir(), "data"))
 	_, stderr, rc := fosim(t, "config system global\nset hostname \"lab-fgt\"\nend\n", "--data", data, "apply", "-")
 	if rc != 0 {
 		t.Fatalf("apply: %s", stderr)
@@ -59,8 +68,12 @@ func TestApplyFromStdinAndGet(t *testing.T) {
 }
 
 func TestBackupRestoreLenient(t *testing.T) {
+	bothWays(t, testBackupRestoreLenient)
+}
+
+func testBackupRestoreLenient(t *testing.T, prepare func(string) string) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
+	data := prepare(filepath.Join(dir, "data"))
 	if _, e, rc := fosim(t, "config firewall address\nedit x\nset subnet 1.2.3.0/24\nnext\nend\n", "--data", data, "apply", "-"); rc != 0 {
 		t.Fatal(e)
 	}
@@ -77,7 +90,7 @@ func TestBackupRestoreLenient(t *testing.T) {
 	os.WriteFile(backup, []byte(withRouter), 0o644)
 
 	// Strict: refused, nothing changes.
-	other := filepath.Join(dir, "other")
+	other := prepare(filepath.Join(dir, "other"))
 	_, stderr, rc := fosim(t, "", "--data", other, "restore", backup)
 	if rc == 0 || !strings.Contains(stderr, "command parse error before 'router'") {
 		t.Fatalf("strict restore of an unmodelled table: rc=%d %s", rc, stderr)

@@ -1,48 +1,37 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log"
+	"os"
 	"os/signal"
-	"syscall"
-	"time"
 
-	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
-	"github.com/fosim/fosim/daemons"
-	"github.com/fosim/fosim/daemons/iked"
-	"github.com/fosim/fosim/daemons/sshd"
 )
 
-// serve runs the headless appliance until SIGINT or SIGTERM.
-func serve(st *cmdb.Store, dataDir, sshAddr string, ike iked.Options, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	logger := log.New(stderr, "", log.LstdFlags)
-	app := cli.NewAppliance(st)
-	app.DataDir = dataDir // the USB disk is its folder usb
-	// The appliance daemons; authd and samld join as they land.
-	ikeDaemon := iked.New(ike)
-	app.VPN = ikeDaemon
-	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug}, ikeDaemon)
-	if err := sup.Start(ctx); err != nil {
-		fmt.Fprintln(stderr, "fosim:", err)
-		return 1
-	}
-	defer func() {
-		if err := sup.Stop(5 * time.Second); err != nil {
+// serve is "fosim serve": the appliance without a console, until a signal
+// or "execute shutdown". A listener that cannot start ends it with status
+// 1: headless, nobody would see that it is missing.
+func serve(st *cmdb.Store, dataDir string, opt applianceOptions, stdout, stderr io.Writer) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, stopSignals...)
+	defer signal.Stop(sig)
+	a := startAppliance(st, dataDir, opt)
+	if len(a.Failed) > 0 {
+		for _, err := range a.Failed {
 			fmt.Fprintln(stderr, "fosim:", err)
 		}
-	}()
-	srv := &sshd.Server{App: app, DataDir: dataDir, Logf: logger.Printf}
-	if err := srv.Listen(sshAddr); err != nil {
-		fmt.Fprintln(stderr, "fosim:", err)
+		if err := a.Stop(); err != nil {
+			fmt.Fprintln(stderr, "fosim:", err)
+		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "fosim: serving SSH on %s, IKE on UDP %v (data %s)\n", srv.Addr(), ikeDaemon.Addrs(), dataDir)
-	if err := srv.Serve(ctx); err != nil {
+	fmt.Fprintln(stdout, a.Listening(dataDir))
+	select {
+	case <-sig:
+	case <-a.ShutdownRequested():
+	}
+	if err := a.Stop(); err != nil {
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1
 	}

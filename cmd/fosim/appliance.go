@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fosim/fosim/admin/control"
+	"github.com/fosim/fosim/cli"
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/iked"
+	"github.com/fosim/fosim/daemons/sshd"
+)
+
+// applianceOptions are the command-line overrides of the listeners, until
+// they all come from the CMDB.
+type applianceOptions struct {
+	// SSHAddr is the admin SSH address (default 127.0.0.1:2222).
+	SSHAddr string
+	// IKE is iked's UDP addresses (default 0.0.0.0, ports 500 and 4500).
+	IKE iked.Options
+	// Logf receives the SSH server's log lines.
+	Logf func(format string, args ...any)
+}
+
+const defaultSSHAddr = "127.0.0.1:2222"
+
+// appliance is one running appliance on a store: its daemons, its admin
+// SSH server and its control socket. "fosim run" adds the console, "fosim
+// serve" runs it headless; both start it here.
+type appliance struct {
+	App *cli.Appliance
+	// Failed says, for each listener or daemon that could not start, which
+	// and why; the rest of the appliance runs without it.
+	Failed []error
+
+	ike     *iked.Daemon // nil when iked did not start
+	sup     *daemons.Supervisor
+	ssh     *sshd.Server
+	control *control.Server
+
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	serveErrs    chan error
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
+}
+
+// startAppliance starts everything that runs on st. It never fails as a
+// whole: a listener that cannot bind is listed in Failed and the rest
+// runs, so that the console still opens and says what is missing.
+func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appliance {
+	if opt.SSHAddr == "" {
+		opt.SSHAddr = defaultSSHAddr
+	}
+	if opt.Logf == nil {
+		opt.Logf = log.New(os.Stderr, "", log.LstdFlags).Printf
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	app := cli.NewAppliance(st)
+	app.DataDir = dataDir // the USB disk is its folder usb
+	a := &appliance{App: app, cancel: cancel, serveErrs: make(chan error, 2), shutdown: make(chan struct{})}
+	app.Shutdown = func() { a.shutdownOnce.Do(func() { close(a.shutdown) }) }
+
+	// The appliance daemons; authd and samld join as they land.
+	ikeDaemon := iked.New(opt.IKE)
+	a.sup = daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug}, ikeDaemon)
+	if err := a.sup.Start(ctx); err != nil {
+		a.Failed = append(a.Failed, fmt.Errorf("IKE is not running: %w", err))
+	} else {
+		a.ike = ikeDaemon
+		app.VPN = ikeDaemon
+	}
+
+	srv := &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf}
+	if err := srv.Listen(opt.SSHAddr); err != nil {
+		a.Failed = append(a.Failed, fmt.Errorf("admin SSH is not running: %w", err))
+	} else {
+		a.ssh = srv
+		a.goServe(func() error { return srv.Serve(ctx) })
+	}
+
+	ctl := &control.Server{App: app, UID: os.Getuid()}
+	if err := ctl.Listen(dataDir); err != nil {
+		a.Failed = append(a.Failed, fmt.Errorf("the control socket is not running (fosim show|get|apply|backup|restore cannot reach this appliance): %w", err))
+	} else {
+		a.control = ctl
+		a.goServe(ctl.Serve)
+	}
+	return a
+}
+
+func (a *appliance) goServe(serve func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := serve(); err != nil {
+			a.serveErrs <- err
+		}
+	}()
+}
+
+// Listening says where the appliance listens, in one line.
+func (a *appliance) Listening(dataDir string) string {
+	var parts []string
+	if a.ssh != nil {
+		parts = append(parts, fmt.Sprintf("SSH on %s", a.ssh.Addr()))
+	}
+	if a.ike != nil {
+		parts = append(parts, fmt.Sprintf("IKE on UDP %v", a.ike.Addrs()))
+	}
+	if a.control != nil {
+		parts = append(parts, "control socket "+a.control.Path())
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("fosim: no listener running (data %s)", dataDir)
+	}
+	return fmt.Sprintf("fosim: %s (data %s)", strings.Join(parts, ", "), dataDir)
+}
+
+// ShutdownRequested is closed by "execute shutdown".
+func (a *appliance) ShutdownRequested() <-chan struct{} { return a.shutdown }
+
+// Stop closes the control socket (host commands then open the store
+// themselves, once the caller closes it), the SSH server and its
+// sessions, and the daemons within a bound; it returns what went wrong.
+func (a *appliance) Stop() error {
+	var errs []error
+	if a.control != nil {
+		errs = append(errs, a.control.Close())
+	}
+	if a.ssh != nil {
+		errs = append(errs, a.ssh.Close())
+	}
+	a.cancel()
+	a.wg.Wait()
+	close(a.serveErrs)
+	for err := range a.serveErrs {
+		errs = append(errs, err)
+	}
+	errs = append(errs, a.sup.Stop(5*time.Second))
+	return errors.Join(errs...)
+}
+
+// stopSignals end an appliance process: Ctrl-C where the terminal sends
+// it, kill, and the terminal closing.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
