@@ -236,3 +236,23 @@ func (p *pattern) bind(actual string, bound map[string]string) (ok bool, conflic
 	}
 	return true, ""
 }
+
+// Find lists the labs in dir: dir itself when it holds a lab.txt, else its
+// sub-folders that do ("fosim lab run examples"), sorted by name.
+func Find(dir string) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(dir, ScriptFile)); err == nil {
+		return []string{dir}, nil
+	}
+	found, err := filepath.Glob(filepath.Join(dir, "*", ScriptFile))
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%s: no %s here or in its sub-folders", dir, ScriptFile)
+	}
+	var dirs []string
+	for _, f := range found {
+		dirs = append(dirs, filepath.Dir(f))
+	}
+	return dirs, nil // Glob sorts
+}

@@ -12,15 +12,11 @@ import (
 // TestExamples runs every lab of examples/ as a subtest, as "fosim lab run"
 // does; a failure prints the lab's diff.
 func TestExamples(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join("..", "examples", "*", ScriptFile))
+	dirs, err := Find(filepath.Join("..", "examples"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dirs) == 0 {
-		t.Fatal("no labs in examples/")
-	}
-	for _, f := range dirs {
-		dir := filepath.Dir(f)
+	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
 			res, err := RunDir(context.Background(), dir, Options{})
@@ -36,10 +32,10 @@ func TestExamples(t *testing.T) {
 
 // Every lab folder has the files its README promises.
 func TestExamplesHaveReadmes(t *testing.T) {
-	dirs, _ := filepath.Glob(filepath.Join("..", "examples", "*", ScriptFile))
-	for _, f := range dirs {
-		if _, err := os.Stat(filepath.Join(filepath.Dir(f), "README.md")); err != nil {
-			t.Errorf("%s: %v", filepath.Dir(f), err)
+	dirs, _ := Find(filepath.Join("..", "examples"))
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+			t.Errorf("%s: %v", dir, err)
 		}
 	}
 }

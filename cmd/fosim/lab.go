@@ -14,7 +14,8 @@ import (
 
 const labUsage = `usage: fosim lab run [--transcript] [--step-timeout D] DIR…
 
-Runs each lab folder (config.conf, lab.txt; see examples/README.md) on a
+Runs each lab folder (config.conf, lab.txt; see examples/README.md), or
+each lab in a folder of labs ("fosim lab run examples"), on a
 fresh in-process appliance with factory defaults: PASS <name>, or a unified
 diff of lab.txt against the run and exit status 1. --transcript prints
 lab.txt with the output of this run instead (to write a new lab's
@@ -58,7 +59,16 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	status := 0
-	for _, dir := range fs.Args() {
+	var dirs []string
+	for _, arg := range fs.Args() {
+		found, err := lab.Find(arg)
+		if err != nil {
+			fmt.Fprintln(stderr, "fosim lab:", err)
+			status = 1
+		}
+		dirs = append(dirs, found...)
+	}
+	for _, dir := range dirs {
 		opt := lab.Options{StepTimeout: *stepTimeout}
 		if *transcript {
 			// no expected output to wait for: collect what each step prints

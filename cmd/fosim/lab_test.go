@@ -30,6 +30,12 @@ func TestLabRun(t *testing.T) {
 		t.Fatalf("status %d, stdout:\n%s", code, out.String())
 	}
 
+	// a folder of labs runs each
+	out.Reset()
+	if code := labCmd([]string{"run", "--step-timeout", "100ms", filepath.Dir(dir)}, &out, &errOut); code != 1 || !strings.HasSuffix(out.String(), "FAIL wrong-date\n") {
+		t.Fatalf("a folder of labs: status %d, stdout:\n%s", code, out.String())
+	}
+
 	out.Reset()
 	if code := labCmd([]string{"run", "--help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "usage: fosim lab run") {
 		t.Fatalf("--help: status %d, %q", code, out.String())
