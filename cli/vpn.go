@@ -8,16 +8,16 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/cmdb"
-	"github.com/fosim/fosim/daemons/iked"
+	"github.com/fosim/fosim/daemons/iked/ikeapi"
 	"github.com/fosim/fosim/daemons/iked/ike"
 )
 
 // VPN is what the shell asks iked (its query interface): the CLI formats
 // the answers itself.
 type VPN interface {
-	Gateways() []iked.Gateway
-	Connecting() []iked.Gateway
-	Phase1s() []*iked.Phase1
+	Gateways() []ikeapi.Gateway
+	Connecting() []ikeapi.Gateway
+	Phase1s() []ikeapi.Phase1
 	Flush(name string) int
 }
 
@@ -99,7 +99,7 @@ func diagIKEGatewayList(sh *Shell, args []string, out io.Writer) error {
 	return nil
 }
 
-func writeGateway(sh *Shell, out io.Writer, g iked.Gateway) {
+func writeGateway(sh *Shell, out io.Writer, g ikeapi.Gateway) {
 	fmt.Fprintf(out, "vd: root/0\n")
 	fmt.Fprintf(out, "name: %s\n", g.Name)
 	fmt.Fprintf(out, "version: %d\n", g.Version)
@@ -318,7 +318,7 @@ type rx struct {
 	last                   time.Duration // since the last packet, 0 if none
 }
 
-func rxOf(g iked.Gateway) rx {
+func rxOf(g ikeapi.Gateway) rx {
 	var r rx
 	for _, c := range g.Children {
 		r.packets += c.RxPackets

@@ -20,6 +20,7 @@ import (
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/daemons/iked/ike"
+	"github.com/fosim/fosim/daemons/iked/ikeapi"
 )
 
 // Options set where iked listens. With Addr empty and a listener registry
@@ -440,13 +441,16 @@ func (d *Daemon) Connecting() []Gateway {
 	return out
 }
 
-// Phase1Names lists configured phase1s (for tunnel list of parents).
-func (d *Daemon) Phase1s() []*Phase1 {
+// Phase1s lists the configured phase1s (for the tunnel list's dial-up
+// parents).
+func (d *Daemon) Phase1s() []ikeapi.Phase1 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []*Phase1
+	var out []ikeapi.Phase1
 	for _, n := range d.cfg.Order {
-		out = append(out, d.cfg.Phase1s[n])
+		p := d.cfg.Phase1s[n]
+		out = append(out, ikeapi.Phase1{Name: p.Name, IKEVersion: p.IKEVersion, Dynamic: p.Dynamic, Interface: p.Interface,
+			DPD: p.DPD, DPDRetry: p.DPDRetry, DPDCount: p.DPDCount})
 	}
 	return out
 }
