@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/cmdb"
-	"github.com/fosim/fosim/daemons/iked/ikeapi"
 	"github.com/fosim/fosim/daemons/iked/ike"
+	"github.com/fosim/fosim/daemons/iked/ikeapi"
 )
 
 // VPN is what the shell asks iked (its query interface): the CLI formats
