@@ -120,3 +120,55 @@ func TestListensOnPhase1Interfaces(t *testing.T) {
 		t.Fatalf("still listening on port2's address: %v", d.Addrs())
 	}
 }
+
+// newInterfaceLab is newLab with iked in interface mode: the listener
+// registry and map m in its Runtime; charon dials addr.
+func newInterfaceLab(t *testing.T, config string, m *listen.Map, addr string) *lab {
+	t.Helper()
+	st := cmdbtest.Store(t)
+	l := &lab{t: t, st: st, clock: clock.New(time.UTC)}
+	l.apply(config)
+	hub := debuglog.New(l.clock.Now)
+	ds := hub.Attach(l)
+	ds.Enable(true)
+	ds.SetLevel("ike", -1)
+	opt := Options{Port: freeUDPPort(t), NATTPort: freeUDPPort(t)}
+	l.addr, l.port = addr, opt.Port
+	l.d = New(opt)
+	l.sup = daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: l.clock, Debug: hub, Listen: &listen.Registry{}, Map: m}, l.d)
+	if err := l.sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.sup.Stop(5 * time.Second) })
+	return l
+}
+
+// strongSwan dials port2's (mapped) address: it sees iked authenticate as
+// that IPv4 address, no NAT, and only port2's phase1 answers there.
+func TestStrongSwanOnAnInterfaceAddress(t *testing.T) {
+	requireCharon(t)
+	m := &listen.Map{}
+	m.ParseMapping("port2=127.0.0.2")
+	l := newInterfaceLab(t, twoInterfaces, m, "127.0.0.2")
+	out := l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256", psk: "psk-of-port2",
+		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}, {"--list-sas"}}})
+	if !strings.Contains(out, "ESTABLISHED") || !strings.Contains(out, "authentication of '127.0.0.2' with pre-shared key successful") {
+		t.Fatalf("strongSwan:\n%s\niked:\n%s", out, l.log())
+	}
+	if strings.Contains(out, "NAT") && strings.Contains(out, "remote host is behind NAT") {
+		t.Fatalf("strongSwan was told of a NAT that is not there:\n%s", out)
+	}
+	if !strings.Contains(l.log(), "udp comes 127.0.0.1:") || !strings.Contains(l.log(), "->127.0.0.2:") {
+		t.Fatalf("iked's addresses:\n%s", l.log())
+	}
+	gws := l.d.Gateways()
+	if len(gws) != 1 || gws[0].Parent != "on-port2" {
+		t.Fatalf("gateway %+v", gws)
+	}
+	// port1's PSK on port2's address is refused.
+	out = l.run(swan{ikeProposals: "aes128-sha256-ecp256", espProposals: "aes128-sha256", psk: "psk-of-port1",
+		steps: [][]string{{"--initiate", "--child", "c1", "--timeout", "10"}}})
+	if strings.Contains(out, "ESTABLISHED") {
+		t.Fatalf("port1's phase1 answered on port2's address:\n%s", out)
+	}
+}
