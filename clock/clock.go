@@ -40,12 +40,50 @@ func (c *Clock) Set(t time.Time) {
 	c.reschedule()
 }
 
-// Advance moves the clock forward by d.
+// maxStepped bounds the timers one Advance fires (a timer that re-arms
+// itself with no delay would otherwise never let it finish).
+const maxStepped = 1_000_000
+
+// Advance moves the clock forward by d. The timers due on the way fire in
+// deadline order, each with the clock at its deadline, on this goroutine
+// before Advance returns: what they log is stamped with their due time, as
+// if the appliance had run through those minutes, and timers they arm on
+// the way fire in turn.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.offset += d
+	target := c.real().Add(c.offset).Add(d)
+	for range maxStepped {
+		t := c.nextDue(target)
+		if t == nil {
+			break
+		}
+		if now := c.real().Add(c.offset); t.deadline.After(now) {
+			c.offset = t.deadline.Sub(c.real())
+		}
+		t.done = true
+		t.real.Stop()
+		delete(c.timers, t)
+		c.mu.Unlock()
+		t.f()
+		c.mu.Lock()
+	}
+	if now := c.real().Add(c.offset); target.After(now) {
+		c.offset = target.Sub(c.real())
+	}
 	c.reschedule()
+}
+
+// nextDue is the pending timer due first at or before target; called with
+// c.mu held.
+func (c *Clock) nextDue(target time.Time) *Timer {
+	var first *Timer
+	for t := range c.timers {
+		if !t.deadline.After(target) && (first == nil || t.deadline.Before(first.deadline)) {
+			first = t
+		}
+	}
+	return first
 }
 
 // SetDate keeps the time of day and changes the date ("execute date").

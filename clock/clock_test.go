@@ -57,3 +57,31 @@ func TestTimersFollowTheClock(t *testing.T) {
 		t.Fatal("a timer did not fire in real time")
 	}
 }
+
+// Advance fires the timers due on the way in order, each with the clock
+// at its deadline, those they arm included.
+func TestAdvanceStepsThroughTimers(t *testing.T) {
+	c := New(time.UTC)
+	start := c.Now()
+	var fired []time.Duration
+	c.AfterFunc(3*time.Minute, func() { fired = append(fired, c.Now().Sub(start)) })
+	c.AfterFunc(time.Minute, func() {
+		fired = append(fired, c.Now().Sub(start))
+		c.AfterFunc(time.Minute, func() { fired = append(fired, c.Now().Sub(start)) })
+	})
+	late := c.AfterFunc(10*time.Minute, func() { t.Error("a timer beyond the advance fired") })
+	c.Advance(5 * time.Minute)
+	want := []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute}
+	if len(fired) != len(want) {
+		t.Fatalf("fired at %v", fired)
+	}
+	for i, w := range want {
+		if d := fired[i] - w; d < 0 || d > 100*time.Millisecond {
+			t.Errorf("timer %d fired at %v, want its deadline %v", i, fired[i], w)
+		}
+	}
+	if d := c.Now().Sub(start) - 5*time.Minute; d < 0 || d > 100*time.Millisecond {
+		t.Errorf("after Advance(5m) the clock is at +%v", c.Now().Sub(start))
+	}
+	late.Stop()
+}
