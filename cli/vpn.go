@@ -69,17 +69,6 @@ func (sh *Shell) vpn() (VPN, error) {
 // errNoIKED: this appliance runs without iked (fosim run, scripts).
 var errNoIKED = notSimulated("IPsec in this process: iked runs under fosim serve")
 
-// ifindex is the interface index FortiOS prints ("interface: port1 9"): a
-// VM numbers its ports from 3 in configuration order.
-func ifindex(st *cmdb.Store, name string) int {
-	for i, k := range st.Rows("system interface").Keys {
-		if k == name {
-			return i + 3
-		}
-	}
-	return 0
-}
-
 func secs(d time.Duration) int { return int(d / time.Second) }
 
 func keyHex(b []byte) string { return fmt.Sprintf("%d:%X", len(b), b) }
@@ -103,11 +92,11 @@ func writeGateway(sh *Shell, out io.Writer, g ikeapi.Gateway) {
 	fmt.Fprintf(out, "vd: root/0\n")
 	fmt.Fprintf(out, "name: %s\n", g.Name)
 	fmt.Fprintf(out, "version: %d\n", g.Version)
-	fmt.Fprintf(out, "interface: %s %d\n", g.Interface, ifindex(sh.App.Store, g.Interface))
+	fmt.Fprintf(out, "interface: %s %d\n", g.Interface, g.IfIndex)
 	fmt.Fprintf(out, "addr: %s -> %s\n", g.Local, g.Peer)
 	fmt.Fprintf(out, "tun_id: %s/%s\n", g.TunID, tunID6(g.Serial))
 	fmt.Fprintf(out, "remote_location: 0.0.0.0\n")
-	fmt.Fprintf(out, "network-id: 0\n")
+	fmt.Fprintf(out, "network-id: %d\n", g.NetworkID)
 	fmt.Fprintf(out, "transport: %s\n", g.Transport)
 	fmt.Fprintf(out, "created: %ds ago\n", secs(g.Created))
 	if g.EAPUser != "" {
@@ -219,7 +208,7 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 			}
 		}
 		if p1.Dynamic && (name == "" || name == p1.Name) {
-			idx := ifindex(sh.App.Store, p1.Interface)
+			idx := p1.IfIndex
 			fmt.Fprintf(out, "------------------------------------------------------\n")
 			fmt.Fprintf(out, "name=%s ver=2 serial=0 0.0.0.0:0->0.0.0.0:0 nexthop= tun_id=0.0.0.0 tun_id6=:: status=up dst_mtu=0 weight=1\n", p1.Name)
 			fmt.Fprintf(out, "bound_if=%d real_if=0 lgwy=static/1 tun=intf mode=dialup/2 encap=none/552 options[0228]=npu frag-rfc  role=primary accept_traffic=1 overlay_id=0\n\n", idx)
@@ -234,7 +223,7 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 		if name != "" && g.Name != name {
 			continue
 		}
-		idx := ifindex(sh.App.Store, g.Interface)
+		idx := g.IfIndex
 		mode := "mode=auto/1"
 		if g.Dynamic {
 			mode = "mode=dial_inst/3"
@@ -256,7 +245,7 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "dpd: mode=%s on=%d status=ok idle=%dms retry=%d count=0 seqno=%d\n", g.DPD, on, g.DPDRetry.Milliseconds(), g.DPDCount, g.DPDSent)
 		if g.NATMe || g.NATPeer {
-			fmt.Fprintf(out, "natt: mode=keepalive draft=0 interval=10 remote_port=%d\n", g.Peer.Port())
+			fmt.Fprintf(out, "natt: mode=keepalive draft=0 interval=%d remote_port=%d\n", secs(g.NATTKeepalive), g.Peer.Port())
 		} else {
 			fmt.Fprintf(out, "natt: mode=none draft=0 interval=0 remote_port=0\n")
 		}

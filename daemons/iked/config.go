@@ -22,29 +22,33 @@ const (
 
 // Phase1 is a phase1-interface in iked's own types.
 type Phase1 struct {
-	Name       string
-	Dynamic    bool
-	Interface  string
-	IKEVersion int
-	RemoteGW   netip.Addr
-	Proposals  []suite.Suite
-	DHGroups   []uint16
-	PSK        []byte
-	Keylife    time.Duration
-	Reauth     bool
-	DPD        string // disable | on-idle | on-demand
-	DPDRetry   time.Duration
-	DPDCount   int
-	LocalID    string
-	NATT       string // enable | disable | forced
-	ModeCfg    bool
-	PoolStart  netip.Addr
-	PoolEnd    netip.Addr
-	Netmask    netip.Addr
-	DNS        []netip.Addr // dns-mode manual: ipv4-dns-server1-3; auto: system dns
-	DNSAuto    bool
-	Split      []netip.Prefix
-	EAP        bool
+	Name      string
+	Dynamic   bool
+	Interface string
+	// NetworkID is network-id (0 without network-overlay enable);
+	// NATTKeepalive the NAT-T keepalive interval ("natt: … interval=").
+	NetworkID     int
+	NATTKeepalive time.Duration
+	IKEVersion    int
+	RemoteGW      netip.Addr
+	Proposals     []suite.Suite
+	DHGroups      []uint16
+	PSK           []byte
+	Keylife       time.Duration
+	Reauth        bool
+	DPD           string // disable | on-idle | on-demand
+	DPDRetry      time.Duration
+	DPDCount      int
+	LocalID       string
+	NATT          string // enable | disable | forced
+	ModeCfg       bool
+	PoolStart     netip.Addr
+	PoolEnd       netip.Addr
+	Netmask       netip.Addr
+	DNS           []netip.Addr // dns-mode manual: ipv4-dns-server1-3; auto: system dns
+	DNSAuto       bool
+	Split         []netip.Prefix
+	EAP           bool
 	// EAPIdentity asks the peer for its EAP identity (eap-identity
 	// send-request) instead of taking the IKE ID.
 	EAPIdentity bool
@@ -76,8 +80,12 @@ type Config struct {
 	Users  map[string][]byte
 	Groups map[string][]string
 	// Interfaces are the static addresses of "system interface" (invalid
-	// when an interface has none), where IKE listens for its phase1s.
+	// when an interface has none), where IKE listens for its phase1s, and
+	// IfIndex their indexes (FortiOS's "interface: port1 9": fosim numbers
+	// them in table order from 3, after the unit's loopback and root
+	// interfaces).
 	Interfaces map[string]netip.Addr
+	IfIndex    map[string]int
 }
 
 type reader struct {
@@ -122,7 +130,7 @@ func groups(vals []string) []uint16 {
 
 // loadConfig reads iked's configuration from the running CMDB.
 func loadConfig(st *cmdb.Store) (*Config, error) {
-	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}, Interfaces: map[string]netip.Addr{}}
+	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}, Interfaces: map[string]netip.Addr{}, IfIndex: map[string]int{}}
 	var err error
 	// One read lock for the view, its revision and its key: a second
 	// store call under the lock could deadlock behind a waiting commit.
@@ -152,7 +160,8 @@ func (r reader) single(table, attr string) string {
 
 func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 	if rows := r.v.Table(tableIface); rows != nil {
-		for _, k := range rows.Keys {
+		for i, k := range rows.Keys {
+			cfg.IfIndex[k] = i + 3
 			e := rows.ByKey[k]
 			var a netip.Addr
 			if ip := r.values(tableIface, e, "ip"); len(ip) == 2 && r.value(tableIface, e, "mode") == "static" {
@@ -222,6 +231,8 @@ func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
 	p := &Phase1{Name: e.Key}
 	p.Dynamic = r.value(t, e, "type") == "dynamic"
 	p.Interface = r.value(t, e, "interface")
+	p.NetworkID, _ = strconv.Atoi(r.value(t, e, "network-id"))
+	p.NATTKeepalive = r.seconds(t, e, "keepalive")
 	p.IKEVersion, _ = strconv.Atoi(r.value(t, e, "ike-version"))
 	if gw, err := netip.ParseAddr(r.value(t, e, "remote-gw")); err == nil {
 		p.RemoteGW = gw

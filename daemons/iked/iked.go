@@ -449,7 +449,7 @@ func (d *Daemon) Phase1s() []ikeapi.Phase1 {
 	var out []ikeapi.Phase1
 	for _, n := range d.cfg.Order {
 		p := d.cfg.Phase1s[n]
-		out = append(out, ikeapi.Phase1{Name: p.Name, IKEVersion: p.IKEVersion, Dynamic: p.Dynamic, Interface: p.Interface,
+		out = append(out, ikeapi.Phase1{Name: p.Name, IKEVersion: p.IKEVersion, Dynamic: p.Dynamic, Interface: p.Interface, IfIndex: d.cfg.IfIndex[p.Interface],
 			DPD: p.DPD, DPDRetry: p.DPDRetry, DPDCount: p.DPDCount})
 	}
 	return out

@@ -38,7 +38,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, iface string, local, peer net
 		return
 	}
 	if d.log.Enabled(1) {
-		d.log.Printf(1, "ike V=root:0: udp comes %s->%s,ifindex=0,vrf=0,len=%d....", peer, local, len(msg))
+		d.log.Printf(1, "ike V=root:0: udp comes %s->%s,ifindex=%d,vrf=0,len=%d....", peer, local, d.cfg.IfIndex[iface], len(msg))
 	}
 	if err != nil {
 		d.stats.Dropped++
@@ -229,7 +229,7 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, iface string, local, peer
 	}
 	d.serial++
 	sa := &ikeSA{gw: gw, name: gw.Name, serial: d.serial, spiI: hdr.SPIi, spiR: ike.NewIKESPI(), suite: chosen,
-		ni: nonce.Data, nr: make([]byte, 32), initReq: msg, sock: c, natt: natt, local: local, peer: peer,
+		ni: nonce.Data, nr: make([]byte, 32), initReq: msg, sock: c, natt: natt, local: local, peer: peer, ifIndex: d.cfg.IfIndex[gw.Interface],
 		created: d.now(), nextMsgID: 1}
 	rand.Read(sa.nr)
 	sa.keys = suite.DeriveIKE(chosen, shared, sa.ni, sa.nr, sa.spiI, sa.spiR)

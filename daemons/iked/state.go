@@ -42,6 +42,7 @@ type ikeSA struct {
 	sock        *net.UDPConn
 	natt        bool
 	local, peer netip.AddrPort
+	ifIndex     int  // of the interface the SA came on
 	natMe       bool // this side is behind NAT
 	natPeer     bool // the peer is
 
@@ -151,7 +152,8 @@ type (
 
 func (sa *ikeSA) snapshot(now time.Time) Gateway {
 	g := Gateway{
-		Name: sa.name, Parent: sa.gw.Name, Version: 2, Interface: sa.gw.Interface,
+		Name: sa.name, Parent: sa.gw.Name, Version: 2, Interface: sa.gw.Interface, IfIndex: sa.ifIndex,
+		NetworkID: sa.gw.NetworkID, NATTKeepalive: sa.gw.NATTKeepalive,
 		Local: sa.local, Peer: sa.peer, Transport: "UDP", Created: now.Sub(sa.created),
 		AssignedIP: sa.assigned, Netmask: sa.gw.Netmask, NATMe: sa.natMe, NATPeer: sa.natPeer,
 		Serial: sa.serial, SPIi: sa.spiI, SPIr: sa.spiR, Proposal: sa.suite.Name(),

@@ -14,31 +14,35 @@ import (
 // Gateway is the state "diagnose vpn ike gateway list" prints for one IKE
 // SA: the CLI formats it.
 type Gateway struct {
-	Name        string
-	Parent      string
-	Version     int
-	Interface   string
-	Local, Peer netip.AddrPort
-	TunID       netip.Addr
-	Transport   string
-	Created     time.Duration // ago
-	PeerID      string
-	AssignedIP  netip.Addr
-	Netmask     netip.Addr
-	NATMe       bool
-	NATPeer     bool
-	Serial      int
-	SPIi, SPIr  uint64
-	Proposal    string
-	Established time.Duration // ago
-	SetupTime   time.Duration
-	Lifetime    time.Duration
-	Rekey       time.Duration // time left before rekey
-	DPDSent     int
-	DPDRecv     int
-	Connecting  bool
-	EAPUser     string
-	Children    []Child
+	Name      string
+	Parent    string
+	Version   int
+	Interface string
+	IfIndex   int // the interface's index ("interface: port1 9")
+	NetworkID int
+	// NATTKeepalive is the NAT-T keepalive interval of the phase1.
+	NATTKeepalive time.Duration
+	Local, Peer   netip.AddrPort
+	TunID         netip.Addr
+	Transport     string
+	Created       time.Duration // ago
+	PeerID        string
+	AssignedIP    netip.Addr
+	Netmask       netip.Addr
+	NATMe         bool
+	NATPeer       bool
+	Serial        int
+	SPIi, SPIr    uint64
+	Proposal      string
+	Established   time.Duration // ago
+	SetupTime     time.Duration
+	Lifetime      time.Duration
+	Rekey         time.Duration // time left before rekey
+	DPDSent       int
+	DPDRecv       int
+	Connecting    bool
+	EAPUser       string
+	Children      []Child
 	// the IKE SA keys, as FortiOS prints them
 	SKei, SKer, SKai, SKar []byte
 	Index                  int // dial-up instance index
@@ -78,6 +82,7 @@ type Phase1 struct {
 	IKEVersion int
 	Dynamic    bool
 	Interface  string
+	IfIndex    int
 	DPD        string
 	DPDRetry   time.Duration
 	DPDCount   int
