@@ -33,15 +33,20 @@ func Do(dataDir string, req Request) (Response, error) {
 	}
 	defer c.Close()
 	bw := bufio.NewWriter(c)
-	if err := writeRequest(bw, req); err != nil {
-		return Response{}, err
+	werr := writeRequest(bw, req)
+	if werr == nil {
+		werr = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
-		return Response{}, fmt.Errorf("control socket: sending the request: %w", err)
-	}
+	// A refusal (another uid, a request too large) is answered before the
+	// request is read, and the connection closed: the answer is read even
+	// when sending failed.
 	resp, err := readResponse(bufio.NewReader(c))
-	if err != nil {
+	switch {
+	case err == nil:
+		return resp, nil
+	case werr != nil:
+		return Response{}, fmt.Errorf("control socket: sending the request: %w", werr)
+	default:
 		return Response{}, fmt.Errorf("control socket: reading the answer: %w", err)
 	}
-	return resp, nil
 }

@@ -125,6 +125,10 @@ func TestRequestSizeBound(t *testing.T) {
 	if err != nil || resp.Code != 1 || !strings.Contains(string(resp.Stderr), "big.conf: 2147483648 bytes, at most 268435456 (256 MiB) allowed") {
 		t.Fatalf("%v %d %q", err, resp.Code, resp.Stderr)
 	}
+	// 50 MB goes through.
+	if resp, err := Do(dir, Request{Command: "get", Paths: []string{"system", "global"}, InputName: "50m.conf", Input: make([]byte, 50<<20)}); err != nil || resp.Code != 0 {
+		t.Fatalf("a 50 MB request: %v %d %q", err, resp.Code, resp.Stderr)
+	}
 	var tooLarge *ErrTooLarge
 	if _, err := Do(dir, Request{Command: "apply", InputName: "big.conf", Input: make([]byte, MaxInput+1)}); !errors.As(err, &tooLarge) {
 		t.Fatalf("client sent an over-long request: %v", err)

@@ -229,7 +229,7 @@ func checkAfterKill(t *testing.T, data string, round int, acked map[string]strin
 	}
 }
 
-func freeUDP(t *testing.T) string {
+func freeUDP(t testing.TB) string {
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
