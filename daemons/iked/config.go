@@ -86,6 +86,9 @@ type Config struct {
 	// interfaces).
 	Interfaces map[string]netip.Addr
 	IfIndex    map[string]int
+	// TunnelIfIndex numbers the phase1s' tunnel interfaces after the
+	// system interfaces, in configuration order ("oif Dialup-TimeOut(28)").
+	TunnelIfIndex map[string]int
 }
 
 type reader struct {
@@ -130,7 +133,7 @@ func groups(vals []string) []uint16 {
 
 // loadConfig reads iked's configuration from the running CMDB.
 func loadConfig(st *cmdb.Store) (*Config, error) {
-	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}, Interfaces: map[string]netip.Addr{}, IfIndex: map[string]int{}}
+	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}, Interfaces: map[string]netip.Addr{}, IfIndex: map[string]int{}, TunnelIfIndex: map[string]int{}}
 	var err error
 	// One read lock for the view, its revision and its key: a second
 	// store call under the lock could deadlock behind a waiting commit.
@@ -211,6 +214,7 @@ func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 		}
 		cfg.Phase1s[p1.Name] = p1
 		cfg.Order = append(cfg.Order, p1.Name)
+		cfg.TunnelIfIndex[p1.Name] = 3 + len(cfg.IfIndex) + len(cfg.Order) - 1
 	}
 	if p2rows := r.v.Table(tablePhase2); p2rows != nil {
 		for _, e := range p2rows.Ordered() {

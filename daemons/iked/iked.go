@@ -53,6 +53,7 @@ type Daemon struct {
 	// instances are the dial-up instance indexes in use, by phase1
 	instances    map[string]map[int]bool
 	serial       int
+	childSerial  int
 	socks        []*socket
 	wg           sync.WaitGroup
 	closing      bool

@@ -56,6 +56,10 @@ func (d *Daemon) replaceIKE(sa, n *ikeSA) {
 // addChild attaches a new child SA and arms its rekey.
 func (d *Daemon) addChild(sa *ikeSA, c *childSA) {
 	c.owner = sa
+	if c.serial == 0 {
+		d.childSerial++
+		c.serial = d.childSerial
+	}
 	sa.children = append(sa.children, c)
 	sa.childTotal++
 	d.esp[c.spiIn] = c
@@ -299,7 +303,7 @@ func (d *Daemon) sendChildRekey(sa *ikeSA, c *childSA, group uint16, retried boo
 			// iked initiated this exchange: the first keys carry our traffic
 			n.encOut, n.integOut, n.encIn, n.integIn = sa.keys.ChildKeys(s, shared, ni, nonce.Data)
 			d.addChild(sa, n)
-			d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: added IPsec SA: SPIs=%08x/%08x", sa.name, sa.serial, c.phase2.Name, sa.serial, n.spiIn, n.spiOut)
+			d.log.Printf(1, "%s added IPsec SA: SPIs=%08x/%08x", childPrefix(sa, n), n.spiIn, n.spiOut)
 			d.deleteChild(sa, c)
 		},
 		onGiveUp: func() { fail("no answer from the peer") },

@@ -20,6 +20,21 @@ import (
 const halfOpenTimeout = 30 * time.Second
 
 // prefix is the FortiOS debug prefix of a gateway: "ike V=root:0:dialup_0:155:".
+// childPrefix is the prefix of a child SA's lines: the tunnel and its
+// serial, then the phase2 and the child's serial ("ike
+// V=root:0:Dialup-TimeOut_0:264:Dialup-TimeOut:913:", seed 001).
+func childPrefix(sa *ikeSA, c *childSA) string {
+	return fmt.Sprintf("ike V=root:0:%s:%d:%s:%d:", sa.name, sa.serial, childName(sa, c), c.serial)
+}
+
+// childName is the phase2 a child SA was made for.
+func childName(sa *ikeSA, c *childSA) string {
+	if c.phase2 != nil {
+		return c.phase2.Name
+	}
+	return sa.gw.Name
+}
+
 func prefix(name string, serial int) string {
 	if serial == 0 {
 		return fmt.Sprintf("ike V=root:0:%s:", name)
@@ -376,8 +391,8 @@ func (d *Daemon) establish(sa *ikeSA, in, out []ike.Payload) []ike.Payload {
 		if child != nil {
 			d.addChild(sa, child)
 			d.log.Printf(1, "%s responder creating new child", pre)
-			d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: added IPsec SA: SPIs=%08x/%08x", sa.name, sa.serial, gw.Name, sa.serial, child.spiIn, child.spiOut)
-			d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: sending SNMP tunnel UP trap", sa.name, sa.serial, gw.Name, sa.serial)
+			d.log.Printf(1, "%s added IPsec SA: SPIs=%08x/%08x", childPrefix(sa, child), child.spiIn, child.spiOut)
+			d.log.Printf(1, "%s sending SNMP tunnel UP trap", childPrefix(sa, child))
 		}
 	}
 	if sa.assigned.IsValid() {
@@ -597,6 +612,13 @@ func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 			d.log.Printf(1, "ike V=root:0:%s: deleting IPsec SA with SPI %08x", sa.name, c.spiIn)
 			d.log.Printf(1, "ike V=root:0:%s:%s: deleted IPsec SA with SPI %08x, SA count: 0", sa.name, sa.gw.Name, c.spiIn)
 		}
+		if a := sa.assigned; a.IsValid() && len(sa.children) > 0 {
+			// the route to the client's mode-cfg address goes (seed 001
+			// prints the tunnel's name where the VDOM usually stands)
+			c := sa.children[len(sa.children)-1]
+			d.log.Printf(1, "ike V=%s:0:%s:%d: del route %s/255.255.255.255 tunnel %s oif %s(%d) metric 15 priority 1",
+				sa.gw.Name, childName(sa, c), c.serial, a, a, sa.gw.Name, d.cfg.TunnelIfIndex[sa.gw.Name])
+		}
 		d.log.Printf(1, "ike V=root:0:%s: sending SNMP tunnel DOWN trap for %s", sa.name, sa.gw.Name)
 	}
 	if notifyPeer && sa.state == stateEstablished && sa.keys != nil {
@@ -692,7 +714,7 @@ func (d *Daemon) handleCreateChild(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		if old != nil {
 			d.log.Printf(1, "%s rekeying IPsec SA %08x/%08x", pre, old.spiIn, old.spiOut)
 		}
-		d.log.Printf(1, "ike V=root:0:%s:%d:%s:%d: added IPsec SA: SPIs=%08x/%08x", sa.name, sa.serial, sa.gw.Name, sa.serial, c.spiIn, c.spiOut)
+		d.log.Printf(1, "%s added IPsec SA: SPIs=%08x/%08x", childPrefix(sa, c), c.spiIn, c.spiOut)
 		resp := []ike.Payload{
 			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: prop.Number, Protocol: ike.ProtoESP, SPI: ike.ESPSPIBytes(c.spiIn), Transforms: s.Transforms(ike.ProtoESP)}}}},
 			{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: nr}},

@@ -78,6 +78,7 @@ type ikeSA struct {
 // childSA is an IPsec SA pair negotiated under an IKE SA.
 type childSA struct {
 	owner                            *ikeSA // the IKE SA it lives under now
+	serial                           int    // iked's count of child SAs, in its log lines
 	phase2                           *Phase2
 	suite                            suite.Suite
 	spiIn                            uint32 // ours: the peer sends with it
