@@ -331,7 +331,7 @@ func TestStrongSwanPSK(t *testing.T) {
 			if !strings.Contains(out, fmt.Sprintf("%08x_i %08x_o", ch.SPIOut, ch.SPIIn)) {
 				t.Fatalf("SPIs %08x/%08x not in strongSwan's list:\n%s", ch.SPIOut, ch.SPIIn, out)
 			}
-			if !strings.Contains(l.log(), "ike V=root:0:dialup_0:1:dialup:1: added IPsec SA: SPIs=") {
+			if !strings.Contains(l.log(), "ike V=root:0:dialup_0:1:dialup-p2:1: added IPsec SA: SPIs=") {
 				t.Fatalf("debug lines:\n%s", l.log())
 			}
 		})
