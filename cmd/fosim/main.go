@@ -253,6 +253,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "fosim client: --data is ignored: the client keeps no state")
 		}
 		return clientCmd(inv.rest, stdout, stderr)
+	case "lab":
+		return labCmd(inv.rest, stdout, stderr)
 	}
 	switch {
 	case inv.help && (inv.globalHelp || inv.cmd == "help"):
