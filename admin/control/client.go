@@ -13,6 +13,17 @@ import (
 // control socket: the caller opens the store itself.
 var ErrNotRunning = errors.New("no appliance running on the data directory")
 
+// Running tells whether an appliance answers on dataDir's control socket.
+func Running(dataDir string) bool {
+	return shortPath(dataDir, func(dir string) error {
+		c, err := net.Dial("unix", filepath.Join(dir, SocketName))
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}) == nil
+}
+
 // Do sends req to the appliance running on dataDir and returns its answer,
 // or ErrNotRunning when none listens there (no socket, or a stale one).
 func Do(dataDir string, req Request) (Response, error) {

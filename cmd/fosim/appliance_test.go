@@ -126,6 +126,10 @@ func TestStaleControlSocket(t *testing.T) {
 	if _, stderr, rc := fosim(t, "", "--data", data, "show", "system", "global"); rc != 0 {
 		t.Fatalf("show through the new appliance: %s", stderr)
 	}
+	// A second appliance on the same data directory says which holds it.
+	if _, stderr, rc := fosim(t, "", append([]string{"--data", data, "run"}, listenerArgs(t)...)...); rc != 1 || !strings.Contains(stderr, "an appliance already runs on "+data) {
+		t.Errorf("a second fosim run: %d %q", rc, stderr)
+	}
 }
 
 // "execute shutdown" over SSH stops fosim serve (exec: no terminal, so

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -23,6 +24,13 @@ func runAppliance(st *cmdb.Store, dataDir string, opt applianceOptions, stdin io
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, stopSignals...)
 	defer signal.Stop(sig)
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		// The console puts the terminal in raw mode: log lines need their CR.
+		stderr = cli.CRLF(stderr)
+	}
+	if opt.Logf == nil {
+		opt.Logf = log.New(stderr, "", log.LstdFlags).Printf
+	}
 	a := startAppliance(st, dataDir, opt)
 	for _, err := range a.Failed {
 		fmt.Fprintln(stderr, "fosim:", err)

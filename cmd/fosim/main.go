@@ -304,6 +304,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	st, err := openStore(dir)
 	if err != nil {
+		if control.Running(dir) {
+			err = fmt.Errorf("an appliance already runs on %s (fosim run or serve): reach it over SSH, or stop it first", dir)
+		}
 		fmt.Fprintln(stderr, "fosim:", err)
 		return 1
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 
@@ -16,6 +17,9 @@ func serve(st *cmdb.Store, dataDir string, opt applianceOptions, stdout, stderr 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, stopSignals...)
 	defer signal.Stop(sig)
+	if opt.Logf == nil {
+		opt.Logf = log.New(stderr, "", log.LstdFlags).Printf
+	}
 	a := startAppliance(st, dataDir, opt)
 	if len(a.Failed) > 0 {
 		for _, err := range a.Failed {
