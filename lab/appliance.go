@@ -178,12 +178,6 @@ func (c *capture) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (c *capture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}
-
 // since returns what was printed from offset off on, and the offset of
 // its end.
 func (c *capture) since(off int) (string, int) {
