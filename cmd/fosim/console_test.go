@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/fosim/fosim/cli"
@@ -236,5 +238,59 @@ func TestRunPipedNoLogin(t *testing.T) {
 	}
 	if strings.Contains(out, "login:") {
 		t.Errorf("piped input asked for a login: %q", out)
+	}
+}
+
+// fosim run on a terminal, a process of its own: SSH works beside the
+// console, and SIGTERM stops it with the terminal's modes restored.
+func TestRunOnTerminalStopsOnSignal(t *testing.T) {
+	master, slave := openPty(t)
+	data := filepath.Join(t.TempDir(), "data")
+	setAdminPassword(t, data, "Signal-pw-321")
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshAddr := ln.Addr().String()
+	ln.Close()
+	cmd := child(t, "--data", data, "run", "--ssh", sshAddr, "--ike-addr", "127.0.0.1", "--ike-port", freeUDP(t), "--ike-natt-port", freeUDP(t))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := termtest.NewScreen(master)
+	sc.Expect(t, "FortiGate-VM64 login: ", 10*time.Second)
+	conn, err := ssh.Dial("tcp", sshAddr, adminSSHConfig("Signal-pw-321"))
+	if err != nil {
+		t.Fatalf("SSH beside the console: %v", err)
+	}
+	sess, _ := conn.NewSession()
+	out, _ := sess.Output("get system status")
+	conn.Close()
+	if !strings.Contains(string(out), "Hostname: FortiGate-VM64") {
+		t.Fatalf("SSH beside the console: %q", out)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("fosim run after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("fosim run did not stop on SIGTERM")
+	}
+	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Lflag != before.Lflag || after.Iflag != before.Iflag || after.Oflag != before.Oflag {
+		t.Errorf("the terminal was left in raw mode: lflag %#x, was %#x", after.Lflag, before.Lflag)
 	}
 }
