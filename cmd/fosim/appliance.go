@@ -46,7 +46,10 @@ type appliance struct {
 	ssh     *sshd.Server
 	control *control.Server
 
+	dataDir      string
 	cancel       context.CancelFunc
+	stopOnce     sync.Once
+	stopErr      error
 	wg           sync.WaitGroup
 	serveErrs    chan error
 	shutdown     chan struct{}
@@ -66,7 +69,7 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	ctx, cancel := context.WithCancel(context.Background())
 	app := cli.NewAppliance(st)
 	app.DataDir = dataDir // the USB disk is its folder usb
-	a := &appliance{App: app, cancel: cancel, serveErrs: make(chan error, 2), shutdown: make(chan struct{})}
+	a := &appliance{App: app, dataDir: dataDir, cancel: cancel, serveErrs: make(chan error, 2), shutdown: make(chan struct{})}
 	app.Shutdown = func() { a.shutdownOnce.Do(func() { close(a.shutdown) }) }
 
 	// The appliance daemons; authd and samld join as they land.
@@ -108,7 +111,7 @@ func (a *appliance) goServe(serve func() error) {
 }
 
 // Listening says where the appliance listens, in one line.
-func (a *appliance) Listening(dataDir string) string {
+func (a *appliance) Listening() string {
 	var parts []string
 	if a.ssh != nil {
 		parts = append(parts, fmt.Sprintf("SSH on %s", a.ssh.Addr()))
@@ -120,9 +123,9 @@ func (a *appliance) Listening(dataDir string) string {
 		parts = append(parts, "control socket "+a.control.Path())
 	}
 	if len(parts) == 0 {
-		return fmt.Sprintf("fosim: no listener running (data %s)", dataDir)
+		return fmt.Sprintf("fosim: no listener running (data %s)", a.dataDir)
 	}
-	return fmt.Sprintf("fosim: %s (data %s)", strings.Join(parts, ", "), dataDir)
+	return fmt.Sprintf("fosim: %s (data %s)", strings.Join(parts, ", "), a.dataDir)
 }
 
 // ShutdownRequested is closed by "execute shutdown".
@@ -131,7 +134,13 @@ func (a *appliance) ShutdownRequested() <-chan struct{} { return a.shutdown }
 // Stop closes the control socket (host commands then open the store
 // themselves, once the caller closes it), the SSH server and its
 // sessions, and the daemons within a bound; it returns what went wrong.
+// Later calls return the first one's answer.
 func (a *appliance) Stop() error {
+	a.stopOnce.Do(func() { a.stopErr = a.stop() })
+	return a.stopErr
+}
+
+func (a *appliance) stop() error {
 	var errs []error
 	if a.control != nil {
 		errs = append(errs, a.control.Close())

@@ -35,7 +35,7 @@ func runAppliance(st *cmdb.Store, dataDir string, opt applianceOptions, stdin io
 	for _, err := range a.Failed {
 		fmt.Fprintln(stderr, "fosim:", err)
 	}
-	fmt.Fprintln(stderr, a.Listening(dataDir))
+	fmt.Fprintln(stderr, a.Listening())
 	stop := make(chan struct{})
 	done := make(chan int, 1)
 	go func() { done <- runShell(a.App, stdin, stdout, stderr, stop) }()

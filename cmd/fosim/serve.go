@@ -30,7 +30,7 @@ func serve(st *cmdb.Store, dataDir string, opt applianceOptions, stdout, stderr 
 		}
 		return 1
 	}
-	fmt.Fprintln(stdout, a.Listening(dataDir))
+	fmt.Fprintln(stdout, a.Listening())
 	select {
 	case <-sig:
 	case <-a.ShutdownRequested():
