@@ -345,7 +345,7 @@ func (d *Daemon) removeChild(sa *ikeSA, c *childSA) {
 			d.forgetChild(c)
 			c.stopTimer()
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
-			d.log.Printf(1, "ike V=root:0:%s:%s: deleted IPsec SA with SPI %08x, SA count: %d", sa.name, sa.gw.Name, c.spiIn, len(sa.children))
+			d.log.Printf(1, "ike V=root:0:%s:%s: deleted IPsec SA with SPI %08x, SA count: %d", sa.name, sa.gw.Name, c.spiOut, len(sa.children))
 			return
 		}
 	}

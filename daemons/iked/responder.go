@@ -573,7 +573,7 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 				v := binary.BigEndian.Uint32(spi)
 				for i, c := range sa.children {
 					if c.spiOut == v {
-						d.log.Printf(1, "%s deleting IPsec SA with SPI %08x", pre, c.spiIn)
+						d.log.Printf(1, "%s deleting IPsec SA with SPI %08x", pre, c.spiOut)
 						ours = append(ours, ike.ESPSPIBytes(c.spiIn))
 						d.forgetChild(c)
 						c.stopTimer()
@@ -609,8 +609,8 @@ func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 		d.log.Printf(1, "ike V=root:0:%s: going to be deleted", sa.name)
 		d.log.Printf(1, "ike V=root:0:%s: flushing", sa.name)
 		for _, c := range sa.children {
-			d.log.Printf(1, "ike V=root:0:%s: deleting IPsec SA with SPI %08x", sa.name, c.spiIn)
-			d.log.Printf(1, "ike V=root:0:%s:%s: deleted IPsec SA with SPI %08x, SA count: 0", sa.name, sa.gw.Name, c.spiIn)
+			d.log.Printf(1, "ike V=root:0:%s: deleting IPsec SA with SPI %08x", sa.name, c.spiOut)
+			d.log.Printf(1, "ike V=root:0:%s:%s: deleted IPsec SA with SPI %08x, SA count: 0", sa.name, sa.gw.Name, c.spiOut)
 		}
 		if a := sa.assigned; a.IsValid() && len(sa.children) > 0 {
 			// the route to the client's mode-cfg address goes (seed 001
