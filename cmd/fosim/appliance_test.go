@@ -301,3 +301,16 @@ func TestClientDataIgnored(t *testing.T) {
 		t.Errorf("client -h: %d %q", rc, out)
 	}
 }
+
+// "execute shutdown" piped into fosim run stops it there (no terminal: the
+// question is answered yes); the lines after it do not run.
+func TestRunPipedExecuteShutdown(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	out, stderr, rc := fosim(t, "execute shutdown\nconfig system global\nset hostname AFTER\nend\n", append([]string{"--data", data, "run"}, listenerArgs(t)...)...)
+	if rc != 0 || out != "This operation will shutdown the system !\nDo you want to continue? (y/n)y\nSystem is shutting down...\n" {
+		t.Fatalf("rc %d, stdout %q, stderr %s", rc, out, stderr)
+	}
+	if out, _, _ := fosim(t, "", "--data", data, "get", "system", "global"); strings.Contains(out, "AFTER") {
+		t.Error("a line after execute shutdown ran")
+	}
+}
