@@ -130,7 +130,7 @@ func (s *Store) restore(text, user string, lenient bool) (*RestoreResult, error)
 	if verbatim == nil {
 		verbatim = []string{}
 	}
-	cs, err := s.commit(nil, sess.ov, user, "restore", &verbatim, ^uint64(0))
+	cs, err := s.commit(nil, sess.ov, user, "restore", &verbatim)
 	if err != nil {
 		return out, err
 	}

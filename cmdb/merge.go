@@ -16,9 +16,9 @@ import (
 // another session deleted is not brought back: the save is refused.
 
 // rebase rewrites changes made against stale entries onto the current ones
-// (cur looks an entry up as the commit has it so far). It reports whether
-// any change was rebased.
-func rebase(schema *Schema, changes []Change, cur func(table, key string) *Entry, keys func(table string) []string) ([]Change, bool, error) {
+// (cur looks an entry up as the commit has it so far); changes made
+// against the current entries come back as they are.
+func rebase(schema *Schema, changes []Change, cur func(table, key string) *Entry, keys func(table string) []string) ([]Change, error) {
 	latest := map[tableKey]*Entry{}
 	seen := map[tableKey]bool{}
 	lookup := func(tk tableKey) *Entry {
@@ -45,11 +45,11 @@ func rebase(schema *Schema, changes []Change, cur func(table, key string) *Entry
 				out = cloneOnce(out, changes, &rebased)
 				out[i].Before = now
 			case c.Before != nil && now == nil:
-				return nil, false, &Error{Msg: fmt.Sprintf("entry '%s' was deleted by another admin session: not saved", c.Key), Code: CodeNotFound}
+				return nil, &Error{Msg: fmt.Sprintf("entry '%s' was deleted by another admin session: not saved", c.Key), Code: CodeNotFound}
 			default:
 				t := schema.Table(c.Table)
 				if t == nil {
-					return nil, false, fmt.Errorf("cmdb: unknown table %q", c.Table)
+					return nil, fmt.Errorf("cmdb: unknown table %q", c.Table)
 				}
 				merged := mergeEntry(t, c.Before, c.After, now)
 				prune(t, merged)
@@ -60,7 +60,7 @@ func rebase(schema *Schema, changes []Change, cur func(table, key string) *Entry
 		seen[tk] = true
 		latest[tk] = out[i].After
 	}
-	return out, rebased, nil
+	return out, nil
 }
 
 type tableKey struct{ table, key string }

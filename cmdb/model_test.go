@@ -3,6 +3,7 @@ package cmdb
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -14,7 +15,8 @@ import (
 
 // The model test runs random sequences of the operations admins do
 // (create, update, delete, rename, clone, move, purge, batch scripts,
-// restores of the unit's own backup, reopening the store) against the store
+// restores of the unit's own backup, reopening the store), each through the
+// text path or the structured edit API at random, against the store
 // and against a simple in-memory model of three related tables, and
 // compares the two after every step. The model knows FortiOS's rules: a
 // referenced entry cannot be deleted, a rename rewrites the references, a
@@ -170,6 +172,43 @@ type modelOp struct {
 	reopen, restore bool
 	// concurrent: session A runs [0], session B runs [1], A runs [2]
 	concurrent [3]string
+	// api is the same operation through the structured edit API (nil:
+	// text only); it returns the first error.
+	api func(sess *Session) error
+}
+
+// attrValue is one Set of an API operation.
+type attrValue struct {
+	attr  string
+	value Value
+}
+
+// apiSave opens table and key, sets the values in order and saves: the
+// API's "config table / edit key / set … / next / end".
+func apiSave(sess *Session, table, key string, sets ...attrValue) error {
+	t, err := sess.OpenTable(table)
+	if err != nil {
+		return err
+	}
+	e, err := t.Edit(key)
+	if err != nil {
+		return err
+	}
+	for _, s := range sets {
+		if err := e.Set(s.attr, s.value); err != nil {
+			return err
+		}
+	}
+	return e.Save()
+}
+
+// apiTable runs fn on an opened table.
+func apiTable(sess *Session, table string, fn func(t *TableEdit) error) error {
+	t, err := sess.OpenTable(table)
+	if err != nil {
+		return err
+	}
+	return fn(t)
 }
 
 type opGen struct {
@@ -215,7 +254,9 @@ func (g *opGen) next(m *model) modelOp {
 	case 0, 1: // a new address
 		k := g.newName("a")
 		ip := fmt.Sprintf("10.%d.%d.0", g.r.IntN(256), g.r.IntN(256))
-		return modelOp{script: fmt.Sprintf("config firewall address\nedit %s\nset subnet %s/24\nnext\nend\n", k, ip), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config firewall address\nedit %s\nset subnet %s/24\nnext\nend\n", k, ip), api: func(sess *Session) error {
+			return apiSave(sess, "firewall address", k, attrValue{"subnet", Prefix(netip.MustParsePrefix(ip + "/24"))})
+		}, apply: func(m *model) int {
 			m.tables["firewall address"].entries = append(m.tables["firewall address"].entries,
 				&modelEntry{key: k, values: map[string][]string{"subnet": {ip, "255.255.255.0"}}})
 			return 0
@@ -223,13 +264,17 @@ func (g *opGen) next(m *model) modelOp {
 	case 2: // an update
 		e := g.pick(addr)
 		c := g.newName("c")
-		return modelOp{script: fmt.Sprintf("config firewall address\nedit %q\nset comment %s\nnext\nend\n", e.key, c), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config firewall address\nedit %q\nset comment %s\nnext\nend\n", e.key, c), api: func(sess *Session) error {
+			return apiSave(sess, "firewall address", e.key, attrValue{"comment", Words(c)})
+		}, apply: func(m *model) int {
 			m.tables["firewall address"].find(e.key).values["comment"] = []string{c}
 			return 0
 		}}
 	case 3: // delete an address
 		e := g.pick(addr)
-		return modelOp{script: fmt.Sprintf("config firewall address\ndelete %q\nend\n", e.key), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config firewall address\ndelete %q\nend\n", e.key), api: func(sess *Session) error {
+			return apiTable(sess, "firewall address", func(t *TableEdit) error { return t.Delete(e.key) })
+		}, apply: func(m *model) int {
 			if m.referrers(e.key) > 0 {
 				return CodeInUse
 			}
@@ -245,7 +290,9 @@ func (g *opGen) next(m *model) modelOp {
 		e := g.pick(t)
 		to := g.newName("r")
 		path := t.path
-		return modelOp{script: fmt.Sprintf("config %s\nrename %q to %s\nend\n", path, e.key, to), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config %s\nrename %q to %s\nend\n", path, e.key, to), api: func(sess *Session) error {
+			return apiTable(sess, path, func(t *TableEdit) error { return t.Rename(e.key, to) })
+		}, apply: func(m *model) int {
 			m.tables[path].find(e.key).key = to
 			m.renameRefs(e.key, to)
 			return 0
@@ -253,7 +300,9 @@ func (g *opGen) next(m *model) modelOp {
 	case 6: // clone
 		e := g.pick(addr)
 		to := g.newName("k")
-		return modelOp{script: fmt.Sprintf("config firewall address\nclone %q to %s\nend\n", e.key, to), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config firewall address\nclone %q to %s\nend\n", e.key, to), api: func(sess *Session) error {
+			return apiTable(sess, "firewall address", func(t *TableEdit) error { return t.Clone(e.key, to) })
+		}, apply: func(m *model) int {
 			t := m.tables["firewall address"]
 			src := t.find(e.key)
 			c := &modelEntry{key: to, values: map[string][]string{}}
@@ -274,7 +323,9 @@ func (g *opGen) next(m *model) modelOp {
 		if len(members) == 0 {
 			members = []string{addr.entries[0].key}
 		}
-		return modelOp{script: fmt.Sprintf("config firewall addrgrp\nedit %s\nset member %s\nnext\nend\n", k, quoteAll(members)), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config firewall addrgrp\nedit %s\nset member %s\nnext\nend\n", k, quoteAll(members)), api: func(sess *Session) error {
+			return apiSave(sess, "firewall addrgrp", k, attrValue{"member", Words(members...)})
+		}, apply: func(m *model) int {
 			m.tables["firewall addrgrp"].entries = append(m.tables["firewall addrgrp"].entries,
 				&modelEntry{key: k, values: map[string][]string{"member": members}})
 			return 0
@@ -282,7 +333,10 @@ func (g *opGen) next(m *model) modelOp {
 	case 8: // a policy
 		src, dst := g.someAddrs(m, 2), g.someAddrs(m, 2)
 		name := g.newName("p")
-		return modelOp{script: fmt.Sprintf("config firewall policy\nedit 0\nset name %s\nset srcintf port1\nset dstintf port2\nset srcaddr %s\nset dstaddr %s\nset schedule always\nset service ALL\nnext\nend\n", name, quoteAll(src), quoteAll(dst)), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config firewall policy\nedit 0\nset name %s\nset srcintf port1\nset dstintf port2\nset srcaddr %s\nset dstaddr %s\nset schedule always\nset service ALL\nnext\nend\n", name, quoteAll(src), quoteAll(dst)), api: func(sess *Session) error {
+			return apiSave(sess, "firewall policy", "0", attrValue{"name", Words(name)}, attrValue{"srcintf", Words("port1")}, attrValue{"dstintf", Words("port2")},
+				attrValue{"srcaddr", Words(src...)}, attrValue{"dstaddr", Words(dst...)}, attrValue{"schedule", Words("always")}, attrValue{"service", Words("ALL")})
+		}, apply: func(m *model) int {
 			t := m.tables["firewall policy"]
 			max := 0
 			for _, e := range t.entries {
@@ -306,7 +360,9 @@ func (g *opGen) next(m *model) modelOp {
 		if before {
 			where = "before"
 		}
-		return modelOp{script: fmt.Sprintf("config firewall policy\nmove %s %s %s\nend\n", a.key, where, b.key), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config firewall policy\nmove %s %s %s\nend\n", a.key, where, b.key), api: func(sess *Session) error {
+			return apiTable(sess, "firewall policy", func(t *TableEdit) error { return t.Move(a.key, b.key, before) })
+		}, apply: func(m *model) int {
 			t := m.tables["firewall policy"]
 			ia := t.index(a.key)
 			ea := t.entries[ia]
@@ -328,7 +384,9 @@ func (g *opGen) next(m *model) modelOp {
 			return g.next(m)
 		}
 		path := t.path
-		return modelOp{script: fmt.Sprintf("config %s\ndelete %q\nend\n", path, e.key), apply: func(m *model) int {
+		return modelOp{script: fmt.Sprintf("config %s\ndelete %q\nend\n", path, e.key), api: func(sess *Session) error {
+			return apiTable(sess, path, func(t *TableEdit) error { return t.Delete(e.key) })
+		}, apply: func(m *model) int {
 			if m.referrers(e.key) > 0 && path == "firewall addrgrp" {
 				return CodeInUse
 			}
@@ -337,7 +395,9 @@ func (g *opGen) next(m *model) modelOp {
 			return 0
 		}}
 	case 11: // purge the groups
-		return modelOp{script: "config firewall addrgrp\npurge\nend\n", apply: func(m *model) int {
+		return modelOp{script: "config firewall addrgrp\npurge\nend\n", api: func(sess *Session) error {
+			return apiTable(sess, "firewall addrgrp", (*TableEdit).Purge)
+		}, apply: func(m *model) int {
 			t := m.tables["firewall addrgrp"]
 			for _, e := range t.entries {
 				// references from other groups do not count: they go too
@@ -353,7 +413,21 @@ func (g *opGen) next(m *model) modelOp {
 	case 12: // a pasted script: rename then new entries, in batch mode
 		e := g.pick(addr)
 		to, k1, k2 := g.newName("r"), g.newName("b"), g.newName("b")
-		return modelOp{batch: true, script: fmt.Sprintf("config firewall address\nrename %q to %s\nedit %s\nnext\nend\nconfig firewall address\nedit %s\nset comment x\nnext\nend\n", e.key, to, k1, k2), apply: func(m *model) int {
+		return modelOp{batch: true, script: fmt.Sprintf("config firewall address\nrename %q to %s\nedit %s\nnext\nend\nconfig firewall address\nedit %s\nset comment x\nnext\nend\n", e.key, to, k1, k2), api: func(sess *Session) error {
+			// one batch, one commit at the end
+			sess.Batch = true
+			err := apiTable(sess, "firewall address", func(t *TableEdit) error { return t.Rename(e.key, to) })
+			if err == nil {
+				err = apiSave(sess, "firewall address", k1)
+			}
+			if err == nil {
+				err = apiSave(sess, "firewall address", k2, attrValue{"comment", Words("x")})
+			}
+			if err == nil {
+				err = sess.Commit()
+			}
+			return err
+		}, apply: func(m *model) int {
 			t := m.tables["firewall address"]
 			t.find(e.key).key = to
 			m.renameRefs(e.key, to)
@@ -377,7 +451,26 @@ func (g *opGen) next(m *model) modelOp {
 		return modelOp{concurrent: [3]string{
 			fmt.Sprintf("config firewall address\nedit %q\nset comment %s\n", e.key, c),
 			fmt.Sprintf("config firewall address\nedit %q\nset subnet %s/24\nnext\nend\n", e.key, ip),
-			"next\nend\n"}, apply: func(m *model) int {
+			"next\nend\n"}, api: func(sess *Session) error {
+			// A opens the entry and sets the comment; B sets the subnet and
+			// saves; A saves: both changes land.
+			ta, err := sess.OpenTable("firewall address")
+			if err != nil {
+				return err
+			}
+			ea, err := ta.Edit(e.key)
+			if err != nil {
+				return err
+			}
+			if err := ea.Set("comment", Words(c)); err != nil {
+				return err
+			}
+			b := sess.Store().NewSession("admin", "B")
+			if err := apiSave(b, "firewall address", e.key, attrValue{"subnet", Prefix(netip.MustParsePrefix(ip + "/24"))}); err != nil {
+				return err
+			}
+			return ea.Save()
+		}, apply: func(m *model) int {
 			me := m.tables["firewall address"].find(e.key)
 			me.values["comment"] = []string{c}
 			me.values["subnet"] = []string{ip, "255.255.255.0"}
@@ -452,6 +545,8 @@ func TestRandomOperationsAgainstModel(t *testing.T) {
 				op := g.next(m)
 				want := m.clone()
 				wantCode := op.apply(want)
+				// half the operations go through the structured API
+				useAPI := op.api != nil && g.r.IntN(2) == 0
 				got := 0
 				switch {
 				case op.reopen:
@@ -467,7 +562,7 @@ func TestRandomOperationsAgainstModel(t *testing.T) {
 					if res, err := st.Restore(st.Backup("admin"), "admin", false); err != nil {
 						t.Fatalf("step %d: the unit's own backup does not restore: %v %v\n%s", step, err, res.Errors, strings.Join(history, "\n"))
 					}
-				case op.concurrent[0] != "":
+				case op.concurrent[0] != "" && !useAPI:
 					history = append(history, "A: "+op.concurrent[0]+"B: "+op.concurrent[1]+"A: "+op.concurrent[2])
 					a, b := st.NewSession("admin", "A"), st.NewSession("admin", "B")
 					got = execIn(a, op.concurrent[0])
@@ -477,6 +572,9 @@ func TestRandomOperationsAgainstModel(t *testing.T) {
 					if got == 0 {
 						got = execIn(a, op.concurrent[2])
 					}
+				case useAPI:
+					history = append(history, "(api) "+op.script+strings.Join(op.concurrent[:], ""))
+					got = code(op.api(st.NewSession("admin", "model-api")))
 				default:
 					history = append(history, op.script)
 					got = execScript(st, op.script, op.batch)

@@ -102,7 +102,7 @@ func checkPasswordPolicy(v View, schema *Schema, applyTo, secret, old, oldHash s
 
 // checkSecretPolicy is the policy check of "set password" (system admin)
 // and "set psksecret" (phase1): words are what the admin typed.
-func (s *Session) checkSecretPolicy(t *Table, a *Attr, f *frame, words []string) error {
+func (s *Session) checkSecretPolicy(t *Table, a *Attr, before *Entry, words []string) error {
 	if len(words) != 1 || words[0] == "ENC" {
 		return nil // an ENC value was set by someone who saw the policy
 	}
@@ -110,8 +110,8 @@ func (s *Session) checkSecretPolicy(t *Table, a *Attr, f *frame, words []string)
 	switch {
 	case t.Path == "system admin" && a.Name == "password":
 		applyTo = PolicyAdminPassword
-		if f.before != nil {
-			if h := f.before.Values["password"]; len(h) == 2 {
+		if before != nil {
+			if h := before.Values["password"]; len(h) == 2 {
 				oldHash = h[1]
 			}
 		}

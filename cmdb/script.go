@@ -111,11 +111,11 @@ func RunScript(sess *Session, src string, opt ScriptOptions) *ScriptResult {
 	// FortiOS does when the connection closes after "next".
 	for sess.Depth() > 0 {
 		f := sess.top()
-		if f.isEntry() && f.table.Singleton {
+		if f.isEntry() && f.ent.table.Singleton {
 			_, _ = sess.Exec(grammar.Stmt{Kind: grammar.End, Verb: "end"})
 			continue
 		}
-		sess.stack = sess.stack[:len(sess.stack)-1]
+		sess.pop(1)
 	}
 	if opt.Atomic && len(res.Errors) > 0 {
 		sess.Discard()

@@ -3,7 +3,6 @@ package cmdb
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/fosim/fosim/grammar"
@@ -11,7 +10,9 @@ import (
 
 // Session is one admin's editing context: the stack of config / edit levels
 // and, in batch mode, the entries saved but not yet committed. The CLI, a
-// script, a restore and the SSH exec channel all edit through a Session.
+// script, a restore and the SSH exec channel all edit through a Session:
+// its text path (Exec) is a thin adapter over the structured edit API of
+// edit.go (OpenTable, Edit, Set, Save …), which a REST API calls directly.
 //
 // FortiOS semantics: "next" saves the entry, "end" saves it and leaves the
 // level, "abort" leaves without saving. Interactively every save is a
@@ -34,12 +35,7 @@ type Session struct {
 	ov      *overlay
 	// detached sessions (restore) build a configuration in their overlay
 	// and never commit it themselves.
-	detached bool
-	// checkedAt is the store revision every check of the pending batch ran
-	// against (checked tells it is set): if no other commit landed since,
-	// the commit need not check references again.
-	checkedAt uint64
-	checked   bool
+	detached  bool
 	committed int
 	// access is the admin's profile; nil for a system session.
 	access *Access
@@ -48,16 +44,22 @@ type Session struct {
 	saved map[string][]string
 }
 
-// frame is one level of the config stack.
+// frame is one level of the text path's config stack: an open table
+// ("config <table>") or an open entry ("edit", or a singleton's "config").
 type frame struct {
-	table  *Table
-	entry  *Entry // the candidate at an edit level or in a singleton
-	before *Entry // the saved entry being edited (nil when new)
-	rows   *Rows  // a nested keyed table's rows, inside the parent candidate
-	parent *frame // the edit level owning a nested table
+	tbl *TableEdit
+	ent *EntryEdit
 }
 
-func (f *frame) isEntry() bool { return f.entry != nil }
+func (f *frame) isEntry() bool { return f.ent != nil }
+
+// table is the schema table of the level.
+func (f *frame) table() *Table {
+	if f.ent != nil {
+		return f.ent.table
+	}
+	return f.tbl.table
+}
 
 // NewSession opens an editing session on the store for the administrator
 // user, limited by the access profile the admin has now (an unknown user
@@ -86,24 +88,27 @@ func (s *Session) Depth() int { return len(s.stack) }
 // Prompt returns the context word FortiOS shows in the prompt: the table's
 // last path word, or the entry name; "" at the top.
 func (s *Session) Prompt() string {
-	if len(s.stack) == 0 {
+	f := s.top()
+	if f == nil {
 		return ""
 	}
-	f := s.stack[len(s.stack)-1]
-	if f.isEntry() && !f.table.Singleton {
-		return f.entry.Key
+	if f.isEntry() && !f.ent.table.Singleton {
+		return f.ent.entry.Key
 	}
-	return f.table.Name()
+	return f.table().Name()
 }
 
 // Context returns the table and candidate entry of the innermost level (entry
 // nil at a table level, both nil at the top).
 func (s *Session) Context() (*Table, *Entry) {
-	if len(s.stack) == 0 {
+	f := s.top()
+	if f == nil {
 		return nil, nil
 	}
-	f := s.stack[len(s.stack)-1]
-	return f.table, f.entry
+	if f.isEntry() {
+		return f.ent.table, f.ent.entry
+	}
+	return f.tbl.table, nil
 }
 
 // Level tells what the innermost level is: 0 the top, 1 a table level
@@ -122,16 +127,19 @@ func (s *Session) Level() int {
 // Keys lists the entry names of the table at the innermost level (or of the
 // table the edited entry belongs to), for '?' and completion.
 func (s *Session) Keys() []string {
-	s.store.mu.RLock()
-	defer s.store.mu.RUnlock()
+	defer s.lock()()
 	f := s.top()
 	if f == nil {
 		return nil
 	}
-	if f.isEntry() && f.parent != nil && f.rows == nil {
-		return nil
+	if f.isEntry() {
+		e := f.ent
+		if e.parent != nil && e.rows == nil {
+			return nil
+		}
+		return slices.Clone((&TableEdit{sess: s, table: e.table, rows: e.rows, parent: e.parent}).current().Keys)
 	}
-	return slices.Clone(s.rowsOf(f).Keys)
+	return slices.Clone(f.tbl.current().Keys)
 }
 
 // View is the configuration as this session sees it: running plus its own
@@ -142,11 +150,7 @@ func (s *Session) View() View { return s.ov }
 // success (show output, "new entry 'x' added"); an *Error carries FortiOS's
 // message and return code.
 func (s *Session) Exec(st grammar.Stmt) (string, error) {
-	s.store.mu.RLock()
-	defer s.store.mu.RUnlock()
-	if !s.checked {
-		s.checkedAt, s.checked = s.store.revision, true
-	}
+	defer s.lock()()
 	switch st.Kind {
 	case grammar.Comment:
 		return "", nil
@@ -169,15 +173,15 @@ func (s *Session) Exec(st grammar.Stmt) (string, error) {
 	case grammar.Abort:
 		return "", s.abort(st)
 	case grammar.Delete:
-		return "", s.delete(st.Args[0])
+		return "", s.onTable("delete", func(t *TableEdit) error { return t.delete(st.Args[0].Text) })
 	case grammar.Purge:
-		return "", s.purge(st)
+		return "", s.onTable(st.Verb, (*TableEdit).purge)
 	case grammar.Rename:
-		return "", s.rename(st.Args[0], st.Args[1])
+		return "", s.copyTo("rename", st.Args[0], st.Args[1], (*TableEdit).rename)
 	case grammar.Clone:
-		return "", s.clone(st.Args[0], st.Args[1])
+		return "", s.copyTo("clone", st.Args[0], st.Args[1], (*TableEdit).clone)
 	case grammar.Move:
-		return "", s.move(st.Args[0], st.Args[1], st.Before)
+		return "", s.onTable("move", func(t *TableEdit) error { return t.move(st.Args[0].Text, st.Args[1].Text, st.Before) })
 	case grammar.Show:
 		return s.show(st)
 	case grammar.Get:
@@ -193,74 +197,52 @@ func (s *Session) top() *frame {
 	return s.stack[len(s.stack)-1]
 }
 
+func (s *Session) push(f *frame) { s.stack = append(s.stack, f) }
+
+// pop leaves n levels.
+func (s *Session) pop(n int) { s.stack = s.stack[:len(s.stack)-n] }
+
+// config opens a table: a top-level path at the top, a nested table's
+// attribute inside an entry. A singleton opens its entry at once.
 func (s *Session) config(args []grammar.Word) error {
 	f := s.top()
-	if f == nil {
+	var t *TableEdit
+	switch {
+	case f == nil:
 		words := texts(args)
-		t, n, err := s.schema.Resolve(words)
+		tb, n, err := s.schema.Resolve(words)
 		if err != nil {
 			return cliErr(err)
 		}
 		if n < len(words) {
 			return parseErr(words[n])
 		}
-		if err := s.mayRead(t); err != nil {
+		if t, err = s.openTable(tb); err != nil {
 			return err
 		}
-		if t.Singleton {
-			cur := s.ov.Entry(t.Path, "")
-			s.stack = append(s.stack, &frame{table: t, entry: cloneOrNew(cur, ""), before: cur})
-		} else {
-			s.stack = append(s.stack, &frame{table: t})
-		}
-		return nil
-	}
-	if !f.isEntry() {
+	case !f.isEntry():
 		return parseErr("config")
-	}
-	if len(args) != 1 {
+	case len(args) != 1:
 		if len(args) == 0 {
 			return incomplete()
 		}
 		return parseErr(args[1].Text)
+	default:
+		var err error
+		if t, err = f.ent.openChild(f.ent.table.ResolveAttr(args[0].Text), args[0].Text); err != nil {
+			return err
+		}
 	}
-	a := f.table.ResolveAttr(args[0].Text)
-	if a == nil || a.Child == nil || !condHolds(f.table, f.entry, a) {
-		return parseErr(args[0].Text)
-	}
-	if f.entry.Children == nil {
-		f.entry.Children = map[string]*Rows{}
-	}
-	rows := f.entry.Children[a.Name]
-	if rows == nil {
-		rows = NewRows()
-	}
-	if a.Child.Singleton {
-		cur := rows.ByKey[""]
-		s.stack = append(s.stack, &frame{table: a.Child, entry: cloneOrNew(cur, ""), before: cur, parent: f})
+	if t.table.Singleton {
+		e, err := t.edit("")
+		if err != nil {
+			return err
+		}
+		s.push(&frame{ent: e})
 		return nil
 	}
-	f.entry.Children[a.Name] = rows
-	s.stack = append(s.stack, &frame{table: a.Child, rows: rows, parent: f})
+	s.push(&frame{tbl: t})
 	return nil
-}
-
-func cloneOrNew(e *Entry, key string) *Entry {
-	if e != nil {
-		return e.Clone()
-	}
-	return NewEntry(key)
-}
-
-// rowsOf returns the rows an edit at table level f works on.
-func (s *Session) rowsOf(f *frame) *Rows {
-	if f.rows != nil {
-		return f.rows
-	}
-	if r := s.ov.Table(f.table.Path); r != nil {
-		return r
-	}
-	return NewRows()
 }
 
 func (s *Session) edit(w grammar.Word) (string, error) {
@@ -268,91 +250,36 @@ func (s *Session) edit(w grammar.Word) (string, error) {
 	if f == nil || f.isEntry() {
 		return "", parseErr("edit")
 	}
-	key, err := s.checkKey(f, w)
-	if err != nil {
-		return "", err
-	}
-	rows := s.rowsOf(f)
-	cur := rows.ByKey[key]
-	nf := &frame{table: f.table, before: cur, rows: f.rows, parent: f.parent}
-	msg := ""
-	if cur != nil {
-		nf.entry = cur.Clone()
-	} else {
-		if err := s.mayWrite(f.table); err != nil {
-			return "", err
-		}
-		nf.entry = NewEntry(key)
-		s.initEntry(f.table, nf.entry)
-		msg = fmt.Sprintf("new entry '%s' added\n", key)
-	}
-	s.stack = append(s.stack, nf)
-	return msg, nil
-}
-
-// initEntry fills what FortiOS generates for a new entry (uuid).
-func (s *Session) initEntry(t *Table, e *Entry) {
-	for _, a := range t.genAttrs {
-		e.Values[a.Name] = []string{newUUID()}
-	}
-}
-
-// checkKey validates an entry name; "edit 0" in a numbered table takes the
-// next free id.
-func (s *Session) checkKey(f *frame, w grammar.Word) (string, error) {
 	if w.Placeholder() != "" {
 		return "", placeholderErr(w.Placeholder())
 	}
-	t := f.table
-	if t.KeyType == TInt {
-		n, err := strconv.ParseInt(w.Text, 10, 64)
-		if err != nil || n < t.KeyMin || n > t.KeyTop {
-			return "", valueErr(w.Text)
-		}
-		if n == 0 {
-			var max int64
-			for _, k := range s.rowsOf(f).Keys {
-				if v, _ := strconv.ParseInt(k, 10, 64); v > max {
-					max = v
-				}
-			}
-			n = max + 1
-		}
-		return strconv.FormatInt(n, 10), nil
+	e, err := f.tbl.edit(w.Text)
+	if err != nil {
+		return "", err
 	}
-	if w.Text == "" || (t.KeyMax > 0 && len(w.Text) > t.KeyMax) {
-		return "", valueErr(w.Text)
+	s.push(&frame{ent: e})
+	if e.created {
+		return fmt.Sprintf("new entry '%s' added\n", e.entry.Key), nil
 	}
-	return w.Text, nil
+	return "", nil
 }
 
-type setOp int
-
-const (
-	opSet setOp = iota
-	opAppend
-	opUnselect
-)
-
-func (s *Session) entryFrame(verb string) (*frame, error) {
+func (s *Session) entryFrame(verb string) (*EntryEdit, error) {
 	f := s.top()
 	if f == nil || !f.isEntry() {
 		return nil, parseErr(verb)
 	}
-	return f, nil
+	return f.ent, nil
 }
 
 func (s *Session) set(args []grammar.Word, op setOp) error {
-	f, err := s.entryFrame(args[0].Text)
+	e, err := s.entryFrame(args[0].Text)
 	if err != nil {
 		return err
 	}
-	if err := s.mayWrite(f.table); err != nil {
+	a := e.table.ResolveAttr(args[0].Text)
+	if err := e.settable(a, args[0].Text); err != nil {
 		return err
-	}
-	a := f.table.ResolveAttr(args[0].Text)
-	if a == nil || a.Child != nil || !condHolds(f.table, f.entry, a) {
-		return parseErr(args[0].Text)
 	}
 	words := make([]string, len(args)-1)
 	for i, w := range args[1:] {
@@ -361,91 +288,15 @@ func (s *Session) set(args []grammar.Word, op setOp) error {
 		}
 		words[i] = w.Text
 	}
-	if op != opSet && !a.Type.Multi() {
-		return parseErr(args[0].Text)
-	}
-	if op == opSet && len(words) == 1 && words[0] == "" && !a.Type.Multi() {
-		delete(f.entry.Values, a.Name) // set x "" empties it, as show full prints
-		return nil
-	}
-	canon, err := a.Canon(words, s.store.secrets)
-	if err != nil {
-		return err
-	}
-	if a.Type == TPassword || a.Type == TPasswordHash {
-		if err := s.checkSecretPolicy(f.table, a, f, words); err != nil {
-			return err
-		}
-	}
-	if a.Type == TRef || a.Type == TRefs {
-		for _, name := range canon {
-			if !refExists(s.ov, a, name) {
-				return notFoundInDatasource(name)
-			}
-		}
-	}
-	switch op {
-	case opAppend:
-		cur := f.entry.Get(a)
-		merged := slices.Clone(cur)
-		for _, w := range canon {
-			if !slices.Contains(merged, w) {
-				merged = append(merged, w)
-			}
-		}
-		canon = merged
-	case opUnselect:
-		cur := f.entry.Get(a)
-		var kept []string
-		for _, w := range cur {
-			if !slices.Contains(canon, w) {
-				kept = append(kept, w)
-			}
-		}
-		for _, w := range canon {
-			if !slices.Contains(cur, w) {
-				return valueErr(w)
-			}
-		}
-		canon = kept
-	}
-	if a.Type == TOptions {
-		a.sortOptions(canon)
-	}
-	if a.Max > 0 && a.Type.Multi() && a.Type != TStrings && len(canon) > a.Max {
-		return valueErr(canon[len(canon)-1])
-	}
-	setValue(f.entry, a, canon)
-	return nil
-}
-
-// setValue stores canonical words, dropping them when they equal the default
-// so that show prints only what differs.
-func setValue(e *Entry, a *Attr, words []string) {
-	if slices.Equal(words, a.Default) || (len(words) == 0 && len(a.Default) == 0) {
-		delete(e.Values, a.Name)
-		return
-	}
-	e.Values[a.Name] = words
+	return e.set(a, args[0].Text, op, words)
 }
 
 func (s *Session) unset(w grammar.Word) error {
-	f, err := s.entryFrame(w.Text)
+	e, err := s.entryFrame(w.Text)
 	if err != nil {
 		return err
 	}
-	if err := s.mayWrite(f.table); err != nil {
-		return err
-	}
-	a := f.table.ResolveAttr(w.Text)
-	if a == nil || a.Child != nil || !condHolds(f.table, f.entry, a) {
-		return parseErr(w.Text)
-	}
-	if a.Type == TUUID {
-		return nil // FortiOS keeps the uuid
-	}
-	delete(f.entry.Values, a.Name)
-	return nil
+	return e.unset(e.table.ResolveAttr(w.Text), w.Text)
 }
 
 // condHolds evaluates an attribute's existence condition on a candidate.
@@ -490,38 +341,6 @@ func prune(t *Table, e *Entry) {
 	}
 }
 
-// save stores the candidate of an entry level: into the parent candidate for
-// nested tables, else as a change (committed now, or at the end of the
-// block in batch mode).
-func (s *Session) save(f *frame) error {
-	prune(f.table, f.entry)
-	if err := checkEntry(s.ov, f.table, f.entry); err != nil {
-		return err
-	}
-	if f.parent != nil {
-		// nested: the parent's candidate carries it
-		name := f.table.Path[len(f.parent.table.Path)+1:]
-		pe := f.parent.entry
-		if f.table.Singleton {
-			if len(f.entry.Values) == 0 && len(f.entry.Children) == 0 {
-				delete(pe.Children, name)
-				return nil
-			}
-			r := NewRows()
-			r.Put(f.entry)
-			pe.Children[name] = r
-			return nil
-		}
-		f.rows.Put(f.entry)
-		return nil
-	}
-	if f.before != nil && f.before.Equal(f.entry) {
-		s.noteSaved(f.table.Path, f.entry.Key)
-		return nil
-	}
-	return s.change(Change{Table: f.table.Path, Key: f.entry.Key, Before: f.before, After: f.entry})
-}
-
 // change records a change and commits it unless in batch mode. An
 // interactive change goes straight to the store: copying the table into
 // the overlay first would cost a whole table per save.
@@ -547,10 +366,7 @@ func (s *Session) change(cs ...Change) error {
 		return nil
 	}
 	s.pending = append(s.pending, cs...)
-	if s.Batch {
-		return nil
-	}
-	return s.flushLocked()
+	return nil
 }
 
 // noteSaved records, in a detached session, the order entries are saved.
@@ -564,28 +380,19 @@ func (s *Session) noteSaved(table, key string) {
 	s.saved[table] = append(s.saved[table], key)
 }
 
-// Flush commits the pending changes of a batch.
-func (s *Session) Flush() error {
-	s.store.mu.RLock()
-	defer s.store.mu.RUnlock()
-	return s.flushLocked()
-}
+// Flush commits the pending changes of a batch (Commit).
+func (s *Session) Flush() error { return s.Commit() }
 
-// flushLocked is called with the store's read lock held; Commit needs the
-// write lock, so the read lock is released around it.
+// flushLocked is called with the store's read lock held; the commit needs
+// the write lock, so the read lock is released around it.
 func (s *Session) flushLocked() error {
 	if len(s.pending) == 0 {
 		return nil
 	}
 	pending := s.pending
 	s.pending = nil
-	checkedAt := s.checkedAt
-	if !s.checked {
-		checkedAt = ^uint64(0)
-	}
-	s.checked = false
 	s.store.mu.RUnlock()
-	cs, err := s.store.commitChecked(pending, s.User, s.Source, checkedAt)
+	cs, err := s.store.commit(pending, nil, s.User, s.Source, nil)
 	s.store.mu.RLock()
 	s.ov = newOverlay(runningView{s.store})
 	if cs != nil {
@@ -596,9 +403,8 @@ func (s *Session) flushLocked() error {
 
 // Discard drops a batch's saved but uncommitted changes.
 func (s *Session) Discard() {
-	s.store.mu.RLock()
-	defer s.store.mu.RUnlock()
-	s.pending, s.checked = nil, false
+	defer s.lock()()
+	s.pending = nil
 	s.ov = newOverlay(runningView{s.store})
 }
 
@@ -610,18 +416,18 @@ func (s *Session) Pending() int { return len(s.pending) }
 
 func (s *Session) next(st grammar.Stmt) error {
 	f := s.top()
-	if f == nil || !f.isEntry() || f.table.Singleton {
+	if f == nil || !f.isEntry() || f.ent.table.Singleton {
 		return parseErr(st.Verb)
 	}
 	// A save that fails its checks leaves the admin where they were; a
 	// script drops the entry and goes on.
-	if err := s.save(f); err != nil {
+	if err := f.ent.save(); err != nil {
 		if s.Batch {
-			s.stack = s.stack[:len(s.stack)-1]
+			s.pop(1)
 		}
 		return err
 	}
-	s.stack = s.stack[:len(s.stack)-1]
+	s.pop(1)
 	return nil
 }
 
@@ -631,13 +437,13 @@ func (s *Session) end(st grammar.Stmt) error {
 		return parseErr(st.Verb)
 	}
 	if f.isEntry() {
-		err := s.save(f)
+		err := f.ent.save()
 		if err != nil && !s.Batch {
 			return err
 		}
-		s.stack = s.stack[:len(s.stack)-1]
-		if !f.table.Singleton {
-			s.stack = s.stack[:len(s.stack)-1] // and leave the table level
+		s.pop(1)
+		if !f.ent.table.Singleton {
+			s.pop(1) // and leave the table level
 		}
 		if err != nil {
 			if len(s.stack) == 0 && !s.HoldCommits {
@@ -648,7 +454,7 @@ func (s *Session) end(st grammar.Stmt) error {
 			return err
 		}
 	} else {
-		s.stack = s.stack[:len(s.stack)-1]
+		s.pop(1)
 	}
 	if len(s.stack) == 0 && s.Batch && !s.HoldCommits {
 		return s.flushLocked()
@@ -661,9 +467,9 @@ func (s *Session) abort(st grammar.Stmt) error {
 	if f == nil {
 		return parseErr(st.Verb)
 	}
-	s.stack = s.stack[:len(s.stack)-1]
-	if f.isEntry() && !f.table.Singleton {
-		s.stack = s.stack[:len(s.stack)-1]
+	s.pop(1)
+	if f.isEntry() && !f.ent.table.Singleton {
+		s.pop(1)
 	}
 	return nil
 }
@@ -673,180 +479,26 @@ func (s *Session) Reset() {
 	s.stack = nil
 }
 
-// tableFrame is the table level of delete, purge, rename, clone and move,
-// which all change the table.
-func (s *Session) tableFrame(verb string) (*frame, error) {
+// onTable runs a table-level statement (delete, purge, move).
+func (s *Session) onTable(verb string, fn func(*TableEdit) error) error {
 	f := s.top()
 	if f == nil || f.isEntry() {
-		return nil, parseErr(verb)
+		return parseErr(verb)
 	}
-	if err := s.mayWrite(f.table); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return fn(f.tbl)
 }
 
-func (s *Session) delete(w grammar.Word) error {
-	f, err := s.tableFrame("delete")
-	if err != nil {
-		return err
-	}
-	rows := s.rowsOf(f)
-	cur := rows.ByKey[w.Text]
-	if cur == nil {
-		return &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
-	}
-	if f.rows != nil {
-		f.rows.Remove(w.Text)
-		return nil
-	}
-	if n := countRefs(s.schema, s.ov, f.table.Path, w.Text); n > 0 {
-		return inUseErr(n)
-	}
-	return s.change(Change{Table: f.table.Path, Key: w.Text, Before: cur})
-}
-
-func (s *Session) purge(st grammar.Stmt) error {
-	f, err := s.tableFrame(st.Verb)
-	if err != nil {
-		return err
-	}
-	if f.rows != nil {
-		f.rows.Keys, f.rows.ByKey = nil, map[string]*Entry{}
-		return nil
-	}
-	rows := s.rowsOf(f)
-	var cs []Change
-	for _, e := range rows.Ordered() {
-		cs = append(cs, Change{Table: f.table.Path, Key: e.Key, Before: e})
-	}
-	// References from inside the purged table itself do not count.
-	ov := newOverlay(s.ov)
-	for _, c := range cs {
-		ov.apply(c)
-	}
-	for _, c := range cs {
-		if n := countRefs(s.schema, ov, f.table.Path, c.Key); n > 0 {
-			return inUseErr(n)
-		}
-	}
-	return s.change(cs...)
-}
-
-// copySource checks the two names of rename / clone: from must exist, to
-// must be a valid new name.
-func (s *Session) copySource(f *frame, from, to grammar.Word) (*Rows, *Entry, string, error) {
-	rows := s.rowsOf(f)
-	cur := rows.ByKey[from.Text]
-	if cur == nil {
-		return nil, nil, "", &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
-	}
-	newKey, err := s.checkKey(f, to)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if rows.ByKey[newKey] != nil {
-		return nil, nil, "", &Error{Msg: "entry '" + newKey + "' already exists", Code: CodeDuplicate}
-	}
-	return rows, cur, newKey, nil
-}
-
-func (s *Session) rename(from, to grammar.Word) error {
-	f, err := s.tableFrame("rename")
-	if err != nil {
-		return err
-	}
-	rows, cur, newKey, err := s.copySource(f, from, to)
-	if err != nil {
-		return err
-	}
-	renamed := cur.Clone()
-	renamed.Key = newKey
-	if f.rows != nil {
-		i := slices.Index(f.rows.Keys, from.Text)
-		f.rows.Remove(from.Text)
-		f.rows.Put(renamed)
-		f.rows.Move(newKey, keyAt(f.rows.Keys, i), true)
-		return nil
-	}
-	order := slices.Clone(rows.Keys)
-	order[slices.Index(order, from.Text)] = newKey
-	renamed.seq = 0
-	cs := []Change{
-		{Table: f.table.Path, Key: from.Text, Before: cur},
-		{Table: f.table.Path, Key: newKey, After: renamed},
-		{Table: f.table.Path, Key: newKey, Before: renamed, After: renamed, Order: order},
-	}
-	// Rewrite every reference to the old name, once per entry; only the
-	// values that name it change (a default that names it becomes explicit).
-	rewritten := map[*Entry]bool{}
-	forEachRef(s.schema, s.ov, func(t *Table, top *Entry, a *Attr, e *Entry) {
-		if rewritten[top] || !slices.Contains(a.Refs, f.table.Path) || !slices.Contains(e.Get(a), from.Text) {
-			return
-		}
-		if t.Path == f.table.Path && top.Key == from.Text {
-			return // the renamed entry itself is replaced above
-		}
-		rewritten[top] = true
-		upd := top.Clone()
-		walkRefs(t, upd, func(a2 *Attr, e2 *Entry) {
-			if v := e2.Get(a2); slices.Contains(a2.Refs, f.table.Path) && slices.Contains(v, from.Text) {
-				v = slices.Clone(v)
-				v[slices.Index(v, from.Text)] = newKey
-				setValue(e2, a2, v)
+// copyTo runs rename / clone, whose new name may not be a placeholder.
+func (s *Session) copyTo(verb string, from, to grammar.Word, fn func(*TableEdit, string, string) error) error {
+	return s.onTable(verb, func(t *TableEdit) error {
+		if to.Placeholder() != "" {
+			if err := s.mayWrite(t.table); err != nil {
+				return err
 			}
-		})
-		cs = append(cs, Change{Table: t.Path, Key: top.Key, Before: top, After: upd})
+			return placeholderErr(to.Placeholder())
+		}
+		return fn(t, from.Text, to.Text)
 	})
-	return s.change(cs...)
-}
-
-func keyAt(keys []string, i int) string {
-	if i >= 0 && i < len(keys) {
-		return keys[i]
-	}
-	return ""
-}
-
-func (s *Session) clone(from, to grammar.Word) error {
-	f, err := s.tableFrame("clone")
-	if err != nil {
-		return err
-	}
-	_, cur, newKey, err := s.copySource(f, from, to)
-	if err != nil {
-		return err
-	}
-	c := cur.Clone()
-	c.Key, c.seq = newKey, 0
-	s.initEntry(f.table, c)
-	if f.rows != nil {
-		f.rows.Put(c)
-		return nil
-	}
-	return s.change(Change{Table: f.table.Path, Key: newKey, After: c})
-}
-
-func (s *Session) move(a, b grammar.Word, before bool) error {
-	f, err := s.tableFrame("move")
-	if err != nil {
-		return err
-	}
-	rows := s.rowsOf(f)
-	if rows.ByKey[a.Text] == nil {
-		return &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
-	}
-	if rows.ByKey[b.Text] == nil {
-		return &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
-	}
-	if f.rows != nil {
-		f.rows.Move(a.Text, b.Text, before)
-		return nil
-	}
-	r := &Rows{Keys: slices.Clone(rows.Keys), ByKey: rows.ByKey}
-	r.Move(a.Text, b.Text, before)
-	e := rows.ByKey[a.Text]
-	return s.change(Change{Table: f.table.Path, Key: a.Text, Before: e, After: e, Order: r.Keys})
 }
 
 func texts(ws []grammar.Word) []string {
@@ -887,20 +539,17 @@ func (s *Session) show(st grammar.Stmt) (string, error) {
 				b.WriteString(ConfigHeader(s.ov, s.schema, s.User, s.store.revision))
 			}
 			WriteConfig(&b, s.schema, s.ov, st.Full)
-		case f.isEntry() && !f.table.Singleton:
-			title := f.table.Path
-			if f.parent != nil {
-				title = f.table.Path[len(f.parent.table.Path)+1:]
+		case f.isEntry():
+			e := f.ent
+			title := e.table.Path
+			if e.parent != nil && !e.table.Singleton {
+				title = e.table.Path[len(e.parent.table.Path)+1:]
 			}
 			r := NewRows()
-			r.Put(f.entry)
-			writeBlock(&b, f.table, r, st.Full, 0, title)
-		case f.isEntry():
-			r := NewRows()
-			r.Put(f.entry)
-			writeBlock(&b, f.table, r, st.Full, 0, f.table.Path)
+			r.Put(e.entry)
+			writeBlock(&b, e.table, r, st.Full, 0, title)
 		default:
-			writeBlock(&b, f.table, s.rowsOf(f), st.Full, 0, f.table.Path)
+			writeBlock(&b, f.tbl.table, f.tbl.current(), st.Full, 0, f.tbl.table.Path)
 		}
 		return b.String(), nil
 	}
@@ -918,7 +567,7 @@ func (s *Session) show(st grammar.Stmt) (string, error) {
 	if key != nil {
 		e := rows.ByKey[key.Text]
 		if e == nil {
-			return "", &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
+			return "", notFound()
 		}
 		WriteEntry(&b, t, e, st.Full)
 		return b.String(), nil
@@ -952,9 +601,9 @@ func (s *Session) get(st grammar.Stmt) (string, error) {
 		case f == nil:
 			return "", incomplete()
 		case f.isEntry():
-			WriteGet(&b, f.table, f.entry)
+			WriteGet(&b, f.ent.table, f.ent.entry)
 		default:
-			WriteGetTable(&b, f.table, s.rowsOf(f))
+			WriteGetTable(&b, f.tbl.table, f.tbl.current())
 		}
 		return b.String(), nil
 	}
@@ -979,7 +628,7 @@ func (s *Session) get(st grammar.Stmt) (string, error) {
 	case key != nil:
 		e := rows.ByKey[key.Text]
 		if e == nil {
-			return "", &Error{Msg: "entry not found in datasource", Code: CodeNotFound}
+			return "", notFound()
 		}
 		WriteGet(&b, t, e)
 	default:

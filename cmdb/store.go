@@ -54,9 +54,10 @@ func (cs *ChangeSet) Tables() []string {
 }
 
 // Validator may refuse a change set before it is written (a daemon's
-// Validate phase); its error is printed to the admin. It runs under the
-// commit lock and must not call the Store.
-type Validator func(*ChangeSet) error
+// Validate phase); its error is printed to the admin. after is the whole
+// configuration as it will be if the commit lands. A validator runs under
+// the commit lock: it must not call the Store, nor keep after.
+type Validator func(cs *ChangeSet, after View) error
 
 // Store is the persistent CMDB: the running configuration in memory, a bbolt
 // file on disk, written in one transaction per commit.
@@ -311,9 +312,16 @@ func (v runningView) Entry(table, key string) *Entry {
 
 func (v runningView) Table(table string) *Rows { return v.s.tables[table] }
 
-// AddValidator registers a Validate-phase hook; the returned function
-// removes it.
-func (s *Store) AddValidator(v Validator) (remove func()) {
+// AddValidator registers a Validate-phase hook that sees the change set
+// only (AddConfigValidator gives it the resulting configuration too); the
+// returned function removes it.
+func (s *Store) AddValidator(fn func(*ChangeSet) error) (remove func()) {
+	return s.AddConfigValidator(func(cs *ChangeSet, _ View) error { return fn(cs) })
+}
+
+// AddConfigValidator registers a Validate-phase hook; the returned
+// function removes it.
+func (s *Store) AddConfigValidator(v Validator) (remove func()) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
 	if s.validators == nil {
@@ -335,6 +343,10 @@ func (s *Store) AddValidator(v Validator) (remove func()) {
 func (s *Store) Subscribe(fn func(*ChangeSet)) (remove func()) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
+	return s.subscribeLocked(fn)
+}
+
+func (s *Store) subscribeLocked(fn func(*ChangeSet)) (remove func()) {
 	if s.subs == nil {
 		s.subs = map[int]func(*ChangeSet){}
 	}
@@ -348,53 +360,74 @@ func (s *Store) Subscribe(fn func(*ChangeSet)) (remove func()) {
 	}
 }
 
+// SubscribeFrom is Subscribe for a subscriber that loads the configuration
+// first (a daemon starting): start is called with the committed
+// configuration, its revision and the secrets key that decrypts it,
+// atomically with the registration, so fn then receives exactly the
+// commits after that revision, in order: none lost between the load and
+// the subscription, none seen twice. start runs under the store's read
+// lock: it must not call the Store, nor keep v. fn is not called before
+// start returns.
+func (s *Store) SubscribeFrom(start func(v View, revision uint64, secrets *Secrets), fn func(*ChangeSet)) (remove func()) {
+	// A commit picks its subscribers and moves the revision under the
+	// write lock, so under the read lock both are settled together.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.hookMu.Lock()
+	remove = s.subscribeLocked(fn)
+	s.hookMu.Unlock()
+	start(runningView{s}, s.revision, s.secrets)
+	return remove
+}
+
 // Commit validates and writes changes in one bbolt transaction. On any error
 // nothing is written and the running configuration is unchanged.
 func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error) {
-	return s.commit(changes, nil, user, source, nil, ^uint64(0))
+	return s.commit(changes, nil, user, source, nil)
 }
 
-// commitChecked is Commit for a session whose checks all ran at revision
-// checkedAt: when nothing was committed since, references are known good.
-func (s *Store) commitChecked(changes []Change, user, source string, checkedAt uint64) (*ChangeSet, error) {
-	return s.commit(changes, nil, user, source, nil, checkedAt)
-}
-
-// commit is Commit that may also replace the verbatim blocks (restore).
-// With target set (restore) the changes are the difference between the
-// running configuration and target, computed under the commit lock so
-// that no commit in between is undone unseen; otherwise changes made
-// against entries that other sessions committed since are rebased on them.
-func (s *Store) commit(changes []Change, target View, user, source string, verbatim *[]string, checkedAt uint64) (*ChangeSet, error) {
+// commit is the one commit path. With target set (restore) the changes are
+// the difference between the running configuration and target, computed
+// under the commit lock so that no commit in between is undone unseen;
+// otherwise changes made against entries that other sessions committed
+// since are rebased on them. verbatim, when set, replaces the unmodelled
+// blocks a lenient restore keeps. Every whole-configuration check
+// (checkConfig) and every validator runs on the configuration as it will
+// be, whatever path built the changes.
+func (s *Store) commit(changes []Change, target View, user, source string, verbatim *[]string) (*ChangeSet, error) {
 	if len(changes) == 0 && verbatim == nil && target == nil {
 		return nil, nil
 	}
+	cs, subs, err := s.commitLocked(changes, target, user, source, verbatim)
+	if cs == nil || err != nil {
+		return nil, err
+	}
+	s.publish(cs, subs)
+	return cs, nil
+}
+
+func (s *Store) commitLocked(changes []Change, target View, user, source string, verbatim *[]string) (*ChangeSet, []func(*ChangeSet), error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if target != nil {
 		changes = nil
 		for _, t := range s.schema.order {
 			changes = append(changes, diffTable(t.Path, s.tables[t.Path], target.Table(t.Path))...)
 		}
-	} else if checkedAt != s.revision {
-		var rebased bool
+	} else {
 		var err error
-		changes, rebased, err = rebase(s.schema, changes, runningView{s}.Entry, func(table string) []string {
+		changes, err = rebase(s.schema, changes, runningView{s}.Entry, func(table string) []string {
 			if r := s.tables[table]; r != nil {
 				return r.Keys
 			}
 			return nil
 		})
 		if err != nil {
-			s.mu.Unlock()
-			return nil, err
-		}
-		if rebased {
-			checkedAt = ^uint64(0)
+			return nil, nil, err
 		}
 	}
 	if len(changes) == 0 && verbatim == nil {
-		s.mu.Unlock()
-		return nil, nil
+		return nil, nil, nil
 	}
 	cs := &ChangeSet{Revision: s.revision + 1, Time: s.now(), User: user, Source: source, Changes: changes}
 	for i := range changes {
@@ -402,48 +435,31 @@ func (s *Store) commit(changes []Change, target View, user, source string, verba
 			changes[i].VDOM = VDOM
 		}
 	}
-	// The configuration as it will be is only needed to check references
-	// (skipped when the session checked them at this very revision), to
-	// re-key secrets, and to renumber a moved table: building it copies the
-	// tables touched, which a big batch can do without.
-	needView := checkedAt != s.revision
+	// after is the configuration as it will be; its tables are copied only
+	// when a check reads one whole (an overlay is lazy), so a big batch
+	// and an interactive save on a big table both stay cheap.
+	after := newOverlay(runningView{s})
 	for _, c := range changes {
-		if c.Order != nil || c.Table == "system global" {
-			needView = true
-		}
+		after.apply(c)
 	}
-	var ov *overlay
-	if needView {
-		ov = newOverlay(runningView{s})
-		for _, c := range changes {
-			ov.apply(c)
-		}
-	}
-	secrets, newKey, rekeyed := s.secrets, []byte(nil), false
-	if ov != nil {
-		secrets, newKey, rekeyed = s.rekeyIfNeeded(ov, changes)
-	}
+	secrets, newKey, rekeyed := s.rekeyIfNeeded(after, changes)
 	if rekeyed {
-		changes = append(changes, s.reencrypt(ov, s.secrets, secrets)...)
+		changes = append(changes, s.reencrypt(after, s.secrets, secrets)...)
 		cs.Changes = changes
 	}
-	if checkedAt != s.revision || rekeyed {
-		if err := s.checkIntegrity(ov, changes); err != nil {
-			s.mu.Unlock()
-			return nil, err
-		}
+	if err := checkConfig(s.schema, runningView{s}, after, changes); err != nil {
+		return nil, nil, err
 	}
 	s.hookMu.Lock()
 	validators := sortedHooks(s.validators)
 	subs := sortedHooks(s.subs)
 	s.hookMu.Unlock()
 	for _, v := range validators {
-		if err := v(cs); err != nil {
-			s.mu.Unlock()
-			return nil, err
+		if err := v(cs, after); err != nil {
+			return nil, nil, err
 		}
 	}
-	plan := planWrite(changes, ov, s.seq)
+	plan := planWrite(changes, after, s.seq)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if rekeyed {
 			meta := tx.Bucket(bMeta)
@@ -465,8 +481,7 @@ func (s *Store) commit(changes []Change, target View, user, source string, verba
 		return s.write(tx, cs, plan)
 	})
 	if err != nil {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("cmdb: commit failed, nothing written: %w", err)
+		return nil, nil, fmt.Errorf("cmdb: commit failed, nothing written: %w", err)
 	}
 	s.seq = plan.seq
 	for _, c := range plan.changes {
@@ -495,9 +510,7 @@ func (s *Store) commit(changes []Change, target View, user, source string, verba
 	if verbatim != nil {
 		s.verbatim = *verbatim
 	}
-	s.mu.Unlock()
-	s.publish(cs, subs)
-	return cs, nil
+	return cs, subs, nil
 }
 
 // publish hands cs to the subscribers once every earlier revision has been
@@ -644,31 +657,70 @@ func (a *valueArena) encode(e *Entry) []byte {
 	return a.buf[start:len(a.buf):len(a.buf)]
 }
 
-// checkIntegrity verifies, against the configuration as it will be, that
-// every reference of a changed entry names an existing entry and that no
-// deleted entry is still referenced.
-func (s *Store) checkIntegrity(v View, changes []Change) error {
-	deleted := false
-	for _, c := range changes {
-		if c.After != nil {
-			t := s.schema.Table(c.Table)
-			if t == nil {
-				return fmt.Errorf("cmdb: unknown table %q", c.Table)
+// checkConfig is the commit's check of the configuration as it will be
+// (after; before is the running one): every entry the commit leaves
+// changed passes its table's save checks (checkEntry: required attributes,
+// node checks, cross-table checks such as ike-tcp-port against
+// auth-ike-saml-port, subnet overlap), nested entries included, and names
+// existing entries only; no entry deleted is still named. An interactive
+// save, a script, a restore and a rebased concurrent change all pass here,
+// so no path can get round a check that another enforces.
+func checkConfig(schema *Schema, before, after View, changes []Change) error {
+	// An entry changed twice in a batch is checked once, as it ends.
+	last := make(map[tableKey]int, len(changes))
+	for i, c := range changes {
+		last[tableKey{c.Table, c.Key}] = i
+	}
+	var deleted []tableKey
+	for i, c := range changes {
+		tk := tableKey{c.Table, c.Key}
+		if last[tk] != i {
+			continue
+		}
+		t := schema.Table(c.Table)
+		if t == nil {
+			return fmt.Errorf("cmdb: unknown table %q", c.Table)
+		}
+		e := after.Entry(c.Table, c.Key)
+		if e == nil {
+			if before.Entry(c.Table, c.Key) != nil {
+				deleted = append(deleted, tk)
 			}
-			if err := checkRefs(v, t, c.After); err != nil {
-				return err
-			}
-		} else if c.Before != nil {
-			deleted = true
+			continue
+		}
+		if err := checkEntryTree(after, t, e); err != nil {
+			return err
 		}
 	}
-	if !deleted {
-		return nil
+	for _, tk := range deleted {
+		if n := countRefs(schema, after, tk.table, tk.key); n > 0 {
+			return inUseErr(n)
+		}
 	}
-	for _, c := range changes {
-		if c.After == nil && c.Before != nil {
-			if n := countRefs(s.schema, v, c.Table, c.Key); n > 0 {
-				return inUseErr(n)
+	return nil
+}
+
+// checkEntryTree runs an entry's save checks and reference checks, and
+// those of its nested entries.
+func checkEntryTree(v View, t *Table, e *Entry) error {
+	if err := checkEntry(v, t, e); err != nil {
+		return err
+	}
+	for _, a := range t.Attrs {
+		if a.Child != nil {
+			for _, c := range e.Children[a.Name].Ordered() {
+				if err := checkEntryTree(v, a.Child, c); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if a.Type != TRef && a.Type != TRefs {
+			continue
+		}
+		for _, name := range e.Values[a.Name] {
+			if !refExists(v, a, name) {
+				return notFoundInDatasource(name)
 			}
 		}
 	}
@@ -686,33 +738,11 @@ func notFoundInDatasource(word string) *Error {
 // refExists tells whether name is a key of one of the attribute's targets.
 func refExists(v View, a *Attr, name string) bool {
 	for _, t := range a.Refs {
-		if r := v.Table(t); r != nil && r.ByKey[name] != nil {
+		if v.Entry(t, name) != nil {
 			return true
 		}
 	}
 	return false
-}
-
-func checkRefs(v View, t *Table, e *Entry) error {
-	for _, a := range t.Attrs {
-		if a.Child != nil {
-			for _, c := range e.Children[a.Name].Ordered() {
-				if err := checkRefs(v, a.Child, c); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if a.Type != TRef && a.Type != TRefs {
-			continue
-		}
-		for _, name := range e.Values[a.Name] {
-			if !refExists(v, a, name) {
-				return notFoundInDatasource(name)
-			}
-		}
-	}
-	return nil
 }
 
 // countRefs counts the entries whose references name table/key.
@@ -756,10 +786,15 @@ func walkRefs(t *Table, e *Entry, fn func(a *Attr, e *Entry)) {
 	}
 }
 
-// overlay is a View of a base configuration with uncommitted changes on top.
+// overlay is a View of a base configuration with uncommitted changes on
+// top. It is lazy: a change is queued per table, and the table is copied
+// and the changes replayed only when someone reads the whole table; an
+// entry is looked up without copying anything.
 type overlay struct {
-	base   View
-	tables map[string]*Rows
+	base    View
+	tables  map[string]*Rows    // tables copied, changes applied
+	queued  map[string][]Change // changes of tables not copied yet
+	entries map[tableKey]*Entry // the queued entries by key (nil: deleted)
 }
 
 func newOverlay(base View) *overlay { return &overlay{base: base, tables: map[string]*Rows{}} }
@@ -768,14 +803,26 @@ func (o *overlay) Table(table string) *Rows {
 	if r, ok := o.tables[table]; ok {
 		return r
 	}
-	return o.base.Table(table)
+	q, ok := o.queued[table]
+	if !ok {
+		return o.base.Table(table)
+	}
+	r := o.own(table)
+	for _, c := range q {
+		applyChange(r, c)
+	}
+	delete(o.queued, table)
+	return r
 }
 
 func (o *overlay) Entry(table, key string) *Entry {
-	if r := o.Table(table); r != nil {
+	if r, ok := o.tables[table]; ok {
 		return r.ByKey[key]
 	}
-	return nil
+	if e, ok := o.entries[tableKey{table, key}]; ok {
+		return e
+	}
+	return o.base.Entry(table, key)
 }
 
 // own returns a private copy of a table's rows to modify (entries shared).
@@ -796,7 +843,20 @@ func (o *overlay) own(table string) *Rows {
 }
 
 func (o *overlay) apply(c Change) {
-	r := o.own(c.Table)
+	if r, ok := o.tables[c.Table]; ok {
+		applyChange(r, c)
+		return
+	}
+	if o.queued == nil {
+		o.queued, o.entries = map[string][]Change{}, map[tableKey]*Entry{}
+	}
+	o.queued[c.Table] = append(o.queued[c.Table], c)
+	if c.Order == nil {
+		o.entries[tableKey{c.Table, c.Key}] = c.After
+	}
+}
+
+func applyChange(r *Rows, c Change) {
 	switch {
 	case c.Order != nil:
 		r.Keys = slices.Clone(c.Order)
