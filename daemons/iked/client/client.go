@@ -205,6 +205,13 @@ func (t *Tunnel) authenticate(ctx context.Context, initReq, initResp, ni, nr []b
 	t.msgID = 1
 	in, err := t.call(ctx, ike.IKE_AUTH, payloads)
 	if err != nil {
+		// A refused child SA in an answer that authenticated leaves the
+		// IKE SA up on the gateway (RFC 7296 §1.2): delete it, as
+		// FortiClient does, rather than leave an orphan behind.
+		var rej ErrRejected
+		if errors.As(err, &rej) && ike.Get[*ike.Auth](in, ike.PayloadAUTH) != nil {
+			t.Delete(ctx)
+		}
 		return err
 	}
 	idr := ike.Get[*ike.ID](in, ike.PayloadIDr)
