@@ -95,6 +95,10 @@ func (s *Store) Restore(text, user string, lenient bool) (*RestoreResult, error)
 }
 
 func (s *Store) restore(text, user string, lenient bool) (*RestoreResult, error) {
+	// The file's entries arrive in file order, so a save-time check that
+	// reads another table would see it half restored: over an empty view
+	// those checks find no schema and pass, and the commit checks the
+	// whole result (checkConfig) instead.
 	sess := &Session{store: s, schema: s.schema, User: user, Source: "restore", ov: newOverlay(emptyView{}), detached: true}
 	s.seedBuiltIn(sess.ov)
 	res := RunScript(sess, text, ScriptOptions{Lenient: lenient})
@@ -130,7 +134,7 @@ func (s *Store) restore(text, user string, lenient bool) (*RestoreResult, error)
 	if verbatim == nil {
 		verbatim = []string{}
 	}
-	cs, err := s.commit(nil, sess.ov, user, "restore", &verbatim)
+	cs, err := s.commit(commitRequest{target: sess.ov, verbatim: &verbatim, user: user, source: "restore"})
 	if err != nil {
 		return out, err
 	}

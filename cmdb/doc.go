@@ -44,6 +44,8 @@
 //     access to the table's group, every change read-write.
 //   - Concurrent sessions: a change made against an entry another session
 //     committed since is rebased per attribute at commit (merge.go).
+//   - A Session and its handles belong to one goroutine; sessions run in
+//     parallel with each other.
 //
 // # Checks, all in one place
 //

@@ -125,7 +125,7 @@ func (t *TableEdit) edit(key string) (*EntryEdit, error) {
 			return nil, parseErr(key)
 		}
 		cur := t.current().ByKey[""]
-		return &EntryEdit{sess: s, table: t.table, entry: cloneOrNew(cur, ""), before: cur, rows: t.rows, parent: t.parent}, nil
+		return &EntryEdit{sess: s, table: t.table, entry: cloneOrNew(cur, ""), before: cur, parent: t.parent}, nil
 	}
 	key, err := t.checkKey(key)
 	if err != nil {

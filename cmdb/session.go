@@ -33,6 +33,11 @@ type Session struct {
 	stack   []*frame
 	pending []Change
 	ov      *overlay
+	// basedOn is the store revision ov was started at; inView counts the
+	// pending changes ov holds (an interactive change skips it). While no
+	// other commit lands, ov with them is exactly what the commit makes.
+	basedOn uint64
+	inView  int
 	// detached sessions (restore) build a configuration in their overlay
 	// and never commit it themselves.
 	detached  bool
@@ -66,9 +71,10 @@ func (f *frame) table() *Table {
 // may do nothing).
 func (s *Store) NewSession(user, source string) *Session {
 	s.mu.RLock()
-	access := s.accessOf(user)
-	s.mu.RUnlock()
-	return &Session{store: s, schema: s.schema, User: user, Source: source, ov: newOverlay(runningView{s}), access: access}
+	defer s.mu.RUnlock()
+	sess := &Session{store: s, schema: s.schema, User: user, Source: source, access: s.accessOf(user)}
+	sess.newView()
+	return sess
 }
 
 // NewSystemSession opens a session with every right, for fosim's own host
@@ -76,7 +82,17 @@ func (s *Store) NewSession(user, source string) *Session {
 // caller owns already) and for what the appliance does itself (an admin
 // changing their own password at login). user names who it is for.
 func (s *Store) NewSystemSession(user, source string) *Session {
-	return &Session{store: s, schema: s.schema, User: user, Source: source, ov: newOverlay(runningView{s})}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sess := &Session{store: s, schema: s.schema, User: user, Source: source}
+	sess.newView()
+	return sess
+}
+
+// newView starts the session's view afresh on the running configuration
+// (called with the store's read lock held).
+func (s *Session) newView() {
+	s.ov, s.basedOn, s.inView = newOverlay(runningView{s.store}), s.store.revision, 0
 }
 
 // Store returns the session's store.
@@ -357,6 +373,7 @@ func (s *Session) change(cs ...Change) error {
 	for _, c := range cs {
 		s.ov.apply(c)
 	}
+	s.inView += len(cs)
 	if s.detached {
 		for _, c := range cs {
 			if c.After != nil && c.Order == nil {
@@ -389,12 +406,16 @@ func (s *Session) flushLocked() error {
 	if len(s.pending) == 0 {
 		return nil
 	}
+	req := commitRequest{changes: s.pending, user: s.User, source: s.Source, basedOn: s.basedOn}
+	if s.inView == len(s.pending) {
+		req.view = s.ov
+	}
 	pending := s.pending
 	s.pending = nil
 	s.store.mu.RUnlock()
-	cs, err := s.store.commit(pending, nil, s.User, s.Source, nil)
+	cs, err := s.store.commit(req)
 	s.store.mu.RLock()
-	s.ov = newOverlay(runningView{s.store})
+	s.newView()
 	if cs != nil {
 		s.committed += len(pending)
 	}
@@ -405,7 +426,7 @@ func (s *Session) flushLocked() error {
 func (s *Session) Discard() {
 	defer s.lock()()
 	s.pending = nil
-	s.ov = newOverlay(runningView{s.store})
+	s.newView()
 }
 
 // Committed counts the changes this session has committed.

@@ -383,22 +383,39 @@ func (s *Store) SubscribeFrom(start func(v View, revision uint64, secrets *Secre
 // Commit validates and writes changes in one bbolt transaction. On any error
 // nothing is written and the running configuration is unchanged.
 func (s *Store) Commit(changes []Change, user, source string) (*ChangeSet, error) {
-	return s.commit(changes, nil, user, source, nil)
+	return s.commit(commitRequest{changes: changes, user: user, source: source, basedOn: ^uint64(0)})
 }
 
-// commit is the one commit path. With target set (restore) the changes are
-// the difference between the running configuration and target, computed
-// under the commit lock so that no commit in between is undone unseen;
+// commitRequest is what one commit is asked to do.
+type commitRequest struct {
+	changes []Change
+	// target (restore) is the configuration to end at: the changes are
+	// computed under the commit lock.
+	target View
+	// verbatim, when set, replaces the unmodelled blocks a lenient
+	// restore keeps.
+	verbatim     *[]string
+	user, source string
+	// basedOn is the revision the changes were made against; view, when
+	// set, is that revision with the changes applied (a batch's own view).
+	// While no other commit lands, neither a rebase nor a new view is
+	// needed.
+	basedOn uint64
+	view    *overlay
+}
+
+// commit is the one commit path. With a target (restore) the changes are
+// the difference between the running configuration and it, computed under
+// the commit lock so that no commit in between is undone unseen;
 // otherwise changes made against entries that other sessions committed
-// since are rebased on them. verbatim, when set, replaces the unmodelled
-// blocks a lenient restore keeps. Every whole-configuration check
-// (checkConfig) and every validator runs on the configuration as it will
-// be, whatever path built the changes.
-func (s *Store) commit(changes []Change, target View, user, source string, verbatim *[]string) (*ChangeSet, error) {
-	if len(changes) == 0 && verbatim == nil && target == nil {
+// since are rebased on them. Every whole-configuration check (checkConfig)
+// and every validator runs on the configuration as it will be, whatever
+// path built the changes.
+func (s *Store) commit(req commitRequest) (*ChangeSet, error) {
+	if len(req.changes) == 0 && req.verbatim == nil && req.target == nil {
 		return nil, nil
 	}
-	cs, subs, err := s.commitLocked(changes, target, user, source, verbatim)
+	cs, subs, err := s.commitLocked(req)
 	if cs == nil || err != nil {
 		return nil, err
 	}
@@ -406,15 +423,18 @@ func (s *Store) commit(changes []Change, target View, user, source string, verba
 	return cs, nil
 }
 
-func (s *Store) commitLocked(changes []Change, target View, user, source string, verbatim *[]string) (*ChangeSet, []func(*ChangeSet), error) {
+func (s *Store) commitLocked(req commitRequest) (*ChangeSet, []func(*ChangeSet), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if target != nil {
+	changes, verbatim := req.changes, req.verbatim
+	current := req.target == nil && req.basedOn == s.revision
+	switch {
+	case req.target != nil:
 		changes = nil
 		for _, t := range s.schema.order {
-			changes = append(changes, diffTable(t.Path, s.tables[t.Path], target.Table(t.Path))...)
+			changes = append(changes, diffTable(t.Path, s.tables[t.Path], req.target.Table(t.Path))...)
 		}
-	} else {
+	case !current:
 		var err error
 		changes, err = rebase(s.schema, changes, runningView{s}.Entry, func(table string) []string {
 			if r := s.tables[table]; r != nil {
@@ -429,7 +449,7 @@ func (s *Store) commitLocked(changes []Change, target View, user, source string,
 	if len(changes) == 0 && verbatim == nil {
 		return nil, nil, nil
 	}
-	cs := &ChangeSet{Revision: s.revision + 1, Time: s.now(), User: user, Source: source, Changes: changes}
+	cs := &ChangeSet{Revision: s.revision + 1, Time: s.now(), User: req.user, Source: req.source, Changes: changes}
 	for i := range changes {
 		if changes[i].VDOM == "" {
 			changes[i].VDOM = VDOM
@@ -438,9 +458,12 @@ func (s *Store) commitLocked(changes []Change, target View, user, source string,
 	// after is the configuration as it will be; its tables are copied only
 	// when a check reads one whole (an overlay is lazy), so a big batch
 	// and an interactive save on a big table both stay cheap.
-	after := newOverlay(runningView{s})
-	for _, c := range changes {
-		after.apply(c)
+	after := req.view
+	if !current || after == nil {
+		after = newOverlay(runningView{s})
+		for _, c := range changes {
+			after.apply(c)
+		}
 	}
 	secrets, newKey, rekeyed := s.rekeyIfNeeded(after, changes)
 	if rekeyed {
@@ -666,26 +689,25 @@ func (a *valueArena) encode(e *Entry) []byte {
 // save, a script, a restore and a rebased concurrent change all pass here,
 // so no path can get round a check that another enforces.
 func checkConfig(schema *Schema, before, after View, changes []Change) error {
-	// An entry changed twice in a batch is checked once, as it ends.
-	last := make(map[tableKey]int, len(changes))
-	for i, c := range changes {
-		last[tableKey{c.Table, c.Key}] = i
-	}
+	// An entry changed twice in a batch is checked once, as it ends: by
+	// the change that wrote its final copy.
 	var deleted []tableKey
-	for i, c := range changes {
-		tk := tableKey{c.Table, c.Key}
-		if last[tk] != i {
-			continue
-		}
+	seen := map[tableKey]bool{}
+	for _, c := range changes {
 		t := schema.Table(c.Table)
 		if t == nil {
 			return fmt.Errorf("cmdb: unknown table %q", c.Table)
 		}
 		e := after.Entry(c.Table, c.Key)
 		if e == nil {
-			if before.Entry(c.Table, c.Key) != nil {
+			tk := tableKey{c.Table, c.Key}
+			if before.Entry(c.Table, c.Key) != nil && !seen[tk] {
+				seen[tk] = true
 				deleted = append(deleted, tk)
 			}
+			continue
+		}
+		if e != c.After || c.Order != nil {
 			continue
 		}
 		if err := checkEntryTree(after, t, e); err != nil {
