@@ -26,12 +26,13 @@
 //   - Values are words (Value, built with Words, Int, Addr, Prefix,
 //     Enable), checked and made canonical by Attr.Canon exactly as typed
 //     words are; Set(attr, Words("")) empties a single-valued attribute.
-//   - Every error the API returns is an *Error carrying FortiOS's message
-//     and return code, the same as the text path prints: -3 not found, -5
-//     duplicate, -14 permission denied, -23 in use, -61 parse error (an
-//     unknown table or attribute, or one whose condition does not hold),
-//     -651 bad value (a reference to nothing included), -7610 a save check.
-//     Failures never change anything.
+//   - Every refusal is an *Error carrying FortiOS's message and return
+//     code, the same as the text path prints: -3 not found, -5 duplicate,
+//     -14 permission denied, -23 in use, -61 parse error (an unknown table
+//     or attribute, or one whose condition does not hold), -651 bad value
+//     (a reference to nothing included), -7610 a save check. A validator's
+//     error comes back as the validator returned it, a storage failure as
+//     a plain error. A failed call changes nothing.
 //   - An EntryEdit is a copy. Set, Unset, Append and Unselect change only
 //     the copy; Save runs the entry's save checks against the session's
 //     view and then commits it (interactive session) or keeps it for the
