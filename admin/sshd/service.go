@@ -2,6 +2,7 @@ package sshd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -24,10 +25,11 @@ type Service struct {
 	Registry *listen.Registry
 	Map      *listen.Map
 
-	mu      sync.Mutex
-	cfg     sshConfig
-	serving map[netip.AddrPort]net.Listener
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	cfg      sshConfig
+	serving  map[netip.AddrPort]net.Listener
+	failures []error // of the last rebind
+	wg       sync.WaitGroup
 }
 
 // sshConfig is what decides where SSH listens.
@@ -47,7 +49,8 @@ func (s *Service) Name() string { return "sshd" }
 // Tables are the tables that move the listeners.
 func (s *Service) Tables() []string { return []string{"system global", "system interface"} }
 
-// Start binds the configured listeners and serves them.
+// Start binds the configured listeners and serves them. An address that
+// cannot be bound does not stop the appliance: Failures says which.
 func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
 	if err := s.Server.Prepare(); err != nil {
 		return err
@@ -60,7 +63,15 @@ func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg = cfg
-	return s.rebindLocked()
+	s.rebindLocked()
+	return nil
+}
+
+// Failures are the addresses the last rebind could not bind, and why.
+func (s *Service) Failures() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.failures)
 }
 
 // readSSHConfig reads the port and interfaces from v.
@@ -166,12 +177,16 @@ func (s *Service) Apply(cs *cmdb.ChangeSet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg = s.cfg.with(cs, s.Server.App.Store.Schema())
-	return s.rebindLocked()
+	if s.rebindLocked(); len(s.failures) > 0 {
+		return errors.Join(s.failures...)
+	}
+	return nil
 }
 
 // rebindLocked closes the listeners no longer wanted and opens the new
-// ones; sessions already logged in stay.
-func (s *Service) rebindLocked() error {
+// ones; sessions already logged in stay. What cannot be bound goes to
+// failures.
+func (s *Service) rebindLocked() {
 	want := s.wanted(s.cfg)
 	for addr, ln := range s.serving {
 		if _, ok := want[addr]; !ok {
@@ -179,14 +194,14 @@ func (s *Service) rebindLocked() error {
 			delete(s.serving, addr)
 		}
 	}
-	var errs []string
+	s.failures = nil
 	for addr := range want {
 		if s.serving[addr] != nil {
 			continue
 		}
 		ln, err := s.Registry.TCP(addr, listen.Route{Owner: "sshd"})
 		if err != nil {
-			errs = append(errs, err.Error())
+			s.failures = append(s.failures, err)
 			continue
 		}
 		s.serving[addr] = ln
@@ -196,11 +211,6 @@ func (s *Service) rebindLocked() error {
 			s.Server.ServeListener(ln)
 		}()
 	}
-	if len(errs) > 0 {
-		slices.Sort(errs)
-		return fmt.Errorf("sshd: %s", strings.Join(errs, "; "))
-	}
-	return nil
 }
 
 // Addrs are the addresses SSH listens on now.

@@ -481,7 +481,7 @@ func serverGoroutines() string {
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "fosim/daemons/sshd.(*Server)") && !strings.Contains(g, "testing.tRunner") {
+		if strings.Contains(g, "fosim/admin/sshd.(*Server)") && !strings.Contains(g, "testing.tRunner") {
 			out = append(out, g)
 		}
 	}

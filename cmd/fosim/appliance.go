@@ -12,25 +12,30 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/admin/control"
+	"github.com/fosim/fosim/admin/sshd"
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/iked"
-	"github.com/fosim/fosim/daemons/sshd"
+	"github.com/fosim/fosim/daemons/listen"
 )
 
-// applianceOptions are the command-line overrides of the listeners, until
-// they all come from the CMDB.
+// applianceOptions say where the appliance's interfaces are on this host
+// (Map), and hold the command-line overrides of the listeners: without
+// them admin SSH and IKE listen where the configuration says.
 type applianceOptions struct {
-	// SSHAddr is the admin SSH address (default 127.0.0.1:2222).
+	// SSHAddr, when set, is the one admin SSH address (--ssh); else SSH
+	// listens on admin-ssh-port of the interfaces with ssh in allowaccess.
 	SSHAddr string
-	// IKE is iked's UDP addresses (default 0.0.0.0, ports 500 and 4500).
+	// IKE is iked's options: with IKE.Addr set (--ike-addr) it listens
+	// there for every phase1, else on the interfaces its phase1s name.
 	IKE iked.Options
+	// Map maps interfaces to host addresses and offsets low ports
+	// (--map, --port-offset).
+	Map listen.Map
 	// Logf receives the SSH server's log lines.
 	Logf func(format string, args ...any)
 }
-
-const defaultSSHAddr = "127.0.0.1:2222"
 
 // appliance is one running appliance on a store: its daemons, its admin
 // SSH server and its control socket. "fosim run" adds the console, "fosim
@@ -41,9 +46,13 @@ type appliance struct {
 	// and why; the rest of the appliance runs without it.
 	Failed []error
 
+	// Notes say what runs without an address to listen on (not failures).
+	Notes []string
+
 	ike     *iked.Daemon // nil when iked did not start
 	sup     *daemons.Supervisor
-	ssh     *sshd.Server
+	ssh     *sshd.Server  // with --ssh
+	sshSvc  *sshd.Service // else: SSH where the configuration says
 	control *control.Server
 
 	dataDir      string
@@ -60,34 +69,56 @@ type appliance struct {
 // whole: a listener that cannot bind is listed in Failed and the rest
 // runs, so that the console still opens and says what is missing.
 func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appliance {
-	if opt.SSHAddr == "" {
-		opt.SSHAddr = defaultSSHAddr
-	}
 	if opt.Logf == nil {
 		opt.Logf = log.New(os.Stderr, "", log.LstdFlags).Printf
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app := cli.NewAppliance(st)
 	app.DataDir = dataDir // the USB disk is its folder usb
-	a := &appliance{App: app, dataDir: dataDir, cancel: cancel, serveErrs: make(chan error, 2), shutdown: make(chan struct{})}
+	a := &appliance{App: app, cancel: cancel, serveErrs: make(chan error, 2), shutdown: make(chan struct{})}
 	app.Shutdown = func() { a.shutdownOnce.Do(func() { close(a.shutdown) }) }
 
-	// The appliance daemons; authd and samld join as they land.
+	// The appliance daemons (authd and samld join as they land) and admin
+	// SSH, all listening through one registry.
+	reg := &listen.Registry{}
 	ikeDaemon := iked.New(opt.IKE)
-	a.sup = daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug}, ikeDaemon)
+	ds := []daemons.Daemon{ikeDaemon}
+	if opt.SSHAddr == "" {
+		a.sshSvc = &sshd.Service{Server: &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf}, Registry: reg, Map: &opt.Map}
+		ds = append(ds, a.sshSvc)
+	}
+	a.sup = daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug, Listen: reg, Map: &opt.Map}, ds...)
 	if err := a.sup.Start(ctx); err != nil {
-		a.Failed = append(a.Failed, fmt.Errorf("IKE is not running: %w", err))
+		what := "IKE is"
+		if a.sshSvc != nil {
+			what = "IKE and admin SSH are"
+		}
+		a.Failed = append(a.Failed, fmt.Errorf("%s not running: %w", what, err))
+		a.sshSvc = nil
 	} else {
 		a.ike = ikeDaemon
 		app.VPN = ikeDaemon
+		if a.sshSvc != nil {
+			for _, err := range a.sshSvc.Failures() {
+				a.Failed = append(a.Failed, fmt.Errorf("admin SSH: %w", err))
+			}
+			if len(a.sshSvc.Addrs()) == 0 && len(a.sshSvc.Failures()) == 0 {
+				a.Notes = append(a.Notes, "admin SSH listens nowhere: no interface with ssh in allowaccess has an address on this host (give one a static ip this host has, or map it: --map port1=127.0.0.1)")
+			}
+		}
+		if opt.IKE.Addr == "" && len(ikeDaemon.Addrs()) == 0 && len(ikeDaemon.Phase1s()) > 0 {
+			a.Notes = append(a.Notes, "IKE listens nowhere: the interfaces the phase1s name have no address on this host (map them: --map port1=127.0.0.1); see diagnose debug application ike -1")
+		}
 	}
 
-	srv := &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf}
-	if err := srv.Listen(opt.SSHAddr); err != nil {
-		a.Failed = append(a.Failed, fmt.Errorf("admin SSH is not running: %w", err))
-	} else {
-		a.ssh = srv
-		a.goServe(func() error { return srv.Serve(ctx) })
+	if opt.SSHAddr != "" {
+		srv := &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf}
+		if err := srv.Listen(opt.SSHAddr); err != nil {
+			a.Failed = append(a.Failed, fmt.Errorf("admin SSH is not running: %w", err))
+		} else {
+			a.ssh = srv
+			a.goServe(func() error { return srv.Serve(ctx) })
+		}
 	}
 
 	ctl := &control.Server{App: app, UID: os.Getuid()}
@@ -115,6 +146,9 @@ func (a *appliance) Listening() string {
 	var parts []string
 	if a.ssh != nil {
 		parts = append(parts, fmt.Sprintf("SSH on %s", a.ssh.Addr()))
+	}
+	if a.sshSvc != nil && len(a.sshSvc.Addrs()) > 0 {
+		parts = append(parts, fmt.Sprintf("SSH on %v", a.sshSvc.Addrs()))
 	}
 	if a.ike != nil {
 		parts = append(parts, fmt.Sprintf("IKE on UDP %v", a.ike.Addrs()))

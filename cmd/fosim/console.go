@@ -35,6 +35,9 @@ func runAppliance(st *cmdb.Store, dataDir string, opt applianceOptions, stdin io
 	for _, err := range a.Failed {
 		fmt.Fprintln(stderr, "fosim:", err)
 	}
+	for _, n := range a.Notes {
+		fmt.Fprintln(stderr, "fosim:", n)
+	}
 	fmt.Fprintln(stderr, a.Listening())
 	stop := make(chan struct{})
 	done := make(chan int, 1)

@@ -20,7 +20,7 @@ import (
 const usage = `usage: fosim [--data DIR] <command> [arguments]   (fosim <command> --help)
 
 commands:
-  run [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
+  run [--map IF=ADDR,…] [--port-offset N] [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
                            the appliance with its console on this terminal
                            (default): iked, admin SSH and the control socket
                            run in this process; "login:" and "Password:" (a
@@ -28,7 +28,7 @@ commands:
                            chooses one); exit or Ctrl-D logs out; a signal or
                            "execute shutdown" stops it; lines piped in (no
                            terminal) run as admin without a login
-  serve [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
+  serve [--map IF=ADDR,…] [--port-offset N] [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
                            the same appliance without a console
   apply FILE|- [--lenient] [--continue]
                            run a configuration script as one transaction: any
@@ -54,20 +54,28 @@ the data directory themselves.
 `
 
 const listenerUsage = `
-  --ssh ADDR         admin SSH address (default 127.0.0.1:2222)
-  --ike-addr IP      IKE address (default 0.0.0.0)
+The appliance listens where its configuration says, as a FortiGate does:
+admin SSH on system global admin-ssh-port (22) of every interface with ssh
+in allowaccess, IKE on UDP 500 and 4500 of every interface a phase1 names.
+An interface listens on its static address when this host has it; map the
+others to addresses this host has:
+  --map port1=127.0.0.1[,port2=127.0.0.2…]
+  --port-offset N    add N to every port below 1024 (22 -> N+22, 500 ->
+                     N+500), for a user who may not bind them
+Overrides (one address for everything, as in tests):
+  --ssh ADDR         admin SSH on ADDR alone, whatever the configuration
+  --ike-addr IP      IKE on IP alone, for every phase1
   --ike-port N       IKE UDP port (default 500)
   --ike-natt-port N  IKE NAT-T UDP port (default 4500)
 
-Ports below 1024 (IKE's 500 and 4500 without these flags) need root or
-CAP_NET_BIND_SERVICE. A listener that cannot bind is never moved to another
-port: run says which and why and opens the console without it; serve exits
-with status 1.
+Ports below 1024 need root or CAP_NET_BIND_SERVICE, or --port-offset. A
+listener that cannot bind is never moved to another port: run says which
+and why and opens the console without it; serve exits with status 1.
 `
 
 // commandUsage is each command's --help.
 var commandUsage = map[string]string{
-	"run": `usage: fosim [--data DIR] run [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
+	"run": `usage: fosim [--data DIR] run [--map IF=ADDR,…] [--port-offset N] [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
 
 The appliance with its console on this terminal: iked, admin SSH and the
 control socket run in this process. The console asks "login:" and
@@ -76,7 +84,7 @@ exit or Ctrl-D logs out to "login:". SIGINT, SIGTERM, SIGHUP (the terminal
 closing) or "execute shutdown" stop the appliance. Lines piped in (stdin
 not a terminal) run as admin without a login, until the end of input.
 ` + listenerUsage,
-	"serve": `usage: fosim [--data DIR] serve [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
+	"serve": `usage: fosim [--data DIR] serve [--map IF=ADDR,…] [--port-offset N] [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]
 
 The appliance without a console (labs, CI, containers), until SIGINT,
 SIGTERM, SIGHUP or "execute shutdown" over SSH.
@@ -128,6 +136,8 @@ var flagUse = map[string]struct {
 	"ike-addr":      {true, "run serve"},
 	"ike-port":      {true, "run serve"},
 	"ike-natt-port": {true, "run serve"},
+	"map":           {true, "run serve"},
+	"port-offset":   {true, "run serve"},
 	"lenient":       {false, "apply restore"},
 	"continue":      {false, "apply"},
 	"full":          {false, "show"},
@@ -222,11 +232,22 @@ func (inv *invocation) checkFlags() error {
 }
 
 func (inv *invocation) listenerOptions() (applianceOptions, error) {
-	opt := applianceOptions{SSHAddr: defaultSSHAddr}
-	if v, ok := inv.flags["ssh"]; ok {
-		opt.SSHAddr = v
-	}
+	opt := applianceOptions{SSHAddr: inv.flags["ssh"]}
 	opt.IKE.Addr = inv.flags["ike-addr"]
+	if v, ok := inv.flags["map"]; ok {
+		for _, m := range strings.Split(v, ",") {
+			if err := opt.Map.ParseMapping(strings.TrimSpace(m)); err != nil {
+				return opt, err
+			}
+		}
+	}
+	if v, ok := inv.flags["port-offset"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 64000 {
+			return opt, fmt.Errorf("bad --port-offset %q (0 to 64000)", v)
+		}
+		opt.Map.PortOffset = n
+	}
 	for _, p := range []struct {
 		flag string
 		dst  *int
@@ -342,7 +363,7 @@ func (inv *invocation) checkPositional() string {
 		}
 	case "run", "serve":
 		if n != 0 {
-			return fmt.Sprintf("usage: fosim %s [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]\n", inv.cmd)
+			return fmt.Sprintf("usage: fosim %s [--map IF=ADDR,…] [--port-offset N] [--ssh ADDR] [--ike-addr IP] [--ike-port N] [--ike-natt-port N]\n", inv.cmd)
 		}
 	}
 	return ""

@@ -30,6 +30,9 @@ func serve(st *cmdb.Store, dataDir string, opt applianceOptions, stdout, stderr 
 		}
 		return 1
 	}
+	for _, n := range a.Notes {
+		fmt.Fprintln(stderr, "fosim:", n)
+	}
 	fmt.Fprintln(stdout, a.Listening())
 	select {
 	case <-sig:

@@ -154,7 +154,7 @@ func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
 			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(port))))
 			if err != nil {
 				d.closeSockets()
-				return fmt.Errorf("iked: cannot bind UDP %s:%d: %w (use fosim serve --ike-port for unprivileged ports)", addr, port, err)
+				return fmt.Errorf("iked: cannot bind UDP %s:%d: %w (ports below 1024 need root or CAP_NET_BIND_SERVICE; fosim run|serve --ike-port N --ike-natt-port N, or --port-offset N, choose others)", addr, port, err)
 			}
 			d.startSocket(&socket{conn: c, natt: port == d.opt.NATTPort, local: c.LocalAddr().(*net.UDPAddr).AddrPort()})
 		}

@@ -1,5 +1,5 @@
 // Package termtest is what the expect-style tests of the shell (cli) and
-// of the SSH server (daemons/sshd) share: a screen that collects what a
+// of the SSH server (admin/sshd) share: a screen that collects what a
 // terminal shows and waits for expected text.
 package termtest
 
