@@ -2,6 +2,7 @@ package cmdb
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -53,6 +54,15 @@ type model struct {
 	// refs lists, per referencing table, the attributes naming entries of
 	// the referenced tables.
 	refs map[string][]string
+	// ports are system settings ike-tcp-port and system global
+	// auth-ike-saml-port, which must differ (a check across two tables).
+	ports map[string]string
+}
+
+// The two ports of the cross-table check, as the model names them.
+var modelPorts = map[string][2]string{
+	"ike":  {"system settings", "ike-tcp-port"},
+	"saml": {"system global", "auth-ike-saml-port"},
 }
 
 // tracked are the tables and attributes the model compares.
@@ -66,7 +76,10 @@ func newModel(st *Store) *model {
 	m := &model{tables: map[string]*modelTable{}, refs: map[string][]string{
 		"firewall addrgrp": {"member"},
 		"firewall policy":  {"srcaddr", "dstaddr"},
-	}}
+	}, ports: map[string]string{}}
+	for name, p := range modelPorts {
+		m.ports[name] = st.SingletonValue(p[0], p[1])
+	}
 	for path, attrs := range tracked {
 		mt := &modelTable{path: path}
 		rows := st.Rows(path)
@@ -86,7 +99,7 @@ func newModel(st *Store) *model {
 }
 
 func (m *model) clone() *model {
-	c := &model{tables: map[string]*modelTable{}, refs: m.refs}
+	c := &model{tables: map[string]*modelTable{}, refs: m.refs, ports: maps.Clone(m.ports)}
 	for p, t := range m.tables {
 		nt := &modelTable{path: p}
 		for _, e := range t.entries {
@@ -132,6 +145,11 @@ func (m *model) renameRefs(from, to string) {
 // compare checks the store against the model; it learns the uuid of new
 // entries and checks that known ones did not change.
 func (m *model) compare(st *Store) error {
+	for name, p := range modelPorts {
+		if got := st.SingletonValue(p[0], p[1]); got != m.ports[name] {
+			return fmt.Errorf("%s %s is %s, model %s", p[0], p[1], got, m.ports[name])
+		}
+	}
 	for path, mt := range m.tables {
 		rows := st.Rows(path)
 		var want []string
@@ -170,6 +188,8 @@ type modelOp struct {
 	apply func(m *model) int
 	// special operations instead of a script
 	reopen, restore bool
+	// restoreWith restores the unit's own backup with this text appended.
+	restoreWith string
 	// concurrent: session A runs [0], session B runs [1], A runs [2]
 	concurrent [3]string
 	// api is the same operation through the structured edit API (nil:
@@ -250,7 +270,39 @@ func (g *opGen) someAddrs(m *model, max int) []string {
 
 func (g *opGen) next(m *model) modelOp {
 	addr, grp, pol := m.tables["firewall address"], m.tables["firewall addrgrp"], m.tables["firewall policy"]
-	switch g.r.IntN(16) {
+	switch g.r.IntN(18) {
+	case 16, 17: // one of the two ports, through any path: they must differ
+		name, other := "ike", "saml"
+		if g.r.IntN(2) == 0 {
+			name, other = other, name
+		}
+		port := []string{"443", "1001", "8443", "9443"}[g.r.IntN(4)]
+		table, attr := modelPorts[name][0], modelPorts[name][1]
+		script := fmt.Sprintf("config %s\nset %s %s\nend\n", table, attr, port)
+		apply := func(m *model) int {
+			if m.ports[other] == port {
+				return CodeCheck
+			}
+			m.ports[name] = port
+			return 0
+		}
+		if g.r.IntN(3) == 0 {
+			return modelOp{restoreWith: script, apply: apply}
+		}
+		return modelOp{script: script, batch: g.r.IntN(2) == 0, api: func(sess *Session) error {
+			t, err := sess.OpenTable(table)
+			if err != nil {
+				return err
+			}
+			e, err := t.Edit("")
+			if err != nil {
+				return err
+			}
+			if err := e.Set(attr, Words(port)); err != nil {
+				return err
+			}
+			return e.Save()
+		}, apply: apply}
 	case 0, 1: // a new address
 		k := g.newName("a")
 		ip := fmt.Sprintf("10.%d.%d.0", g.r.IntN(256), g.r.IntN(256))
@@ -562,6 +614,10 @@ func TestRandomOperationsAgainstModel(t *testing.T) {
 					if res, err := st.Restore(st.Backup("admin"), "admin", false); err != nil {
 						t.Fatalf("step %d: the unit's own backup does not restore: %v %v\n%s", step, err, res.Errors, strings.Join(history, "\n"))
 					}
+				case op.restoreWith != "":
+					history = append(history, "(restore of the backup and) "+op.restoreWith)
+					_, err := st.Restore(st.Backup("admin")+op.restoreWith, "admin", false)
+					got = code(err)
 				case op.concurrent[0] != "" && !useAPI:
 					history = append(history, "A: "+op.concurrent[0]+"B: "+op.concurrent[1]+"A: "+op.concurrent[2])
 					a, b := st.NewSession("admin", "A"), st.NewSession("admin", "B")
