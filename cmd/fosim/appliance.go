@@ -75,7 +75,7 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	ctx, cancel := context.WithCancel(context.Background())
 	app := cli.NewAppliance(st)
 	app.DataDir = dataDir // the USB disk is its folder usb
-	a := &appliance{App: app, cancel: cancel, serveErrs: make(chan error, 2), shutdown: make(chan struct{})}
+	a := &appliance{App: app, dataDir: dataDir, cancel: cancel, serveErrs: make(chan error, 2), shutdown: make(chan struct{})}
 	app.Shutdown = func() { a.shutdownOnce.Do(func() { close(a.shutdown) }) }
 
 	// The appliance daemons (authd and samld join as they land) and admin
