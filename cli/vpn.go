@@ -94,7 +94,7 @@ func writeGateway(sh *Shell, out io.Writer, g ikeapi.Gateway) {
 	fmt.Fprintf(out, "version: %d\n", g.Version)
 	fmt.Fprintf(out, "interface: %s %d\n", g.Interface, g.IfIndex)
 	fmt.Fprintf(out, "addr: %s -> %s\n", g.Local, g.Peer)
-	fmt.Fprintf(out, "tun_id: %s/%s\n", g.TunID, tunID6(g.Serial))
+	fmt.Fprintf(out, "tun_id: %s/%s\n", g.TunID, tunID6(g.TunnelSerial))
 	fmt.Fprintf(out, "remote_location: 0.0.0.0\n")
 	fmt.Fprintf(out, "network-id: %d\n", g.NetworkID)
 	fmt.Fprintf(out, "transport: %s\n", g.Transport)
@@ -210,7 +210,14 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 		if p1.Dynamic && (name == "" || name == p1.Name) {
 			idx := p1.IfIndex
 			fmt.Fprintf(out, "------------------------------------------------------\n")
-			fmt.Fprintf(out, "name=%s ver=2 serial=0 0.0.0.0:0->0.0.0.0:0 nexthop= tun_id=0.0.0.0 tun_id6=:: status=up dst_mtu=0 weight=1\n", p1.Name)
+			// seed 002: the parent is "serial=1 172.16.200.4:0->0.0.0.0:0
+			// nexthop= tun_id=10.0.0.1 tun_id6=::10.0.0.1"
+			local := "0.0.0.0"
+			if p1.Local.IsValid() {
+				local = p1.Local.String()
+			}
+			fmt.Fprintf(out, "name=%s ver=2 serial=%d %s:0->0.0.0.0:0 nexthop= tun_id=%s tun_id6=%s status=up dst_mtu=0 weight=1\n",
+				p1.Name, p1.Serial, local, tunID6(p1.Serial)[2:], tunID6(p1.Serial))
 			fmt.Fprintf(out, "bound_if=%d real_if=0 lgwy=static/1 tun=intf mode=dialup/2 encap=none/552 options[0228]=npu frag-rfc  role=primary accept_traffic=1 overlay_id=0\n\n", idx)
 			fmt.Fprintf(out, "proxyid_num=0 child_num=%d refcnt=3 ilast=0 olast=0 ad=/0\n", instances)
 			fmt.Fprintf(out, "stat: rxp=0 txp=0 rxb=0 txb=0\n")
@@ -229,8 +236,9 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 			mode = "mode=dial_inst/3"
 		}
 		fmt.Fprintf(out, "------------------------------------------------------\n")
-		fmt.Fprintf(out, "name=%s ver=2 serial=%d %s->%s nexthop=%s tun_id=%s tun_id6=%s status=up dst_mtu=1500 weight=1\n",
-			g.Name, g.Serial, g.Local, g.Peer, g.Peer.Addr(), g.TunID, tunID6(g.Serial))
+		// the name line prints no ports (seed 002: "172.16.200.4:0->172.16.200.242:0")
+		fmt.Fprintf(out, "name=%s ver=2 serial=%d %s:0->%s:0 nexthop=%s tun_id=%s tun_id6=%s status=up dst_mtu=1500 weight=1\n",
+			g.Name, g.TunnelSerial, g.Local.Addr(), g.Peer.Addr(), g.Peer.Addr(), g.TunID, tunID6(g.TunnelSerial))
 		fmt.Fprintf(out, "bound_if=%d real_if=%d lgwy=static/1 tun=intf %s encap=none/74408 options[122a8]=npu rgwy-chg frag-rfc  run_state=0 role=primary accept_traffic=1 overlay_id=0\n", idx, idx, mode)
 		if g.Dynamic {
 			fmt.Fprintf(out, "parent=%s index=%d\n", g.Parent, g.Index)

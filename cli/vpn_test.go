@@ -65,7 +65,7 @@ end`, "\n") {
 	got := out.String()
 	for _, re := range []string{
 		`(?m)^vd: root/0\nname: dialup_0\nversion: 2\ninterface: port1 3\naddr: 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+\n`,
-		`(?m)^tun_id: 10\.212\.134\.200/::10\.0\.0\.1$`,
+		`(?m)^tun_id: 10\.212\.134\.200/::10\.0\.0\.2$`,
 		`(?m)^peer-id: 127\.0\.0\.1$`,
 		`(?m)^assigned IPv4 address: 10\.212\.134\.200/255\.255\.255\.255$`,
 		`(?m)^IKE SA: created 1/1  established 1/1  time \d+/\d+/\d+ ms$`,
@@ -86,7 +86,7 @@ end`, "\n") {
 	out.Reset()
 	sh.Line("diagnose vpn tunnel list name dialup_0")
 	list := out.String()
-	if got := list; !strings.Contains(got, "name=dialup_0 ver=2 serial=1 ") || !strings.Contains(got, "parent=dialup index=0") ||
+	if got := list; !strings.Contains(got, "name=dialup_0 ver=2 serial=2 ") || !strings.Contains(got, "parent=dialup index=0") ||
 		!strings.Contains(got, "  dst: 0:10.212.134.200-10.212.134.200:0") {
 		t.Fatalf("tunnel list:\n%s", got)
 	}

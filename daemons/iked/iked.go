@@ -54,6 +54,7 @@ type Daemon struct {
 	instances    map[string]map[int]bool
 	serial       int
 	childSerial  int
+	tunnels      int // tunnels established, for their tunnel serials
 	socks        []*socket
 	wg           sync.WaitGroup
 	closing      bool
@@ -448,9 +449,10 @@ func (d *Daemon) Phase1s() []ikeapi.Phase1 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []ikeapi.Phase1
-	for _, n := range d.cfg.Order {
+	for i, n := range d.cfg.Order {
 		p := d.cfg.Phase1s[n]
 		out = append(out, ikeapi.Phase1{Name: p.Name, IKEVersion: p.IKEVersion, Dynamic: p.Dynamic, Interface: p.Interface, IfIndex: d.cfg.IfIndex[p.Interface],
+			Serial: i + 1, Local: d.cfg.Interfaces[p.Interface],
 			DPD: p.DPD, DPDRetry: p.DPDRetry, DPDCount: p.DPDCount})
 	}
 	return out

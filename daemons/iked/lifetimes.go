@@ -24,7 +24,7 @@ func childSoftLifetime(keylife time.Duration) time.Duration {
 // successor is the IKE SA that replaces sa after a rekey: same tunnel, new
 // SPIs and keys, message IDs from zero.
 func (d *Daemon) successor(sa *ikeSA, s suite.Suite, spiI, spiR uint64, initiator bool) *ikeSA {
-	return &ikeSA{gw: sa.gw, name: sa.name, index: sa.index, serial: sa.serial, state: stateEstablished,
+	return &ikeSA{gw: sa.gw, name: sa.name, index: sa.index, serial: sa.serial, tunnelSerial: sa.tunnelSerial, state: stateEstablished,
 		spiI: spiI, spiR: spiR, initiator: initiator, suite: s,
 		sock: sa.sock, natt: sa.natt, local: sa.local, peer: sa.peer, ifIndex: sa.ifIndex, natMe: sa.natMe, natPeer: sa.natPeer,
 		peerID: sa.peerID, created: sa.created, estab: d.now(), setupDur: sa.setupDur,

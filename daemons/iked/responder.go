@@ -368,6 +368,10 @@ func (d *Daemon) establish(sa *ikeSA, in, out []ike.Payload) []ike.Payload {
 		sa.index = d.freeIndex(gw.Name)
 		sa.name = fmt.Sprintf("%s_%d", gw.Name, sa.index)
 	}
+	// tunnels are numbered after the phase1s ("serial=" of the tunnel
+	// list; seed 002's parent is 1, its instance 5)
+	d.tunnels++
+	sa.tunnelSerial = len(d.cfg.Order) + d.tunnels
 	if cp := ike.Get[*ike.CP](in, ike.PayloadCP); cp != nil && cp.Type == ike.CFGRequest && gw.ModeCfg {
 		ip, ok := d.allocate(gw)
 		if !ok {

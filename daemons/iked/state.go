@@ -21,11 +21,13 @@ const (
 
 // ikeSA is one IKE SA iked answers for.
 type ikeSA struct {
-	gw     *Phase1
-	name   string // "dialup_0" for a dial-up instance, the phase1 name else
-	index  int    // dial-up instance index
-	serial int
-	state  saState
+	gw    *Phase1
+	name  string // "dialup_0" for a dial-up instance, the phase1 name else
+	index int    // dial-up instance index
+	// tunnelSerial is the tunnel's number in the tunnel list
+	tunnelSerial int
+	serial       int
+	state        saState
 
 	spiI, spiR uint64
 	// initiator: iked is the original initiator of this IKE SA, which
@@ -159,7 +161,8 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 		AssignedIP: sa.assigned, Netmask: sa.gw.Netmask, NATMe: sa.natMe, NATPeer: sa.natPeer,
 		Serial: sa.serial, SPIi: sa.spiI, SPIr: sa.spiR, Proposal: sa.suite.Name(),
 		SetupTime: sa.setupDur, Lifetime: sa.gw.Keylife, DPDSent: sa.dpdSent, DPDRecv: sa.dpdRecv,
-		Connecting: sa.state != stateEstablished, Index: sa.index, Dynamic: sa.gw.Dynamic, EAPUser: sa.eapUser,
+		TunnelSerial: sa.tunnelSerial,
+		Connecting:   sa.state != stateEstablished, Index: sa.index, Dynamic: sa.gw.Dynamic, EAPUser: sa.eapUser,
 		DPD: sa.gw.DPD, DPDRetry: sa.gw.DPDRetry, DPDCount: sa.gw.DPDCount,
 		Initiator: sa.initiator, IKETotal: max(sa.ikeTotal, 1), IPsecTotal: sa.childTotal,
 		MsgIDSent: sa.ourMsgID, MsgIDRecv: sa.nextMsgID,

@@ -31,18 +31,20 @@ type Gateway struct {
 	Netmask       netip.Addr
 	NATMe         bool
 	NATPeer       bool
-	Serial        int
-	SPIi, SPIr    uint64
-	Proposal      string
-	Established   time.Duration // ago
-	SetupTime     time.Duration
-	Lifetime      time.Duration
-	Rekey         time.Duration // time left before rekey
-	DPDSent       int
-	DPDRecv       int
-	Connecting    bool
-	EAPUser       string
-	Children      []Child
+	Serial        int // the IKE SA's, in the debug lines
+	// TunnelSerial is the tunnel's in the tunnel list (after the phase1s)
+	TunnelSerial int
+	SPIi, SPIr   uint64
+	Proposal     string
+	Established  time.Duration // ago
+	SetupTime    time.Duration
+	Lifetime     time.Duration
+	Rekey        time.Duration // time left before rekey
+	DPDSent      int
+	DPDRecv      int
+	Connecting   bool
+	EAPUser      string
+	Children     []Child
 	// the IKE SA keys, as FortiOS prints them
 	SKei, SKer, SKai, SKar []byte
 	Index                  int // dial-up instance index
@@ -83,7 +85,12 @@ type Phase1 struct {
 	Dynamic    bool
 	Interface  string
 	IfIndex    int
-	DPD        string
-	DPDRetry   time.Duration
-	DPDCount   int
+	// Serial numbers the phase1s in configuration order, from 1 (the
+	// dial-up parent's "serial=" in the tunnel list).
+	Serial int
+	// Local is the interface's configured address (invalid when none).
+	Local    netip.Addr
+	DPD      string
+	DPDRetry time.Duration
+	DPDCount int
 }
