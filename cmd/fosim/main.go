@@ -45,6 +45,9 @@ commands:
                            dial an IKEv2 gateway with fosim's own initiator;
                            secrets also from $FOSIM_PSK / $FOSIM_EAP_PASSWORD
                            (a flag is visible in the process list)
+  lab run [--transcript] [--step-timeout D] DIR…
+                           run training labs (examples/<name>) against an
+                           in-process appliance; a diff on mismatch
 
 The data directory is --data, else $FOSIM_DATA, else $XDG_STATE_HOME/fosim
 (~/.local/state/fosim). It is created with factory defaults on first use.
@@ -119,6 +122,7 @@ is checked). --lenient keeps config blocks of tables fosim does not model
 verbatim.
 `,
 	"help": usage,
+	"lab":  labUsage,
 }
 
 // hostCommands are the commands that reach a running appliance's store
