@@ -387,3 +387,39 @@ func TestErrorsAreFortiOSCodes(t *testing.T) {
 		t.Fatalf("%T %v", err, err)
 	}
 }
+
+// The text path is an adapter: the same refusal gives the same message
+// and code through either.
+func TestTextAndAPIRefuseAlike(t *testing.T) {
+	st := newTestStore(t)
+	mustRun(t, st.NewSession("admin", "t"), "config firewall address\nedit used\nset subnet 10.1.0.0/16\nnext\nend\nconfig firewall addrgrp\nedit g\nset member used\nnext\nend\n")
+	for _, c := range []struct {
+		name, script string
+		api          func(sess *Session) error
+	}{
+		{"bad value", "config firewall address\nedit x\nset subnet 10.0.0.300/8\n", func(sess *Session) error {
+			return apiSave(sess, "firewall address", "x", attrValue{"subnet", Words("10.0.0.300/8")})
+		}},
+		{"reference to nothing", "config firewall addrgrp\nedit g2\nset member nosuch\n", func(sess *Session) error {
+			return apiSave(sess, "firewall addrgrp", "g2", attrValue{"member", Words("nosuch")})
+		}},
+		{"delete in use", "config firewall address\ndelete used\n", func(sess *Session) error {
+			return apiTable(sess, "firewall address", func(t *TableEdit) error { return t.Delete("used") })
+		}},
+		{"rename onto an entry", "config firewall address\nrename used to all\n", func(sess *Session) error {
+			return apiTable(sess, "firewall address", func(t *TableEdit) error { return t.Rename("used", "all") })
+		}},
+		{"move a missing entry", "config firewall policy\nmove 7 before 8\n", func(sess *Session) error {
+			return apiTable(sess, "firewall policy", func(t *TableEdit) error { return t.Move("7", "8", true) })
+		}},
+		{"required attribute", "config vpn ipsec phase2-interface\nedit p2\nnext\n", func(sess *Session) error {
+			return apiSave(sess, "vpn ipsec phase2-interface", "p2")
+		}},
+	} {
+		_, textErr := run(t, st.NewSession("admin", "text"), c.script)
+		apiErr := c.api(st.NewSession("admin", "api"))
+		if textErr == nil || apiErr == nil || textErr.Error() != apiErr.Error() || code(textErr) != code(apiErr) {
+			t.Errorf("%s: text %v (%d), api %v (%d)", c.name, textErr, code(textErr), apiErr, code(apiErr))
+		}
+	}
+}
