@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sync"
 )
 
@@ -189,6 +190,38 @@ func checkInterface(v View, t *Table, e *Entry) error {
 			return &Error{
 				Msg:  fmt.Sprintf("Subnets overlap between '%s' and the primary IP of '%s'\nobject set operation error %d, discard the setting", e.Key, k, CodeObjectSet),
 				Code: CodeObjectSet,
+			}
+		}
+	}
+	return nil
+}
+
+// dependents are the tables whose entries a change of another table can
+// break without being changed themselves: allow-subnet-overlap disable in
+// system settings makes every existing overlap an error. The commit
+// checks them whole when that table changed.
+var dependents = map[string][]string{
+	"system settings": {"system interface"},
+}
+
+// recheckDependents runs the save checks of every entry of the tables
+// that depend on a table the commit changed.
+func recheckDependents(schema *Schema, after View, changes []Change) error {
+	var done []string
+	for _, c := range changes {
+		for _, dep := range dependents[c.Table] {
+			if slices.Contains(done, dep) {
+				continue
+			}
+			done = append(done, dep)
+			t := schema.Table(dep)
+			if t == nil {
+				continue
+			}
+			for _, e := range after.Table(dep).Ordered() {
+				if err := checkEntry(after, t, e); err != nil {
+					return err
+				}
 			}
 		}
 	}

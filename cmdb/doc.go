@@ -57,8 +57,10 @@
 // subnet overlap), so that an admin hears at once and a script drops only
 // the entry at fault. The commit then checks the configuration as it will
 // be (checkConfig): every entry it leaves changed passes the same save and
-// reference checks against the whole result, and nothing deleted is still
-// named. That is what makes every check hold on every path: a restore,
+// reference checks against the whole result, nothing deleted is still
+// named, and the entries of a table that depends on a changed one are
+// checked whole (system settings allow-subnet-overlap disable and every
+// interface). That is what makes every check hold on every path: a restore,
 // whose entries arrive in file order; a batch whose entries were checked
 // before a later statement or another session's commit changed what they
 // depend on; a concurrent change rebased at commit; a Store.Commit built

@@ -107,4 +107,12 @@ func TestSubnetOverlap(t *testing.T) {
 	mustRun(t, sess, "config system interface\nedit port2\nset ip 10.0.1.2/24\nnext\nend\n")
 	mustRun(t, sess, "config system settings\nset allow-subnet-overlap enable\nend\n")
 	mustRun(t, sess, "config system interface\nedit port3\nset ip 10.0.0.3/24\nnext\nend\n")
+	// Disabling it again with the overlap in place is refused: the commit
+	// checks the interfaces against the result, whatever changed.
+	if _, err := run(t, sess, "config system settings\nset allow-subnet-overlap disable\nend\n"); code(err) != CodeObjectSet {
+		t.Fatalf("allow-subnet-overlap disable over an overlap: %v", err)
+	}
+	if st.SingletonValue("system settings", "allow-subnet-overlap") != "enable" {
+		t.Fatal("the refused change landed")
+	}
 }

@@ -719,7 +719,7 @@ func checkConfig(schema *Schema, before, after View, changes []Change) error {
 			return inUseErr(n)
 		}
 	}
-	return nil
+	return recheckDependents(schema, after, changes)
 }
 
 // checkEntryTree runs an entry's save checks and reference checks, and
