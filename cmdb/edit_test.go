@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -314,7 +316,10 @@ func TestValidatorSeesTheResult(t *testing.T) {
 // revision it loaded and then every later commit, none missing, none twice.
 func TestSubscribeFromLosesNoCommit(t *testing.T) {
 	st := newTestStore(t)
-	const writers, commits = 4, 25
+	// Writers commit until every subscriber has started (and at least a
+	// few times), so that the starts race the commits.
+	const writers, subscribers, minCommits = 4, 100, 10
+	var subscribed atomic.Bool
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w := range writers {
@@ -323,7 +328,7 @@ func TestSubscribeFromLosesNoCommit(t *testing.T) {
 			defer wg.Done()
 			sess := st.NewSession("admin", "w")
 			at, _ := sess.OpenTable("firewall address")
-			for i := range commits {
+			for i := 0; i < minCommits || !subscribed.Load(); i++ {
 				e, err := at.Edit("w" + string(rune('a'+w)))
 				if err == nil {
 					err = e.Set("comment", Int(int64(i)))
@@ -338,22 +343,39 @@ func TestSubscribeFromLosesNoCommit(t *testing.T) {
 			}
 		}()
 	}
+	// Each subscriber keeps the writers' comments as a daemon keeps its
+	// configuration: loaded from the view, then updated by change sets.
 	type sub struct {
-		mu    sync.Mutex
-		start uint64
-		got   []uint64
+		mu       sync.Mutex
+		start    uint64
+		got      []uint64
+		comments map[string]string
 	}
 	var subs []*sub
-	for range 8 {
-		s := &sub{}
-		remove := st.SubscribeFrom(func(_ View, rev uint64, _ *Secrets) { s.start = rev }, func(cs *ChangeSet) {
+	for range subscribers {
+		runtime.Gosched()
+		s := &sub{comments: map[string]string{}}
+		remove := st.SubscribeFrom(func(v View, rev uint64, _ *Secrets) {
+			s.start = rev
+			if rows := v.Table("firewall address"); rows != nil {
+				for _, e := range rows.Ordered() {
+					s.comments[e.Key] = strings.Join(e.Values["comment"], " ")
+				}
+			}
+		}, func(cs *ChangeSet) {
 			s.mu.Lock()
 			s.got = append(s.got, cs.Revision)
+			for _, c := range cs.Changes {
+				if c.Table == "firewall address" && c.After != nil {
+					s.comments[c.Key] = strings.Join(c.After.Values["comment"], " ")
+				}
+			}
 			s.mu.Unlock()
 		})
 		defer remove()
 		subs = append(subs, s)
 	}
+	subscribed.Store(true)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -371,6 +393,12 @@ func TestSubscribeFromLosesNoCommit(t *testing.T) {
 		}
 		if want != last+1 {
 			t.Fatalf("subscriber %d (from %d) stopped at %d of %d", i, s.start, want-1, last)
+		}
+		for w := range writers {
+			k := "w" + string(rune('a'+w))
+			if got, now := s.comments[k], strings.Join(st.Lookup("firewall address", k).Values["comment"], " "); got != now {
+				t.Fatalf("subscriber %d (from %d): %s comment %q, store %q", i, s.start, k, got, now)
+			}
 		}
 		s.mu.Unlock()
 	}
