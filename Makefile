@@ -12,7 +12,7 @@ build:
 # ($FOSIM_DATA, else ~/.local/state/fosim), created with factory defaults.
 # port1 is mapped to 127.0.0.1 and ports below 1024 are offset by 10000, so
 # that an ordinary user gets admin SSH on 127.0.0.1:10022 and IKE on UDP
-# 10500/14500 (FOSIM_RUN_FLAGS replaces these, e.g. with nothing as root).
+# 10500 and 4500 (FOSIM_RUN_FLAGS replaces these, e.g. with nothing as root).
 FOSIM_RUN_FLAGS ?= --map port1=127.0.0.1 --port-offset 10000
 run:
 	$(GO) run ./cmd/fosim run $(FOSIM_RUN_FLAGS)

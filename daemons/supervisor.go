@@ -43,9 +43,9 @@ type Daemon interface {
 	Start(ctx context.Context, rt *Runtime) error
 	// Validate may refuse a change before it is written; the error is
 	// printed to the admin as FortiOS would (a *cmdb.Error keeps its code).
-	// It runs while the store holds its commit lock: it must not call the
-	// Store (the change set carries the entries before and after).
-	Validate(cs *cmdb.ChangeSet) error
+	// after is the configuration as the commit would make it. It runs
+	// while the store holds its commit lock: it must not call the Store.
+	Validate(cs *cmdb.ChangeSet, after cmdb.View) error
 	// Apply takes a committed change. On error the daemon keeps running on
 	// its previous configuration; the supervisor logs why.
 	Apply(cs *cmdb.ChangeSet) error
@@ -78,8 +78,25 @@ func (s *Supervisor) Start(ctx context.Context) error {
 		return errors.New("daemons: already running")
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	// Subscribe before the daemons read their configuration, and hold
+	// what comes until they all have: a commit between a daemon's load and
+	// the subscription would otherwise never reach it. A held change set
+	// a daemon already read is harmless: Apply reloads.
+	var gate sync.Mutex
+	var held []*cmdb.ChangeSet
+	started := false
+	unsubscribe := s.rt.Store.SubscribeFrom(func(cmdb.View, uint64, *cmdb.Secrets) {}, func(cs *cmdb.ChangeSet) {
+		gate.Lock()
+		defer gate.Unlock()
+		if !started {
+			held = append(held, cs)
+			return
+		}
+		s.apply(cs)
+	})
 	for i, d := range s.daemons {
 		if err := d.Start(ctx, s.rt); err != nil {
+			unsubscribe()
 			stopCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 			for _, started := range s.daemons[:i] {
 				started.Stop(stopCtx)
@@ -89,11 +106,15 @@ func (s *Supervisor) Start(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", d.Name(), err)
 		}
 	}
+	gate.Lock()
+	for _, cs := range held {
+		s.apply(cs)
+	}
+	started = true
+	gate.Unlock()
 	s.cancel = cancel
 	s.running = true
-	s.unhook = append(s.unhook,
-		s.rt.Store.AddValidator(s.validate),
-		s.rt.Store.Subscribe(s.apply))
+	s.unhook = append(s.unhook, s.rt.Store.AddConfigValidator(s.validate), unsubscribe)
 	return nil
 }
 
@@ -111,9 +132,9 @@ func (s *Supervisor) watchers(cs *cmdb.ChangeSet) []Daemon {
 	return out
 }
 
-func (s *Supervisor) validate(cs *cmdb.ChangeSet) error {
+func (s *Supervisor) validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	for _, d := range s.watchers(cs) {
-		if err := d.Validate(cs); err != nil {
+		if err := d.Validate(cs, after); err != nil {
 			return err
 		}
 	}

@@ -40,7 +40,7 @@ func (r *recorder) Start(ctx context.Context, rt *Runtime) error {
 	return nil
 }
 
-func (r *recorder) Validate(cs *cmdb.ChangeSet) error {
+func (r *recorder) Validate(cs *cmdb.ChangeSet, _ cmdb.View) error {
 	for _, c := range cs.Changes {
 		if c.Key == "refused" {
 			return &cmdb.Error{Msg: "refused by ike", Code: cmdb.CodeCheck}

@@ -125,7 +125,7 @@ func (s *Service) wanted(cfg sshConfig) map[netip.AddrPort]string {
 }
 
 // Validate refuses a change that would make SSH listen where it cannot.
-func (s *Service) Validate(cs *cmdb.ChangeSet) error {
+func (s *Service) Validate(cs *cmdb.ChangeSet, _ cmdb.View) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.cfg.with(cs, s.Server.App.Store.Schema())

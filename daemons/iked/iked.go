@@ -293,8 +293,61 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	}
 }
 
-// Validate accepts every change the schema accepted.
-func (d *Daemon) Validate(cs *cmdb.ChangeSet) error { return nil }
+// Validate accepts every change the schema accepted but, in interface
+// mode, one that would make iked listen on an address it cannot bind (a
+// port another program holds): the commit is refused, nothing changes.
+func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
+	if !d.interfaceMode() {
+		return nil
+	}
+	schema := d.rt.Store.Schema()
+	r := reader{s: schema, v: after}
+	ifaces := map[string]netip.Addr{}
+	if rows := after.Table(tableIface); rows != nil {
+		for _, k := range rows.Keys {
+			e := rows.ByKey[k]
+			if ip := r.values(tableIface, e, "ip"); len(ip) == 2 && r.value(tableIface, e, "mode") == "static" {
+				ifaces[k], _ = netip.ParseAddr(ip[0])
+			}
+		}
+	}
+	// Only an address the change adds is checked: one iked could not
+	// bind before (and said so) must not block every later commit.
+	d.mu.Lock()
+	known := map[netip.AddrPort]bool{}
+	for _, s := range d.socks {
+		known[s.local] = true
+	}
+	for _, p := range d.cfg.Phase1s {
+		if a, ok := d.rt.Map.Addr(p.Interface, d.cfg.Interfaces[p.Interface]); ok {
+			for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
+				known[netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))] = true
+			}
+		}
+	}
+	d.mu.Unlock()
+	rows := after.Table(tablePhase1)
+	if rows == nil {
+		return nil
+	}
+	for _, k := range rows.Keys {
+		iface := r.value(tablePhase1, rows.ByKey[k], "interface")
+		a, ok := d.rt.Map.Addr(iface, ifaces[iface])
+		if !ok {
+			continue
+		}
+		for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
+			ap := netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))
+			if known[ap] {
+				continue
+			}
+			if err := d.rt.Listen.CanBindUDP(ap); err != nil {
+				return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for IKE on UDP %s (interface %s of phase1 %s): %v", ap, iface, k, err), Code: cmdb.CodeCheck}
+			}
+		}
+	}
+	return nil
+}
 
 // Apply reloads the configuration. Changing ike-tcp-port flushes every
 // tunnel of the VDOM (seed 000); a changed or deleted phase1 flushes its own.

@@ -3,6 +3,7 @@ package iked
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/fosim/fosim/daemons/iked/client"
 	"github.com/fosim/fosim/daemons/iked/suite"
 	"github.com/fosim/fosim/daemons/listen"
+	"github.com/fosim/fosim/grammar"
 )
 
 const twoInterfaces = `config system interface
@@ -79,6 +81,7 @@ func TestListensOnPhase1Interfaces(t *testing.T) {
 	clk := clock.New(time.UTC)
 	m := &listen.Map{}
 	m.ParseMapping("port2=127.0.0.2")
+	m.ParseMapping("port3=127.0.0.3")
 	port, natt := freeUDPPort(t), freeUDPPort(t)
 	d := New(Options{Port: port, NATTPort: natt})
 	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: clk, Debug: debuglog.New(clk.Now), Listen: &listen.Registry{}, Map: m}, d)
@@ -113,6 +116,26 @@ func TestListensOnPhase1Interfaces(t *testing.T) {
 		t.Fatalf("port1: %v", err)
 	} else {
 		tun.Delete(context.Background())
+	}
+	// A phase1 on an interface whose IKE port another program holds is
+	// refused at commit.
+	busy, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(at("127.0.0.3")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	sess := st.NewSession("admin", "test")
+	var refused error
+	for _, r := range grammar.Parse("config vpn ipsec phase1-interface\nedit on-port3\nset type dynamic\nset interface port3\nset ike-version 2\nset psksecret psk-of-port3\nnext\nend\n") {
+		if _, err := sess.Exec(r.Stmt); err != nil && refused == nil {
+			refused = err
+		}
+	}
+	if refused == nil || !strings.Contains(refused.Error(), "cannot listen for IKE on UDP 127.0.0.3:") {
+		t.Fatalf("a phase1 on a busy port: %v", refused)
+	}
+	if st.Lookup("vpn ipsec phase1-interface", "on-port3") != nil {
+		t.Fatal("the refused phase1 was committed")
 	}
 	// Moving on-port2 to port1 closes port2's socket.
 	cmdbtest.Apply(t, st, "config vpn ipsec phase1-interface\nedit on-port2\nset interface port1\nnext\nend\n")

@@ -134,6 +134,21 @@ func (r *Registry) CanBind(addr netip.AddrPort) error {
 	return ln.Close()
 }
 
+// CanBindUDP is CanBind for a UDP address.
+func (r *Registry) CanBindUDP(addr netip.AddrPort) error {
+	r.mu.Lock()
+	held := r.udp[addr] != nil
+	r.mu.Unlock()
+	if held {
+		return nil
+	}
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
 type udpSocket struct {
 	conn    *net.UDPConn
 	holders int
