@@ -150,7 +150,7 @@ func (a *appliance) Listening() string {
 	if a.sshSvc != nil && len(a.sshSvc.Addrs()) > 0 {
 		parts = append(parts, fmt.Sprintf("SSH on %v", a.sshSvc.Addrs()))
 	}
-	if a.ike != nil {
+	if a.ike != nil && len(a.ike.Addrs()) > 0 {
 		parts = append(parts, fmt.Sprintf("IKE on UDP %v", a.ike.Addrs()))
 	}
 	if a.control != nil {
