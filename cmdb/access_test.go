@@ -123,3 +123,23 @@ func TestPasswordPolicyOnSet(t *testing.T) {
 	}
 	mustRun(t, st.NewSession("admin", "t"), "config system admin\nedit a3\nset accprofile super_admin\nset vdom root\nset password Longer-pass-42\nnext\nend\n")
 }
+
+// The last super_admin administrator cannot go, by any path.
+func TestLastSuperAdminStays(t *testing.T) {
+	st := newTestStore(t)
+	mustRun(t, st.NewSession("admin", "t"), "config system accprofile\nedit ro\nset sysgrp read\nnext\nend\n")
+	for _, script := range []string{
+		"config system admin\ndelete admin\nend\n",
+		"config system admin\nedit admin\nset accprofile ro\nnext\nend\n",
+		"config system admin\npurge\nend\n",
+	} {
+		if err := firstErr(t, st.NewSession("admin", "t"), script); code(err) != CodeCheck {
+			t.Errorf("%q: %v", script, err)
+		}
+	}
+	if st.Lookup("system admin", "admin") == nil {
+		t.Fatal("the last super_admin was deleted")
+	}
+	// With a second super_admin, the first may go.
+	mustRun(t, st.NewSession("admin", "t"), "config system admin\nedit boss\nset accprofile super_admin\nset vdom root\nnext\nend\nconfig system admin\ndelete admin\nend\n")
+}

@@ -719,7 +719,27 @@ func checkConfig(schema *Schema, before, after View, changes []Change) error {
 			return inUseErr(n)
 		}
 	}
+	if err := keepSuperAdmin(schema, before, after, changes); err != nil {
+		return err
+	}
 	return recheckDependents(schema, after, changes)
+}
+
+// keepSuperAdmin refuses a change that leaves no administrator with the
+// super_admin profile, whatever path it took (a delete, a rename, a
+// profile change): no one could manage the unit any more.
+func keepSuperAdmin(schema *Schema, before, after View, changes []Change) error {
+	touched := false
+	for _, c := range changes {
+		touched = touched || c.Table == "system admin"
+	}
+	if !touched || checkLoginPossible(schema, before) != nil {
+		return nil
+	}
+	if checkLoginPossible(schema, after) != nil {
+		return &Error{Msg: "at least one administrator with the super_admin profile must remain", Code: CodeCheck}
+	}
+	return nil
 }
 
 // checkEntryTree runs an entry's save checks and reference checks, and
