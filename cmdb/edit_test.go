@@ -3,8 +3,8 @@ package cmdb
 import (
 	"errors"
 	"net/netip"
-	"strings"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"

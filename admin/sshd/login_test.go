@@ -263,8 +263,8 @@ func TestIdleTimeoutProfileOverride(t *testing.T) {
 		t.Errorf("admin timeout: %v, want 30m", d)
 	}
 	configure(t, ts, "config system accprofile\nedit prof_idle\nset admintimeout-override enable\nset admintimeout 2\nnext\nend\n"+
-		"config system admin\nedit admin\nset accprofile prof_idle\nend")
-	if d := cli.AdminTimeout(ts.st, "admin"); d != 2*time.Minute {
+		"config system admin\nedit idle\nset accprofile prof_idle\nset vdom root\nend")
+	if d := cli.AdminTimeout(ts.st, "idle"); d != 2*time.Minute {
 		t.Errorf("admin timeout with an override profile: %v, want 2m", d)
 	}
 }
