@@ -23,8 +23,11 @@ type command struct {
 	minArgs, maxArgs int
 	run              func(sh *Shell, args []string, out io.Writer) error
 	// writes marks a command that changes the unit: the admin's profile
-	// must have sysgrp read-write.
-	writes bool
+	// must have sysgrp read-write. super marks one that replaces the
+	// whole configuration (restore, factory reset): only a super_admin,
+	// or a profile could hand itself rights it lacks. readsAll marks one
+	// that reads the whole configuration (backup): every group readable.
+	writes, super, readsAll bool
 }
 
 // commands is the shell's command tree; '?' and Tab read it.
@@ -33,7 +36,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{path: "get system status", help: "System status.", run: getSystemStatus},
-		{path: "execute factory-reset", help: "Reset to factory default.", run: executeFactoryReset, writes: true},
+		{path: "execute factory-reset", help: "Reset to factory default.", run: executeFactoryReset, writes: true, super: true},
 		{path: "execute date", help: "Get/set system date.", args: "<yyyy-mm-dd>", maxArgs: 1, run: executeDate},
 		{path: "execute time", help: "Get/set system time.", args: "<hh:mm:ss>", maxArgs: 1, run: executeTime},
 	}
@@ -221,7 +224,23 @@ func executeTime(sh *Shell, args []string, out io.Writer) error {
 // (sysgrp read-write), as FortiOS requires for execute commands that do.
 func (sh *Shell) mayChangeSystem() error {
 	if !sh.Session.Access().Can("sysgrp", cmdb.LevelReadWrite) {
-		return &cmdb.Error{Msg: "Permission denied.", Code: cmdb.CodePermission}
+		return permissionDenied()
+	}
+	return nil
+}
+
+func permissionDenied() *cmdb.Error { return &cmdb.Error{Msg: "Permission denied.", Code: cmdb.CodePermission} }
+
+// mayRun checks a command's access needs against the admin's profile.
+func (sh *Shell) mayRun(c *command) error {
+	a := sh.Session.Access()
+	switch {
+	case c.super && !a.Super():
+		return permissionDenied()
+	case c.readsAll && !a.CanReadAll():
+		return permissionDenied()
+	case c.writes:
+		return sh.mayChangeSystem()
 	}
 	return nil
 }

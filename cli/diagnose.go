@@ -32,7 +32,7 @@ func init() {
 		&command{path: "diagnose debug reset", help: "Reset all debug levels to default.", run: diagDebugReset},
 		&command{path: "diagnose debug info", help: "Show active debug level settings.", run: diagDebugInfo},
 		&command{path: "diagnose debug console timestamp", help: "Enable/disable timestamps on debug output.", args: "<enable|disable>", minArgs: 1, maxArgs: 1, run: diagDebugTimestamp},
-		&command{path: "diagnose sys clock advance", help: "Move the appliance clock forward (fosim lab command), e.g. 6m or 1h30m.", args: "<duration>", minArgs: 1, maxArgs: 1, run: diagClockAdvance},
+		&command{path: "diagnose sys clock advance", help: "Move the appliance clock forward (fosim lab command), e.g. 6m or 1h30m.", args: "<duration>", minArgs: 1, maxArgs: 1, run: diagClockAdvance, writes: true},
 	)
 }
 

@@ -14,11 +14,11 @@ import (
 
 func init() {
 	commands = append(commands,
-		&command{path: "execute revision list config", help: "List the configuration revisions.", run: executeRevisionList},
+		&command{path: "execute revision list config", help: "List the configuration revisions.", run: executeRevisionList, readsAll: true},
 		&command{path: "execute revision delete config", help: "Delete a configuration revision.", args: "<revision ID>", minArgs: 1, maxArgs: 1, run: executeRevisionDelete, writes: true},
-		&command{path: "execute revision diff", help: "Unified diff of two configuration revisions, 0 for the running configuration (fosim).", args: "<revision ID> <revision ID>", minArgs: 2, maxArgs: 2, run: executeRevisionDiff},
-		&command{path: "execute backup config flash", help: "Backup config file to flash.", args: "<comment>", maxArgs: 1, run: executeBackupFlash, writes: true},
-		&command{path: "execute restore config flash", help: "Load config file from flash.", args: "<revision ID>", minArgs: 1, maxArgs: 1, run: executeRestoreFlash, writes: true},
+		&command{path: "execute revision diff", help: "Unified diff of two configuration revisions, 0 for the running configuration (fosim).", args: "<revision ID> <revision ID>", minArgs: 2, maxArgs: 2, run: executeRevisionDiff, readsAll: true},
+		&command{path: "execute backup config flash", help: "Backup config file to flash.", args: "<comment>", maxArgs: 1, run: executeBackupFlash, writes: true, readsAll: true},
+		&command{path: "execute restore config flash", help: "Load config file from flash.", args: "<revision ID>", minArgs: 1, maxArgs: 1, run: executeRestoreFlash, super: true},
 	)
 }
 

@@ -191,8 +191,8 @@ func (sh *Shell) exec(st grammar.Stmt, out io.Writer) {
 	if sh.Session.Depth() == 0 && (st.Kind == grammar.Command || st.Kind == grammar.Get) {
 		if cmd, args, ok := lookupCommand(st); ok {
 			err := cmd.check(args)
-			if err == nil && cmd.writes {
-				err = sh.mayChangeSystem()
+			if err == nil {
+				err = sh.mayRun(cmd)
 			}
 			if err == nil {
 				err = cmd.run(sh, args, out)

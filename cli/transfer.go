@@ -30,12 +30,12 @@ import (
 
 func init() {
 	commands = append(commands,
-		&command{path: "execute backup config tftp", help: "Backup config file to TFTP server.", args: "<string> <tftp-server> <passwd>", minArgs: 2, maxArgs: 3, run: executeBackupTFTP},
-		&command{path: "execute backup config usb", help: "Backup config file to USB disk.", args: "<string> <passwd>", minArgs: 1, maxArgs: 2, run: executeBackupUSB},
-		&command{path: "execute backup config ftp", help: "Backup config file to FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", minArgs: 2, maxArgs: 5, run: executeBackupFTP},
-		&command{path: "execute restore config tftp", help: "Load config file from TFTP server.", args: "<string> <tftp-server> <passwd>", minArgs: 2, maxArgs: 3, run: executeRestoreTFTP, writes: true},
-		&command{path: "execute restore config usb", help: "Load config file from USB disk.", args: "<string> <passwd>", minArgs: 1, maxArgs: 2, run: executeRestoreUSB, writes: true},
-		&command{path: "execute restore config ftp", help: "Load config file from FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", minArgs: 2, maxArgs: 5, run: executeRestoreFTP, writes: true},
+		&command{path: "execute backup config tftp", help: "Backup config file to TFTP server.", args: "<string> <tftp-server> <passwd>", minArgs: 2, maxArgs: 3, run: executeBackupTFTP, readsAll: true},
+		&command{path: "execute backup config usb", help: "Backup config file to USB disk.", args: "<string> <passwd>", minArgs: 1, maxArgs: 2, run: executeBackupUSB, readsAll: true},
+		&command{path: "execute backup config ftp", help: "Backup config file to FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", minArgs: 2, maxArgs: 5, run: executeBackupFTP, readsAll: true},
+		&command{path: "execute restore config tftp", help: "Load config file from TFTP server.", args: "<string> <tftp-server> <passwd>", minArgs: 2, maxArgs: 3, run: executeRestoreTFTP, super: true},
+		&command{path: "execute restore config usb", help: "Load config file from USB disk.", args: "<string> <passwd>", minArgs: 1, maxArgs: 2, run: executeRestoreUSB, super: true},
+		&command{path: "execute restore config ftp", help: "Load config file from FTP server.", args: "<string> <ftp-server>[:ftp-port] <user> <passwd> <passwd>", minArgs: 2, maxArgs: 5, run: executeRestoreFTP, super: true},
 	)
 }
 

@@ -24,9 +24,9 @@ type VPN interface {
 func init() {
 	commands = append(commands,
 		&command{path: "diagnose vpn ike gateway list", help: "List IKE gateways.", args: "name <name>", maxArgs: 2, run: diagIKEGatewayList},
-		&command{path: "diagnose vpn ike gateway flush", help: "Flush IKE gateways.", args: "name <name>", maxArgs: 2, run: diagIKEGatewayFlush},
+		&command{path: "diagnose vpn ike gateway flush", help: "Flush IKE gateways.", args: "name <name>", maxArgs: 2, run: diagIKEGatewayFlush, writes: true},
 		// "clear" is the older spelling of flush, still accepted by FortiOS
-		&command{path: "diagnose vpn ike gateway clear", help: "Clear IKE gateways.", args: "name <name>", maxArgs: 2, run: diagIKEGatewayFlush},
+		&command{path: "diagnose vpn ike gateway clear", help: "Clear IKE gateways.", args: "name <name>", maxArgs: 2, run: diagIKEGatewayFlush, writes: true},
 		&command{path: "diagnose vpn tunnel list", help: "List IPsec tunnels.", args: "name <name>", maxArgs: 2, run: diagTunnelList},
 		&command{path: "get vpn ipsec tunnel summary", help: "Summary of IPsec tunnels.", run: getTunnelSummary},
 	)

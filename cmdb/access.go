@@ -61,6 +61,19 @@ func (a *Access) ReadOnly() bool {
 	return true
 }
 
+// CanReadAll tells whether every group is readable (a whole backup).
+func (a *Access) CanReadAll() bool {
+	if a == nil || a.super {
+		return true
+	}
+	for _, g := range profileGroups {
+		if a.groups[g] < LevelRead {
+			return false
+		}
+	}
+	return true
+}
+
 // Super tells whether the profile is super_admin.
 func (a *Access) Super() bool { return a == nil || a.super }
 
@@ -126,14 +139,18 @@ func (s *Session) mayChange(c Change) error {
 	}
 	switch c.Table {
 	case "system accprofile":
-		if c.Key == "super_admin" {
+		// nor its own profile: that would hand it rights it lacks
+		if c.Key == "super_admin" || c.Key == a.Profile {
 			return permissionDenied()
 		}
 	case "system admin":
-		for _, e := range []*Entry{c.Before, c.After} {
+		for _, e := range []*Entry{c.Before, c.After, s.store.runningEntry(c.Table, c.Key)} {
 			if e != nil && slices.Equal(e.Values["accprofile"], []string{"super_admin"}) {
 				return permissionDenied()
 			}
+		}
+		if c.Key == s.User && (c.After == nil || c.Before == nil || !slices.Equal(c.Before.Values["accprofile"], c.After.Values["accprofile"])) {
+			return permissionDenied() // its own profile
 		}
 	}
 	return nil
@@ -163,3 +180,7 @@ func (s *Session) Access() *Access { return s.access }
 
 // ReadOnly tells whether the session may change nothing.
 func (s *Session) ReadOnly() bool { return s.access.ReadOnly() }
+
+// runningEntry reads the committed entry; the caller holds the store's
+// read lock (a session's operation does).
+func (s *Store) runningEntry(table, key string) *Entry { return runningView{s}.Entry(table, key) }
