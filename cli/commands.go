@@ -229,7 +229,9 @@ func (sh *Shell) mayChangeSystem() error {
 	return nil
 }
 
-func permissionDenied() *cmdb.Error { return &cmdb.Error{Msg: "Permission denied.", Code: cmdb.CodePermission} }
+func permissionDenied() *cmdb.Error {
+	return &cmdb.Error{Msg: "Permission denied.", Code: cmdb.CodePermission}
+}
 
 // mayRun checks a command's access needs against the admin's profile.
 func (sh *Shell) mayRun(c *command) error {
