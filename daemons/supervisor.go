@@ -60,6 +60,10 @@ type Supervisor struct {
 
 	mu      sync.Mutex
 	running bool
+	// gate orders change sets against Start and Stop (see Start).
+	gate             sync.Mutex
+	held             []*cmdb.ChangeSet
+	started, stopped bool
 	cancel  context.CancelFunc
 	unhook  []func()
 }
@@ -82,17 +86,21 @@ func (s *Supervisor) Start(ctx context.Context) error {
 	// what comes until they all have: a commit between a daemon's load and
 	// the subscription would otherwise never reach it. A held change set
 	// a daemon already read is harmless: Apply reloads.
-	var gate sync.Mutex
-	var held []*cmdb.ChangeSet
-	started := false
+	s.gate.Lock()
+	s.held, s.started, s.stopped = nil, false, false
+	s.gate.Unlock()
 	unsubscribe := s.rt.Store.SubscribeFrom(func(cmdb.View, uint64, *cmdb.Secrets) {}, func(cs *cmdb.ChangeSet) {
-		gate.Lock()
-		defer gate.Unlock()
-		if !started {
-			held = append(held, cs)
-			return
+		// gate is held while a change set is applied: Stop waits for
+		// one in flight, and none reaches a daemon after it.
+		s.gate.Lock()
+		defer s.gate.Unlock()
+		switch {
+		case s.stopped:
+		case !s.started:
+			s.held = append(s.held, cs)
+		default:
+			s.apply(cs)
 		}
-		s.apply(cs)
 	})
 	for i, d := range s.daemons {
 		if err := d.Start(ctx, s.rt); err != nil {
@@ -106,12 +114,12 @@ func (s *Supervisor) Start(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", d.Name(), err)
 		}
 	}
-	gate.Lock()
-	for _, cs := range held {
+	s.gate.Lock()
+	for _, cs := range s.held {
 		s.apply(cs)
 	}
-	started = true
-	gate.Unlock()
+	s.held, s.started = nil, true
+	s.gate.Unlock()
 	s.cancel = cancel
 	s.running = true
 	s.unhook = append(s.unhook, s.rt.Store.AddConfigValidator(s.validate), unsubscribe)
@@ -161,6 +169,9 @@ func (s *Supervisor) Stop(timeout time.Duration) error {
 		u()
 	}
 	s.unhook = nil
+	s.gate.Lock()
+	s.stopped = true // waits for a change set being applied
+	s.gate.Unlock()
 	ctx, done := context.WithTimeout(context.Background(), timeout)
 	defer done()
 	var errs []error

@@ -125,10 +125,11 @@ func (s *Service) wanted(cfg sshConfig) map[netip.AddrPort]string {
 }
 
 // Validate refuses a change that would make SSH listen where it cannot.
-func (s *Service) Validate(cs *cmdb.ChangeSet, _ cmdb.View) error {
+func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
+	// after, not s.cfg: the previous commit may not be applied yet
+	next := readSSHConfig(s.Server.App.Store.Schema(), after)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.cfg.with(cs, s.Server.App.Store.Schema())
 	for addr, iface := range s.wanted(next) {
 		if s.serving[addr] != nil {
 			continue

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fosim/fosim/clock"
@@ -65,6 +67,8 @@ type Daemon struct {
 	// (the timers of SAs gone) there too.
 	deletes    []*ikeSA
 	stopTimers []*clock.Timer
+	// known are the addresses Validate need not check (snapshotKnown)
+	known atomic.Pointer[map[netip.AddrPort]bool]
 }
 
 // unlock releases d.mu and has the queued deletes sent. The SAs are out of
@@ -172,13 +176,24 @@ func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
 func (d *Daemon) interfaceMode() bool { return d.opt.Addr == "" && d.rt.Listen != nil }
 
 // socket is one of iked's UDP sockets: IKE (500) or NAT-T (4500) of one
-// interface ("" when iked listens on one address for every phase1).
+// host address, for the interfaces mapped there (nil ifaces: iked
+// listens on one address for every phase1).
 type socket struct {
 	conn    *net.UDPConn
 	natt    bool
-	iface   string
+	ifaces  []string // sorted
 	local   netip.AddrPort
-	release func()
+	release func() // gives a registry socket back (nil: iked's own)
+}
+
+// close ends the socket: a registry socket is given back, never closed
+// here (the registry closes it with its last holder).
+func (s *socket) close() {
+	if s.release != nil {
+		s.release()
+		return
+	}
+	s.conn.Close()
 }
 
 func (d *Daemon) startSocket(s *socket) {
@@ -188,15 +203,20 @@ func (d *Daemon) startSocket(s *socket) {
 }
 
 // listenAddrs is where the phase1s make iked listen: the host address of
-// every interface a phase1 names.
-func (d *Daemon) listenAddrs(cfg *Config) map[string]netip.Addr {
-	out := map[string]netip.Addr{}
-	for _, p := range cfg.Phase1s {
-		if _, ok := out[p.Interface]; ok || p.Interface == "" {
+// every interface a phase1 names, with the interfaces mapped there (two
+// interfaces may share a host address: one socket serves both).
+func (d *Daemon) listenAddrs(cfg *Config) map[netip.Addr][]string {
+	out := map[netip.Addr][]string{}
+	seen := map[string]bool{}
+	for _, name := range cfg.Order {
+		p := cfg.Phase1s[name]
+		if seen[p.Interface] || p.Interface == "" {
 			continue
 		}
+		seen[p.Interface] = true
 		if a, ok := d.rt.Map.Addr(p.Interface, cfg.Interfaces[p.Interface]); ok {
-			out[p.Interface] = a
+			out[a] = append(out[a], p.Interface)
+			slices.Sort(out[a])
 		} else {
 			d.log.Printf(1, "ike V=root:0: interface %s has no address on this host (give it a static ip this host has, or map it: --map %s=ADDR): not listening for its phase1s", p.Interface, p.Interface)
 		}
@@ -205,13 +225,13 @@ func (d *Daemon) listenAddrs(cfg *Config) map[string]netip.Addr {
 }
 
 // rebindLocked moves the sockets to where the configuration says: the
-// sockets of interfaces no longer used (or moved) close and their tunnels
-// go, new interfaces get theirs.
+// sockets of addresses no longer used (or serving other interfaces)
+// close and their tunnels go, new addresses get theirs.
 func (d *Daemon) rebindLocked() {
 	want := d.listenAddrs(d.cfg)
 	var kept []*socket
 	for _, s := range d.socks {
-		if a, ok := want[s.iface]; ok && a == s.local.Addr() {
+		if ifaces, ok := want[s.local.Addr()]; ok && slices.Equal(ifaces, s.ifaces) {
 			kept = append(kept, s)
 			continue
 		}
@@ -227,28 +247,43 @@ func (d *Daemon) rebindLocked() {
 				delete(d.halfOpen, k)
 			}
 		}
-		s.conn.Close()
-		s.release()
+		s.close()
 	}
 	d.socks = kept
-	have := map[string]bool{}
+	defer d.snapshotKnown(want)
+	have := map[netip.AddrPort]bool{}
 	for _, s := range d.socks {
-		have[s.iface] = true
+		have[s.local] = true
 	}
-	for iface, a := range want {
-		if have[iface] {
-			continue
-		}
+	for a, ifaces := range want {
 		for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
 			ap := netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))
+			if have[ap] {
+				continue
+			}
 			c, release, err := d.rt.Listen.UDP(ap, "iked")
 			if err != nil {
 				d.log.Printf(1, "ike V=root:0: %v", err)
 				continue
 			}
-			d.startSocket(&socket{conn: c, natt: port == d.opt.NATTPort, iface: iface, local: ap, release: release})
+			d.startSocket(&socket{conn: c, natt: port == d.opt.NATTPort, ifaces: ifaces, local: ap, release: release})
 		}
 	}
+}
+
+// snapshotKnown records, for Validate, the addresses iked holds or has
+// tried (called with d.mu held).
+func (d *Daemon) snapshotKnown(want map[netip.Addr][]string) {
+	known := map[netip.AddrPort]bool{}
+	for _, s := range d.socks {
+		known[s.local] = true
+	}
+	for a := range want {
+		for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
+			known[netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))] = true
+		}
+	}
+	d.known.Store(&known)
 }
 
 // Addrs are the bound UDP addresses (IKE, NAT-T of each interface).
@@ -263,11 +298,12 @@ func (d *Daemon) Addrs() []netip.AddrPort {
 }
 
 func (d *Daemon) closeSockets() {
-	for _, s := range d.socks {
-		s.conn.Close()
-		if s.release != nil {
-			s.release()
-		}
+	d.mu.Lock()
+	socks := d.socks
+	d.socks = nil
+	d.mu.Unlock()
+	for _, s := range socks {
+		s.close()
 	}
 }
 
@@ -312,20 +348,13 @@ func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 		}
 	}
 	// Only an address the change adds is checked: one iked could not
-	// bind before (and said so) must not block every later commit.
-	d.mu.Lock()
+	// bind before (and said so) must not block every later commit. The
+	// set is a snapshot: Validate runs under the store's commit lock and
+	// must not wait for d.mu, which a slow debug reader can hold.
 	known := map[netip.AddrPort]bool{}
-	for _, s := range d.socks {
-		known[s.local] = true
+	if k := d.known.Load(); k != nil {
+		known = *k
 	}
-	for _, p := range d.cfg.Phase1s {
-		if a, ok := d.rt.Map.Addr(p.Interface, d.cfg.Interfaces[p.Interface]); ok {
-			for _, port := range []int{d.opt.Port, d.opt.NATTPort} {
-				known[netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))] = true
-			}
-		}
-	}
-	d.mu.Unlock()
 	rows := after.Table(tablePhase1)
 	if rows == nil {
 		return nil
@@ -452,7 +481,7 @@ func (d *Daemon) readLoop(s *socket) {
 			continue
 		}
 		msg := append([]byte(nil), pkt...)
-		d.handle(c, marker, s.iface, s.local, unmapPort(peer), msg)
+		d.handle(c, marker, s.ifaces, s.local, unmapPort(peer), msg)
 	}
 }
 

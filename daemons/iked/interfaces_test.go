@@ -195,3 +195,39 @@ func TestStrongSwanOnAnInterfaceAddress(t *testing.T) {
 		t.Fatalf("port1's phase1 answered on port2's address:\n%s", out)
 	}
 }
+
+// Two interfaces mapped to one host address share one socket, read once:
+// every dial is answered (no packet goes to a second reader), by the first
+// dial-up phase1 of those interfaces that matches, as on a FortiGate with
+// two dial-up phase1s on one address; moving a phase1 keeps the socket.
+func TestTwoInterfacesOnOneAddress(t *testing.T) {
+	st := cmdbtest.Store(t)
+	cmdbtest.Apply(t, st, twoInterfaces)
+	clk := clock.New(time.UTC)
+	m := &listen.Map{}
+	m.ParseMapping("port2=127.0.0.1")
+	port, natt := freeUDPPort(t), freeUDPPort(t)
+	d := New(Options{Port: port, NATTPort: natt})
+	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: clk, Debug: debuglog.New(clk.Now), Listen: &listen.Registry{}, Map: m}, d)
+	if err := sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Stop(5 * time.Second)
+	if n := len(d.Addrs()); n != 2 {
+		t.Fatalf("%d sockets, want one IKE and one NAT-T: %v", n, d.Addrs())
+	}
+	at := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))
+	for i := range 6 {
+		tun, err := dialAt(at, "psk-of-port1")
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		tun.Delete(context.Background())
+	}
+	cmdbtest.Apply(t, st, "config vpn ipsec phase1-interface\nedit on-port2\nset interface port1\nnext\nend\n")
+	if tun, err := dialAt(at, "psk-of-port1"); err != nil {
+		t.Fatalf("after the move: %v", err)
+	} else {
+		tun.Delete(context.Background())
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/fosim/fosim/daemons/iked/eap"
@@ -42,9 +43,9 @@ func prefix(name string, serial int) string {
 	return fmt.Sprintf("ike V=root:0:%s:%d:", name, serial)
 }
 
-// handle takes a message that came on socket c of interface iface ("" when
-// iked listens on one address for every phase1).
-func (d *Daemon) handle(c *net.UDPConn, natt bool, iface string, local, peer netip.AddrPort, msg []byte) {
+// handle takes a message that came on socket c, serving the interfaces
+// ifaces (nil when iked listens on one address for every phase1).
+func (d *Daemon) handle(c *net.UDPConn, natt bool, ifaces []string, local, peer netip.AddrPort, msg []byte) {
 	hdr, err := ike.DecodeHeader(msg)
 	d.mu.Lock()
 	defer d.unlock()
@@ -53,7 +54,11 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, iface string, local, peer net
 		return
 	}
 	if d.log.Enabled(1) {
-		d.log.Printf(1, "ike V=root:0: udp comes %s->%s,ifindex=%d,vrf=0,len=%d....", peer, local, d.cfg.IfIndex[iface], len(msg))
+		idx := 0
+		if len(ifaces) > 0 {
+			idx = d.cfg.IfIndex[ifaces[0]]
+		}
+		d.log.Printf(1, "ike V=root:0: udp comes %s->%s,ifindex=%d,vrf=0,len=%d....", peer, local, idx, len(msg))
 	}
 	if err != nil {
 		d.stats.Dropped++
@@ -61,7 +66,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, iface string, local, peer net
 		return
 	}
 	if hdr.ExchangeType == ike.IKE_SA_INIT && hdr.SPIr == 0 && !hdr.IsResponse() {
-		d.handleInit(c, natt, iface, local, peer, hdr, msg)
+		d.handleInit(c, natt, ifaces, local, peer, hdr, msg)
 		return
 	}
 	// The I flag says who sent it: the original initiator addresses us by
@@ -176,7 +181,7 @@ func (d *Daemon) encrypted(sa *ikeSA, exchange uint8, msgID uint32, flags uint8,
 	return sa.keys.Protect(ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: exchange, Flags: flags, MessageID: msgID}, payloads, sa.initiator)
 }
 
-func (d *Daemon) handleInit(c *net.UDPConn, natt bool, iface string, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
+func (d *Daemon) handleInit(c *net.UDPConn, natt bool, ifaces []string, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
 	hk := halfKey{hdr.SPIi, peer}
 	if sa := d.halfOpen[hk]; sa != nil {
 		d.send(c, natt, peer, sa.initResp) // retransmitted IKE_SA_INIT
@@ -218,8 +223,8 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, iface string, local, peer
 		if p1.IKEVersion != 2 || (!p1.Dynamic && p1.RemoteGW != peer.Addr().Unmap()) {
 			continue
 		}
-		if iface != "" && p1.Interface != iface {
-			continue // a phase1 answers only on its own interface
+		if ifaces != nil && !slices.Contains(ifaces, p1.Interface) {
+			continue // a phase1 answers only on its own interface's address
 		}
 		if s, p, ok := suite.Match(saP.Proposals, ike.ProtoIKE, p1.Proposals, p1.DHGroups, true); ok {
 			gw, chosen, prop = p1, s, p

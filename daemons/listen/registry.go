@@ -165,11 +165,13 @@ func (s *tcpSocket) acceptLoop() {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return // closed with its last route
 			}
-			return // closed with its last route
+			// out of file descriptors under a flood, a timeout: the
+			// socket stays ours, accept again shortly
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		go s.route(c)
 	}
