@@ -64,8 +64,8 @@ type Supervisor struct {
 	gate             sync.Mutex
 	held             []*cmdb.ChangeSet
 	started, stopped bool
-	cancel  context.CancelFunc
-	unhook  []func()
+	cancel           context.CancelFunc
+	unhook           []func()
 }
 
 // NewSupervisor prepares daemons to run with rt.
