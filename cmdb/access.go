@@ -137,20 +137,33 @@ func (s *Session) mayChange(c Change) error {
 	if !a.Can(TableGroup(c.Table), LevelReadWrite) {
 		return permissionDenied()
 	}
+	if c.Table == "system admin" {
+		if e := s.store.runningEntry(c.Table, c.Key); e != nil && slices.Equal(e.Values["accprofile"], []string{"super_admin"}) {
+			return permissionDenied()
+		}
+	}
+	return a.mayTouchAdmin(c, s.User)
+}
+
+// mayTouchAdmin is the rule on administrators and profiles for a profile
+// short of super_admin: no super_admin admin or profile, not its own
+// profile, not its own admin's profile (either would hand it rights it
+// lacks). It is checked at the session and again at commit on a rebased
+// change.
+func (a *Access) mayTouchAdmin(c Change, user string) error {
 	switch c.Table {
 	case "system accprofile":
-		// nor its own profile: that would hand it rights it lacks
 		if c.Key == "super_admin" || c.Key == a.Profile {
 			return permissionDenied()
 		}
 	case "system admin":
-		for _, e := range []*Entry{c.Before, c.After, s.store.runningEntry(c.Table, c.Key)} {
+		for _, e := range []*Entry{c.Before, c.After} {
 			if e != nil && slices.Equal(e.Values["accprofile"], []string{"super_admin"}) {
 				return permissionDenied()
 			}
 		}
-		if c.Key == s.User && (c.After == nil || c.Before == nil || !slices.Equal(c.Before.Values["accprofile"], c.After.Values["accprofile"])) {
-			return permissionDenied() // its own profile
+		if c.Key == user && (c.After == nil || c.Before == nil || !slices.Equal(c.Before.Values["accprofile"], c.After.Values["accprofile"])) {
+			return permissionDenied()
 		}
 	}
 	return nil

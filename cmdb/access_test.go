@@ -143,3 +143,20 @@ func TestLastSuperAdminStays(t *testing.T) {
 	// With a second super_admin, the first may go.
 	mustRun(t, st.NewSession("admin", "t"), "config system admin\nedit boss\nset accprofile super_admin\nset vdom root\nnext\nend\nconfig system admin\ndelete admin\nend\n")
 }
+
+// A save rebased on an admin that became super_admin meanwhile is refused
+// to a profile short of super_admin.
+func TestRebasedSaveOnNewSuperAdminIsRefused(t *testing.T) {
+	st := newTestStore(t)
+	mustRun(t, st.NewSession("admin", "t"), "config system accprofile\nedit rw\nset sysgrp read-write\nnext\nend\n"+
+		"config system admin\nedit ops\nset accprofile rw\nset vdom root\nnext\nedit bob\nset accprofile rw\nset vdom root\nnext\nend\n")
+	ops := st.NewSession("ops", "t")
+	mustRun(t, ops, "config system admin\nedit bob\nset comments from-ops\n")
+	mustRun(t, st.NewSession("admin", "t"), "config system admin\nedit bob\nset accprofile super_admin\nnext\nend\n")
+	if err := firstErr(t, ops, "next\n"); code(err) != CodePermission {
+		t.Fatalf("rebased save on a super_admin: %v", err)
+	}
+	if got := st.Lookup("system admin", "bob").Values["comments"]; got != nil {
+		t.Fatalf("bob changed: %v", got)
+	}
+}

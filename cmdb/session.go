@@ -406,7 +406,7 @@ func (s *Session) flushLocked() error {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	req := commitRequest{changes: s.pending, user: s.User, source: s.Source, basedOn: s.basedOn}
+	req := commitRequest{changes: s.pending, user: s.User, source: s.Source, basedOn: s.basedOn, access: s.access}
 	if s.inView == len(s.pending) {
 		req.view = s.ov
 	}

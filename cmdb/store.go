@@ -402,6 +402,9 @@ type commitRequest struct {
 	// needed.
 	basedOn uint64
 	view    *overlay
+	// access is the committing session's profile (nil: every right); its
+	// super_admin rule is checked again on rebased changes.
+	access *Access
 }
 
 // commit is the one commit path. With a target (restore) the changes are
@@ -444,6 +447,15 @@ func (s *Store) commitLocked(req commitRequest) (*ChangeSet, []func(*ChangeSet),
 		})
 		if err != nil {
 			return nil, nil, err
+		}
+		// A rebase may have put this session's edit on an entry another
+		// admin changed since (made super_admin, say): check it again.
+		if a := req.access; a != nil && !a.super {
+			for _, c := range changes {
+				if err := a.mayTouchAdmin(c, req.user); err != nil {
+					return nil, nil, err
+				}
+			}
 		}
 	}
 	if len(changes) == 0 && verbatim == nil {
