@@ -407,7 +407,10 @@ func (it *IdleTimer) check() {
 	}
 	it.stopped = true
 	it.mu.Unlock()
-	it.fire()
+	// on a goroutine of its own: a clock advance fires timers on its
+	// caller's goroutine, and the logout writes to a terminal that may not
+	// be reading
+	go it.fire()
 }
 
 // ActivityReader touches an idle timer (when set) on every read that

@@ -15,6 +15,7 @@ type Clock struct {
 	loc    *time.Location
 	real   func() time.Time
 	timers map[*Timer]bool
+	seq    uint64
 }
 
 // New returns a clock at real time in loc (time.Local when nil).
@@ -79,7 +80,8 @@ func (c *Clock) Advance(d time.Duration) {
 func (c *Clock) nextDue(target time.Time) *Timer {
 	var first *Timer
 	for t := range c.timers {
-		if !t.deadline.After(target) && (first == nil || t.deadline.Before(first.deadline)) {
+		if !t.deadline.After(target) && (first == nil || t.deadline.Before(first.deadline) ||
+			t.deadline.Equal(first.deadline) && t.seq < first.seq) {
 			first = t
 		}
 	}
@@ -101,6 +103,7 @@ func (c *Clock) SetTimeOfDay(hour, min, sec int) {
 // Timer is a timer on the appliance clock.
 type Timer struct {
 	c        *Clock
+	seq      uint64 // creation order: equal deadlines fire in it
 	deadline time.Time
 	f        func()
 	real     *time.Timer
@@ -114,7 +117,8 @@ type Timer struct {
 func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &Timer{c: c, deadline: c.real().Add(c.offset).Add(d), f: f}
+	c.seq++
+	t := &Timer{c: c, seq: c.seq, deadline: c.real().Add(c.offset).Add(d), f: f}
 	if c.timers == nil {
 		c.timers = map[*Timer]bool{}
 	}
