@@ -53,7 +53,10 @@ type Phase1 struct {
 	// send-request) instead of taking the IKE ID.
 	EAPIdentity bool
 	AuthGroup   string // authusrgrp
-	Phase2s     []*Phase2
+	// Transport is udp, tcp (RFC 9329 on ike-tcp-port) or auto (both:
+	// the peer chooses, FortiClient's "Auto (UDP fallback TCP)")
+	Transport string
+	Phase2s   []*Phase2
 	// Revision is the configuration revision this was read at.
 	Revision uint64
 }
@@ -266,6 +269,9 @@ func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
 	p.EAP = r.value(t, e, "eap") == "enable"
 	p.EAPIdentity = r.value(t, e, "eap-identity") == "send-request"
 	p.AuthGroup = r.value(t, e, "authusrgrp")
+	if p.Transport = r.value(t, e, "transport"); p.Transport == "" {
+		p.Transport = "udp" // IKEv1: the attribute does not exist
+	}
 	p.ModeCfg = r.value(t, e, "mode-cfg") == "enable"
 	if p.ModeCfg {
 		switch r.value(t, e, "assign-ip-from") {

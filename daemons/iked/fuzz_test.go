@@ -75,7 +75,7 @@ func FuzzResponder(f *testing.F) {
 	peer := netip.MustParseAddrPort("127.0.0.2:500")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		before := len(d.sas)
-		d.handle(sock, false, nil, local, peer, b)
+		d.handle(path{udp: sock}, nil, local, peer, b)
 		if len(d.sas) > before+1 {
 			t.Fatalf("one packet made %d SAs", len(d.sas)-before)
 		}
@@ -94,13 +94,13 @@ func TestTruncatedPacketsLeaveNoState(t *testing.T) {
 	peer := netip.MustParseAddrPort("127.0.0.2:500")
 	b := validInit()
 	for i := 0; i < len(b); i++ {
-		d.handle(sock, false, nil, local, peer, b[:i])
+		d.handle(path{udp: sock}, nil, local, peer, b[:i])
 	}
 	if len(d.sas) != 0 {
 		t.Fatalf("truncated packets left %d SAs", len(d.sas))
 	}
 	// the whole packet (with a KE that is not a curve point) is refused too
-	d.handle(sock, false, nil, local, peer, b)
+	d.handle(path{udp: sock}, nil, local, peer, b)
 	if len(d.sas) != 0 {
 		t.Fatalf("an invalid KE left %d SAs", len(d.sas))
 	}

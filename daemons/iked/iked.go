@@ -23,6 +23,7 @@ import (
 	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
+	"github.com/fosim/fosim/daemons/listen"
 )
 
 // Options set where iked listens. With Addr empty and a listener registry
@@ -67,6 +68,15 @@ type Daemon struct {
 	// (the timers of SAs gone) there too.
 	deletes    []*ikeSA
 	stopTimers []*clock.Timer
+	// closeConns are TCP connections to close once the deletes queued
+	// with them are written
+	closeConns []*tcpConn
+	// tcpListeners are the IKE-over-TCP listeners by address, tcpSerial
+	// numbers their connections ("sock=" of the accept line) and ownListen
+	// is the registry of the one-address mode, which has none of its own
+	tcpListeners map[netip.AddrPort]*tcpListener
+	tcpSerial    int
+	ownListen    *listen.Registry
 	// known are the addresses Validate need not check (snapshotKnown)
 	known atomic.Pointer[map[netip.AddrPort]bool]
 }
@@ -74,17 +84,20 @@ type Daemon struct {
 // unlock releases d.mu and has the queued deletes sent. The SAs are out of
 // the table, so nothing else touches them.
 func (d *Daemon) unlock() {
-	dels, timers := d.deletes, d.stopTimers
-	d.deletes, d.stopTimers = nil, nil
+	dels, timers, closeConns := d.deletes, d.stopTimers, d.closeConns
+	d.deletes, d.stopTimers, d.closeConns = nil, nil, nil
 	closing := d.closing
 	d.mu.Unlock()
 	if closing {
 		for _, t := range timers {
 			t.Stop()
 		}
+		for _, tc := range closeConns {
+			tc.close()
+		}
 		return
 	}
-	if len(dels) == 0 && len(timers) == 0 {
+	if len(dels) == 0 && len(timers) == 0 && len(closeConns) == 0 {
 		return
 	}
 	d.wg.Add(1)
@@ -95,10 +108,11 @@ func (d *Daemon) unlock() {
 		}
 		for _, sa := range dels {
 			msg := d.request(sa, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoIKE}}})
-			if sa.natt {
-				msg = append([]byte{0, 0, 0, 0}, msg...)
-			}
-			sa.sock.WriteToUDPAddrPort(msg, sa.peer)
+			d.write(sa.path, sa.peer, msg)
+		}
+		// connections that carried only SAs now gone close after the deletes
+		for _, tc := range closeConns {
+			tc.finish()
 		}
 	}()
 }
@@ -163,6 +177,9 @@ func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
 			}
 			d.startSocket(&socket{conn: c, natt: port == d.opt.NATTPort, local: c.LocalAddr().(*net.UDPAddr).AddrPort()})
 		}
+		d.mu.Lock()
+		defer d.unlock()
+		d.rebindTCPLocked()
 		return nil
 	}
 	d.mu.Lock()
@@ -236,13 +253,13 @@ func (d *Daemon) rebindLocked() {
 			continue
 		}
 		for spi, sa := range d.sas {
-			if sa.sock == s.conn {
+			if sa.path.udp == s.conn {
 				d.deleteSALocked(sa, false) // its socket is gone: no one to tell
 				delete(d.sas, spi)
 			}
 		}
 		for k, sa := range d.halfOpen {
-			if sa.sock == s.conn {
+			if sa.path.udp == s.conn {
 				sa.stopTimers()
 				delete(d.halfOpen, k)
 			}
@@ -250,6 +267,7 @@ func (d *Daemon) rebindLocked() {
 		s.close()
 	}
 	d.socks = kept
+	d.rebindTCPLocked()
 	defer d.snapshotKnown(want)
 	have := map[netip.AddrPort]bool{}
 	for _, s := range d.socks {
@@ -317,6 +335,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	for _, sa := range d.halfOpen {
 		sa.stopTimers()
 	}
+	d.closeTCPLocked()
 	d.mu.Unlock()
 	d.closeSockets()
 	done := make(chan struct{})
@@ -391,6 +410,8 @@ func (d *Daemon) Apply(cs *cmdb.ChangeSet) error {
 	d.cfg = cfg
 	if d.interfaceMode() {
 		d.rebindLocked()
+	} else {
+		d.rebindTCPLocked()
 	}
 	if old.IKETCPort != cfg.IKETCPort {
 		n := d.flushLocked("")
@@ -481,16 +502,13 @@ func (d *Daemon) readLoop(s *socket) {
 			continue
 		}
 		msg := append([]byte(nil), pkt...)
-		d.handle(c, marker, s.ifaces, s.local, unmapPort(peer), msg)
+		d.handle(path{udp: c, natt: marker}, s.ifaces, s.local, unmapPort(peer), msg)
 	}
 }
 
-// send writes an IKE message, with the non-ESP marker when the peer uses it.
-func (d *Daemon) send(c *net.UDPConn, natt bool, peer netip.AddrPort, msg []byte) {
-	if natt {
-		msg = append([]byte{0, 0, 0, 0}, msg...)
-	}
-	c.WriteToUDPAddrPort(msg, peer)
+// send writes an IKE message and counts it (under d.mu).
+func (d *Daemon) send(p path, peer netip.AddrPort, msg []byte) {
+	d.write(p, peer, msg)
 	d.stats.Sent++
 }
 

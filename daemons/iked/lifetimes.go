@@ -26,7 +26,7 @@ func childSoftLifetime(keylife time.Duration) time.Duration {
 func (d *Daemon) successor(sa *ikeSA, s suite.Suite, spiI, spiR uint64, initiator bool) *ikeSA {
 	return &ikeSA{gw: sa.gw, name: sa.name, index: sa.index, serial: sa.serial, tunnelSerial: sa.tunnelSerial, state: stateEstablished,
 		spiI: spiI, spiR: spiR, initiator: initiator, suite: s,
-		sock: sa.sock, natt: sa.natt, local: sa.local, peer: sa.peer, ifIndex: sa.ifIndex, natMe: sa.natMe, natPeer: sa.natPeer,
+		path: sa.path, local: sa.local, peer: sa.peer, ifIndex: sa.ifIndex, natMe: sa.natMe, natPeer: sa.natPeer,
 		peerID: sa.peerID, created: sa.created, estab: d.now(), setupDur: sa.setupDur,
 		eapUser: sa.eapUser, dpdSent: sa.dpdSent, dpdRecv: sa.dpdRecv, lastRecv: d.now(),
 		ikeTotal: max(sa.ikeTotal, 1) + 1, childTotal: sa.childTotal}
@@ -42,6 +42,9 @@ func (d *Daemon) replaceIKE(sa, n *ikeSA) {
 	sa.children, sa.assigned, sa.rekeyed, sa.rekeying = nil, netip.Addr{}, true, false
 	sa.stopTimers()
 	d.sas[n.ourSPI()] = n
+	if tc := n.path.tcp; tc != nil {
+		d.attach(tc, n)
+	}
 	d.armKeylife(n)
 	d.armDPD(n)
 	// child rekeys that waited behind the IKE exchange go on the new SA

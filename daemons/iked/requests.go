@@ -57,7 +57,7 @@ func (d *Daemon) startRequest(sa *ikeSA, exchange uint8, payloads func() []ike.P
 
 // transmit sends (or resends) the pending request and arms the next wait.
 func (d *Daemon) transmit(sa *ikeSA, p *outstanding) {
-	d.send(sa.sock, sa.natt, sa.peer, p.msg)
+	d.send(sa.path, sa.peer, p.msg)
 	if p.onSend != nil {
 		p.onSend()
 	}

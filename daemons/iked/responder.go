@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -45,7 +44,7 @@ func prefix(name string, serial int) string {
 
 // handle takes a message that came on socket c, serving the interfaces
 // ifaces (nil when iked listens on one address for every phase1).
-func (d *Daemon) handle(c *net.UDPConn, natt bool, ifaces []string, local, peer netip.AddrPort, msg []byte) {
+func (d *Daemon) handle(p path, ifaces []string, local, peer netip.AddrPort, msg []byte) {
 	hdr, err := ike.DecodeHeader(msg)
 	d.mu.Lock()
 	defer d.unlock()
@@ -58,7 +57,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, ifaces []string, local, peer 
 		if len(ifaces) > 0 {
 			idx = d.cfg.IfIndex[ifaces[0]]
 		}
-		d.log.Printf(1, "ike V=root:0: udp comes %s->%s,ifindex=%d,vrf=0,len=%d....", peer, local, idx, len(msg))
+		d.log.Printf(1, "ike V=root:0: %s comes %s->%s,ifindex=%d,vrf=0,len=%d....", p.proto(), peer, local, idx, len(msg))
 	}
 	if err != nil {
 		d.stats.Dropped++
@@ -66,7 +65,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, ifaces []string, local, peer 
 		return
 	}
 	if hdr.ExchangeType == ike.IKE_SA_INIT && hdr.SPIr == 0 && !hdr.IsResponse() {
-		d.handleInit(c, natt, ifaces, local, peer, hdr, msg)
+		d.handleInit(p, ifaces, local, peer, hdr, msg)
 		return
 	}
 	// The I flag says who sent it: the original initiator addresses us by
@@ -86,7 +85,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, ifaces []string, local, peer 
 		return
 	}
 	if hdr.MessageID == sa.lastID && sa.lastResp != nil && hdr.MessageID+1 == sa.nextMsgID {
-		d.send(sa.sock, sa.natt, sa.peer, sa.lastResp) // retransmission
+		d.send(sa.path, sa.peer, sa.lastResp) // retransmission
 		return
 	}
 	if hdr.MessageID != sa.nextMsgID {
@@ -99,7 +98,8 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, ifaces []string, local, peer 
 	}
 	// the peer floats to 4500 (NAT-T) or moves: follow it, once the
 	// message proved to be the peer's (RFC 7296 §2.23)
-	sa.sock, sa.natt, sa.peer, sa.local = c, natt, peer, local
+	d.bind(sa, p)
+	sa.peer, sa.local = peer, local
 	sa.lastRecv = d.now()
 	var resp []ike.Payload
 	switch hdr.ExchangeType {
@@ -121,7 +121,7 @@ func (d *Daemon) handle(c *net.UDPConn, natt bool, ifaces []string, local, peer 
 	out := d.encrypted(sa, hdr.ExchangeType, hdr.MessageID, ike.FlagResponse, resp)
 	sa.lastID, sa.lastResp = hdr.MessageID, out
 	sa.nextMsgID = hdr.MessageID + 1
-	d.send(sa.sock, sa.natt, sa.peer, out)
+	d.send(sa.path, sa.peer, out)
 	if sa.state == stateDeleted {
 		delete(d.sas, sa.ourSPI())
 	}
@@ -181,10 +181,10 @@ func (d *Daemon) encrypted(sa *ikeSA, exchange uint8, msgID uint32, flags uint8,
 	return sa.keys.Protect(ike.Header{SPIi: sa.spiI, SPIr: sa.spiR, ExchangeType: exchange, Flags: flags, MessageID: msgID}, payloads, sa.initiator)
 }
 
-func (d *Daemon) handleInit(c *net.UDPConn, natt bool, ifaces []string, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
+func (d *Daemon) handleInit(p path, ifaces []string, local, peer netip.AddrPort, hdr ike.Header, msg []byte) {
 	hk := halfKey{hdr.SPIi, peer}
 	if sa := d.halfOpen[hk]; sa != nil {
-		d.send(c, natt, peer, sa.initResp) // retransmitted IKE_SA_INIT
+		d.send(p, peer, sa.initResp) // retransmitted IKE_SA_INIT
 		return
 	}
 	m, err := ike.Decode(msg)
@@ -197,7 +197,7 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, ifaces []string, local, p
 	nonce := ike.Get[*ike.Nonce](m.Payloads, ike.PayloadNonce)
 	reply := func(ps ...ike.Payload) {
 		out := (&ike.Message{Header: ike.Header{SPIi: hdr.SPIi, ExchangeType: ike.IKE_SA_INIT, Flags: ike.FlagResponse}, Payloads: ps}).Encode()
-		d.send(c, natt, peer, out)
+		d.send(p, peer, out)
 	}
 	if saP == nil || ke == nil || nonce == nil || len(nonce.Data) < 16 {
 		reply(notify(ike.NotifyInvalidSyntax, nil))
@@ -222,6 +222,9 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, ifaces []string, local, p
 		p1 := d.cfg.Phase1s[name]
 		if p1.IKEVersion != 2 || (!p1.Dynamic && p1.RemoteGW != peer.Addr().Unmap()) {
 			continue
+		}
+		if !p1.carriedBy(p) {
+			continue // transport udp answers only over UDP, tcp only over TCP
 		}
 		if ifaces != nil && !slices.Contains(ifaces, p1.Interface) {
 			continue // a phase1 answers only on its own interface's address
@@ -249,7 +252,7 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, ifaces []string, local, p
 	}
 	d.serial++
 	sa := &ikeSA{gw: gw, name: gw.Name, serial: d.serial, spiI: hdr.SPIi, spiR: ike.NewIKESPI(), suite: chosen,
-		ni: nonce.Data, nr: make([]byte, 32), initReq: msg, sock: c, natt: natt, local: local, peer: peer, ifIndex: d.cfg.IfIndex[gw.Interface],
+		ni: nonce.Data, nr: make([]byte, 32), initReq: msg, local: local, peer: peer, ifIndex: d.cfg.IfIndex[gw.Interface],
 		created: d.now(), nextMsgID: 1}
 	rand.Read(sa.nr)
 	sa.keys = suite.DeriveIKE(chosen, shared, sa.ni, sa.nr, sa.spiI, sa.spiR)
@@ -301,7 +304,8 @@ func (d *Daemon) handleInit(c *net.UDPConn, natt bool, ifaces []string, local, p
 			d.stats.Failed++
 		}
 	}))
-	d.send(c, natt, peer, out)
+	d.bind(sa, p)
+	d.send(p, peer, out)
 }
 
 func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {

@@ -1,7 +1,6 @@
 package iked
 
 import (
-	"net"
 	"net/netip"
 	"time"
 
@@ -41,8 +40,7 @@ type ikeSA struct {
 	initResp  []byte
 
 	half        halfKey // its key in Daemon.halfOpen until IKE_AUTH
-	sock        *net.UDPConn
-	natt        bool
+	path        path    // how messages go back to the peer
 	local, peer netip.AddrPort
 	ifIndex     int  // of the interface the SA came on
 	natMe       bool // this side is behind NAT
@@ -157,7 +155,7 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 	g := Gateway{
 		Name: sa.name, Parent: sa.gw.Name, Version: 2, Interface: sa.gw.Interface, IfIndex: sa.ifIndex,
 		NetworkID: sa.gw.NetworkID, NATTKeepalive: sa.gw.NATTKeepalive,
-		Local: sa.local, Peer: sa.peer, Transport: "UDP", Created: now.Sub(sa.created),
+		Local: sa.local, Peer: sa.peer, Transport: sa.path.transport(), Created: now.Sub(sa.created),
 		AssignedIP: sa.assigned, Netmask: sa.gw.Netmask, NATMe: sa.natMe, NATPeer: sa.natPeer,
 		Serial: sa.serial, SPIi: sa.spiI, SPIr: sa.spiR, Proposal: sa.suite.Name(),
 		SetupTime: sa.setupDur, Lifetime: sa.gw.Keylife, DPDSent: sa.dpdSent, DPDRecv: sa.dpdRecv,

@@ -33,6 +33,9 @@ type Config struct {
 	EAPMethod   byte
 	// Local is the address to send from (default: any).
 	Local netip.AddrPort
+	// Transport is TransportUDP (the default) or TransportTCP (RFC 9329,
+	// Server then being the gateway's ike-tcp-port).
+	Transport string
 	// Timeout per exchange (default 2s, with retransmissions).
 	Timeout time.Duration
 }
@@ -40,7 +43,7 @@ type Config struct {
 // Tunnel is an established IKE SA with its child SA.
 type Tunnel struct {
 	cfg        Config
-	conn       *net.UDPConn
+	conn       carrier
 	spiI, spiR uint64
 	keys       *suite.Keys
 	msgID      uint32
@@ -54,6 +57,10 @@ type Tunnel struct {
 	SPIIn, SPIOut uint32
 	// Responder is the gateway's ID.
 	Responder string
+	// espEnc and espInteg are the child SA's outbound keys, espSeq its
+	// last sequence number sent
+	espEnc, espInteg []byte
+	espSeq           uint32
 }
 
 // ErrRejected wraps an error notify from the gateway.
@@ -66,7 +73,7 @@ func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(cfg.Local), net.UDPAddrFromAddrPort(cfg.Server))
+	conn, err := dialCarrier(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -81,38 +88,27 @@ func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
 // exchange sends a request and waits for the response with the same
 // message ID, retransmitting on timeout.
 func (t *Tunnel) exchange(ctx context.Context, req []byte, msgID uint32) ([]byte, error) {
-	buf := make([]byte, 65536)
-	// Like strongSwan, frame IKE with the RFC 3948 non-ESP marker on any
-	// port but 500: gateways on 4500 or a lab port expect it.
-	if t.cfg.Server.Port() != 500 {
-		req = append([]byte{0, 0, 0, 0}, req...)
-	}
 	for try := 0; try < 3; try++ {
-		if _, err := t.conn.Write(req); err != nil {
+		if err := t.conn.sendIKE(req); err != nil {
 			return nil, err
 		}
 		deadline := time.Now().Add(t.cfg.Timeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		t.conn.SetReadDeadline(deadline)
 		for {
-			n, err := t.conn.Read(buf)
+			b, err := t.conn.receive(deadline)
 			if err != nil {
 				if ne, ok := err.(net.Error); ok && ne.Timeout() {
 					break
 				}
 				return nil, err
 			}
-			b := buf[:n]
-			if n >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0 {
-				b = b[4:]
-			}
 			h, err := ike.DecodeHeader(b)
 			if err != nil || !h.IsResponse() || h.MessageID != msgID || h.SPIi != t.spiI {
 				continue
 			}
-			return append([]byte(nil), b...), nil
+			return b, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -141,7 +137,7 @@ func (t *Tunnel) handshake(ctx context.Context) error {
 			{Type: ike.PayloadSA, Body: &ike.SA{Proposals: []ike.Proposal{{Number: 1, Protocol: ike.ProtoIKE, Transforms: cfg.IKE.Transforms(ike.ProtoIKE)}}}},
 			{Type: ike.PayloadKE, Body: &ike.KE{Group: cfg.IKE.DHGroup, Data: dh.Public()}},
 			{Type: ike.PayloadNonce, Body: &ike.Nonce{Data: ni}},
-			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionSourceIP, Data: ike.NATHash(t.spiI, 0, t.conn.LocalAddr().(*net.UDPAddr).AddrPort())}},
+			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionSourceIP, Data: ike.NATHash(t.spiI, 0, t.conn.local())}},
 			{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyNATDetectionDestIP, Data: ike.NATHash(t.spiI, 0, cfg.Server)}},
 		}}
 	initReq := init.Encode()
@@ -263,8 +259,24 @@ func (t *Tunnel) authenticate(ctx context.Context, initReq, initResp, ni, nr []b
 	}
 	if sa := ike.Get[*ike.SA](in, ike.PayloadSA); sa != nil && len(sa.Proposals) == 1 && len(sa.Proposals[0].SPI) == 4 {
 		t.SPIOut = binary.BigEndian.Uint32(sa.Proposals[0].SPI)
+		// the initiator's keys carry its traffic (RFC 7296 §2.17)
+		t.espEnc, t.espInteg, _, _ = t.keys.ChildKeys(cfg.ESP, nil, ni, nr)
 	}
 	return nil
+}
+
+// SendESP sends inner (an IPv4 packet, by its next header) through the
+// child SA as ESP: in the TCP stream, or on UDP to a NAT-T port.
+func (t *Tunnel) SendESP(inner []byte) error {
+	if t.SPIOut == 0 {
+		return errors.New("ike: no child SA")
+	}
+	t.espSeq++
+	pkt, err := t.cfg.ESP.SealESP(t.espEnc, t.espInteg, t.SPIOut, t.espSeq, inner, 4)
+	if err != nil {
+		return err
+	}
+	return t.conn.sendESP(pkt)
 }
 
 var any4 = ike.Selector{Type: ike.TSIPv4Range, EndPort: 65535, Start: netip.IPv4Unspecified(), End: netip.MustParseAddr("255.255.255.255")}
@@ -288,7 +300,7 @@ func (t *Tunnel) call(ctx context.Context, exchange uint8, payloads []ike.Payloa
 func (t *Tunnel) localID() *ike.ID {
 	id := t.cfg.ID
 	if id == "" {
-		id = t.conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().String()
+		id = t.conn.local().Addr().String()
 	}
 	if a, err := netip.ParseAddr(id); err == nil && a.Is4() {
 		return &ike.ID{Type: ike.IDIPv4, Data: a.AsSlice()}

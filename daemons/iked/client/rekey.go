@@ -82,17 +82,24 @@ func (t *Tunnel) RekeyChild(ctx context.Context) error {
 	if sa == nil || len(sa.Proposals) != 1 || len(sa.Proposals[0].SPI) != 4 {
 		return errors.New("ike: malformed child SA rekey response")
 	}
+	nr := ike.Get[*ike.Nonce](in, ike.PayloadNonce)
+	if nr == nil {
+		return errors.New("ike: child SA rekey response without a nonce")
+	}
+	var shared []byte
 	if dh != nil {
 		ke := ike.Get[*ike.KE](in, ike.PayloadKE)
 		if ke == nil {
 			return errors.New("ike: child SA rekey response without KE")
 		}
-		if _, err := dh.Shared(ke.Data); err != nil {
+		if shared, err = dh.Shared(ke.Data); err != nil {
 			return err
 		}
 	}
 	old := t.SPIIn
 	t.SPIIn, t.SPIOut = newIn, binary.BigEndian.Uint32(sa.Proposals[0].SPI)
+	t.espEnc, t.espInteg, _, _ = t.keys.ChildKeys(s, shared, ni, nr.Data)
+	t.espSeq = 0
 	_, err = t.call(ctx, ike.INFORMATIONAL, []ike.Payload{{Type: ike.PayloadDelete, Body: &ike.Delete{Protocol: ike.ProtoESP, SPISize: 4, SPIs: [][]byte{ike.ESPSPIBytes(old)}}}})
 	return err
 }
