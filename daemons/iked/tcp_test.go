@@ -7,12 +7,18 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/cmdb/cmdbtest"
+	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/daemons/iked/client"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
+	"github.com/fosim/fosim/daemons/listen"
 )
 
 func freeTCPPort(t testing.TB) int {
@@ -251,3 +257,55 @@ func closedByServer(c net.Conn) error {
 	}
 	return nil
 }
+
+// In interface mode iked takes ike-tcp-port (443, offset by the lab's
+// port map) on the address of each interface whose phase1 wants TCP, from
+// the shared registry.
+func TestIKETCPInterfaceMode(t *testing.T) {
+	st := cmdbtest.Store(t)
+	cmdbtest.Apply(t, st, `config system interface
+    edit "port1"
+        set mode static
+        set ip 127.0.0.1 255.0.0.0
+    next
+end
+`+fmt.Sprintf(tcpPhase1, 443, "tcp"))
+	clk := clock.New(time.UTC)
+	free := freeTCPPort(t)
+	m := &listen.Map{PortOffset: free - 443}
+	reg := &listen.Registry{}
+	hub := debuglog.New(clk.Now)
+	var out strings.Builder
+	var mu sync.Mutex
+	ds := hub.Attach(writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(b) }))
+	ds.Enable(true)
+	ds.SetLevel("ike", -1)
+	d := New(Options{Port: freeUDPPort(t), NATTPort: freeUDPPort(t)})
+	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: clk, Debug: hub, Listen: reg, Map: m}, d)
+	if err := sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Stop(5 * time.Second)
+	at := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", free))
+	if got := reg.Bound()[at]; len(got) != 1 || got[0] != "iked" {
+		t.Fatalf("registry holds %v on %s: %v", got, at, reg.Bound())
+	}
+	tun, err := dialTCP(t, at, client.TransportTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Delete(context.Background())
+	mu.Lock()
+	log := out.String()
+	mu.Unlock()
+	if !strings.Contains(log, fmt.Sprintf("accepts ike tcp-transport(vd=0, vrf=0, intf=0:3, %s->", at)) {
+		t.Fatalf("accept line without port1's index:\n%s", log)
+	}
+	if g := d.Gateways(); len(g) != 1 || g[0].Transport != "TCP" || g[0].Local != at {
+		t.Fatalf("gateway %+v", g)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
