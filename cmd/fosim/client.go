@@ -15,11 +15,12 @@ import (
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
 
-const clientUsage = `usage: fosim client --server ADDR --psk KEY|--psk-file F [--proposal P] [--dh N] [--mode-cfg]
+const clientUsage = `usage: fosim client --server ADDR --psk KEY|--psk-file F [--transport udp|tcp] [--proposal P] [--dh N] [--mode-cfg]
          [--eap-user U --eap-password P|--eap-password-file F [--eap-method md5]] [--rekey] [--hold D]
 
 Dial an IKEv2 gateway with fosim's own initiator, print what was negotiated
-and delete the tunnel again. The secrets also come from $FOSIM_PSK and
+and delete the tunnel again. With --transport tcp it dials IKE over TCP
+(RFC 9329): --server is then the gateway's ike-tcp-port. The secrets also come from $FOSIM_PSK and
 $FOSIM_EAP_PASSWORD (a flag is visible in the process list).
 
 `
@@ -30,7 +31,8 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fosim client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, clientUsage); fs.PrintDefaults() }
-	server := fs.String("server", "127.0.0.1:500", "gateway address:port")
+	server := fs.String("server", "127.0.0.1:500", "gateway address:port (with --transport tcp, its ike-tcp-port)")
+	transport := fs.String("transport", client.TransportUDP, "udp, or tcp for IKE over TCP (RFC 9329)")
 	psk := fs.String("psk", "", "pre-shared key (seen in the process list: prefer --psk-file or $FOSIM_PSK)")
 	pskFile := fs.String("psk-file", "", "read the pre-shared key from this file (first line)")
 	id := fs.String("id", "", "our identity (IPv4 address or FQDN; default the local address)")
@@ -90,6 +92,10 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "fosim client: --esp:", err)
 		return 2
 	}
+	if *transport != client.TransportUDP && *transport != client.TransportTCP {
+		fmt.Fprintln(stderr, "fosim client: --transport: udp or tcp")
+		return 2
+	}
 	method := map[string]byte{"mschapv2": eap.MSCHAPv2, "md5": eap.MD5}[*eapMethod]
 	if method == 0 {
 		fmt.Fprintln(stderr, "fosim client: --eap-method: mschapv2 or md5")
@@ -99,13 +105,13 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	start := time.Now()
 	tun, err := client.Dial(ctx, client.Config{Server: addr, PSK: []byte(*psk), ID: *id, IKE: ikeS, ESP: espS, ModeCfg: *modeCfg,
-		EAPIdentity: *eapUser, EAPPassword: []byte(*eapPassword), EAPMethod: method})
+		EAPIdentity: *eapUser, EAPPassword: []byte(*eapPassword), EAPMethod: method, Transport: *transport})
 	if err != nil {
 		fmt.Fprintln(stderr, "fosim client:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "established with %s (id %s) in %v: %s, dh %d, child SPIs %08x/%08x\n",
-		addr, tun.Responder, time.Since(start).Round(time.Millisecond), ikeS.Name(), *dh, tun.SPIIn, tun.SPIOut)
+	fmt.Fprintf(stdout, "established with %s over %s (id %s) in %v: %s, dh %d, child SPIs %08x/%08x\n",
+		addr, strings.ToUpper(*transport), tun.Responder, time.Since(start).Round(time.Millisecond), ikeS.Name(), *dh, tun.SPIIn, tun.SPIOut)
 	if tun.VirtualIP.IsValid() {
 		fmt.Fprintf(stdout, "assigned address %s netmask %s dns %v split %v\n", tun.VirtualIP, tun.Netmask, tun.DNS, tun.Split)
 	}
