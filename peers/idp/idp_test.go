@@ -1,0 +1,418 @@
+package idp
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/fosim/fosim/clock"
+)
+
+// testCertificate is one IdP certificate for all tests but the one that
+// checks its generation: an RSA key takes seconds under -race.
+var testCertificate struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func copyTestCertificate(t *testing.T, dir string) {
+	t.Helper()
+	c := &testCertificate
+	c.once.Do(func() {
+		c.dir, c.err = os.MkdirTemp("", "fosim-idp-cert-")
+		if c.err == nil {
+			c.err = ensureCertificate(c.dir)
+		}
+	})
+	if c.err != nil {
+		t.Fatal(c.err)
+	}
+	for _, name := range []string{certFile, keyFile} {
+		b, err := os.ReadFile(filepath.Join(c.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestStoreValidatesAndPersists(t *testing.T) {
+	dir := t.TempDir()
+	copyTestCertificate(t, dir)
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SessionTimeoutMinutes != DefaultSessionTimeout {
+		t.Fatalf("default timeout %d, want 480", c.SessionTimeoutMinutes)
+	}
+	for _, bad := range []int{4, 1441} {
+		c.SessionTimeoutMinutes = bad
+		if err := c.Save(dir); err == nil {
+			t.Fatalf("timeout %d accepted", bad)
+		}
+	}
+	c.SessionTimeoutMinutes = 5
+	if err := c.SetUser(User{Name: "alice", Email: "alice@example.com", Groups: []string{"vpn"}}, "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	sp := ServiceProvider{Name: "fgt", Prefix: GeneratePrefix(), EntityID: "http://sp/metadata/", ACSURL: "https://sp/acs",
+		AlternativeACSURLs: []string{"a", "b", "c", "d"}}
+	if err := c.SetServiceProvider(sp); err == nil {
+		t.Fatal("four alternative ACS URLs accepted")
+	}
+	sp.AlternativeACSURLs = sp.AlternativeACSURLs[:3]
+	if err := c.SetServiceProvider(sp); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetServiceProvider(ServiceProvider{Name: "other", Prefix: sp.Prefix, EntityID: "x", ACSURL: "y"}); err == nil {
+		t.Fatal("a taken prefix accepted")
+	}
+	if err := c.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sp.Prefix) != 16 || !regexp.MustCompile(`^[A-Za-z0-9]{16}$`).MatchString(sp.Prefix) {
+		t.Fatalf("generated prefix %q", sp.Prefix)
+	}
+	if got := again.ServiceProviders[0]; got.NameIDField != FieldUsername || got.NameIDFormat != FormatUnspecified {
+		t.Fatalf("SP defaults: %+v", got)
+	}
+	if strings.Contains(again.Users[0].PasswordHash, "s3cret") {
+		t.Fatal("password stored in clear")
+	}
+	if _, ok := again.checkPassword("alice", "s3cret"); !ok {
+		t.Fatal("right password refused")
+	}
+	if _, ok := again.checkPassword("alice", "wrong"); ok {
+		t.Fatal("wrong password accepted")
+	}
+	if u := IdPURLs("10.9.10.186", "ipsec"); u.EntityID != "http://10.9.10.186/saml-idp/ipsec/metadata/" ||
+		u.Login != "http://10.9.10.186/saml-idp/ipsec/login/" || u.Logout != "http://10.9.10.186/saml-idp/ipsec/logout/" {
+		t.Fatalf("IdP URLs %+v (seed 001)", u)
+	}
+}
+
+// requirePeer skips (loudly) or fails, with FOSIM_REQUIRE_PEERS=1, when a
+// peer program is missing.
+func requirePeer(t *testing.T, ok bool, what string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
+		t.Fatalf("%s is missing (FOSIM_REQUIRE_PEERS=1)", what)
+	}
+	t.Log("!!!!!!!! SKIPPED: " + what + " is missing (apt-get install python3-pysaml2 xmlsec1)")
+	t.SkipNow()
+}
+
+func havePysaml2() bool {
+	if _, err := exec.LookPath("xmlsec1"); err != nil {
+		return false
+	}
+	return exec.Command("/usr/bin/python3", "-c", "import saml2.client").Run() == nil
+}
+
+// lab is an IdP on a loopback port with one SP ("ipsec", as in seed 001)
+// and a pysaml2 SP for it.
+type lab struct {
+	t        *testing.T
+	dir      string
+	server   *Server
+	clock    *clock.Clock
+	base     string
+	metadata string // the IdP metadata, saved for pysaml2
+	sp       ServiceProvider
+}
+
+func newLab(t *testing.T, edit func(*Config)) *lab {
+	t.Helper()
+	dir := t.TempDir()
+	copyTestCertificate(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ServerAddress = ln.Addr().String()
+	if err := c.SetUser(User{Name: "alice", Email: "alice@example.com", FirstName: "Alice", Groups: []string{"vpn-users", "staff"}}, "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	sp := ServiceProvider{Name: "fgt-ipsec", Prefix: "ipsec", EntityID: "http://127.0.0.1:1001/remote/saml/metadata/",
+		ACSURL: "https://127.0.0.1:1001/remote/saml/login", AlternativeACSURLs: []string{"https://127.0.0.2:1001/remote/saml/login"},
+		SLSURL:     "https://127.0.0.1:1001/remote/saml/logout",
+		Attributes: []Attribute{{Name: "username", Field: FieldUsername}, {Name: "email", Field: FieldEmail}, {Name: "group", Field: FieldGroup}}}
+	if err := c.SetServiceProvider(sp); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(c)
+	}
+	if err := c.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.New(time.UTC)
+	s, err := NewServer(dir, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s.Handler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	l := &lab{t: t, dir: dir, server: s, clock: clk, base: "http://" + ln.Addr().String(), sp: c.ServiceProviders[0]}
+	resp, err := http.Get(l.base + "/saml-idp/ipsec/metadata/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(md, []byte("X509Certificate")) {
+		t.Fatalf("metadata: %d %s", resp.StatusCode, md)
+	}
+	l.metadata = filepath.Join(dir, "idp-metadata.xml")
+	if err := os.WriteFile(l.metadata, md, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// pythonSP is the pysaml2 SP script in its serve mode, one process for
+// the whole test binary (importing saml2 takes a second).
+var pythonSP struct {
+	once   sync.Once
+	mu     sync.Mutex
+	in     io.WriteCloser
+	out    *bufio.Reader
+	stderr bytes.Buffer
+	err    error
+}
+
+func TestMain(m *testing.M) {
+	passwordCost = bcrypt.MinCost // bcrypt's default cost is a second under -race
+	code := m.Run()
+	if testCertificate.dir != "" {
+		os.RemoveAll(testCertificate.dir)
+	}
+	if pythonSP.in != nil {
+		pythonSP.in.Close() // the script ends at the end of its input
+	}
+	os.Exit(code)
+}
+
+// pysaml2 asks the Python SP and decodes its answer.
+func (l *lab) pysaml2(args ...string) map[string]any {
+	l.t.Helper()
+	v, err := l.askPysaml2(args...)
+	if err != nil {
+		l.t.Fatalf("pysaml2 SP %s: %v", args[0], err)
+	}
+	return v
+}
+
+func (l *lab) askPysaml2(args ...string) (map[string]any, error) {
+	p := &pythonSP
+	p.once.Do(func() {
+		cmd := exec.Command("/usr/bin/python3", "testdata/pysaml2_sp.py", "serve")
+		cmd.Stderr = &p.stderr
+		if p.in, p.err = cmd.StdinPipe(); p.err != nil {
+			return
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			p.err = err
+			return
+		}
+		p.out = bufio.NewReader(out)
+		p.err = cmd.Start()
+	})
+	if p.err != nil {
+		return nil, p.err
+	}
+	argv := append([]string{args[0], "--metadata", l.metadata, "--entity-id", l.sp.EntityID,
+		"--acs", l.sp.ACSURL, "--sls", l.sp.SLSURL}, args[1:]...)
+	line, _ := json.Marshal(argv)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.in.Write(append(line, '\n')); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, p.stderr.String())
+	}
+	answer, err := p.out.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, p.stderr.String())
+	}
+	var v struct {
+		Result map[string]any
+		Error  string
+	}
+	if err := json.Unmarshal(answer, &v); err != nil {
+		return nil, fmt.Errorf("printed %q: %v", answer, err)
+	}
+	if v.Error != "" {
+		return nil, errors.New(v.Error)
+	}
+	return v.Result, nil
+}
+
+// browser is a user agent with a cookie jar.
+func newBrowser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 5 * time.Second}
+}
+
+var formField = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)"`)
+var formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+
+// page is what the IdP answered: a login prompt, or the form that posts
+// a SAMLResponse to the ACS.
+type page struct {
+	status int
+	body   string
+	fields url.Values
+	action string
+}
+
+func (p page) prompts() bool { return strings.Contains(p.body, `name="password"`) }
+
+func read(t *testing.T, do func() (*http.Response, error)) page {
+	t.Helper()
+	resp, err := do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	p := page{status: resp.StatusCode, body: string(b), fields: url.Values{}}
+	for _, m := range formField.FindAllStringSubmatch(p.body, -1) {
+		p.fields.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if m := formAction.FindStringSubmatch(p.body); m != nil {
+		p.action = html.UnescapeString(m[1])
+	}
+	return p
+}
+
+// authenticate sends an AuthnRequest made by pysaml2 and logs in when
+// prompted; it returns whether the IdP prompted and the SP's verdict.
+func (l *lab) authenticate(b *http.Client, password string, spArgs ...string) (prompted bool, verdict map[string]any) {
+	l.t.Helper()
+	req := l.pysaml2(append([]string{"request"}, spArgs...)...)
+	var p page
+	if saml, ok := req["SAMLRequest"].(string); ok {
+		p = read(l.t, func() (*http.Response, error) {
+			return b.PostForm(req["url"].(string), url.Values{"SAMLRequest": {saml}})
+		})
+	} else {
+		p = read(l.t, func() (*http.Response, error) { return b.Get(req["url"].(string)) })
+	}
+	if p.prompts() {
+		prompted = true
+		form := p.fields
+		form.Set("username", "alice")
+		form.Set("password", password)
+		p = read(l.t, func() (*http.Response, error) { return b.PostForm(p.action, form) })
+		if password != "s3cret" {
+			if p.status != http.StatusUnauthorized || !p.prompts() || !strings.Contains(p.body, "Invalid username or password") {
+				l.t.Fatalf("wrong password: %d %s", p.status, p.body)
+			}
+			return true, nil
+		}
+	}
+	resp := p.fields.Get("SAMLResponse")
+	if resp == "" {
+		l.t.Fatalf("no SAMLResponse: %d %s", p.status, p.body)
+	}
+	if p.action != l.sp.ACSURL {
+		l.t.Fatalf("response posted to %q, want the ACS %q", p.action, l.sp.ACSURL)
+	}
+	return prompted, l.pysaml2("response", "--request-id", req["id"].(string), "--saml-response", resp)
+}
+
+func TestPysaml2SPLogsInThroughSessionAndTimeout(t *testing.T) {
+	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	l := newLab(t, func(c *Config) { c.SessionTimeoutMinutes = 5 })
+	b := newBrowser(t)
+
+	if prompted, _ := l.authenticate(b, "wrong"); !prompted {
+		t.Fatal("no prompt for a new browser")
+	}
+	prompted, v := l.authenticate(b, "s3cret")
+	if !prompted {
+		t.Fatal("no prompt for a new browser")
+	}
+	t.Logf("pysaml2 SP verdict: %v", v)
+	if v["name_id"] != "alice" || v["name_id_format"] != "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified" ||
+		v["issuer"] != IdPURLs(strings.TrimPrefix(l.base, "http://"), "ipsec").EntityID || v["signed"] != true {
+		t.Fatalf("verdict %v", v)
+	}
+	attrs, _ := json.Marshal(v["attributes"])
+	if string(attrs) != `{"email":["alice@example.com"],"group":["vpn-users","staff"],"username":["alice"]}` {
+		t.Fatalf("attributes %s", attrs)
+	}
+	if aud, _ := json.Marshal(v["audience"]); string(aud) != `["`+l.sp.EntityID+`"]` {
+		t.Fatalf("audience %s", aud)
+	}
+	if rows := l.server.Sessions(); len(rows) != 1 || rows[0].User != "alice" || rows[0].SP != "fgt-ipsec" ||
+		rows[0].Expires.Sub(rows[0].Created) != 5*time.Minute {
+		t.Fatalf("sessions %+v", rows)
+	}
+
+	// Inside the 5 minutes: an assertion with no prompt, by the POST binding too.
+	l.clock.Advance(4 * time.Minute)
+	if prompted, v := l.authenticate(b, "s3cret", "--binding", "post"); prompted || v["name_id"] != "alice" {
+		t.Fatalf("inside the session: prompted=%v %v", prompted, v)
+	}
+	// Past them: the session is flushed and the user logs in again.
+	l.clock.Advance(2 * time.Minute)
+	if rows := l.server.Sessions(); len(rows) != 0 {
+		t.Fatalf("sessions after the timeout %+v", rows)
+	}
+	if prompted, _ := l.authenticate(b, "s3cret"); !prompted {
+		t.Fatal("no prompt after the session timeout")
+	}
+}
+
+func TestForceAuthnReusesSessionUnlessHonoured(t *testing.T) {
+	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	for _, honour := range []bool{false, true} {
+		l := newLab(t, func(c *Config) { c.HonourForceAuthn = honour })
+		b := newBrowser(t)
+		if prompted, _ := l.authenticate(b, "s3cret"); !prompted {
+			t.Fatal("no prompt for a new browser")
+		}
+		prompted, v := l.authenticate(b, "s3cret", "--force-authn")
+		if prompted != honour || v["name_id"] != "alice" {
+			t.Fatalf("ForceAuthn=true, honour %v: prompted %v (seed 001: FortiAuthenticator reuses its session)", honour, prompted)
+		}
+	}
+}

@@ -1,0 +1,408 @@
+package idp
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+
+	"github.com/fosim/fosim/clock"
+)
+
+// sessionCookie names the browser's IdP session.
+const sessionCookie = "fosim_idp_session"
+
+// Server is the IdP's HTTP side: per SP prefix the metadata, login
+// (HTTP-Redirect and HTTP-POST AuthnRequests) and logout URLs.
+type Server struct {
+	dir     string
+	clock   *clock.Clock
+	cert    *x509.Certificate
+	key     *rsa.PrivateKey
+	certPEM []byte
+	logger  *log.Logger
+
+	mu       sync.Mutex
+	cfg      *Config
+	cfgStamp string // modification time and size the configuration was read at
+	sessions map[string]*session
+}
+
+// session is one browser's login at the IdP.
+type session struct {
+	id      string
+	user    string
+	sps     []string // names of the SPs it was used for
+	created time.Time
+	expires time.Time
+	timer   *clock.Timer
+}
+
+// SessionInfo is one row of the session list.
+type SessionInfo struct {
+	User    string    `json:"user"`
+	SP      string    `json:"sp"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+}
+
+// NewServer serves the store in dir. Sessions expire on clk; log gets
+// one line per refused request (nil: discarded).
+func NewServer(dir string, clk *clock.Clock, logOut io.Writer) (*Server, error) {
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	if _, err := Open(dir); err != nil {
+		return nil, err
+	}
+	cert, key, certPEM, err := loadCertificate(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{dir: dir, clock: clk, cert: cert, key: key, certPEM: certPEM,
+		logger: log.New(logOut, "idp: ", log.LstdFlags), sessions: map[string]*session{}}
+	if _, err := s.config(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// config is the stored configuration, read again when the file changed
+// (the admin subcommands write it while the IdP runs).
+func (s *Server) config() (*Config, error) {
+	fi, err := os.Stat(filepath.Join(s.dir, configFile))
+	if err != nil {
+		return nil, err
+	}
+	stamp := fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg != nil && stamp == s.cfgStamp {
+		return s.cfg, nil
+	}
+	cfg, err := Open(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	s.cfg, s.cfgStamp = cfg, stamp
+	return cfg, nil
+}
+
+// Handler serves the SAML URLs and the certificate.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /saml-idp/{prefix}/metadata/{$}", s.serve((*saml.IdentityProvider).ServeMetadata))
+	mux.HandleFunc("/saml-idp/{prefix}/login/{$}", s.serve((*saml.IdentityProvider).ServeSSO))
+	mux.HandleFunc("/saml-idp/{prefix}/logout/{$}", s.serve((*saml.IdentityProvider).ServeSLO))
+	mux.HandleFunc("GET /saml-idp/cert/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Content-Disposition", `attachment; filename="idp-cert.pem"`)
+		w.Write(s.certPEM)
+	})
+	return mux
+}
+
+func (s *Server) serve(h func(*saml.IdentityProvider, http.ResponseWriter, *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cfg, err := s.config()
+		if err != nil {
+			s.logger.Printf("configuration: %v", err)
+			http.Error(w, "the IdP configuration cannot be read", http.StatusInternalServerError)
+			return
+		}
+		sp, ok := cfg.serviceProviderByPrefix(r.PathValue("prefix"))
+		if !ok {
+			s.logger.Printf("%s %s: no service provider has IdP prefix %q", r.Method, r.URL.Path, r.PathValue("prefix"))
+			http.Error(w, "no service provider has this IdP prefix", http.StatusNotFound)
+			return
+		}
+		h(s.identityProvider(cfg, sp, r), w, r)
+	}
+}
+
+// URLs are an SP's IdP URLs.
+type URLs struct{ EntityID, Login, Logout string }
+
+// IdPURLs derives an SP's IdP URLs from the server address and its prefix,
+// as FortiAuthenticator does: http://<addr>/saml-idp/<prefix>/metadata/ …
+func IdPURLs(serverAddress, prefix string) URLs {
+	base := "http://" + serverAddress + "/saml-idp/" + prefix + "/"
+	return URLs{EntityID: base + "metadata/", Login: base + "login/", Logout: base + "logout/"}
+}
+
+func (s *Server) identityProvider(cfg *Config, sp ServiceProvider, r *http.Request) *saml.IdentityProvider {
+	addr := cfg.ServerAddress
+	if addr == "" {
+		addr = r.Host
+	}
+	u := IdPURLs(addr, sp.Prefix)
+	parse := func(raw string) url.URL { p, _ := url.Parse(raw); return *p }
+	return &saml.IdentityProvider{
+		Key:                     s.key,
+		Certificate:             s.cert,
+		Logger:                  s.logger,
+		MetadataURL:             parse(u.EntityID),
+		SSOURL:                  parse(u.Login),
+		LogoutURL:               parse(u.Logout),
+		LogoutBindings:          []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
+		ServiceProviderProvider: spMetadata{sp},
+		SessionProvider:         &sessionProvider{s: s, cfg: cfg, sp: sp},
+		SignatureMethod:         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+	}
+}
+
+// spMetadata is the one SP a prefix serves, as SAML metadata.
+type spMetadata struct{ sp ServiceProvider }
+
+func (m spMetadata) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
+	if id != m.sp.EntityID {
+		return nil, os.ErrNotExist
+	}
+	d := saml.SPSSODescriptor{}
+	d.ProtocolSupportEnumeration = "urn:oasis:names:tc:SAML:2.0:protocol"
+	for i, acs := range append([]string{m.sp.ACSURL}, m.sp.AlternativeACSURLs...) {
+		d.AssertionConsumerServices = append(d.AssertionConsumerServices,
+			saml.IndexedEndpoint{Binding: saml.HTTPPostBinding, Location: acs, Index: i})
+	}
+	if m.sp.SLSURL != "" {
+		for _, b := range []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding} {
+			d.SingleLogoutServices = append(d.SingleLogoutServices, saml.Endpoint{Binding: b, Location: m.sp.SLSURL})
+		}
+	}
+	return &saml.EntityDescriptor{EntityID: m.sp.EntityID, SPSSODescriptors: []saml.SPSSODescriptor{d}}, nil
+}
+
+// sessionProvider finds the browser's session or shows the login form.
+type sessionProvider struct {
+	s   *Server
+	cfg *Config
+	sp  ServiceProvider
+}
+
+func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req *saml.IdpAuthnRequest) *saml.Session {
+	s := p.s
+	if r.Method == http.MethodPost && r.PostForm.Has("username") {
+		u, ok := p.cfg.checkPassword(r.PostForm.Get("username"), r.PostForm.Get("password"))
+		if !ok {
+			s.logger.Printf("login for %s: wrong user name or password for %q", p.sp.Name, r.PostForm.Get("username"))
+			p.loginForm(w, req, "Invalid username or password.")
+			return nil
+		}
+		sess := s.newSession(u.Name, p.sp.Name, time.Duration(p.cfg.SessionTimeoutMinutes)*time.Minute)
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.id, Path: "/saml-idp/", HttpOnly: true, SameSite: http.SameSiteNoneMode, Secure: r.TLS != nil})
+		return p.samlSession(sess, u)
+	}
+	forced := req.Request.ForceAuthn != nil && *req.Request.ForceAuthn && p.cfg.HonourForceAuthn
+	if c, err := r.Cookie(sessionCookie); err == nil && !forced {
+		if sess, ok := s.validSession(c.Value, p.sp.Name); ok {
+			if u, ok := p.cfg.user(sess.user); ok {
+				return p.samlSession(sess, u)
+			}
+		}
+	}
+	p.loginForm(w, req, "")
+	return nil
+}
+
+// validSession is the session id names when it has not expired on the
+// IdP clock; it is then marked as used for sp.
+func (s *Server) validSession(id, sp string) (session, bool) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	if !ok || !now.Before(sess.expires) {
+		return session{}, false
+	}
+	if !slices.Contains(sess.sps, sp) {
+		sess.sps = append(sess.sps, sp)
+	}
+	return *sess, true
+}
+
+func (s *Server) newSession(user, sp string, timeout time.Duration) session {
+	now := s.clock.Now()
+	sess := &session{id: randomID(), user: user, sps: []string{sp}, created: now, expires: now.Add(timeout)}
+	s.mu.Lock()
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
+	// The expiry flushes the session from the list, as FortiAuthenticator
+	// does, when the lab clock passes it.
+	sess.timer = s.clock.AfterFunc(timeout, func() { s.removeSession(sess.id) })
+	return *sess
+}
+
+func (s *Server) removeSession(id string) {
+	s.mu.Lock()
+	sess, ok := s.sessions[id]
+	delete(s.sessions, id)
+	s.mu.Unlock()
+	if ok && sess.timer != nil {
+		sess.timer.Stop()
+	}
+}
+
+// Sessions is the SAML IdP session list: one row per user and SP.
+func (s *Server) Sessions() []SessionInfo {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rows []SessionInfo
+	for _, sess := range s.sessions {
+		if !now.Before(sess.expires) {
+			continue
+		}
+		for _, sp := range sess.sps {
+			rows = append(rows, SessionInfo{User: sess.user, SP: sp, Created: sess.created, Expires: sess.expires})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if !rows[i].Created.Equal(rows[j].Created) {
+			return rows[i].Created.Before(rows[j].Created)
+		}
+		return rows[i].User+"\x00"+rows[i].SP < rows[j].User+"\x00"+rows[j].SP
+	})
+	return rows
+}
+
+// Clock is the clock sessions expire on.
+func (s *Server) Clock() *clock.Clock { return s.clock }
+
+// samlSession is sess as crewjam sees it, for this SP: its NameID and
+// attributes.
+func (p *sessionProvider) samlSession(sess session, u User) *saml.Session {
+	nameID := fieldValues(u, p.sp.NameIDField)
+	value := u.Name // "If the attribute selected is not available for a user, Username is used"
+	if len(nameID) > 0 && nameID[0] != "" {
+		value = nameID[0]
+	}
+	switch p.sp.NameIDFormat {
+	case FormatTransient:
+		value = p.opaque("transient", sess.id)
+	case FormatPersistent:
+		value = p.opaque("persistent", value)
+	}
+	ss := &saml.Session{
+		ID: sess.id, CreateTime: sess.created, ExpireTime: sess.expires, Index: p.opaque("index", sess.id),
+		NameID: value, NameIDFormat: nameIDFormatURN[p.sp.NameIDFormat],
+	}
+	for _, a := range p.sp.Attributes {
+		attr := saml.Attribute{Name: a.Name, NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"}
+		for _, v := range fieldValues(u, a.Field) {
+			attr.Values = append(attr.Values, saml.AttributeValue{Type: "xs:string", Value: v})
+		}
+		if len(attr.Values) > 0 {
+			ss.CustomAttributes = append(ss.CustomAttributes, attr)
+		}
+	}
+	return ss
+}
+
+// opaque is an identifier an SP cannot turn back into the user name,
+// stable for the same SP and input (a keyed hash, HMAC-SHA256).
+func (p *sessionProvider) opaque(kind, input string) string {
+	m := hmac.New(sha256.New, p.cfg.Secret)
+	io.WriteString(m, kind+"\x00"+p.sp.EntityID+"\x00"+input)
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+func fieldValues(u User, field string) []string {
+	switch field {
+	case FieldUsername:
+		return []string{u.Name}
+	case FieldEmail:
+		return nonEmpty(u.Email)
+	case FieldFirstName:
+		return nonEmpty(u.FirstName)
+	case FieldLastName:
+		return nonEmpty(u.LastName)
+	case FieldGroup:
+		return u.Groups
+	}
+	return nil
+}
+
+func nonEmpty(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Login – {{.SP}}</title>
+<style>body{font-family:sans-serif;max-width:24em;margin:4em auto}label{display:block;margin:.6em 0}input[type=text],input[type=password]{width:100%}.error{color:#b00}</style>
+</head><body>
+<h1>Login</h1>
+<p>Service provider: {{.SP}}</p>
+{{if .Error}}<p class="error">{{.Error}}</p>{{end}}
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="SAMLRequest" value="{{.SAMLRequest}}">
+<input type="hidden" name="RelayState" value="{{.RelayState}}">
+<label>Username <input type="text" name="username" autofocus></label>
+<label>Password <input type="password" name="password"></label>
+<input type="submit" value="Login">
+</form>
+</body></html>
+`))
+
+// loginForm asks for credentials; the form posts the AuthnRequest back
+// with the HTTP-POST binding, whichever binding it came with.
+func (p *sessionProvider) loginForm(w http.ResponseWriter, req *saml.IdpAuthnRequest, message string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	status := http.StatusOK
+	if message != "" {
+		status = http.StatusUnauthorized
+	}
+	w.WriteHeader(status)
+	loginPage.Execute(w, map[string]string{
+		"SP": p.sp.Name, "Error": message, "Action": req.IDP.SSOURL.String(),
+		"SAMLRequest": base64.StdEncoding.EncodeToString(req.RequestBuffer), "RelayState": req.RelayState,
+	})
+}
+
+// InvalidateSession ends the sessions an SP's LogoutRequest names.
+func (p *sessionProvider) InvalidateSession(w http.ResponseWriter, r *http.Request, req *saml.IdpLogoutRequest) error {
+	s := p.s
+	s.mu.Lock()
+	var ended []string
+	for id, sess := range s.sessions {
+		if !slices.Contains(sess.sps, p.sp.Name) {
+			continue
+		}
+		u, ok := p.cfg.user(sess.user)
+		if ok && req.MatchesSession(p.samlSession(*sess, u)) {
+			ended = append(ended, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ended {
+		s.removeSession(id)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/saml-idp/", MaxAge: -1})
+	return nil
+}

@@ -1,0 +1,435 @@
+// Package idp is a FortiAuthenticator-style SAML identity provider, a peer
+// of the appliance run beside it in its own process ("fosim idp"). It keeps
+// its own small store (a JSON file and the IdP certificate in a data
+// directory), its own users and service providers, and login sessions on a
+// clock a lab can advance.
+package idp
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Session timeout bounds and default, as FortiAuthenticator's "Login
+// session timeout" (seed 003: 5–1440 minutes, default 480).
+const (
+	MinSessionTimeout     = 5
+	MaxSessionTimeout     = 1440
+	DefaultSessionTimeout = 480
+)
+
+// NameID formats an SP's Subject NameID may have.
+const (
+	FormatUnspecified = "unspecified"
+	FormatTransient   = "transient"
+	FormatPersistent  = "persistent"
+)
+
+var nameIDFormatURN = map[string]string{
+	FormatUnspecified: "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+	FormatTransient:   "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+	FormatPersistent:  "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+}
+
+// User fields an assertion attribute or the NameID can come from.
+const (
+	FieldUsername  = "username"
+	FieldEmail     = "email"
+	FieldFirstName = "first-name"
+	FieldLastName  = "last-name"
+	FieldGroup     = "group"
+)
+
+var userFields = []string{FieldUsername, FieldEmail, FieldFirstName, FieldLastName, FieldGroup}
+
+// Config is everything the IdP stores.
+type Config struct {
+	// ServerAddress is the address (host or host:port) the IdP URLs are
+	// built from, as "Server address" in FortiAuthenticator's general
+	// settings.
+	ServerAddress string `json:"server_address"`
+	// SessionTimeoutMinutes is the login session timeout.
+	SessionTimeoutMinutes int `json:"session_timeout_minutes"`
+	// HonourForceAuthn makes a ForceAuthn="true" request prompt even inside
+	// a valid session. Off by default: seed 001 observes FortiAuthenticator
+	// reusing its session whatever ForceAuthn says.
+	HonourForceAuthn bool              `json:"honour_force_authn"`
+	Users            []User            `json:"users"`
+	Groups           []string          `json:"groups"`
+	ServiceProviders []ServiceProvider `json:"service_providers"`
+	Secret           []byte            `json:"secret"` // keys persistent NameIDs
+}
+
+// User is a local user.
+type User struct {
+	Name         string   `json:"name"`
+	PasswordHash string   `json:"password_hash"` // bcrypt
+	Email        string   `json:"email,omitempty"`
+	FirstName    string   `json:"first_name,omitempty"`
+	LastName     string   `json:"last_name,omitempty"`
+	Groups       []string `json:"groups,omitempty"`
+}
+
+// ServiceProvider is an SP the IdP issues assertions to.
+type ServiceProvider struct {
+	Name     string `json:"name"`
+	Prefix   string `json:"prefix"` // the <prefix> of /saml-idp/<prefix>/…
+	EntityID string `json:"entity_id"`
+	ACSURL   string `json:"acs_url"`
+	// AlternativeACSURLs are up to three more ACS URLs.
+	AlternativeACSURLs []string    `json:"alternative_acs_urls,omitempty"`
+	SLSURL             string      `json:"sls_url,omitempty"`
+	NameIDField        string      `json:"nameid_field"`  // a user field; username when the user lacks it
+	NameIDFormat       string      `json:"nameid_format"` // unspecified, transient, persistent
+	Attributes         []Attribute `json:"attributes,omitempty"`
+}
+
+// Attribute is a SAML attribute an SP's assertions carry.
+type Attribute struct {
+	Name  string `json:"name"`
+	Field string `json:"field"`
+}
+
+// MaxAlternativeACSURLs is how many alternative ACS URLs an SP may have.
+const MaxAlternativeACSURLs = 3
+
+// Files in the data directory.
+const (
+	configFile = "idp.json"
+	certFile   = "idp-cert.pem"
+	keyFile    = "idp-key.pem"
+)
+
+// Open reads the store in dir, creating the directory, an empty
+// configuration and the IdP certificate and key on first use.
+func Open(dir string) (*Config, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := ensureCertificate(dir); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, configFile))
+	if errors.Is(err, os.ErrNotExist) {
+		secret := make([]byte, 32)
+		rand.Read(secret)
+		c := &Config{SessionTimeoutMinutes: DefaultSessionTimeout, Secret: secret}
+		return c, c.Save(dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, configFile), err)
+	}
+	return &c, nil
+}
+
+// Save writes the configuration atomically (a temporary file, then a
+// rename), so a running IdP never reads half of it.
+func (c *Config) Save(dir string) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, configFile), append(b, '\n'), 0o600)
+}
+
+func writeAtomic(name string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".idp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}
+
+// Validate checks the whole configuration.
+func (c *Config) Validate() error {
+	if c.SessionTimeoutMinutes < MinSessionTimeout || c.SessionTimeoutMinutes > MaxSessionTimeout {
+		return fmt.Errorf("login session timeout %d minutes: must be %d to %d", c.SessionTimeoutMinutes, MinSessionTimeout, MaxSessionTimeout)
+	}
+	users := map[string]bool{}
+	for _, u := range c.Users {
+		if u.Name == "" || strings.ContainsAny(u.Name, " \t\r\n") {
+			return fmt.Errorf("bad user name %q", u.Name)
+		}
+		if users[u.Name] {
+			return fmt.Errorf("user %q twice", u.Name)
+		}
+		users[u.Name] = true
+		for _, g := range u.Groups {
+			if !slices.Contains(c.Groups, g) {
+				return fmt.Errorf("user %q: no group %q", u.Name, g)
+			}
+		}
+	}
+	prefixes := map[string]bool{}
+	for _, sp := range c.ServiceProviders {
+		if err := sp.validate(); err != nil {
+			return err
+		}
+		if prefixes[sp.Prefix] {
+			return fmt.Errorf("service provider %q: IdP prefix %q is taken", sp.Name, sp.Prefix)
+		}
+		prefixes[sp.Prefix] = true
+	}
+	return nil
+}
+
+func (sp *ServiceProvider) validate() error {
+	switch {
+	case sp.Name == "":
+		return errors.New("a service provider needs a name")
+	case !validPrefix(sp.Prefix):
+		return fmt.Errorf("service provider %q: bad IdP prefix %q (letters, digits, - and _)", sp.Name, sp.Prefix)
+	case sp.EntityID == "":
+		return fmt.Errorf("service provider %q needs an SP entity id", sp.Name)
+	case sp.ACSURL == "":
+		return fmt.Errorf("service provider %q needs an ACS URL", sp.Name)
+	case len(sp.AlternativeACSURLs) > MaxAlternativeACSURLs:
+		return fmt.Errorf("service provider %q: at most %d alternative ACS URLs", sp.Name, MaxAlternativeACSURLs)
+	case !slices.Contains(userFields, sp.NameIDField):
+		return fmt.Errorf("service provider %q: Subject NameID %q is none of %s", sp.Name, sp.NameIDField, strings.Join(userFields, ", "))
+	case nameIDFormatURN[sp.NameIDFormat] == "":
+		return fmt.Errorf("service provider %q: NameID format %q is none of unspecified, transient, persistent", sp.Name, sp.NameIDFormat)
+	}
+	for _, a := range sp.Attributes {
+		if a.Name == "" || !slices.Contains(userFields, a.Field) {
+			return fmt.Errorf("service provider %q: attribute %q from %q (fields: %s)", sp.Name, a.Name, a.Field, strings.Join(userFields, ", "))
+		}
+	}
+	return nil
+}
+
+func validPrefix(p string) bool {
+	if p == "" || len(p) > 64 {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// GeneratePrefix is "Generate unique prefix": 16 random alphanumerics.
+func GeneratePrefix() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 16)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// passwordCost is bcrypt's work factor (tests lower it).
+var passwordCost = bcrypt.DefaultCost
+
+// SetUser stores u with a bcrypt hash of password, adding the user when
+// new and its groups when unknown.
+func (c *Config) SetUser(u User, password string) error {
+	if password == "" {
+		return fmt.Errorf("user %q needs a password", u.Name)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), passwordCost)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash = string(h)
+	for _, g := range u.Groups {
+		if !slices.Contains(c.Groups, g) {
+			c.Groups = append(c.Groups, g)
+		}
+	}
+	if i := slices.IndexFunc(c.Users, func(x User) bool { return x.Name == u.Name }); i >= 0 {
+		c.Users[i] = u
+	} else {
+		c.Users = append(c.Users, u)
+	}
+	return nil
+}
+
+// DeleteUser removes user name.
+func (c *Config) DeleteUser(name string) error {
+	i := slices.IndexFunc(c.Users, func(x User) bool { return x.Name == name })
+	if i < 0 {
+		return fmt.Errorf("no user %q", name)
+	}
+	c.Users = slices.Delete(c.Users, i, i+1)
+	return nil
+}
+
+// SetServiceProvider adds sp, or replaces the SP of the same name.
+func (c *Config) SetServiceProvider(sp ServiceProvider) error {
+	if sp.NameIDField == "" {
+		sp.NameIDField = FieldUsername
+	}
+	if sp.NameIDFormat == "" {
+		sp.NameIDFormat = FormatUnspecified
+	}
+	if err := sp.validate(); err != nil {
+		return err
+	}
+	sps := slices.Clone(c.ServiceProviders)
+	if i := slices.IndexFunc(sps, func(x ServiceProvider) bool { return x.Name == sp.Name }); i >= 0 {
+		sps[i] = sp
+	} else {
+		sps = append(sps, sp)
+	}
+	// Checked on a copy: a refused SP leaves the configuration as it was.
+	next := *c
+	next.ServiceProviders = sps
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	c.ServiceProviders = sps
+	return nil
+}
+
+// DeleteServiceProvider removes the SP called name.
+func (c *Config) DeleteServiceProvider(name string) error {
+	i := slices.IndexFunc(c.ServiceProviders, func(x ServiceProvider) bool { return x.Name == name })
+	if i < 0 {
+		return fmt.Errorf("no service provider %q", name)
+	}
+	c.ServiceProviders = slices.Delete(c.ServiceProviders, i, i+1)
+	return nil
+}
+
+func (c *Config) user(name string) (User, bool) {
+	i := slices.IndexFunc(c.Users, func(x User) bool { return x.Name == name })
+	if i < 0 {
+		return User{}, false
+	}
+	return c.Users[i], true
+}
+
+func (c *Config) serviceProviderByPrefix(prefix string) (ServiceProvider, bool) {
+	i := slices.IndexFunc(c.ServiceProviders, func(x ServiceProvider) bool { return x.Prefix == prefix })
+	if i < 0 {
+		return ServiceProvider{}, false
+	}
+	return c.ServiceProviders[i], true
+}
+
+// checkPassword compares in constant time through bcrypt; an unknown user
+// costs a comparison too, so timing does not tell which names exist.
+func (c *Config) checkPassword(name, password string) (User, bool) {
+	u, ok := c.user(name)
+	hash := u.PasswordHash
+	if !ok {
+		hash = dummyHash()
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || !ok {
+		return User{}, false
+	}
+	return u, true
+}
+
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := bcrypt.GenerateFromPassword([]byte("no such user"), passwordCost)
+	return string(h)
+})
+
+// ensureCertificate makes the default IdP certificate (self-signed RSA
+// 2048, ten years) and its key on first use.
+func ensureCertificate(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, certFile)); err == nil {
+		return nil
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "fosim IdP", Organization: []string{"fosim"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(10, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(dir, keyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, certFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+// loadCertificate reads the IdP certificate and key.
+func loadCertificate(dir string) (*x509.Certificate, *rsa.PrivateKey, []byte, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, certFile))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, keyFile))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, nil, nil, fmt.Errorf("%s: no PEM certificate or key", dir)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("%s: the IdP key is not RSA", filepath.Join(dir, keyFile))
+	}
+	return cert, rk, certPEM, nil
+}
