@@ -160,7 +160,7 @@ type invocation struct {
 }
 
 // ownArguments are the commands that parse their own arguments.
-var ownArguments = map[string]bool{"client": true, "lab": true}
+var ownArguments = map[string]bool{"client": true, "lab": true, "idp": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -280,6 +280,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return clientCmd(inv.rest, stdout, stderr)
 	case "lab":
 		return labCmd(inv.rest, stdout, stderr)
+	case "idp":
+		return idpCmd(inv.rest, inv.flags["data"], stdin, stdout, stderr)
 	}
 	switch {
 	case inv.help && (inv.globalHelp || inv.cmd == "help"):

@@ -1,0 +1,416 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/peers/idp"
+)
+
+const idpUsage = `usage: fosim idp [--data DIR] [--listen ADDR] [--server-address ADDR] [--admin ADDR]
+       fosim idp [--data DIR] <command> …
+
+A FortiAuthenticator-style SAML IdP in its own process with its own store
+in DIR (--data, else $FOSIM_IDP_DATA). Without a command it serves, until
+SIGINT or SIGTERM:
+  --listen ADDR          the SAML URLs (default 127.0.0.1:0, a free port)
+  --server-address ADDR  the address the IdP URLs are built from (saved:
+                         http://ADDR/saml-idp/<prefix>/metadata/ …;
+                         default: the Host the browser asked for)
+  --admin ADDR           the administration endpoint, loopback only
+                         (default 127.0.0.1:0; written to DIR/admin.addr)
+
+commands (they edit DIR; a running IdP reads the change at its next request):
+  user add NAME [--password-file F] [--email E] [--first-name F] [--last-name L] [--group G]…
+                         add or replace a local user; the password is the
+                         first line of F, else $FOSIM_IDP_PASSWORD, else stdin
+  user del NAME
+  user list
+  sp add NAME (--prefix P | --generate-prefix) --entity-id ID --acs URL [--alt-acs URL]… [--sls URL]
+         [--nameid FIELD] [--nameid-format unspecified|transient|persistent] [--attribute NAME=FIELD]…
+                         add or replace a service provider; FIELD is username,
+                         email, first-name, last-name or group
+  sp del NAME
+  sp list                the SPs and their IdP URLs
+  set session-timeout MINUTES          login session timeout, 5 to 1440 (480)
+  set force-authn reuse|honour         a valid session is reused even for
+                                       ForceAuthn="true" (reuse, as seed 001
+                                       observes FortiAuthenticator doing), or not
+  set server-address ADDR
+  show                   the settings
+commands that ask the running IdP (through DIR/admin.addr):
+  sessions               the SAML IdP session list: user, SP, created, expires
+  clock [advance DURATION]
+                         the IdP clock, or move it forward ("advance 481m"):
+                         sessions expire on it
+`
+
+// idpCmd is "fosim idp": the IdP peer and its administration.
+func idpCmd(args []string, dataFlag string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fosim idp", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	data := fs.String("data", dataFlag, "")
+	listen := fs.String("listen", "127.0.0.1:0", "")
+	serverAddress := fs.String("server-address", "", "")
+	admin := fs.String("admin", "127.0.0.1:0", "")
+	for _, a := range args {
+		if isHelp(a) || a == "help" {
+			fmt.Fprint(stdout, idpUsage)
+			return 0
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "fosim idp: %v\n%s", err, idpUsage)
+		return 2
+	}
+	dir := *data
+	if dir == "" {
+		dir = os.Getenv("FOSIM_IDP_DATA")
+	}
+	if dir == "" {
+		fmt.Fprintf(stderr, "fosim idp: no data directory: give --data DIR or set FOSIM_IDP_DATA\n")
+		return 2
+	}
+	rest := fs.Args()
+	var err error
+	if len(rest) == 0 {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err = serveIdP(ctx, dir, idpServeOptions{Listen: *listen, ServerAddress: *serverAddress, Admin: *admin}, stdout, stderr)
+	} else {
+		err = idpAdmin(dir, rest, stdin, stdout)
+	}
+	var usage usageError
+	switch {
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "fosim idp: %v\n%s", err, idpUsage)
+		return 2
+	case err != nil:
+		fmt.Fprintln(stderr, "fosim idp:", err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+type idpServeOptions struct {
+	Listen, ServerAddress, Admin string
+}
+
+// adminAddrFile names the running IdP's admin address in its data directory.
+const adminAddrFile = "admin.addr"
+
+// serveIdP runs the IdP until ctx ends.
+func serveIdP(ctx context.Context, dir string, opt idpServeOptions, stdout, stderr io.Writer) error {
+	if err := requireLoopback(opt.Admin); err != nil {
+		return err
+	}
+	cfg, err := idp.Open(dir)
+	if err != nil {
+		return err
+	}
+	if opt.ServerAddress != "" && opt.ServerAddress != cfg.ServerAddress {
+		cfg.ServerAddress = opt.ServerAddress
+		if err := cfg.Save(dir); err != nil {
+			return err
+		}
+	}
+	server, err := idp.NewServer(dir, clock.New(nil), stderr)
+	if err != nil {
+		return err
+	}
+	samlListener, err := net.Listen("tcp", opt.Listen)
+	if err != nil {
+		return err
+	}
+	adminListener, err := net.Listen("tcp", opt.Admin)
+	if err != nil {
+		samlListener.Close()
+		return err
+	}
+	addrFile := filepath.Join(dir, adminAddrFile)
+	if err := writeFileAtomic(addrFile, []byte(adminListener.Addr().String()+"\n")); err != nil {
+		samlListener.Close()
+		adminListener.Close()
+		return err
+	}
+	defer os.Remove(addrFile)
+	samlServer := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	adminServer := &http.Server{Handler: server.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	errs := make(chan error, 2)
+	go func() { errs <- samlServer.Serve(samlListener) }()
+	go func() { errs <- adminServer.Serve(adminListener) }()
+	fmt.Fprintf(stdout, "fosim idp: SAML on http://%s/saml-idp/<prefix>/{metadata,login,logout}/, admin on http://%s/\n",
+		samlListener.Addr(), adminListener.Addr())
+	select {
+	case <-ctx.Done():
+		err = nil
+	case err = <-errs:
+	}
+	samlServer.Close()
+	adminServer.Close()
+	return err
+}
+
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--admin %q: %v", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("--admin %q: the administration endpoint listens on a loopback address only", addr)
+	}
+	return nil
+}
+
+// idpAdmin runs one administration command.
+func idpAdmin(dir string, args []string, stdin io.Reader, stdout io.Writer) error {
+	switch args[0] {
+	case "sessions":
+		return idpSessions(dir, stdout)
+	case "clock":
+		return idpClock(dir, args[1:], stdout)
+	}
+	cfg, err := idp.Open(dir)
+	if err != nil {
+		return err
+	}
+	changed, err := editIdP(cfg, args, stdin, stdout)
+	if err != nil || !changed {
+		return err
+	}
+	return cfg.Save(dir)
+}
+
+// editIdP applies a user, sp or set command to cfg; it reports whether it
+// changed anything.
+func editIdP(cfg *idp.Config, args []string, stdin io.Reader, stdout io.Writer) (bool, error) {
+	verb := strings.Join(args[:min(2, len(args))], " ")
+	switch {
+	case verb == "user list":
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "USER\tEMAIL\tGROUPS")
+		for _, u := range cfg.Users {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", u.Name, u.Email, strings.Join(u.Groups, ","))
+		}
+		return false, w.Flush()
+	case verb == "sp list":
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "SP\tPREFIX\tSP ENTITY ID\tIDP ENTITY ID\tIDP LOGIN URL\tIDP LOGOUT URL")
+		for _, sp := range cfg.ServiceProviders {
+			u := idp.IdPURLs(cmp.Or(cfg.ServerAddress, "<server-address>"), sp.Prefix)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", sp.Name, sp.Prefix, sp.EntityID, u.EntityID, u.Login, u.Logout)
+		}
+		return false, w.Flush()
+	case args[0] == "show":
+		force := "reuse"
+		if cfg.HonourForceAuthn {
+			force = "honour"
+		}
+		fmt.Fprintf(stdout, "server-address: %s\nsession-timeout: %d\nforce-authn: %s\nusers: %d\nservice providers: %d\n",
+			cfg.ServerAddress, cfg.SessionTimeoutMinutes, force, len(cfg.Users), len(cfg.ServiceProviders))
+		return false, nil
+	case verb == "user del" && len(args) == 3:
+		return true, cfg.DeleteUser(args[2])
+	case verb == "sp del" && len(args) == 3:
+		return true, cfg.DeleteServiceProvider(args[2])
+	case verb == "user add" && len(args) >= 3:
+		return true, userAdd(cfg, args[2], args[3:], stdin)
+	case verb == "sp add" && len(args) >= 3:
+		return true, spAdd(cfg, args[2], args[3:], stdout)
+	case args[0] == "set" && len(args) == 3:
+		switch args[1] {
+		case "session-timeout":
+			n, err := strconv.Atoi(args[2])
+			if err != nil || n < idp.MinSessionTimeout || n > idp.MaxSessionTimeout {
+				return false, fmt.Errorf("session-timeout %q: minutes, %d to %d", args[2], idp.MinSessionTimeout, idp.MaxSessionTimeout)
+			}
+			cfg.SessionTimeoutMinutes = n
+		case "force-authn":
+			if args[2] != "reuse" && args[2] != "honour" {
+				return false, fmt.Errorf("force-authn %q: reuse or honour", args[2])
+			}
+			cfg.HonourForceAuthn = args[2] == "honour"
+		case "server-address":
+			cfg.ServerAddress = args[2]
+		default:
+			return false, usageError{fmt.Sprintf("no setting %q", args[1])}
+		}
+		return true, nil
+	}
+	return false, usageError{fmt.Sprintf("unknown command %q", strings.Join(args, " "))}
+}
+
+// repeated is a flag given once per value.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+func userAdd(cfg *idp.Config, name string, args []string, stdin io.Reader) error {
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	passwordFile := fs.String("password-file", "", "")
+	u := idp.User{Name: name}
+	fs.StringVar(&u.Email, "email", "", "")
+	fs.StringVar(&u.FirstName, "first-name", "", "")
+	fs.StringVar(&u.LastName, "last-name", "", "")
+	var groups repeated
+	fs.Var(&groups, "group", "")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"user add: " + err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("user add: unexpected %q", fs.Args())}
+	}
+	u.Groups = groups
+	password, err := idpPassword(*passwordFile, stdin)
+	if err != nil {
+		return err
+	}
+	return cfg.SetUser(u, password)
+}
+
+// idpPassword is the first line of file, else $FOSIM_IDP_PASSWORD, else of
+// stdin: a flag would show in the process list.
+func idpPassword(file string, stdin io.Reader) (string, error) {
+	r := stdin
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		r = f
+	} else if p := os.Getenv("FOSIM_IDP_PASSWORD"); p != "" {
+		return p, nil
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func spAdd(cfg *idp.Config, name string, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("sp add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	sp := idp.ServiceProvider{Name: name}
+	fs.StringVar(&sp.Prefix, "prefix", "", "")
+	generate := fs.Bool("generate-prefix", false, "")
+	fs.StringVar(&sp.EntityID, "entity-id", "", "")
+	fs.StringVar(&sp.ACSURL, "acs", "", "")
+	var alt, attrs repeated
+	fs.Var(&alt, "alt-acs", "")
+	fs.StringVar(&sp.SLSURL, "sls", "", "")
+	fs.StringVar(&sp.NameIDField, "nameid", idp.FieldUsername, "")
+	fs.StringVar(&sp.NameIDFormat, "nameid-format", idp.FormatUnspecified, "")
+	fs.Var(&attrs, "attribute", "")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"sp add: " + err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("sp add: unexpected %q", fs.Args())}
+	}
+	switch {
+	case *generate && sp.Prefix != "":
+		return usageError{"sp add: --prefix or --generate-prefix, not both"}
+	case *generate:
+		sp.Prefix = idp.GeneratePrefix()
+	}
+	sp.AlternativeACSURLs = alt
+	for _, a := range attrs {
+		n, field, ok := strings.Cut(a, "=")
+		if !ok {
+			return usageError{fmt.Sprintf("sp add: --attribute %q: NAME=FIELD", a)}
+		}
+		sp.Attributes = append(sp.Attributes, idp.Attribute{Name: n, Field: field})
+	}
+	if err := cfg.SetServiceProvider(sp); err != nil {
+		return err
+	}
+	u := idp.IdPURLs(cmp.Or(cfg.ServerAddress, "<server-address>"), sp.Prefix)
+	fmt.Fprintf(stdout, "IdP entity id: %s\nIdP login URL: %s\nIdP logout URL: %s\n", u.EntityID, u.Login, u.Logout)
+	return nil
+}
+
+// adminURL is the running IdP's administration endpoint.
+func adminURL(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, adminAddrFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("no IdP runs on %s (start fosim idp --data %s)", dir, dir)
+	}
+	if err != nil {
+		return "", err
+	}
+	return "http://" + strings.TrimSpace(string(b)), nil
+}
+
+func idpSessions(dir string, stdout io.Writer) error {
+	base, err := adminURL(dir)
+	if err != nil {
+		return err
+	}
+	resp, err := http.Get(base + "/sessions")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var rows []idp.SessionInfo
+	if err := json.NewDecoder(resp.Body).Decode(&rows); err != nil {
+		return fmt.Errorf("session list: %v", err)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "USER\tSP\tCREATED\tEXPIRES")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.User, r.SP, r.Created.Format(time.DateTime), r.Expires.Format(time.DateTime))
+	}
+	return w.Flush()
+}
+
+func idpClock(dir string, args []string, stdout io.Writer) error {
+	base, err := adminURL(dir)
+	if err != nil {
+		return err
+	}
+	var resp *http.Response
+	switch {
+	case len(args) == 0:
+		resp, err = http.Get(base + "/clock")
+	case len(args) == 2 && args[0] == "advance":
+		resp, err = http.Post(base+"/clock/advance?by="+args[1], "text/plain", nil)
+	default:
+		return usageError{"clock [advance DURATION]"}
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("clock: %s", strings.TrimSpace(string(b)))
+	}
+	_, err = stdout.Write(b)
+	return err
+}

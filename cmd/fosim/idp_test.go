@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIdPCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	idp := func(stdin string, args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"idp", "--data", dir}, args...), strings.NewReader(stdin), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, errs := idp("", "set", "session-timeout", "4"); code != 1 || !strings.Contains(errs, "5 to 1440") {
+		t.Fatalf("session-timeout 4: %d %s", code, errs)
+	}
+	if code, _, errs := idp("", "set", "session-timeout", "5"); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := idp("", "set", "server-address", "10.9.10.186"); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := idp("s3cret\n", "user", "add", "alice", "--email", "alice@example.com", "--group", "vpn"); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := idp("", "sp", "add", "fgt", "--prefix", "ipsec", "--entity-id", "http://10.9.10.111:1001/remote/saml/metadata/",
+		"--acs", "https://10.9.10.111:1001/remote/saml/login", "--attribute", "username=username")
+	if code != 0 || !strings.Contains(out, "IdP entity id: http://10.9.10.186/saml-idp/ipsec/metadata/") {
+		t.Fatalf("sp add: %d %s %s", code, out, errs)
+	}
+	code, out, _ = idp("", "sp", "add", "other", "--generate-prefix", "--entity-id", "x", "--acs", "y")
+	if code != 0 || !regexp.MustCompile(`/saml-idp/[A-Za-z0-9]{16}/login/`).MatchString(out) {
+		t.Fatalf("generated prefix: %s", out)
+	}
+	if code, out, _ := idp("", "user", "list"); code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "vpn") {
+		t.Fatalf("user list: %s", out)
+	}
+	if code, _, errs := idp("", "sessions"); code != 1 || !strings.Contains(errs, "no IdP runs") {
+		t.Fatalf("sessions without an IdP: %d %s", code, errs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "idp.json")); bytes.Contains(b, []byte("s3cret")) {
+		t.Fatal("the password is stored in clear")
+	}
+
+	if err := serveIdP(context.Background(), dir, idpServeOptions{Listen: "127.0.0.1:0", Admin: "0.0.0.0:0"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("admin on 0.0.0.0: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serveIdP(ctx, dir, idpServeOptions{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0"}, pw, io.Discard)
+		pw.Close()
+	}()
+	banner, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/saml-idp`).FindStringSubmatch(banner)
+	if addr == nil {
+		t.Fatalf("banner %q", banner)
+	}
+	resp, err := http.Get("http://" + addr[1] + "/saml-idp/ipsec/metadata/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(md, []byte(`entityID="http://10.9.10.186/saml-idp/ipsec/metadata/"`)) || !bytes.Contains(md, []byte("X509Certificate")) {
+		t.Fatalf("metadata %s", md)
+	}
+	if code, out, errs := idp("", "sessions"); code != 0 || !strings.HasPrefix(out, "USER") {
+		t.Fatalf("sessions: %d %q %s", code, out, errs)
+	}
+	_, before, _ := idp("", "clock")
+	code, after, errs := idp("", "clock", "advance", "481m")
+	t0, err0 := time.Parse(time.RFC3339, strings.TrimSpace(before))
+	t1, err1 := time.Parse(time.RFC3339, strings.TrimSpace(after))
+	if code != 0 || err0 != nil || err1 != nil || t1.Sub(t0) < 481*time.Minute {
+		t.Fatalf("clock advance: %d %q → %q %s", code, before, after, errs)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "admin.addr")); !os.IsNotExist(err) {
+		t.Fatalf("admin.addr left behind: %v", err)
+	}
+}
