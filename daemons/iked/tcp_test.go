@@ -309,3 +309,41 @@ end
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// Rekeys over TCP: the client's (child SA, then IKE SA, after which its
+// ESP still verifies under the new keys) and iked's own, which comes on
+// the same connection.
+func TestIKEOverTCPRekeys(t *testing.T) {
+	l, at := tcpLab(t, "tcp")
+	// no DPD: the clock jumps past the soft lifetime at once, and probes
+	// nobody answers meanwhile would take the tunnel down first
+	l.apply("config vpn ipsec phase1-interface\n    edit \"fct-tcp\"\n        set dpd disable\n    next\nend\n")
+	l.apply("config vpn ipsec phase2-interface\n    edit \"fct-tcp-p2\"\n        set pfs disable\n        set keylifeseconds 600\n    next\nend\n")
+	tun, err := dialTCP(t, at, client.TransportTCP)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, l.log())
+	}
+	defer tun.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tun.RekeyChild(ctx); err != nil {
+		t.Fatalf("child rekey over TCP: %v\n%s", err, l.log())
+	}
+	if err := tun.RekeyIKE(ctx); err != nil {
+		t.Fatalf("IKE rekey over TCP: %v\n%s", err, l.log())
+	}
+	if err := tun.SendESP(make([]byte, 60)); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(2*time.Second, func() bool {
+		g := l.d.Gateways()
+		return len(g) == 1 && g[0].Transport == "TCP" && len(g[0].Children) == 1 && g[0].Children[0].SPIIn == tun.SPIOut && g[0].Children[0].RxPackets == 1
+	}) {
+		t.Fatalf("after the rekeys: %+v", l.d.Gateways())
+	}
+	// iked rekeys the child at its soft lifetime, over the connection
+	l.clock.Advance(600 * time.Second)
+	if req, _ := tun.AnswerRequest(ctx); req.Exchange != ike.CREATE_CHILD_SA {
+		t.Fatalf("iked's child rekey over TCP: %+v\n%s", req, l.log())
+	}
+}
