@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,8 @@ type Daemon struct {
 	ownListen    *listen.Registry
 	// known are the addresses Validate need not check (snapshotKnown)
 	known atomic.Pointer[map[netip.AddrPort]bool]
+	// knownTCP is the same for the TCP addresses (rebindTCPLocked)
+	knownTCP atomic.Pointer[map[netip.AddrPort]bool]
 }
 
 // unlock releases d.mu and has the queued deletes sent. The SAs are out of
@@ -378,8 +381,12 @@ func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	if rows == nil {
 		return nil
 	}
+	tcpPort, _ := strconv.Atoi(r.single(tableSettings, "ike-tcp-port"))
 	for _, k := range rows.Keys {
 		iface := r.value(tablePhase1, rows.ByKey[k], "interface")
+		if err := d.validateTCP(r, rows.ByKey[k], iface, ifaces[iface], tcpPort); err != nil {
+			return err
+		}
 		a, ok := d.rt.Map.Addr(iface, ifaces[iface])
 		if !ok {
 			continue

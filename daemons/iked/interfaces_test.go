@@ -17,7 +17,6 @@ import (
 	"github.com/fosim/fosim/daemons/iked/client"
 	"github.com/fosim/fosim/daemons/iked/suite"
 	"github.com/fosim/fosim/daemons/listen"
-	"github.com/fosim/fosim/grammar"
 )
 
 const twoInterfaces = `config system interface
@@ -124,13 +123,7 @@ func TestListensOnPhase1Interfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	sess := st.NewSession("admin", "test")
-	var refused error
-	for _, r := range grammar.Parse("config vpn ipsec phase1-interface\nedit on-port3\nset type dynamic\nset interface port3\nset ike-version 2\nset psksecret psk-of-port3\nnext\nend\n") {
-		if _, err := sess.Exec(r.Stmt); err != nil && refused == nil {
-			refused = err
-		}
-	}
+	refused := firstRefusal(st, "config vpn ipsec phase1-interface\nedit on-port3\nset type dynamic\nset interface port3\nset ike-version 2\nset psksecret psk-of-port3\nnext\nend\n")
 	if refused == nil || !strings.Contains(refused.Error(), "cannot listen for IKE on UDP 127.0.0.3:") {
 		t.Fatalf("a phase1 on a busy port: %v", refused)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/listen"
 )
@@ -218,6 +220,11 @@ func (d *Daemon) registry() *listen.Registry {
 // the flush queued (the peers come back on the new port).
 func (d *Daemon) rebindTCPLocked() {
 	want := d.tcpAddrs()
+	known := map[netip.AddrPort]bool{}
+	for ap := range want {
+		known[ap] = true
+	}
+	d.knownTCP.Store(&known)
 	for ap, l := range d.tcpListeners {
 		if ifaces, ok := want[ap]; ok && slices.Equal(ifaces, l.ifaces) {
 			continue
@@ -390,4 +397,25 @@ func (d *Daemon) tcpGone(tc *tcpConn) {
 		delete(d.sas, sa.ourSPI())
 	}
 	tc.sas = nil
+}
+
+// validateTCP refuses a phase1 that would make iked take IKE over TCP on
+// an address it cannot bind (another program holds the port). An address
+// iked holds or tried already is not checked again (see Validate).
+func (d *Daemon) validateTCP(r reader, e *cmdb.Entry, iface string, configured netip.Addr, port int) error {
+	if tr := r.value(tablePhase1, e, "transport"); tr != "tcp" && tr != "auto" {
+		return nil
+	}
+	a, ok := d.rt.Map.Addr(iface, configured)
+	if !ok || port <= 0 {
+		return nil
+	}
+	ap := netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))
+	if k := d.knownTCP.Load(); k != nil && (*k)[ap] {
+		return nil
+	}
+	if err := d.rt.Listen.CanBind(ap); err != nil {
+		return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for IKE over TCP on %s (interface %s of phase1 %s): %v", ap, iface, e.Key, err), Code: cmdb.CodeCheck}
+	}
+	return nil
 }

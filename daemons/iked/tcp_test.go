@@ -347,3 +347,30 @@ func TestIKEOverTCPRekeys(t *testing.T) {
 		t.Fatalf("iked's child rekey over TCP: %+v\n%s", req, l.log())
 	}
 }
+
+// A phase1 that would take IKE over TCP on a port another program holds
+// is refused at commit, as for UDP.
+func TestIKETCPPortHeld(t *testing.T) {
+	st := cmdbtest.Store(t)
+	cmdbtest.Apply(t, st, "config system interface\n    edit \"port1\"\n        set mode static\n        set ip 127.0.0.1 255.0.0.0\n    next\nend\n")
+	clk := clock.New(time.UTC)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	port := held.Addr().(*net.TCPAddr).Port
+	d := New(Options{Port: freeUDPPort(t), NATTPort: freeUDPPort(t)})
+	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: clk, Debug: debuglog.New(clk.Now), Listen: &listen.Registry{}, Map: &listen.Map{}}, d)
+	if err := sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Stop(5 * time.Second)
+	err = firstRefusal(st, fmt.Sprintf(tcpPhase1, port, "tcp"))
+	if err == nil || !strings.Contains(err.Error(), "cannot listen for IKE over TCP on 127.0.0.1:") {
+		t.Fatalf("commit with a held ike-tcp-port: %v", err)
+	}
+	if st.Lookup("vpn ipsec phase1-interface", "fct-tcp") != nil {
+		t.Fatal("the refused phase1 was committed")
+	}
+}
