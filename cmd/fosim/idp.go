@@ -46,8 +46,10 @@ commands (they edit DIR; a running IdP reads the change at its next request):
   user list
   sp add NAME (--prefix P | --generate-prefix) --entity-id ID --acs URL [--alt-acs URL]… [--sls URL]
          [--nameid FIELD] [--nameid-format unspecified|transient|persistent] [--attribute NAME=FIELD]…
+         [--sp-cert PEM-FILE]
                          add or replace a service provider; FIELD is username,
-                         email, first-name, last-name or group
+                         email, first-name, last-name or group; its LogoutRequests
+                         must be signed with the key of --sp-cert
   sp del NAME
   sp list                the SPs and their IdP URLs
   set session-timeout MINUTES          login session timeout, 5 to 1440 (480)
@@ -327,8 +329,16 @@ func spAdd(cfg *idp.Config, name string, args []string, stdout io.Writer) error 
 	fs.StringVar(&sp.NameIDField, "nameid", idp.FieldUsername, "")
 	fs.StringVar(&sp.NameIDFormat, "nameid-format", idp.FormatUnspecified, "")
 	fs.Var(&attrs, "attribute", "")
+	spCert := fs.String("sp-cert", "", "")
 	if err := fs.Parse(args); err != nil {
 		return usageError{"sp add: " + err.Error()}
+	}
+	if *spCert != "" {
+		b, err := os.ReadFile(*spCert)
+		if err != nil {
+			return err
+		}
+		sp.CertificatePEM = string(b)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("sp add: unexpected %q", fs.Args())}

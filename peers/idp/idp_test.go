@@ -131,11 +131,13 @@ func requirePeer(t *testing.T, ok bool, what string) {
 	t.SkipNow()
 }
 
+// havePysaml2 starts the shared pysaml2 SP: importing saml2 takes a
+// second, paid once.
 func havePysaml2() bool {
 	if _, err := exec.LookPath("xmlsec1"); err != nil {
 		return false
 	}
-	return exec.Command("/usr/bin/python3", "-c", "import saml2.client").Run() == nil
+	return startPythonSP() == nil
 }
 
 // lab is an IdP on a loopback port with one SP ("ipsec", as in seed 001)
@@ -180,7 +182,7 @@ func newLab(t *testing.T, edit func(*Config)) *lab {
 		t.Fatal(err)
 	}
 	clk := clock.New(time.UTC)
-	s, err := NewServer(dir, clk, nil)
+	s, err := NewServer(dir, clk, testLog{t})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +229,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testLog shows the IdP's log lines in the test's output.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
 // pysaml2 asks the Python SP and decodes its answer.
 func (l *lab) pysaml2(args ...string) map[string]any {
 	l.t.Helper()
@@ -237,7 +247,7 @@ func (l *lab) pysaml2(args ...string) map[string]any {
 	return v
 }
 
-func (l *lab) askPysaml2(args ...string) (map[string]any, error) {
+func startPythonSP() error {
 	p := &pythonSP
 	p.once.Do(func() {
 		cmd := exec.Command("/usr/bin/python3", "testdata/pysaml2_sp.py", "serve")
@@ -251,10 +261,20 @@ func (l *lab) askPysaml2(args ...string) (map[string]any, error) {
 			return
 		}
 		p.out = bufio.NewReader(out)
-		p.err = cmd.Start()
+		if p.err = cmd.Start(); p.err != nil {
+			return
+		}
+		if ready, err := p.out.ReadBytes('\n'); err != nil || !bytes.Contains(ready, []byte(`"ready"`)) {
+			p.err = fmt.Errorf("pysaml2 SP did not start: %v %s", err, p.stderr.String())
+		}
 	})
-	if p.err != nil {
-		return nil, p.err
+	return p.err
+}
+
+func (l *lab) askPysaml2(args ...string) (map[string]any, error) {
+	p := &pythonSP
+	if err := startPythonSP(); err != nil {
+		return nil, err
 	}
 	argv := append([]string{args[0], "--metadata", l.metadata, "--entity-id", l.sp.EntityID,
 		"--acs", l.sp.ACSURL, "--sls", l.sp.SLSURL}, args[1:]...)
@@ -414,5 +434,94 @@ func TestForceAuthnReusesSessionUnlessHonoured(t *testing.T) {
 		if prompted != honour || v["name_id"] != "alice" {
 			t.Fatalf("ForceAuthn=true, honour %v: prompted %v (seed 001: FortiAuthenticator reuses its session)", honour, prompted)
 		}
+	}
+}
+
+func TestPysaml2SPLogsOut(t *testing.T) {
+	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	spKey := t.TempDir()
+	if err := ensureCertificate(spKey); err != nil { // an SP key pair made as the IdP's is
+		t.Fatal(err)
+	}
+	spCert, err := os.ReadFile(filepath.Join(spKey, certFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t, func(c *Config) { c.ServiceProviders[0].CertificatePEM = string(spCert) })
+	b := newBrowser(t)
+	_, v := l.authenticate(b, "s3cret")
+	if len(l.server.Sessions()) != 1 {
+		t.Fatal("no session after the login")
+	}
+	req := l.pysaml2("logout", "--name-id", v["name_id"].(string), "--name-id-format", v["name_id_format"].(string),
+		"--session-index", v["session_index"].(string),
+		"--key-file", filepath.Join(spKey, keyFile), "--cert-file", filepath.Join(spKey, certFile))
+	b.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := b.Get(req["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if !(resp.StatusCode == http.StatusFound && strings.HasPrefix(loc, l.sp.SLSURL+"?SAMLResponse=")) &&
+		!(resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("SAMLResponse"))) {
+		t.Fatalf("logout: %d %s %s", resp.StatusCode, loc, body)
+	}
+	if rows := l.server.Sessions(); len(rows) != 0 {
+		t.Fatalf("sessions after the logout: %+v", rows)
+	}
+	b.CheckRedirect = nil
+	if prompted, _ := l.authenticate(b, "s3cret"); !prompted {
+		t.Fatal("no prompt after the logout")
+	}
+}
+
+func TestNameIDFieldAndFormats(t *testing.T) {
+	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	for _, tc := range []struct{ field, format, want string }{
+		{FieldEmail, FormatUnspecified, "alice@example.com"},
+		{FieldLastName, FormatUnspecified, "alice"}, // alice has no last name: the username
+		{FieldUsername, FormatPersistent, ""},
+		{FieldUsername, FormatTransient, ""},
+	} {
+		l := newLab(t, func(c *Config) {
+			c.ServiceProviders[0].NameIDField, c.ServiceProviders[0].NameIDFormat = tc.field, tc.format
+		})
+		_, first := l.authenticate(newBrowser(t), "s3cret")
+		_, second := l.authenticate(newBrowser(t), "s3cret")
+		if got := first["name_id_format"]; got != nameIDFormatURN[tc.format] {
+			t.Fatalf("%s/%s: format %v", tc.field, tc.format, got)
+		}
+		switch tc.format {
+		case FormatUnspecified:
+			if first["name_id"] != tc.want {
+				t.Fatalf("%s: NameID %v, want %s", tc.field, first["name_id"], tc.want)
+			}
+		case FormatPersistent:
+			if first["name_id"] != second["name_id"] || first["name_id"] == "alice" {
+				t.Fatalf("persistent NameIDs %v, %v", first["name_id"], second["name_id"])
+			}
+		case FormatTransient:
+			if first["name_id"] == second["name_id"] || first["name_id"] == "alice" {
+				t.Fatalf("transient NameIDs %v, %v", first["name_id"], second["name_id"])
+			}
+		}
+	}
+}
+
+func TestRefusesUnknownPrefixAndForeignACS(t *testing.T) {
+	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	l := newLab(t, nil)
+	req := l.pysaml2("request")
+	u := strings.Replace(req["url"].(string), "/saml-idp/ipsec/", "/saml-idp/nosuch/", 1)
+	if p := read(t, func() (*http.Response, error) { return http.Get(u) }); p.status != http.StatusNotFound {
+		t.Fatalf("unknown prefix: %d %s", p.status, p.body)
+	}
+	// The same SP asking for an assertion at an ACS that is not its own.
+	l.sp.ACSURL = "https://attacker.example/acs"
+	req = l.pysaml2("request")
+	if p := read(t, func() (*http.Response, error) { return http.Get(req["url"].(string)) }); p.status != http.StatusBadRequest || p.prompts() {
+		t.Fatalf("foreign ACS: %d %s", p.status, p.body)
 	}
 }

@@ -181,6 +181,10 @@ func (m spMetadata) GetServiceProvider(_ *http.Request, id string) (*saml.Entity
 		d.AssertionConsumerServices = append(d.AssertionConsumerServices,
 			saml.IndexedEndpoint{Binding: saml.HTTPPostBinding, Location: acs, Index: i})
 	}
+	if cert, err := m.sp.certificate(); err == nil {
+		d.KeyDescriptors = []saml.KeyDescriptor{{Use: "signing", KeyInfo: saml.KeyInfo{
+			X509Data: saml.X509Data{X509Certificates: []saml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(cert.Raw)}}}}}}
+	}
 	if m.sp.SLSURL != "" {
 		for _, b := range []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding} {
 			d.SingleLogoutServices = append(d.SingleLogoutServices, saml.Endpoint{Binding: b, Location: m.sp.SLSURL})

@@ -97,6 +97,9 @@ type ServiceProvider struct {
 	NameIDField        string      `json:"nameid_field"`  // a user field; username when the user lacks it
 	NameIDFormat       string      `json:"nameid_format"` // unspecified, transient, persistent
 	Attributes         []Attribute `json:"attributes,omitempty"`
+	// CertificatePEM is the SP's signing certificate: SP-initiated
+	// LogoutRequests must be signed with its key.
+	CertificatePEM string `json:"certificate_pem,omitempty"`
 }
 
 // Attribute is a SAML attribute an SP's assertions carry.
@@ -228,12 +231,25 @@ func (sp *ServiceProvider) validate() error {
 	case nameIDFormatURN[sp.NameIDFormat] == "":
 		return fmt.Errorf("service provider %q: NameID format %q is none of unspecified, transient, persistent", sp.Name, sp.NameIDFormat)
 	}
+	if sp.CertificatePEM != "" {
+		if _, err := sp.certificate(); err != nil {
+			return fmt.Errorf("service provider %q: %v", sp.Name, err)
+		}
+	}
 	for _, a := range sp.Attributes {
 		if a.Name == "" || !slices.Contains(userFields, a.Field) {
 			return fmt.Errorf("service provider %q: attribute %q from %q (fields: %s)", sp.Name, a.Name, a.Field, strings.Join(userFields, ", "))
 		}
 	}
 	return nil
+}
+
+func (sp *ServiceProvider) certificate() (*x509.Certificate, error) {
+	b, _ := pem.Decode([]byte(sp.CertificatePEM))
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, errors.New("the SP certificate is no PEM CERTIFICATE")
+	}
+	return x509.ParseCertificate(b.Bytes)
 }
 
 func validPrefix(p string) bool {

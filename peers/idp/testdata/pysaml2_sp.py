@@ -9,9 +9,12 @@ prove fosim's IdP against an SP nobody here wrote.
       destination) and prints JSON {"name_id", "name_id_format", "attributes",
       "issuer", "audience", "session_index"}; exits 1 with the reason otherwise
   pysaml2_sp.py logout   --metadata F --entity-id E --acs URL --sls URL --name-id V --name-id-format F --session-index I
-      prints JSON {"id", "url"} of a LogoutRequest with the HTTP-Redirect binding
+                         --key-file K --cert-file C
+      prints JSON {"id", "url"} of a LogoutRequest with the HTTP-Redirect
+      binding, signed with the SP key
   pysaml2_sp.py serve
-      reads one JSON list of the arguments above a line and answers each
+      prints {"ready": true}, then reads one JSON list of the arguments
+      above a line and answers each
       with a JSON line {"result": …} or {"error": …}: importing saml2 takes
       a second, a test pays it once
 """
@@ -25,14 +28,29 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.saml import NameID
+from saml2.xmldsig import SIG_RSA_SHA256
+
+
+_clients = {}
 
 
 def client(args):
+    """The SP for these arguments, made once: loading a configuration costs
+    a tenth of a second."""
+    key = (args.metadata, args.entity_id, args.acs, args.sls, args.key_file, args.cert_file)
+    if key not in _clients:
+        _clients[key] = new_client(args)
+    return _clients[key]
+
+
+def new_client(args):
     endpoints = {"assertion_consumer_service": [(args.acs, BINDING_HTTP_POST)]}
     if args.sls:
         endpoints["single_logout_service"] = [(args.sls, BINDING_HTTP_REDIRECT)]
+    keys = {"key_file": args.key_file, "cert_file": args.cert_file} if args.key_file else {}
     conf = SPConfig()
     conf.load({
+        **keys,
         "entityid": args.entity_id,
         "metadata": {"local": [args.metadata]},
         "service": {"sp": {
@@ -98,8 +116,9 @@ def logout(args):
     idp = idp_entity_id(cl)
     dest = cl.metadata.single_logout_service(idp, BINDING_HTTP_REDIRECT, "idpsso")[0]["location"]
     name_id = NameID(text=args.name_id, format=args.name_id_format)
-    reqid, req = cl.create_logout_request(dest, idp, name_id=name_id, session_indexes=[args.session_index])
-    info = cl.apply_binding(BINDING_HTTP_REDIRECT, str(req), dest, relay_state="bye")
+    # Signed in the query string, as the HTTP-Redirect binding signs.
+    reqid, req = cl.create_logout_request(dest, idp, name_id=name_id, session_indexes=[args.session_index], sign=False)
+    info = cl.apply_binding(BINDING_HTTP_REDIRECT, str(req), dest, relay_state="bye", sign=True, sigalg=SIG_RSA_SHA256)
     return {"id": reqid, "url": dict(info["headers"])["Location"]}
 
 
@@ -130,6 +149,8 @@ def run(argv):
     p.add_argument("--name-id")
     p.add_argument("--name-id-format")
     p.add_argument("--session-index")
+    p.add_argument("--key-file", default="")
+    p.add_argument("--cert-file", default="")
     args = p.parse_args(argv)
     return {"request": request, "response": response, "logout": logout}[args.command](args)
 
@@ -141,6 +162,7 @@ def main():
         except (Refused, ArgumentError) as e:
             sys.exit(str(e))
         return
+    print(json.dumps({"ready": True}), flush=True)  # saml2 is imported
     for line in sys.stdin:
         try:
             answer = {"result": run(json.loads(line))}
