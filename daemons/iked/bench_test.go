@@ -36,12 +36,12 @@ func BenchmarkIKESetup(b *testing.B) {
 			espS, _ := suite.ParseESP("aes128-sha256")
 			floor := dhFloor(g, 20)
 			b.ResetTimer()
-			rate := runSetups(b, l.d.Addrs()[0], ikeS, espS)
+			rate := runSetups(b, l.d.Addrs()[0], ikeS, espS, client.TransportUDP)
 			b.ReportMetric(rate, "setups/s")
 			b.ReportMetric(floor.Seconds()*1e6, "dh-floor-µs")
 			b.ReportMetric(rate*floor.Seconds(), "x-dh-floor")
 			if haveCharon {
-				charonRate := runSetups(b, charon, ikeS, espS)
+				charonRate := runSetups(b, charon, ikeS, espS, client.TransportUDP)
 				b.ReportMetric(charonRate, "charon-setups/s")
 				b.ReportMetric(rate/charonRate, "x-charon")
 			}
@@ -194,7 +194,7 @@ func BenchmarkTunnelsMemoryAndFlush(b *testing.B) {
 // runSetups dials b.N tunnels from 8×GOMAXPROCS initiators (enough that
 // neither responder waits on round trips), deleting each
 // once it is up, and returns the setups per second.
-func runSetups(b *testing.B, server netip.AddrPort, ikeS, espS suite.Suite) float64 {
+func runSetups(b *testing.B, server netip.AddrPort, ikeS, espS suite.Suite, transport string) float64 {
 	start := time.Now()
 	var wg sync.WaitGroup
 	work := make(chan struct{}, b.N)
@@ -209,7 +209,7 @@ func runSetups(b *testing.B, server netip.AddrPort, ikeS, espS suite.Suite) floa
 			defer wg.Done()
 			for range work {
 				tun, err := client.Dial(context.Background(), client.Config{Server: server, PSK: []byte("s3cret-psk"),
-					IKE: ikeS, ESP: espS, Local: netip.MustParseAddrPort("127.0.0.1:0"), Timeout: 5 * time.Second})
+					IKE: ikeS, ESP: espS, Local: netip.MustParseAddrPort("127.0.0.1:0"), Timeout: 5 * time.Second, Transport: transport})
 				if err != nil {
 					errOnce.Do(func() { b.Error(err) })
 					continue
