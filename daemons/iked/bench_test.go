@@ -205,11 +205,18 @@ func runSetups(b *testing.B, server netip.AddrPort, ikeS, espS suite.Suite, tran
 	var errOnce sync.Once
 	for w := 0; w < runtime.GOMAXPROCS(0)*8; w++ {
 		wg.Add(1)
+		local := netip.MustParseAddrPort("127.0.0.1:0")
+		if transport == client.TransportTCP {
+			// each closed connection leaves a TIME_WAIT behind: one source
+			// address per worker keeps the kernel's search for a free
+			// ephemeral port short (and from running out)
+			local = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, byte(1 + w), 1}), 0)
+		}
 		go func() {
 			defer wg.Done()
 			for range work {
 				tun, err := client.Dial(context.Background(), client.Config{Server: server, PSK: []byte("s3cret-psk"),
-					IKE: ikeS, ESP: espS, Local: netip.MustParseAddrPort("127.0.0.1:0"), Timeout: 5 * time.Second, Transport: transport})
+					IKE: ikeS, ESP: espS, Local: local, Timeout: 5 * time.Second, Transport: transport})
 				if err != nil {
 					errOnce.Do(func() { b.Error(err) })
 					continue
