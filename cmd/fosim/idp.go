@@ -42,6 +42,9 @@ commands (they edit DIR; a running IdP reads the change at its next request):
   user add NAME [--password-file F] [--email E] [--first-name F] [--last-name L] [--group G]…
                          add or replace a local user; the password is the
                          first line of F, else $FOSIM_IDP_PASSWORD, else stdin
+  user token NAME        give the user a new FortiToken-style TOTP secret
+                         (RFC 6238, SHA-1, 6 digits, 30 s); prints its
+                         otpauth:// URL; its logins then ask for a code
   user del NAME
   user list
   sp add NAME (--prefix P | --generate-prefix) --entity-id ID --acs URL [--alt-acs URL]… [--sls URL]
@@ -212,9 +215,13 @@ func editIdP(cfg *idp.Config, args []string, stdin io.Reader, stdout io.Writer) 
 	switch {
 	case verb == "user list":
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "USER\tEMAIL\tGROUPS")
+		fmt.Fprintln(w, "USER\tEMAIL\tGROUPS\tTOKEN")
 		for _, u := range cfg.Users {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", u.Name, u.Email, strings.Join(u.Groups, ","))
+			token := "-"
+			if u.TOTPSecret != "" {
+				token = "totp"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.Name, u.Email, strings.Join(u.Groups, ","), token)
 		}
 		return false, w.Flush()
 	case verb == "sp list":
@@ -233,6 +240,12 @@ func editIdP(cfg *idp.Config, args []string, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprintf(stdout, "server-address: %s\nsession-timeout: %d\nforce-authn: %s\nusers: %d\nservice providers: %d\n",
 			cfg.ServerAddress, cfg.SessionTimeoutMinutes, force, len(cfg.Users), len(cfg.ServiceProviders))
 		return false, nil
+	case verb == "user token" && len(args) == 3:
+		u, err := cfg.SetToken(args[2])
+		if err == nil {
+			fmt.Fprintf(stdout, "%s\n", u)
+		}
+		return err == nil, err
 	case verb == "user del" && len(args) == 3:
 		return true, cfg.DeleteUser(args[2])
 	case verb == "sp del" && len(args) == 3:

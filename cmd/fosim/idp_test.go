@@ -42,7 +42,10 @@ func TestIdPCommandLine(t *testing.T) {
 	if code != 0 || !regexp.MustCompile(`/saml-idp/[A-Za-z0-9]{16}/login/`).MatchString(out) {
 		t.Fatalf("generated prefix: %s", out)
 	}
-	if code, out, _ := idp("", "user", "list"); code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "vpn") {
+	if code, out, errs := idp("", "user", "token", "alice"); code != 0 || !strings.HasPrefix(out, "otpauth://totp/") {
+		t.Fatalf("user token: %d %s %s", code, out, errs)
+	}
+	if code, out, _ := idp("", "user", "list"); code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "vpn") || !strings.Contains(out, "totp") {
 		t.Fatalf("user list: %s", out)
 	}
 	if code, _, errs := idp("", "sessions"); code != 1 || !strings.Contains(errs, "no IdP runs") {

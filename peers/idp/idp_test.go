@@ -16,11 +16,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fosim/fosim/clock"
@@ -523,5 +525,68 @@ func TestRefusesUnknownPrefixAndForeignACS(t *testing.T) {
 	req = l.pysaml2("request")
 	if p := read(t, func() (*http.Response, error) { return http.Get(req["url"].(string)) }); p.status != http.StatusBadRequest || p.prompts() {
 		t.Fatalf("foreign ACS: %d %s", p.status, p.body)
+	}
+}
+
+func TestTOTPLoginWithOathtoolCodes(t *testing.T) {
+	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	_, err := exec.LookPath("oathtool")
+	requirePeer(t, err == nil, "oathtool (apt-get install oathtool)")
+	var secret string
+	l := newLab(t, func(c *Config) {
+		u, err := c.SetToken("alice")
+		if err != nil || !strings.HasPrefix(u, "otpauth://totp/") {
+			t.Fatalf("token: %q %v", u, err)
+		}
+		secret = c.Users[0].TOTPSecret
+	})
+	oathtool := func() string {
+		out, err := exec.Command("oathtool", "--totp", "-b", secret).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	code := oathtool()
+	if now, prev := time.Now(), time.Now().Add(-30*time.Second); !slices.ContainsFunc([]time.Time{now, prev}, func(at time.Time) bool {
+		c, _ := totp.GenerateCodeCustom(secret, at, totpOptions)
+		return c == code
+	}) {
+		t.Fatalf("oathtool's code %s is not pquerna/otp's", code)
+	}
+
+	// login posts the password, then each code in turn; it returns the last page.
+	login := func(codes ...string) (map[string]any, page) {
+		b := newBrowser(t)
+		req := l.pysaml2("request")
+		p := read(t, func() (*http.Response, error) { return b.Get(req["url"].(string)) })
+		form := p.fields
+		form.Set("username", "alice")
+		form.Set("password", "s3cret")
+		p = read(t, func() (*http.Response, error) { return b.PostForm(p.action, form) })
+		for _, c := range codes {
+			if !strings.Contains(p.body, `name="token"`) || p.fields.Get("pending") == "" {
+				t.Fatalf("no token form: %d %s", p.status, p.body)
+			}
+			form := p.fields
+			form.Set("token", c)
+			p = read(t, func() (*http.Response, error) { return b.PostForm(p.action, form) })
+		}
+		if resp := p.fields.Get("SAMLResponse"); resp != "" {
+			return l.pysaml2("response", "--request-id", req["id"].(string), "--saml-response", resp), p
+		}
+		return nil, p
+	}
+	wrong := "000000"
+	if wrong == code {
+		wrong = "111111"
+	}
+	v, p := login(wrong, code)
+	if v["name_id"] != "alice" {
+		t.Fatalf("a wrong then the right code: %d %s", p.status, p.body)
+	}
+	// A code is good once, as a FortiToken's is.
+	if v, p := login(code); v != nil || p.status != http.StatusUnauthorized || !strings.Contains(p.body, "Invalid token code") {
+		t.Fatalf("a used code: %v %d %s", v, p.status, p.body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/fosim/fosim/clock"
 )
@@ -43,7 +46,21 @@ type Server struct {
 	cfg      *Config
 	cfgStamp string // modification time and size the configuration was read at
 	sessions map[string]*session
+	// pending are the logins waiting for a token code, by their id.
+	pending map[string]pendingLogin
+	// lastTOTP is each user's last accepted time step: a code is good once.
+	lastTOTP map[string]uint64
 }
+
+// pendingLogin is a login whose password was right, waiting for its token
+// code.
+type pendingLogin struct {
+	user    string
+	expires time.Time
+}
+
+// tokenWait is how long the token form stays good after the password.
+const tokenWait = 3 * time.Minute
 
 // session is one browser's login at the IdP.
 type session struct {
@@ -77,7 +94,8 @@ func NewServer(dir string, clk *clock.Clock, logOut io.Writer) (*Server, error) 
 		return nil, err
 	}
 	s := &Server{dir: dir, clock: clk, cert: cert, key: key, certPEM: certPEM,
-		logger: log.New(logOut, "idp: ", log.LstdFlags), sessions: map[string]*session{}}
+		logger: log.New(logOut, "idp: ", log.LstdFlags), sessions: map[string]*session{},
+		pending: map[string]pendingLogin{}, lastTOTP: map[string]uint64{}}
 	if _, err := s.config(); err != nil {
 		return nil, err
 	}
@@ -202,16 +220,34 @@ type sessionProvider struct {
 
 func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req *saml.IdpAuthnRequest) *saml.Session {
 	s := p.s
+	if r.Method == http.MethodPost && r.PostForm.Has("pending") {
+		u, ok, message := p.checkToken(r.PostForm.Get("pending"), r.PostForm.Get("token"))
+		if !ok {
+			if message == "" {
+				p.loginForm(w, req, "Invalid token code.", r.PostForm.Get("pending"))
+			} else {
+				p.loginForm(w, req, message, "")
+			}
+			return nil
+		}
+		return p.login(w, r, u)
+	}
 	if r.Method == http.MethodPost && r.PostForm.Has("username") {
 		u, ok := p.cfg.checkPassword(r.PostForm.Get("username"), r.PostForm.Get("password"))
 		if !ok {
 			s.logger.Printf("login for %s: wrong user name or password for %q", p.sp.Name, r.PostForm.Get("username"))
-			p.loginForm(w, req, "Invalid username or password.")
+			p.loginForm(w, req, "Invalid username or password.", "")
 			return nil
 		}
-		sess := s.newSession(u.Name, p.sp.Name, time.Duration(p.cfg.SessionTimeoutMinutes)*time.Minute)
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.id, Path: "/saml-idp/", HttpOnly: true, SameSite: http.SameSiteNoneMode, Secure: r.TLS != nil})
-		return p.samlSession(sess, u)
+		if u.TOTPSecret != "" {
+			id := randomID()
+			s.mu.Lock()
+			s.pending[id] = pendingLogin{user: u.Name, expires: time.Now().Add(tokenWait)}
+			s.mu.Unlock()
+			p.loginForm(w, req, "", id)
+			return nil
+		}
+		return p.login(w, r, u)
 	}
 	forced := req.Request.ForceAuthn != nil && *req.Request.ForceAuthn && p.cfg.HonourForceAuthn
 	if c, err := r.Cookie(sessionCookie); err == nil && !forced {
@@ -221,8 +257,62 @@ func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req
 			}
 		}
 	}
-	p.loginForm(w, req, "")
+	p.loginForm(w, req, "", "")
 	return nil
+}
+
+// checkToken checks the token code of a pending login. The codes follow
+// the token's own clock, the host's real time, not the lab clock. A bad
+// code leaves the login pending (ok false, no message); an unknown or
+// expired one ends it (a message).
+func (p *sessionProvider) checkToken(id, code string) (User, bool, string) {
+	s := p.s
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pl, ok := s.pending[id]
+	if !ok || now.After(pl.expires) {
+		delete(s.pending, id)
+		s.logger.Printf("login for %s: token form expired", p.sp.Name)
+		return User{}, false, "The login expired; log in again."
+	}
+	u, ok := p.cfg.user(pl.user)
+	if !ok || u.TOTPSecret == "" {
+		delete(s.pending, id)
+		return User{}, false, "The login expired; log in again."
+	}
+	step := matchedStep(u.TOTPSecret, code, now)
+	if step == 0 || step <= s.lastTOTP[u.Name] {
+		s.logger.Printf("login for %s: wrong or already used token code for %q", p.sp.Name, u.Name)
+		return User{}, false, ""
+	}
+	s.lastTOTP[u.Name] = step
+	delete(s.pending, id)
+	return u, true, ""
+}
+
+// totpOptions are FortiToken Mobile's: SHA-1, 6 digits, 30 seconds.
+var totpOptions = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
+// matchedStep is the time step whose code code is, within one step of
+// drift either way, plus one (0: none matches). A code is good once: the
+// caller refuses a step at or before the last one it accepted.
+func matchedStep(secret, code string, now time.Time) uint64 {
+	for _, drift := range []int64{-1, 0, 1} {
+		t := now.Add(time.Duration(drift*30) * time.Second)
+		want, err := totp.GenerateCodeCustom(secret, t, totpOptions)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return uint64(t.Unix())/30 + 1
+		}
+	}
+	return 0
+}
+
+// login opens a session for u after its credentials were checked.
+func (p *sessionProvider) login(w http.ResponseWriter, r *http.Request, u User) *saml.Session {
+	sess := p.s.newSession(u.Name, p.sp.Name, time.Duration(p.cfg.SessionTimeoutMinutes)*time.Minute)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.id, Path: "/saml-idp/", HttpOnly: true, SameSite: http.SameSiteNoneMode, Secure: r.TLS != nil})
+	return p.samlSession(sess, u)
 }
 
 // validSession is the session id names when it has not expired on the
@@ -366,16 +456,20 @@ var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="SAMLRequest" value="{{.SAMLRequest}}">
 <input type="hidden" name="RelayState" value="{{.RelayState}}">
-<label>Username <input type="text" name="username" autofocus></label>
+{{if .Pending}}<input type="hidden" name="pending" value="{{.Pending}}">
+<label>Token code <input type="text" name="token" inputmode="numeric" autocomplete="one-time-code" autofocus></label>
+<input type="submit" value="Verify">
+{{else}}<label>Username <input type="text" name="username" autofocus></label>
 <label>Password <input type="password" name="password"></label>
 <input type="submit" value="Login">
-</form>
+{{end}}</form>
 </body></html>
 `))
 
-// loginForm asks for credentials; the form posts the AuthnRequest back
-// with the HTTP-POST binding, whichever binding it came with.
-func (p *sessionProvider) loginForm(w http.ResponseWriter, req *saml.IdpAuthnRequest, message string) {
+// loginForm asks for credentials, or for the token code of the pending
+// login; the form posts the AuthnRequest back with the HTTP-POST binding,
+// whichever binding it came with.
+func (p *sessionProvider) loginForm(w http.ResponseWriter, req *saml.IdpAuthnRequest, message, pending string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	status := http.StatusOK
@@ -384,7 +478,7 @@ func (p *sessionProvider) loginForm(w http.ResponseWriter, req *saml.IdpAuthnReq
 	}
 	w.WriteHeader(status)
 	loginPage.Execute(w, map[string]string{
-		"SP": p.sp.Name, "Error": message, "Action": req.IDP.SSOURL.String(),
+		"SP": p.sp.Name, "Error": message, "Action": req.IDP.SSOURL.String(), "Pending": pending,
 		"SAMLRequest": base64.StdEncoding.EncodeToString(req.RequestBuffer), "RelayState": req.RelayState,
 	})
 }
