@@ -53,6 +53,7 @@ commands (they edit DIR; a running IdP reads the change at its next request):
                          add or replace a service provider; FIELD is username,
                          email, first-name, last-name or group; its LogoutRequests
                          must be signed with the key of --sp-cert
+  sp enable|disable NAME "Disable this service provider": its URLs answer 403
   sp del NAME
   sp list                the SPs and their IdP URLs
   set session-timeout MINUTES          login session timeout, 5 to 1440 (480)
@@ -248,6 +249,8 @@ func editIdP(cfg *idp.Config, args []string, stdin io.Reader, stdout io.Writer) 
 		return err == nil, err
 	case verb == "user del" && len(args) == 3:
 		return true, cfg.DeleteUser(args[2])
+	case (verb == "sp enable" || verb == "sp disable") && len(args) == 3:
+		return true, cfg.EnableServiceProvider(args[2], args[1] == "enable")
 	case verb == "sp del" && len(args) == 3:
 		return true, cfg.DeleteServiceProvider(args[2])
 	case verb == "user add" && len(args) >= 3:

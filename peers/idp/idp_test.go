@@ -590,3 +590,39 @@ func TestTOTPLoginWithOathtoolCodes(t *testing.T) {
 		t.Fatalf("a used code: %v %d %s", v, p.status, p.body)
 	}
 }
+
+func TestPassiveRequestAndDisabledSP(t *testing.T) {
+	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	l := newLab(t, nil)
+	b := newBrowser(t)
+	// IsPassive without a session: a NoPassive status, no prompt.
+	req := l.pysaml2("request", "--is-passive")
+	p := read(t, func() (*http.Response, error) { return b.Get(req["url"].(string)) })
+	if p.prompts() || p.fields.Get("SAMLResponse") == "" {
+		t.Fatalf("passive request: %d %s", p.status, p.body)
+	}
+	if _, err := l.askPysaml2("response", "--request-id", req["id"].(string), "--saml-response", p.fields.Get("SAMLResponse")); err == nil ||
+		!strings.Contains(err.Error(), "NoPassive") {
+		t.Fatalf("pysaml2 on the passive answer: %v", err)
+	}
+	// With a session it answers with an assertion.
+	l.authenticate(b, "s3cret")
+	if prompted, v := l.authenticate(b, "s3cret", "--is-passive"); prompted || v["name_id"] != "alice" {
+		t.Fatalf("passive request in a session: %v %v", prompted, v)
+	}
+
+	c, err := Open(l.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnableServiceProvider("fgt-ipsec", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Save(l.dir); err != nil {
+		t.Fatal(err)
+	}
+	req = l.pysaml2("request")
+	if p := read(t, func() (*http.Response, error) { return b.Get(req["url"].(string)) }); p.status != http.StatusForbidden {
+		t.Fatalf("disabled SP: %d %s", p.status, p.body)
+	}
+}

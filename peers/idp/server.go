@@ -20,6 +20,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -44,7 +45,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	cfg      *Config
-	cfgStamp string // modification time and size the configuration was read at
+	cfgStamp string // modification time, size and inode the configuration was read at
 	sessions map[string]*session
 	// pending are the logins waiting for a token code, by their id.
 	pending map[string]pendingLogin
@@ -109,7 +110,12 @@ func (s *Server) config() (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each save renames a new file into place: a new inode, even when the
+	// modification time cannot tell two saves apart.
 	stamp := fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		stamp += fmt.Sprint(" ", st.Ino)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg != nil && stamp == s.cfgStamp {
@@ -149,6 +155,11 @@ func (s *Server) serve(h func(*saml.IdentityProvider, http.ResponseWriter, *http
 		if !ok {
 			s.logger.Printf("%s %s: no service provider has IdP prefix %q", r.Method, r.URL.Path, r.PathValue("prefix"))
 			http.Error(w, "no service provider has this IdP prefix", http.StatusNotFound)
+			return
+		}
+		if sp.Disabled {
+			s.logger.Printf("%s %s: service provider %q is disabled", r.Method, r.URL.Path, sp.Name)
+			http.Error(w, "this service provider is disabled", http.StatusForbidden)
 			return
 		}
 		h(s.identityProvider(cfg, sp, r), w, r)
@@ -241,8 +252,14 @@ func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req
 		}
 		if u.TOTPSecret != "" {
 			id := randomID()
+			now := time.Now()
 			s.mu.Lock()
-			s.pending[id] = pendingLogin{user: u.Name, expires: time.Now().Add(tokenWait)}
+			for old, pl := range s.pending { // abandoned token forms
+				if now.After(pl.expires) {
+					delete(s.pending, old)
+				}
+			}
+			s.pending[id] = pendingLogin{user: u.Name, expires: now.Add(tokenWait)}
 			s.mu.Unlock()
 			p.loginForm(w, req, "", id)
 			return nil
@@ -256,6 +273,16 @@ func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req
 				return p.samlSession(sess, u)
 			}
 		}
+	}
+	if req.Request.IsPassive != nil && *req.Request.IsPassive {
+		// IsPassive: the IdP must not prompt (saml-core §3.4.1); the SP
+		// gets a NoPassive status instead.
+		if err := req.IDP.SendErrorResponse(w, req, &saml.StatusError{TopLevel: saml.StatusResponder,
+			SecondLevel: saml.StatusNoPassive, Message: "no IdP session"}); err != nil {
+			s.logger.Printf("login for %s: NoPassive response: %v", p.sp.Name, err)
+			http.Error(w, "cannot answer the passive request", http.StatusInternalServerError)
+		}
+		return nil
 	}
 	p.loginForm(w, req, "", "")
 	return nil

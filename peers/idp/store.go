@@ -105,6 +105,8 @@ type ServiceProvider struct {
 	// CertificatePEM is the SP's signing certificate: SP-initiated
 	// LogoutRequests must be signed with its key.
 	CertificatePEM string `json:"certificate_pem,omitempty"`
+	// Disabled is "Disable this service provider": its URLs answer 403.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Attribute is a SAML attribute an SP's assertions carry.
@@ -356,6 +358,16 @@ func (c *Config) SetServiceProvider(sp ServiceProvider) error {
 		return err
 	}
 	c.ServiceProviders = sps
+	return nil
+}
+
+// EnableServiceProvider enables or disables the SP called name.
+func (c *Config) EnableServiceProvider(name string, enabled bool) error {
+	i := slices.IndexFunc(c.ServiceProviders, func(x ServiceProvider) bool { return x.Name == name })
+	if i < 0 {
+		return fmt.Errorf("no service provider %q", name)
+	}
+	c.ServiceProviders[i].Disabled = !enabled
 	return nil
 }
 

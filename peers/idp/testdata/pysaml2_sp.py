@@ -2,7 +2,7 @@
 """A SAML service provider made with pysaml2 (Debian python3-pysaml2), to
 prove fosim's IdP against an SP nobody here wrote.
 
-  pysaml2_sp.py request  --metadata F --entity-id E --acs URL [--binding redirect|post] [--force-authn]
+  pysaml2_sp.py request  --metadata F --entity-id E --acs URL [--binding redirect|post] [--force-authn] [--is-passive]
       prints JSON {"id", "url"} (redirect) or {"id", "url", "SAMLRequest"} (post)
   pysaml2_sp.py response --metadata F --entity-id E --acs URL --request-id ID --saml-response B64
       validates the Response (signature, audience, conditions, InResponseTo,
@@ -78,6 +78,8 @@ def request(args):
     cl = client(args)
     idp = idp_entity_id(cl)
     extra = {"force_authn": "true"} if args.force_authn else {}
+    if args.is_passive:
+        extra["is_passive"] = "true"
     if args.binding == "redirect":
         reqid, info = cl.prepare_for_authenticate(entityid=idp, relay_state="magic=040c048995bc76ba",
                                                   binding=BINDING_HTTP_REDIRECT, **extra)
@@ -144,6 +146,7 @@ def run(argv):
     p.add_argument("--sls", default="")
     p.add_argument("--binding", default="redirect", choices=["redirect", "post"])
     p.add_argument("--force-authn", action="store_true")
+    p.add_argument("--is-passive", action="store_true")
     p.add_argument("--request-id")
     p.add_argument("--saml-response")
     p.add_argument("--name-id")
