@@ -3,6 +3,8 @@ package idp
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -624,5 +626,47 @@ func TestPassiveRequestAndDisabledSP(t *testing.T) {
 	req = l.pysaml2("request")
 	if p := read(t, func() (*http.Response, error) { return b.Get(req["url"].(string)) }); p.status != http.StatusForbidden {
 		t.Fatalf("disabled SP: %d %s", p.status, p.body)
+	}
+}
+
+func TestLockoutAfterFailedLogins(t *testing.T) {
+	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	l := newLab(t, nil)
+	b := newBrowser(t)
+	try := func(password string) page {
+		req := l.pysaml2("request")
+		p := read(t, func() (*http.Response, error) { return b.Get(req["url"].(string)) })
+		form := p.fields
+		form.Set("username", "alice")
+		form.Set("password", password)
+		return read(t, func() (*http.Response, error) { return b.PostForm(p.action, form) })
+	}
+	for i := 1; i <= lockoutAttempts; i++ {
+		p := try("wrong")
+		if locked := strings.Contains(p.body, "account is locked"); locked != (i == lockoutAttempts) {
+			t.Fatalf("attempt %d: locked %v: %s", i, locked, p.body)
+		}
+	}
+	if p := try("s3cret"); !strings.Contains(p.body, "account is locked") || p.fields.Get("SAMLResponse") != "" {
+		t.Fatalf("the right password while locked out: %s", p.body)
+	}
+	l.clock.Advance(lockoutPeriod)
+	if p := try("s3cret"); p.fields.Get("SAMLResponse") == "" {
+		t.Fatalf("the right password after the lockout: %d %s", p.status, p.body)
+	}
+}
+
+func TestRefusesDeflateBomb(t *testing.T) {
+	l := newLab(t, nil)
+	// 2 MiB of zeros deflate to 2 KiB: the IdP must stop inflating at its
+	// limit (crewjam's, 1 MiB) rather than read it all.
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestCompression)
+	fw.Write(make([]byte, 2<<20))
+	fw.Close()
+	u := l.base + "/saml-idp/ipsec/login/?SAMLRequest=" + url.QueryEscape(base64.StdEncoding.EncodeToString(z.Bytes()))
+	p := read(t, func() (*http.Response, error) { return http.Get(u) })
+	if p.status != http.StatusBadRequest {
+		t.Fatalf("deflate bomb: %d %s", p.status, p.body)
 	}
 }

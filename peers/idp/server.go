@@ -51,6 +51,40 @@ type Server struct {
 	pending map[string]pendingLogin
 	// lastTOTP is each user's last accepted time step: a code is good once.
 	lastTOTP map[string]uint64
+	// failures counts each user's wrong passwords and codes in a row;
+	// lockedUntil is when a locked-out user may try again (lab clock).
+	failures    map[string]int
+	lockedUntil map[string]time.Time
+}
+
+// Lockout: after lockoutAttempts wrong passwords or token codes in a row a
+// user is locked out for lockoutPeriod (fosim's choice of numbers; a lab
+// clock advance ends it).
+const (
+	lockoutAttempts = 5
+	lockoutPeriod   = 5 * time.Minute
+)
+
+const lockedMessage = "Too many failed logins: the account is locked for a few minutes."
+
+// locked says whether user is locked out now.
+func (s *Server) locked(user string) bool {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return now.Before(s.lockedUntil[user])
+}
+
+// failed counts a wrong password or code of an existing user; it reports
+// whether that locked the user out. Called with s.mu held.
+func (s *Server) failed(user string) bool {
+	s.failures[user]++
+	if s.failures[user] < lockoutAttempts {
+		return false
+	}
+	delete(s.failures, user)
+	s.lockedUntil[user] = s.clock.Now().Add(lockoutPeriod)
+	return true
 }
 
 // pendingLogin is a login whose password was right, waiting for its token
@@ -96,7 +130,8 @@ func NewServer(dir string, clk *clock.Clock, logOut io.Writer) (*Server, error) 
 	}
 	s := &Server{dir: dir, clock: clk, cert: cert, key: key, certPEM: certPEM,
 		logger: log.New(logOut, "idp: ", log.LstdFlags), sessions: map[string]*session{},
-		pending: map[string]pendingLogin{}, lastTOTP: map[string]uint64{}}
+		pending: map[string]pendingLogin{}, lastTOTP: map[string]uint64{},
+		failures: map[string]int{}, lockedUntil: map[string]time.Time{}}
 	if _, err := s.config(); err != nil {
 		return nil, err
 	}
@@ -244,12 +279,30 @@ func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req
 		return p.login(w, r, u)
 	}
 	if r.Method == http.MethodPost && r.PostForm.Has("username") {
-		u, ok := p.cfg.checkPassword(r.PostForm.Get("username"), r.PostForm.Get("password"))
-		if !ok {
-			s.logger.Printf("login for %s: wrong user name or password for %q", p.sp.Name, r.PostForm.Get("username"))
-			p.loginForm(w, req, "Invalid username or password.", "")
+		name := r.PostForm.Get("username")
+		if s.locked(name) {
+			s.logger.Printf("login for %s: %q is locked out", p.sp.Name, name)
+			p.loginForm(w, req, lockedMessage, "")
 			return nil
 		}
+		u, ok := p.cfg.checkPassword(name, r.PostForm.Get("password"))
+		if !ok {
+			s.logger.Printf("login for %s: wrong user name or password for %q", p.sp.Name, name)
+			message := "Invalid username or password."
+			if _, known := p.cfg.user(name); known {
+				s.mu.Lock()
+				if s.failed(name) {
+					s.logger.Printf("login for %s: %q locked out after %d failed logins", p.sp.Name, name, lockoutAttempts)
+					message = lockedMessage
+				}
+				s.mu.Unlock()
+			}
+			p.loginForm(w, req, message, "")
+			return nil
+		}
+		s.mu.Lock()
+		delete(s.failures, name)
+		s.mu.Unlock()
 		if u.TOTPSecret != "" {
 			id := randomID()
 			now := time.Now()
@@ -311,8 +364,14 @@ func (p *sessionProvider) checkToken(id, code string) (User, bool, string) {
 	step := matchedStep(u.TOTPSecret, code, now)
 	if step == 0 || step <= s.lastTOTP[u.Name] {
 		s.logger.Printf("login for %s: wrong or already used token code for %q", p.sp.Name, u.Name)
+		if s.failed(u.Name) {
+			s.logger.Printf("login for %s: %q locked out after %d failed logins", p.sp.Name, u.Name, lockoutAttempts)
+			delete(s.pending, id)
+			return User{}, false, lockedMessage
+		}
 		return User{}, false, ""
 	}
+	delete(s.failures, u.Name)
 	s.lastTOTP[u.Name] = step
 	delete(s.pending, id)
 	return u, true, ""
