@@ -61,6 +61,8 @@ commands (they edit DIR; a running IdP reads the change at its next request):
                                        ForceAuthn="true" (reuse, as seed 001
                                        observes FortiAuthenticator doing), or not
   set server-address ADDR
+  apply FILE|-           add or replace the users, SPs and settings a lab
+                         file names (JSON; peers/idp/README.md)
   show                   the settings
 commands that ask the running IdP (through DIR/admin.addr):
   sessions               the SAML IdP session list: user, SP, created, expires
@@ -233,6 +235,19 @@ func editIdP(cfg *idp.Config, args []string, stdin io.Reader, stdout io.Writer) 
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", sp.Name, sp.Prefix, sp.EntityID, u.EntityID, u.Login, u.Logout)
 		}
 		return false, w.Flush()
+	case args[0] == "apply" && len(args) == 2:
+		b, name, err := readInput(args[1], stdin)
+		if err != nil {
+			return false, err
+		}
+		f, err := idp.ParseLabFile(b)
+		if err != nil {
+			return false, fmt.Errorf("%s: %v", name, err)
+		}
+		if err := cfg.Apply(f); err != nil {
+			return false, fmt.Errorf("%s: %v", name, err)
+		}
+		return true, nil
 	case args[0] == "show":
 		force := "reuse"
 		if cfg.HonourForceAuthn {

@@ -48,6 +48,26 @@ func TestIdPCommandLine(t *testing.T) {
 	if code, out, _ := idp("", "user", "list"); code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "vpn") || !strings.Contains(out, "totp") {
 		t.Fatalf("user list: %s", out)
 	}
+	lab := `{"session_timeout_minutes": 30, "force_authn": "honour",
+	  "users": [{"name": "bob", "password": "pw", "groups": ["vpn"], "totp_secret": "JBSWY3DPEHPK3PXP"}],
+	  "service_providers": [{"name": "lab-sp", "prefix": "lab", "entity_id": "urn:lab", "acs_url": "https://sp/acs",
+	    "attributes": [{"name": "group", "field": "group"}]}]}`
+	if code, _, errs := idp(lab, "apply", "-"); code != 0 {
+		t.Fatalf("apply: %s", errs)
+	}
+	if code, out, _ := idp("", "show"); code != 0 || !strings.Contains(out, "session-timeout: 30") || !strings.Contains(out, "force-authn: honour") ||
+		!strings.Contains(out, "users: 2") || !strings.Contains(out, "service providers: 3") {
+		t.Fatalf("show after apply: %s", out)
+	}
+	if code, _, errs := idp(`{"users": [{"name": "x", "pasword": "typo"}]}`, "apply", "-"); code != 1 || !strings.Contains(errs, "pasword") {
+		t.Fatalf("apply with a typo: %d %s", code, errs)
+	}
+	if code, _, errs := idp("", "set", "session-timeout", "5"); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := idp("", "set", "force-authn", "reuse"); code != 0 {
+		t.Fatal(errs)
+	}
 	if code, _, errs := idp("", "sessions"); code != 1 || !strings.Contains(errs, "no IdP runs") {
 		t.Fatalf("sessions without an IdP: %d %s", code, errs)
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base32"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -202,6 +203,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("user %q twice", u.Name)
 		}
 		users[u.Name] = true
+		if u.TOTPSecret != "" && !validBase32(u.TOTPSecret) {
+			return fmt.Errorf("user %q: the TOTP secret is not base32", u.Name)
+		}
 		for _, g := range u.Groups {
 			if !slices.Contains(c.Groups, g) {
 				return fmt.Errorf("user %q: no group %q", u.Name, g)
@@ -257,6 +261,12 @@ func (sp *ServiceProvider) certificate() (*x509.Certificate, error) {
 		return nil, errors.New("the SP certificate is no PEM CERTIFICATE")
 	}
 	return x509.ParseCertificate(b.Bytes)
+}
+
+func validBase32(secret string) bool {
+	secret = strings.ToUpper(strings.TrimRight(secret, "="))
+	_, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	return err == nil && secret != ""
 }
 
 func validPrefix(p string) bool {
