@@ -420,12 +420,13 @@ func (s *Server) validSession(id, sp string) (session, bool) {
 func (s *Server) newSession(user, sp string, timeout time.Duration) session {
 	now := s.clock.Now()
 	sess := &session{id: randomID(), user: user, sps: []string{sp}, created: now, expires: now.Add(timeout)}
+	// The expiry flushes the session from the list, as FortiAuthenticator
+	// does, when the lab clock passes it. The timer is set before the
+	// session is visible, so whoever removes it finds it.
+	sess.timer = s.clock.AfterFunc(timeout, func() { s.removeSession(sess.id) })
 	s.mu.Lock()
 	s.sessions[sess.id] = sess
 	s.mu.Unlock()
-	// The expiry flushes the session from the list, as FortiAuthenticator
-	// does, when the lab clock passes it.
-	sess.timer = s.clock.AfterFunc(timeout, func() { s.removeSession(sess.id) })
 	return *sess
 }
 
