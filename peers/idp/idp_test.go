@@ -131,7 +131,7 @@ func requirePeer(t *testing.T, ok bool, what string) {
 	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
 		t.Fatalf("%s is missing (FOSIM_REQUIRE_PEERS=1)", what)
 	}
-	t.Log("!!!!!!!! SKIPPED: " + what + " is missing (apt-get install python3-pysaml2 xmlsec1)")
+	t.Log("!!!!!!!! SKIPPED: " + what + " is missing")
 	t.SkipNow()
 }
 
@@ -383,7 +383,7 @@ func (l *lab) authenticate(b *http.Client, password string, spArgs ...string) (p
 }
 
 func TestPysaml2SPLogsInThroughSessionAndTimeout(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	l := newLab(t, func(c *Config) { c.SessionTimeoutMinutes = 5 })
 	b := newBrowser(t)
 
@@ -427,7 +427,7 @@ func TestPysaml2SPLogsInThroughSessionAndTimeout(t *testing.T) {
 }
 
 func TestForceAuthnReusesSessionUnlessHonoured(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	for _, honour := range []bool{false, true} {
 		l := newLab(t, func(c *Config) { c.HonourForceAuthn = honour })
 		b := newBrowser(t)
@@ -442,7 +442,7 @@ func TestForceAuthnReusesSessionUnlessHonoured(t *testing.T) {
 }
 
 func TestPysaml2SPLogsOut(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	spKey := t.TempDir()
 	if err := ensureCertificate(spKey); err != nil { // an SP key pair made as the IdP's is
 		t.Fatal(err)
@@ -482,7 +482,7 @@ func TestPysaml2SPLogsOut(t *testing.T) {
 }
 
 func TestNameIDFieldAndFormats(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	for _, tc := range []struct{ field, format, want string }{
 		{FieldEmail, FormatUnspecified, "alice@example.com"},
 		{FieldLastName, FormatUnspecified, "alice"}, // alice has no last name: the username
@@ -515,7 +515,7 @@ func TestNameIDFieldAndFormats(t *testing.T) {
 }
 
 func TestRefusesUnknownPrefixAndForeignACS(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	l := newLab(t, nil)
 	req := l.pysaml2("request")
 	u := strings.Replace(req["url"].(string), "/saml-idp/ipsec/", "/saml-idp/nosuch/", 1)
@@ -531,7 +531,7 @@ func TestRefusesUnknownPrefixAndForeignACS(t *testing.T) {
 }
 
 func TestTOTPLoginWithOathtoolCodes(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	_, err := exec.LookPath("oathtool")
 	requirePeer(t, err == nil, "oathtool (apt-get install oathtool)")
 	var secret string
@@ -594,7 +594,7 @@ func TestTOTPLoginWithOathtoolCodes(t *testing.T) {
 }
 
 func TestPassiveRequestAndDisabledSP(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	l := newLab(t, nil)
 	b := newBrowser(t)
 	// IsPassive without a session: a NoPassive status, no prompt.
@@ -630,7 +630,7 @@ func TestPassiveRequestAndDisabledSP(t *testing.T) {
 }
 
 func TestLockoutAfterFailedLogins(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 (python3-pysaml2) with xmlsec1")
+	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	l := newLab(t, nil)
 	b := newBrowser(t)
 	try := func(password string) page {
