@@ -48,6 +48,9 @@ commands:
   lab run [--transcript] [--step-timeout D] DIR…
                            run training labs (examples/<name>) against an
                            in-process appliance; a diff on mismatch
+  idp [--data DIR] [--listen ADDR] [--server-address ADDR] | idp user|sp|set|show|sessions|clock …
+                           a FortiAuthenticator-style SAML IdP, a peer of the
+                           appliance in its own process (peers/idp/README.md)
 
 The data directory is --data, else $FOSIM_DATA, else $XDG_STATE_HOME/fosim
 (~/.local/state/fosim). It is created with factory defaults on first use.
@@ -123,6 +126,7 @@ verbatim.
 `,
 	"help": usage,
 	"lab":  labUsage,
+	"idp":  idpUsage,
 }
 
 // hostCommands are the commands that reach a running appliance's store
