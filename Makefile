@@ -32,6 +32,10 @@ fuzz:
 	$(GO) test ./cmdb -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./daemons/iked/ike -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./daemons/iked -run '^$$' -fuzz '^FuzzResponder$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./daemons/iked/ike -run '^$$' -fuzz '^FuzzTCPFrames$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/ftp -run '^$$' -fuzz '^FuzzPassivePort$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/tftp -run '^$$' -fuzz '^FuzzOACK$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/tftp -run '^$$' -fuzz '^FuzzGet$$' -fuzztime $(FUZZTIME)
 
 # Benchmarks (figures go to BENCHMARKS.md).
 bench:
