@@ -11,7 +11,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fosim/fosim/grammar"
@@ -22,6 +24,31 @@ import (
 //
 //go:embed factory.conf
 var factoryConfig string
+
+// SharedFactoryBackup is one factory configuration (certificates
+// included) as a backup, made once per process: the certificates' RSA keys
+// are the slow part, and tests and labs start many factory-default units
+// (restore it into each). A real unit makes its own (EnsureFactory).
+var SharedFactoryBackup = sync.OnceValues(func() (string, error) {
+	schema, err := LoadSchema()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "fosim-factory")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	st, err := Open(dir, schema, Options{NoSync: true})
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	if err := st.EnsureFactory(st.Serial()); err != nil {
+		return "", err
+	}
+	return st.Backup("admin"), nil
+})
 
 // EnsureFactory gives a new, empty store its factory defaults: the factory
 // configuration and freshly generated factory certificates. A store that

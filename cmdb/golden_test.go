@@ -6,34 +6,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected output of golden cases")
 
-// factoryBackup is one factory configuration (certificates included),
-// generated once per test binary: RSA key generation is slow.
-var factoryBackup = sync.OnceValues(func() (string, error) {
-	s, err := LoadSchema()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "fosim-factory")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	st, err := Open(dir, s, Options{NoSync: true})
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		return "", err
-	}
-	return st.Backup("admin"), nil
-})
+// factoryBackup is the shared factory configuration.
+var factoryBackup = SharedFactoryBackup
 
 // newTestStore opens a store with factory defaults in a temporary directory.
 func newTestStore(t testing.TB) *Store {

@@ -19,29 +19,8 @@ import (
 	"github.com/fosim/fosim/daemons/iked"
 )
 
-// factoryBackup is one factory configuration (certificates included), made
-// once per process: generating the factory RSA keys is the slow part, and a
-// test run starts one appliance per lab.
-var factoryBackup = sync.OnceValues(func() (string, error) {
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "fosim-lab-factory")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	st, err := cmdb.Open(dir, schema, cmdb.Options{NoSync: true})
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		return "", err
-	}
-	return st.Backup("admin"), nil
-})
+// factoryBackup is the factory configuration every lab unit starts from.
+var factoryBackup = cmdb.SharedFactoryBackup
 
 // appliance is one FortiGate in process: the store in a temporary
 // directory, the daemons under their supervisor, and the console.

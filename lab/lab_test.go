@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"github.com/fosim/fosim/cmdb"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,6 +181,7 @@ func TestUnknownAction(t *testing.T) {
 	}
 }
 
+// The lab's diff is cmdb's, over the lab file's lines: two hunks here.
 func TestUnifiedDiff(t *testing.T) {
 	a := strings.Split("1 2 3 4 5 6 7 8 9 10 11 12", " ")
 	b := strings.Split("1 2 3 x 5 6 7 8 9 10 11 12 13", " ")
@@ -200,10 +202,11 @@ func TestUnifiedDiff(t *testing.T) {
  12
 +13
 `
-	if got := unifiedDiff("a", "b", a, b, 3); got != want {
+	lines := func(ls []string) string { return strings.Join(ls, "\n") + "\n" }
+	if got := cmdb.UnifiedDiff(lines(a), lines(b), "a", "b"); got != want {
 		t.Fatalf("got:\n%s", got)
 	}
-	if got := unifiedDiff("a", "b", a, a, 3); got != "" {
+	if got := cmdb.UnifiedDiff(lines(a), lines(a), "a", "b"); got != "" {
 		t.Fatalf("equal texts: %q", got)
 	}
 }

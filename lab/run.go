@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/client"
 )
 
@@ -110,7 +111,8 @@ func Run(ctx context.Context, l *Lab, opt Options) (res *Result, err error) {
 	res.Transcript = strings.Join(r.layout(results, false), "\n") + "\n"
 	if !res.Passed {
 		name := filepath.Join(l.Dir, ScriptFile)
-		res.Diff = unifiedDiff(name+" (expected)", name+" (this run)", l.Lines, r.layout(results, true), 3)
+		res.Diff = cmdb.UnifiedDiff(strings.Join(l.Lines, "\n")+"\n", strings.Join(r.layout(results, true), "\n")+"\n",
+			name+" (expected)", name+" (this run)")
 		for i, sr := range results {
 			if sr.conflict != "" {
 				res.Diff += fmt.Sprintf("%s:%d: %s\n", name, l.Steps[i].Line+1+sr.badLine, sr.conflict)

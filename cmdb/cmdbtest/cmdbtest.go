@@ -3,36 +3,14 @@
 package cmdbtest
 
 import (
-	"os"
-	"sync"
 	"testing"
 
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/grammar"
 )
 
-// factory is one factory configuration (certificates included), made once
-// per test binary: generating the RSA keys is the slow part.
-var factory = sync.OnceValues(func() (string, error) {
-	schema, err := cmdb.LoadSchema()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "fosim-factory")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	st, err := cmdb.Open(dir, schema, cmdb.Options{NoSync: true})
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	if err := st.EnsureFactory(st.Serial()); err != nil {
-		return "", err
-	}
-	return st.Backup("admin"), nil
-})
+// factory is the factory configuration every test store starts from.
+var factory = cmdb.SharedFactoryBackup
 
 // Store opens a store with factory defaults in a temporary directory,
 // closed when the test ends.
