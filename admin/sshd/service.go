@@ -56,15 +56,18 @@ func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
 		return err
 	}
 	s.serving = map[netip.AddrPort]net.Listener{}
+	s.reload(rt.Store)
+	return nil
+}
+
+// reload reads the committed configuration and rebinds to it.
+func (s *Service) reload(st *cmdb.Store) {
 	var cfg sshConfig
-	rt.Store.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
-		cfg = readSSHConfig(rt.Store.Schema(), v)
-	})
+	st.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) { cfg = readSSHConfig(st.Schema(), v) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg = cfg
 	s.rebindLocked()
-	return nil
 }
 
 // Failures are the addresses the last rebind could not bind, and why.
@@ -74,23 +77,12 @@ func (s *Service) Failures() []error {
 	return slices.Clone(s.failures)
 }
 
-// readSSHConfig reads the port and interfaces from v.
+// readSSHConfig reads the port (system global admin-ssh-port, its
+// default when unset) and the interfaces from v.
 func readSSHConfig(schema *cmdb.Schema, v cmdb.View) sshConfig {
 	cfg := sshConfig{port: 22, ifaces: map[string]sshIface{}}
-	ifaces := map[string]*cmdb.Entry{}
-	if rows := v.Table("system interface"); rows != nil {
-		for _, k := range rows.Keys {
-			ifaces[k] = rows.ByKey[k]
-		}
-	}
-	cfg.fill(schema, v.Entry("system global", ""), ifaces)
-	return cfg
-}
-
-// fill reads the port from global (nil: its defaults) and the interfaces
-// given.
-func (cfg *sshConfig) fill(schema *cmdb.Schema, global *cmdb.Entry, ifaces map[string]*cmdb.Entry) {
 	if g := schema.Table("system global"); g != nil {
+		global := v.Entry("system global", "")
 		if global == nil {
 			global = cmdb.NewEntry("")
 		}
@@ -99,14 +91,16 @@ func (cfg *sshConfig) fill(schema *cmdb.Schema, global *cmdb.Entry, ifaces map[s
 		}
 	}
 	t := schema.Table("system interface")
-	for name, e := range ifaces {
-		var i sshIface
-		i.ssh = slices.Contains(e.Get(t.Attr("allowaccess")), "ssh")
-		if v := e.Get(t.Attr("ip")); len(v) == 2 && strings.Join(e.Get(t.Attr("mode")), "") == "static" {
-			i.addr, _ = netip.ParseAddr(v[0])
+	if rows := v.Table("system interface"); rows != nil {
+		for name, e := range rows.ByKey {
+			i := sshIface{ssh: slices.Contains(e.Get(t.Attr("allowaccess")), "ssh")}
+			if ip := e.Get(t.Attr("ip")); len(ip) == 2 && strings.Join(e.Get(t.Attr("mode")), "") == "static" {
+				i.addr, _ = netip.ParseAddr(ip[0])
+			}
+			cfg.ifaces[name] = i
 		}
-		cfg.ifaces[name] = i
 	}
+	return cfg
 }
 
 // wanted is where cfg makes SSH listen, by address.
@@ -141,47 +135,12 @@ func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	return nil
 }
 
-// with is cfg after cs.
-func (cfg sshConfig) with(cs *cmdb.ChangeSet, schema *cmdb.Schema) sshConfig {
-	out := sshConfig{port: cfg.port, ifaces: map[string]sshIface{}}
-	for k, v := range cfg.ifaces {
-		out.ifaces[k] = v
-	}
-	var global *cmdb.Entry
-	ifaces := map[string]*cmdb.Entry{}
-	globalChanged := false
-	for _, c := range cs.Changes {
-		switch c.Table {
-		case "system global":
-			global, globalChanged = c.After, true
-		case "system interface":
-			if c.After == nil {
-				delete(out.ifaces, c.Key)
-			} else {
-				ifaces[c.Key] = c.After
-			}
-		}
-	}
-	part := sshConfig{port: cfg.port, ifaces: map[string]sshIface{}}
-	part.fill(schema, global, ifaces)
-	if globalChanged {
-		out.port = part.port
-	}
-	for k, v := range part.ifaces {
-		out.ifaces[k] = v
-	}
-	return out
-}
-
 // Apply moves the listeners to the committed configuration.
 func (s *Service) Apply(cs *cmdb.ChangeSet) error {
+	s.reload(s.Server.App.Store)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cfg = s.cfg.with(cs, s.Server.App.Store.Schema())
-	if s.rebindLocked(); len(s.failures) > 0 {
-		return errors.Join(s.failures...)
-	}
-	return nil
+	return errors.Join(s.failures...)
 }
 
 // rebindLocked closes the listeners no longer wanted and opens the new
