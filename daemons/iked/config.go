@@ -164,18 +164,28 @@ func (r reader) single(table, attr string) string {
 	return ""
 }
 
-func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
-	if rows := r.v.Table(tableIface); rows != nil {
-		for i, k := range rows.Keys {
-			cfg.IfIndex[k] = i + 3
-			e := rows.ByKey[k]
-			var a netip.Addr
-			if ip := r.values(tableIface, e, "ip"); len(ip) == 2 && r.value(tableIface, e, "mode") == "static" {
-				a, _ = netip.ParseAddr(ip[0])
-			}
-			cfg.Interfaces[k] = a
-		}
+// interfaces reads each system interface's static address (invalid when
+// it has none) and its index.
+func (r reader) interfaces() (addrs map[string]netip.Addr, index map[string]int) {
+	addrs, index = map[string]netip.Addr{}, map[string]int{}
+	rows := r.v.Table(tableIface)
+	if rows == nil {
+		return addrs, index
 	}
+	for i, k := range rows.Keys {
+		index[k] = i + 3
+		e := rows.ByKey[k]
+		var a netip.Addr
+		if ip := r.values(tableIface, e, "ip"); len(ip) == 2 && r.value(tableIface, e, "mode") == "static" {
+			a, _ = netip.ParseAddr(ip[0])
+		}
+		addrs[k] = a
+	}
+	return addrs, index
+}
+
+func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
+	cfg.Interfaces, cfg.IfIndex = r.interfaces()
 	if n, err := strconv.Atoi(r.single(tableSettings, "ike-tcp-port")); err == nil {
 		cfg.IKETCPort = n
 	}

@@ -360,15 +360,7 @@ func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	}
 	schema := d.rt.Store.Schema()
 	r := reader{s: schema, v: after}
-	ifaces := map[string]netip.Addr{}
-	if rows := after.Table(tableIface); rows != nil {
-		for _, k := range rows.Keys {
-			e := rows.ByKey[k]
-			if ip := r.values(tableIface, e, "ip"); len(ip) == 2 && r.value(tableIface, e, "mode") == "static" {
-				ifaces[k], _ = netip.ParseAddr(ip[0])
-			}
-		}
-	}
+	ifaces, _ := r.interfaces()
 	// Only an address the change adds is checked: one iked could not
 	// bind before (and said so) must not block every later commit. The
 	// set is a snapshot: Validate runs under the store's commit lock and
