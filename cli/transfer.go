@@ -197,15 +197,21 @@ func checkServer(server string) error {
 	return nil
 }
 
-func executeBackupTFTP(sh *Shell, args []string, out io.Writer) error {
-	name, server := args[0], args[1]
+// tftpArgs checks "<file> <server> [<password>]".
+func tftpArgs(args []string) (name, server string, err error) {
+	name, server = args[0], args[1]
 	if err := checkRemoteName(name); err != nil {
-		return err
+		return "", "", err
 	}
 	if err := checkServer(server); err != nil {
-		return err
+		return "", "", err
 	}
-	if err := noPassword(args, 2); err != nil {
+	return name, server, noPassword(args, 2)
+}
+
+func executeBackupTFTP(sh *Shell, args []string, out io.Writer) error {
+	name, server, err := tftpArgs(args)
+	if err != nil {
 		return err
 	}
 	text := sh.App.Store.Backup(sh.Session.User)
@@ -220,14 +226,8 @@ func executeBackupTFTP(sh *Shell, args []string, out io.Writer) error {
 }
 
 func executeRestoreTFTP(sh *Shell, args []string, out io.Writer) error {
-	name, server := args[0], args[1]
-	if err := checkRemoteName(name); err != nil {
-		return err
-	}
-	if err := checkServer(server); err != nil {
-		return err
-	}
-	if err := noPassword(args, 2); err != nil {
+	name, server, err := tftpArgs(args)
+	if err != nil {
 		return err
 	}
 	if !sh.confirm("This operation will overwrite the current setting and could possibly reboot the system!") {
