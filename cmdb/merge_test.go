@@ -65,10 +65,12 @@ func TestMoveKeepsEntriesAddedMeanwhile(t *testing.T) {
 	pol := "set srcintf port1\nset dstintf port2\nset srcaddr all\nset dstaddr all\nset schedule always\nset service ALL\n"
 	mustRun(t, st.NewSession("admin", "setup"), "config firewall policy\nedit 1\n"+pol+"next\nedit 2\n"+pol+"next\nend\n")
 	a, b := st.NewSession("admin", "A"), st.NewSession("admin", "B")
-	mustRun(t, a, "config firewall policy\n")
-	// A's session has not committed; B adds a policy, then A moves.
+	// A pastes a script: its move's order is computed now and committed at
+	// the block's end; B adds a policy in between.
+	a.Batch = true
+	mustRun(t, a, "config firewall policy\nmove 2 before 1\n")
 	mustRun(t, b, "config firewall policy\nedit 3\n"+pol+"next\nend\n")
-	mustRun(t, a, "move 2 before 1\nend\n")
+	mustRun(t, a, "end\n")
 	keys := st.Rows("firewall policy").Keys
 	if !slices.Equal(keys, []string{"2", "1", "3"}) {
 		t.Fatalf("policy order %v, want [2 1 3]", keys)
