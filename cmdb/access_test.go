@@ -150,11 +150,22 @@ func TestRebasedSaveOnNewSuperAdminIsRefused(t *testing.T) {
 	st := newTestStore(t)
 	mustRun(t, st.NewSession("admin", "t"), "config system accprofile\nedit rw\nset sysgrp read-write\nnext\nend\n"+
 		"config system admin\nedit ops\nset accprofile rw\nset vdom root\nnext\nedit bob\nset accprofile rw\nset vdom root\nnext\nend\n")
+	// Interactively: the save checks bob as committed now.
 	ops := st.NewSession("ops", "t")
 	mustRun(t, ops, "config system admin\nedit bob\nset comments from-ops\n")
 	mustRun(t, st.NewSession("admin", "t"), "config system admin\nedit bob\nset accprofile super_admin\nnext\nend\n")
 	if err := firstErr(t, ops, "next\n"); code(err) != CodePermission {
 		t.Fatalf("rebased save on a super_admin: %v", err)
+	}
+	// In a pasted block the save passes while bob is still rw; bob is
+	// made super_admin before the block commits: the commit refuses.
+	mustRun(t, st.NewSession("admin", "t"), "config system admin\nedit bob\nset accprofile rw\nnext\nend\n")
+	batch := st.NewSession("ops", "t")
+	batch.Batch = true
+	mustRun(t, batch, "config system admin\nedit bob\nset comments from-ops\nnext\n")
+	mustRun(t, st.NewSession("admin", "t"), "config system admin\nedit bob\nset accprofile super_admin\nnext\nend\n")
+	if err := firstErr(t, batch, "end\n"); code(err) != CodePermission {
+		t.Fatalf("a batch rebased on a super_admin: %v", err)
 	}
 	if got := st.Lookup("system admin", "bob").Values["comments"]; got != nil {
 		t.Fatalf("bob changed: %v", got)
