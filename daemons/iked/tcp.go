@@ -239,7 +239,7 @@ func (d *Daemon) rebindTCPLocked() {
 		if d.tcpListeners[ap] != nil {
 			continue
 		}
-		ln, err := d.registry().TCP(ap, listen.Route{Owner: "iked", Prefix: ike.TCPPrefix})
+		ln, err := d.registry().TCP(ap, listen.Route{Owner: "iked", Prefix: ike.TCPPrefix, Declined: d.declinedTCP(ifaces)})
 		if err != nil {
 			d.log.Printf(1, "ike V=root:0: %v", err)
 			continue
@@ -254,6 +254,29 @@ func (d *Daemon) rebindTCPLocked() {
 		d.tcpListeners[ap] = l
 		d.wg.Add(1)
 		go d.acceptLoop(l)
+	}
+}
+
+// declinedTCP logs a connection of ike-tcp-port that did not start with
+// the IKETCP prefix, which the registry hands to authd (seed 000).
+func (d *Daemon) declinedTCP(ifaces []string) func(local, remote net.Addr) {
+	return func(local, remote net.Addr) {
+		var l, r netip.AddrPort
+		if a, ok := local.(*net.TCPAddr); ok {
+			l = unmapPort(a.AddrPort())
+		}
+		if a, ok := remote.(*net.TCPAddr); ok {
+			r = unmapPort(a.AddrPort())
+		}
+		d.mu.Lock()
+		d.tcpSerial++
+		sock, index := d.tcpSerial, 0
+		if len(ifaces) > 0 {
+			index = d.cfg.IfIndex[ifaces[0]]
+		}
+		d.mu.Unlock()
+		d.log.Printf(1, "ike V=root:accepts ike tcp-transport(vd=0, vrf=0, intf=0:%d, %s->%s sock=%d refcnt=2 ph1=(nil)) (2).", index, l, r, sock)
+		d.log.Printf(1, "ike V=root:NOT IKETCP(), assign to AUTH")
 	}
 }
 

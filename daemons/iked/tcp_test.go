@@ -215,8 +215,9 @@ func TestIKETCPConnections(t *testing.T) {
 		t.Fatalf("a non-IKETCP connection: %v (no route takes it yet)", err)
 	}
 	c.Close()
-	if n := accepts(); n != 0 {
-		t.Fatalf("iked accepted a non-IKETCP connection:\n%s", l.log())
+	// iked accepts it and hands it on, as seed 000 logs it
+	if n := accepts(); n != 1 || strings.Count(l.log(), "NOT IKETCP(), assign to AUTH") != 1 {
+		t.Fatalf("a non-IKETCP connection, not logged once as handed to authd:\n%s", l.log())
 	}
 
 	idle, err := net.Dial("tcp", at.String())
@@ -225,7 +226,7 @@ func TestIKETCPConnections(t *testing.T) {
 	}
 	defer idle.Close()
 	idle.Write(ike.TCPPrefix)
-	if !waitFor(2*time.Second, func() bool { return accepts() == 1 }) {
+	if !waitFor(2*time.Second, func() bool { return accepts() == 2 }) {
 		t.Fatalf("IKETCP connection not accepted:\n%s", l.log())
 	}
 	l.clock.Advance(tcpIdleTimeout + time.Second)
@@ -300,6 +301,20 @@ end
 	mu.Unlock()
 	if !strings.Contains(log, fmt.Sprintf("accepts ike tcp-transport(vd=0, vrf=0, intf=0:3, %s->", at)) {
 		t.Fatalf("accept line without port1's index:\n%s", log)
+	}
+	// A stream without the IKETCP prefix is not iked's: it says so, and
+	// the registry hands it to authd (here none listens: it is closed).
+	if c, err := net.Dial("tcp", at.String()); err == nil {
+		io.WriteString(c, "GET /saml_login HTTP/1.1\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.ReadAll(c)
+		c.Close()
+	}
+	mu.Lock()
+	log = out.String()
+	mu.Unlock()
+	if !strings.Contains(log, fmt.Sprintf("accepts ike tcp-transport(vd=0, vrf=0, intf=0:3, %s->", at)) || !strings.Contains(log, "ike V=root:NOT IKETCP(), assign to AUTH") {
+		t.Fatalf("no NOT IKETCP line for a plain stream:\n%s", log)
 	}
 	if g := d.Gateways(); len(g) != 1 || g[0].Transport != "TCP" || g[0].Local != at {
 		t.Fatalf("gateway %+v", g)

@@ -38,6 +38,11 @@ type Route struct {
 	// Prefix, when set, claims the connections whose first bytes are it;
 	// nil claims every connection no prefix route claims.
 	Prefix []byte
+	// Declined, when set on a prefix route, hears of every connection
+	// that reached its address without its prefix, before the connection
+	// goes to the route that takes the rest (iked logs "NOT IKETCP(),
+	// assign to AUTH" for what authd gets). It must not block.
+	Declined func(local, remote net.Addr)
 }
 
 // ErrClosed is returned by Accept once the route is closed.
@@ -134,6 +139,34 @@ func (r *Registry) CanBind(addr netip.AddrPort) error {
 	return ln.Close()
 }
 
+// CanRoute tells whether route could join addr now: the address is free
+// on the host, or held here with no route claiming the same prefix (two
+// services that both take every connection cannot share a port).
+func (r *Registry) CanRoute(addr netip.AddrPort, route Route) error {
+	r.mu.Lock()
+	sock := r.tcp[addr]
+	var taken string
+	if sock != nil {
+		for rl := range sock.routes {
+			if bytes.Equal(rl.route.Prefix, route.Prefix) {
+				taken = rl.route.Owner
+			}
+		}
+	}
+	r.mu.Unlock()
+	switch {
+	case taken != "" && taken != route.Owner:
+		return fmt.Errorf("TCP %s is already used by %s", addr, taken)
+	case sock != nil:
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return err
+	}
+	return ln.Close()
+}
+
 // CanBindUDP is CanBind for a UDP address.
 func (r *Registry) CanBindUDP(addr netip.AddrPort) error {
 	r.mu.Lock()
@@ -212,6 +245,11 @@ func (s *tcpSocket) route(c net.Conn) {
 		if bytes.HasPrefix(head, rl.route.Prefix) {
 			s.deliver(rl, pc)
 			return
+		}
+	}
+	for _, rl := range prefixed {
+		if rl.route.Declined != nil {
+			rl.route.Declined(c.LocalAddr(), c.RemoteAddr())
 		}
 	}
 	s.deliver(fallback, pc)

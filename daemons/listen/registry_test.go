@@ -151,3 +151,55 @@ func TestUDPShared(t *testing.T) {
 	rel()
 	_ = again
 }
+
+// The prefix route hears of the connections it declined (iked's "NOT
+// IKETCP(), assign to AUTH"), and CanRoute tells a second catch-all
+// service apart from one that joins a shared port.
+func TestDeclinedAndCanRoute(t *testing.T) {
+	r := &Registry{PeekTimeout: 200 * time.Millisecond}
+	addr := freeAddr(t)
+	declined := make(chan string, 4)
+	ike, err := r.TCP(addr, Route{Owner: "iked", Prefix: []byte("IKETCP"), Declined: func(local, remote net.Addr) {
+		declined <- local.String() + "<-" + remote.String()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ike.Close()
+	if err := r.CanRoute(addr, Route{Owner: "authd"}); err != nil {
+		t.Errorf("authd may join iked's port: %v", err)
+	}
+	if err := r.CanRoute(addr, Route{Owner: "other", Prefix: []byte("IKETCP")}); err == nil {
+		t.Error("a second IKETCP route may join")
+	}
+	auth, err := r.TCP(addr, Route{Owner: "authd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auth.Close()
+	serveEcho(ike, "iked")
+	serveEcho(auth, "authd")
+	if err := r.CanRoute(addr, Route{Owner: "httpsd"}); err == nil || !strings.Contains(err.Error(), "already used by authd") {
+		t.Errorf("a second catch-all route: %v", err)
+	}
+	if err := r.CanRoute(addr, Route{Owner: "authd"}); err != nil {
+		t.Errorf("the route already there: %v", err)
+	}
+	ask(t, addr, "IKETCP\n")
+	select {
+	case d := <-declined:
+		t.Errorf("an IKETCP stream was declined: %s", d)
+	default:
+	}
+	if got := ask(t, addr, "GET / HTTP/1.1\n"); got != "authd:GET / HTTP/1.1\n" {
+		t.Errorf("other stream: %q", got)
+	}
+	select {
+	case d := <-declined:
+		if !strings.HasPrefix(d, addr.String()+"<-127.0.0.1:") {
+			t.Errorf("declined %s", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("iked did not hear of the declined connection")
+	}
+}
