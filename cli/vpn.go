@@ -107,6 +107,9 @@ func writeGateway(sh *Shell, out io.Writer, g ikeapi.Gateway) {
 		fmt.Fprintf(out, "peer-id: %s\n", g.PeerID)
 		fmt.Fprintf(out, "peer-id-auth: no\n")
 	}
+	if g.FortiClientUID != "" {
+		fmt.Fprintf(out, "FortiClient UID: %s\n", g.FortiClientUID)
+	}
 	if g.AssignedIP.IsValid() {
 		mask := g.Netmask
 		if !mask.IsValid() {

@@ -3,6 +3,7 @@ package iked
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -82,6 +83,13 @@ type Config struct {
 	// user groups' members, for EAP.
 	Users  map[string][]byte
 	Groups map[string][]string
+	// SAMLServers are the `user saml` entries: a group with one as member
+	// takes the SAML logins authd made through it.
+	SAMLServers map[string]bool
+	// PolicyGroups are the user groups of the firewall policies whose
+	// srcintf is a phase1, by phase1: who may dial a phase1 without
+	// authusrgrp (seed 000 puts the SAML group in the policy).
+	PolicyGroups map[string][]string
 	// Interfaces are the static addresses of "system interface" (invalid
 	// when an interface has none), where IKE listens for its phase1s, and
 	// IfIndex their indexes (FortiOS's "interface: port1 9": fosim numbers
@@ -136,7 +144,7 @@ func groups(vals []string) []uint16 {
 
 // loadConfig reads iked's configuration from the running CMDB.
 func loadConfig(st *cmdb.Store) (*Config, error) {
-	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}, Interfaces: map[string]netip.Addr{}, IfIndex: map[string]int{}, TunnelIfIndex: map[string]int{}}
+	cfg := &Config{Phase1s: map[string]*Phase1{}, IKETCPort: 443, Users: map[string][]byte{}, Groups: map[string][]string{}, SAMLServers: map[string]bool{}, PolicyGroups: map[string][]string{}, Interfaces: map[string]netip.Addr{}, IfIndex: map[string]int{}, TunnelIfIndex: map[string]int{}}
 	var err error
 	// One read lock for the view, its revision and its key: a second
 	// store call under the lock could deadlock behind a waiting commit.
@@ -211,6 +219,26 @@ func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 	if groups := r.v.Table("user group"); groups != nil {
 		for _, e := range groups.Ordered() {
 			cfg.Groups[e.Key] = r.values("user group", e, "member")
+		}
+	}
+	if saml := r.v.Table("user saml"); saml != nil {
+		for _, k := range saml.Keys {
+			cfg.SAMLServers[k] = true
+		}
+	}
+	if policies := r.v.Table("firewall policy"); policies != nil {
+		for _, e := range policies.Ordered() {
+			if r.value("firewall policy", e, "status") == "disable" {
+				continue
+			}
+			groups := r.values("firewall policy", e, "groups")
+			for _, in := range r.values("firewall policy", e, "srcintf") {
+				for _, g := range groups {
+					if !slices.Contains(cfg.PolicyGroups[in], g) {
+						cfg.PolicyGroups[in] = append(cfg.PolicyGroups[in], g)
+					}
+				}
+			}
 		}
 	}
 	rows := r.v.Table(tablePhase1)

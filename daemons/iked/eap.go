@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
+	"slices"
+	"strings"
 
+	"github.com/fosim/fosim/daemons/authd/authapi"
 	"github.com/fosim/fosim/daemons/iked/eap"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
@@ -22,6 +25,9 @@ type eapState struct {
 	// what the first IKE_AUTH asked for, answered once EAP succeeds
 	first []ike.Payload
 	idr   *ike.ID // the ID we sent, which the final AUTH covers
+	// saml is the SAML login whose token the peer proved (identity =
+	// FortiClient UID, password = token), nil for a local user
+	saml *authapi.SAMLLogin
 }
 
 // iked is the EAP authenticator of a PSK + EAP phase1 (FortiClient): the
@@ -72,6 +78,10 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		d.log.Printf(1, "%s responder AUTH continuation", pre)
 		d.log.Printf(1, "%s authentication succeeded", pre)
 		sa.eapUser = e.identity
+		if e.saml != nil {
+			sa.eapUser, sa.fctUID = e.saml.User, e.saml.UID
+			d.log.Printf(1, "%s SAML user %q (FortiClient UID %s) of group %s", pre, e.saml.User, e.saml.UID, strings.Join(e.saml.Groups, ","))
+		}
 		ours := []ike.Payload{{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: sa.keys.PSKAuth(kr, sa.initResp, sa.ni, suite.IDBody(e.idr), false)}}}
 		first := e.first
 		sa.eap = nil
@@ -88,6 +98,8 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 	failure := func(why string) []ike.Payload {
 		d.stats.Failed++
 		d.log.Printf(1, "%s EAP authentication failed for %q: %s", pre, e.identity, why)
+		// the line public FortiClient SAML troubleshooting shows
+		d.log.Printf(1, "%s EAP failed for user \"%s\"", pre, e.identity)
 		sa.state = stateDeleted
 		sa.stopTimers()
 		return []ike.Payload{eapPayload(eap.Packet{Code: eap.Failure, ID: e.id})}
@@ -117,14 +129,24 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 			return failure("bad MS-CHAPv2 response")
 		}
 		peerCh, nt, name := p.Data[5:21], p.Data[29:53], string(p.Data[54:])
-		pw, ok := d.userPassword(sa.gw, e.identity)
+		pw, saml, ok := d.eapSecret(sa.gw, e.identity)
 		if !ok {
 			return failure("unknown user")
 		}
 		ch := eap.ChallengeHash(peerCh, e.challenge, name)
 		hash := eap.NTPasswordHash(pw)
 		if !equal(nt, eap.NTResponse(ch, hash)) {
+			if saml {
+				return failure("wrong SAML token")
+			}
 			return failure("wrong password")
+		}
+		if saml {
+			login, ok := d.opt.SAML.Redeem(e.identity, string(pw))
+			if !ok { // spent by another dial meanwhile
+				return failure("SAML token already used")
+			}
+			e.saml = &login
 		}
 		e.msk = eap.MSCHAPv2MSK(hash, nt)
 		msg := []byte(eap.AuthenticatorResponse(hash, nt, ch) + " M=Welcome")
@@ -138,6 +160,32 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 	e.done = true
 	d.log.Printf(1, "%s EAP authentication of %q succeeded", pre, e.identity)
 	return []ike.Payload{eapPayload(eap.Packet{Code: eap.Success, ID: e.id})}
+}
+
+// eapSecret is the MS-CHAPv2 secret of an EAP identity on a phase1: a
+// local user's password, or the token authd issued to a FortiClient UID
+// after a SAML login through a server the phase1's groups take (saml).
+func (d *Daemon) eapSecret(gw *Phase1, identity string) (secret []byte, saml bool, ok bool) {
+	if pw, ok := d.userPassword(gw, identity); ok {
+		return pw, false, true
+	}
+	if d.opt.SAML == nil {
+		return nil, false, false
+	}
+	token, login, ok := d.opt.SAML.Token(identity)
+	if !ok {
+		return nil, false, false
+	}
+	groups := d.cfg.PolicyGroups[gw.Name]
+	if gw.AuthGroup != "" {
+		groups = []string{gw.AuthGroup}
+	}
+	for _, g := range groups {
+		if slices.Contains(login.Groups, g) {
+			return []byte(token), true, true
+		}
+	}
+	return nil, false, false
 }
 
 // users lists who may log in on a phase1: the members of authusrgrp that

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fosim/fosim/daemons/authd/authapi"
 	"net"
 	"net/netip"
 	"slices"
@@ -41,6 +42,9 @@ type Options struct {
 	// answers IKE_SA_INIT with a COOKIE first (RFC 7296 §2.6): default
 	// 1000; negative demands cookies always.
 	CookieThreshold int
+	// SAML are the tokens of authd's SAML logins, which FortiClient
+	// dials EAP with; nil: no SAML users.
+	SAML authapi.Tokens
 }
 
 // Daemon is iked.
@@ -150,7 +154,7 @@ func (d *Daemon) Name() string { return "ike" }
 
 // Tables are the configuration tables iked follows.
 func (d *Daemon) Tables() []string {
-	return []string{tablePhase1, tablePhase2, tableSettings, tableDNS, tableAddress, tableIface, "firewall addrgrp", "user local", "user group"}
+	return []string{tablePhase1, tablePhase2, tableSettings, tableDNS, tableAddress, tableIface, "firewall addrgrp", "firewall policy", "user local", "user group", "user saml"}
 }
 
 // Start reads the configuration and opens the IKE sockets.

@@ -66,6 +66,7 @@ type ikeSA struct {
 	rekeyed   bool // replaced by a new IKE SA (CREATE_CHILD_SA rekey)
 	eap       *eapState
 	eapUser   string
+	fctUID    string // the FortiClient UID of a SAML login
 	assigned  netip.Addr
 	timers    []*clock.Timer
 	lastRecv  time.Time
@@ -160,7 +161,7 @@ func (sa *ikeSA) snapshot(now time.Time) Gateway {
 		Serial: sa.serial, SPIi: sa.spiI, SPIr: sa.spiR, Proposal: sa.suite.Name(),
 		SetupTime: sa.setupDur, Lifetime: sa.gw.Keylife, DPDSent: sa.dpdSent, DPDRecv: sa.dpdRecv,
 		TunnelSerial: sa.tunnelSerial,
-		Connecting:   sa.state != stateEstablished, Index: sa.index, Dynamic: sa.gw.Dynamic, EAPUser: sa.eapUser,
+		Connecting:   sa.state != stateEstablished, Index: sa.index, Dynamic: sa.gw.Dynamic, EAPUser: sa.eapUser, FortiClientUID: sa.fctUID,
 		DPD: sa.gw.DPD, DPDRetry: sa.gw.DPDRetry, DPDCount: sa.gw.DPDCount,
 		Initiator: sa.initiator, IKETotal: max(sa.ikeTotal, 1), IPsecTotal: sa.childTotal,
 		MsgIDSent: sa.ourMsgID, MsgIDRecv: sa.nextMsgID,

@@ -44,7 +44,10 @@ type Gateway struct {
 	DPDRecv      int
 	Connecting   bool
 	EAPUser      string
-	Children     []Child
+	// FortiClientUID is the UID of the FortiClient that dialed after a
+	// SAML login
+	FortiClientUID string
+	Children       []Child
 	// the IKE SA keys, as FortiOS prints them
 	SKei, SKer, SKai, SKar []byte
 	Index                  int // dial-up instance index

@@ -1,0 +1,256 @@
+// Package authd is the appliance's authentication daemon for IPsec SAML
+// users (FortiOS 7.6): it serves HTTPS on the interfaces that have `set
+// ike-saml-server`, at auth-ike-saml-port and on ike-tcp-port, where the
+// listener registry hands it every connection that does not start with
+// IKETCP (seed 000). It runs FortiClient's SAML login (/saml_login, the
+// redirect to the IdP through samld, the assertion consumer) and issues
+// the one-use token FortiClient then dials IKEv2 with; iked redeems it
+// through package authapi.
+package authd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/daemons/listen"
+)
+
+// SAML is the service provider authd hands SAML to (samld).
+type SAML interface {
+	// Login starts an SP-initiated login through `config user saml`
+	// entry server: where to send the browser.
+	Login(server, relayState string) (requestID, redirectURL string, err error)
+	// Consume verifies a SAMLResponse posted to acsURL for server.
+	Consume(server, acsURL, samlResponse string) (*Assertion, error)
+	// Metadata is server's SP metadata.
+	Metadata(server string) ([]byte, error)
+	// Logout handles what the IdP sends to the single logout URL and
+	// returns where to send the browser next ("" for none).
+	Logout(server string, query url.Values) (string, error)
+}
+
+// Assertion is what a verified SAML Response says of the user.
+type Assertion struct {
+	User   string // the user-name attribute, "" when missing
+	Groups []string
+}
+
+// Daemon is authd.
+type Daemon struct {
+	saml SAML
+
+	rt  *daemons.Runtime
+	log *debuglog.Logger
+
+	mu       sync.Mutex
+	cfg      config
+	serving  map[netip.AddrPort]*listener
+	failures []error
+	pending  map[string]*pendingLogin // by the 16-hex id of /saml?<id>
+	tokens   map[string]*issued       // by FortiClient UID
+	wg       sync.WaitGroup
+	stopped  bool
+}
+
+type listener struct {
+	ln     net.Listener
+	srv    *http.Server
+	ifaces []string // the interfaces it serves, with their SAML servers
+	port   int      // configured (unmapped) port
+}
+
+// New returns authd handing SAML to saml.
+func New(saml SAML) *Daemon { return &Daemon{saml: saml} }
+
+// Name is the debug application ("diagnose debug application authd").
+func (d *Daemon) Name() string { return "authd" }
+
+// Tables are those that move authd's listeners and logins.
+func (d *Daemon) Tables() []string {
+	return []string{"system settings", "system global", "system interface", "user setting", "user group", "user saml", "vpn certificate local"}
+}
+
+// Start reads the configuration and listens.
+func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
+	d.rt = rt
+	d.log = rt.Debug.Logger("authd")
+	d.mu.Lock()
+	d.serving = map[netip.AddrPort]*listener{}
+	d.pending = map[string]*pendingLogin{}
+	d.tokens = map[string]*issued{}
+	d.stopped = false
+	d.mu.Unlock()
+	d.reload()
+	return nil
+}
+
+func (d *Daemon) read(v cmdb.View, sec *cmdb.Secrets) config {
+	return readConfig(reader{s: d.rt.Store.Schema(), v: v}, sec)
+}
+
+func (d *Daemon) reload() {
+	var cfg config
+	d.rt.Store.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) { cfg = d.read(v, sec) })
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	d.cfg = cfg
+	if cfg.cert == nil && len(cfg.ifaces) > 0 {
+		d.log.Printf(1, "authd: SAML HTTPS has no certificate: %s", cfg.certProblem)
+	}
+	d.rebindLocked()
+}
+
+// wanted is where cfg makes authd listen: both SAML ports of every
+// interface with an ike-saml-server that this host has.
+func (d *Daemon) wanted(cfg config) map[netip.AddrPort]*listener {
+	out := map[netip.AddrPort]*listener{}
+	for _, i := range cfg.ifaces {
+		a, ok := d.rt.Map.Addr(i.name, i.addr)
+		if !ok {
+			continue
+		}
+		for _, port := range []int{cfg.ikeTCPPort, cfg.samlPort} {
+			ap := netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))
+			l := out[ap]
+			if l == nil {
+				l = &listener{port: port}
+				out[ap] = l
+			}
+			l.ifaces = append(l.ifaces, i.name)
+		}
+	}
+	return out
+}
+
+// route is authd's claim on a port: what no prefix claims.
+var route = listen.Route{Owner: "authd"}
+
+// Validate refuses what FortiOS refuses, and ports authd cannot take.
+func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
+	// after, not d.cfg: the previous commit may not be applied yet. No
+	// secrets: the certificate is checked when it is applied.
+	next := readConfig(reader{s: d.rt.Store.Schema(), v: after}, nil)
+	if next.samlPort == next.ikeTCPPort {
+		// seed 000: "Any port except ike-tcp-port"; SAML is served on
+		// ike-tcp-port in any case. FortiOS's wording is not public.
+		return &cmdb.Error{Msg: fmt.Sprintf("auth-ike-saml-port %d is the ike-tcp-port of system settings: SAML is served on ike-tcp-port already; set another auth-ike-saml-port", next.samlPort), Code: cmdb.CodeCheck}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ap, l := range d.wanted(next) {
+		if d.serving[ap] != nil {
+			continue
+		}
+		if err := d.rt.Listen.CanRoute(ap, route); err != nil {
+			return &cmdb.Error{Msg: fmt.Sprintf("cannot serve IKE SAML authentication on %s (interface %s, port %d): %v", ap, l.ifaces[0], l.port, err), Code: cmdb.CodeCheck}
+		}
+	}
+	return nil
+}
+
+// Apply moves to the committed configuration.
+func (d *Daemon) Apply(cs *cmdb.ChangeSet) error {
+	d.reload()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return errors.Join(d.failures...)
+}
+
+func (d *Daemon) rebindLocked() {
+	want := d.wanted(d.cfg)
+	for ap, l := range d.serving {
+		if w, ok := want[ap]; ok && slices.Equal(w.ifaces, l.ifaces) && w.port == l.port {
+			continue
+		}
+		l.srv.Close()
+		delete(d.serving, ap)
+	}
+	d.failures = nil
+	for ap, l := range want {
+		if d.serving[ap] != nil {
+			continue
+		}
+		ln, err := d.rt.Listen.TCP(ap, route)
+		if err != nil {
+			d.failures = append(d.failures, err)
+			d.log.Printf(1, "authd: %v", err)
+			continue
+		}
+		l.ln = ln
+		l.srv = d.newServer(l)
+		d.serving[ap] = l
+		tlsLn := tls.NewListener(ln, &tls.Config{GetCertificate: d.certificate, MinVersion: tls.VersionTLS12})
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			l.srv.Serve(tlsLn)
+		}()
+	}
+}
+
+// certificate is the auth-cert of the running configuration, read at
+// each handshake so that a changed certificate applies at once.
+func (d *Daemon) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cfg.cert == nil {
+		return nil, errors.New(d.cfg.certProblem)
+	}
+	return d.cfg.cert, nil
+}
+
+// Addrs are the addresses authd serves now.
+func (d *Daemon) Addrs() []netip.AddrPort {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []netip.AddrPort
+	for a := range d.serving {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	return out
+}
+
+// Failures are the addresses the last rebind could not take, and why.
+func (d *Daemon) Failures() []error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.failures)
+}
+
+// Stop closes every listener and connection.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	d.stopped = true
+	for ap, l := range d.serving {
+		l.srv.Close()
+		delete(d.serving, ap)
+	}
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// now is the appliance clock.
+func (d *Daemon) now() time.Time { return d.rt.Clock.Now() }

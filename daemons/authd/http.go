@@ -1,0 +1,292 @@
+package authd
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fosim/fosim/daemons/authd/authapi"
+)
+
+// Lifetimes fosim chose where FortiOS's are not public.
+const (
+	// pendingLifetime bounds the time from FortiClient's /saml_login to
+	// the IdP's answer at the ACS.
+	pendingLifetime = 10 * time.Minute
+	// TokenLifetime bounds the time from the ACS to FortiClient's dial.
+	TokenLifetime = 5 * time.Minute
+	// maxPending bounds the logins in progress (a flood of /saml_login
+	// evicts the oldest, never grows memory).
+	maxPending = 10000
+	maxForm    = 256 << 10 // a SAMLResponse is a few KB
+)
+
+type pendingLogin struct {
+	id           string
+	uid          string
+	redirectPort int
+	server       string
+	created      time.Time
+}
+
+type issued struct {
+	token string
+	login authapi.SAMLLogin
+}
+
+var uidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+
+// newServer is the HTTPS server of one listener.
+func (d *Daemon) newServer(l *listener) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/saml_login", func(w http.ResponseWriter, r *http.Request) { d.samlLogin(w, r, l) })
+	mux.HandleFunc("/saml", d.toIdP)
+	mux.HandleFunc("/remote/saml/login", func(w http.ResponseWriter, r *http.Request) { d.acs(w, r, l) })
+	mux.HandleFunc("/remote/saml/metadata/", func(w http.ResponseWriter, r *http.Request) { d.metadata(w, r, l) })
+	mux.HandleFunc("/remote/saml/logout", func(w http.ResponseWriter, r *http.Request) { d.logout(w, r, l) })
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          nil,
+		// seed 000's state lines; what FortiOS's states 0, 1 and 2 are
+		// is not public: fosim logs 0→1 at the connection and 1→2 at its
+		// first request.
+		ConnState: func(c net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				d.log.Printf(7, "authd_http: change state from 0 to 1")
+			case http.StateActive:
+				d.log.Printf(7, "authd_http: change state from 1 to 2")
+			}
+		},
+	}
+}
+
+// serverOf is the SAML server of the interface a listener serves.
+func (d *Daemon) serverOf(l *listener) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, i := range d.cfg.ifaces {
+		if i.name == l.ifaces[0] {
+			return i.server
+		}
+	}
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func fail(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "<html><body><h3>%s</h3></body></html>\n", html.EscapeString(msg))
+}
+
+// samlLogin is FortiClient's entry: UID and REDIRECT_PORT in, the page
+// that sends the browser on to /saml?<id> out.
+func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request, l *listener) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		fail(w, http.StatusBadRequest, "Bad request")
+		return
+	}
+	uid, portText := r.Form.Get("UID"), r.Form.Get("REDIRECT_PORT")
+	port, err := strconv.Atoi(portText)
+	if !uidPattern.MatchString(uid) || err != nil || port < 1 || port > 65535 {
+		d.log.Printf(1, "[authd_local_saml_auth]: bad SAML login request (UID %q, REDIRECT_PORT %q)", excerpt(uid), excerpt(portText))
+		fail(w, http.StatusBadRequest, "Bad request")
+		return
+	}
+	server := d.serverOf(l)
+	if server == "" {
+		fail(w, http.StatusNotFound, "SAML is not enabled on this interface")
+		return
+	}
+	uid = strings.ToUpper(uid)
+	// FortiOS's source line numbers, as public debug output shows them
+	d.log.Printf(1, "[authd_local_saml_auth:5602]: SAML login with UID '%s'.", uid)
+	p := &pendingLogin{id: randomHex(8), uid: uid, redirectPort: port, server: server, created: d.now()}
+	d.mu.Lock()
+	d.expireLocked()
+	if len(d.pending) >= maxPending {
+		var oldest *pendingLogin
+		for _, q := range d.pending {
+			if oldest == nil || q.created.Before(oldest.created) {
+				oldest = q
+			}
+		}
+		delete(d.pending, oldest.id)
+	}
+	d.pending[p.id] = p
+	d.mu.Unlock()
+	next := "https://" + r.Host + "/saml?" + p.id
+	d.log.Printf(1, "[authd_http_prepare_javascript_redir:3852]: %s", next)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	// the page FortiClient's embedded browser runs (a script and a
+	// link for a browser without scripts)
+	fmt.Fprintf(w, "<html><head><script>window.location=%q;</script></head><body><a href=\"%s\">Continue to the identity provider</a></body></html>\n", next, html.EscapeString(next))
+}
+
+func (d *Daemon) expireLocked() {
+	now := d.now()
+	for id, p := range d.pending {
+		if now.Sub(p.created) > pendingLifetime {
+			delete(d.pending, id)
+		}
+	}
+	for uid, t := range d.tokens {
+		if !now.Before(t.login.Expires) {
+			delete(d.tokens, uid)
+		}
+	}
+}
+
+// toIdP sends the browser to the IdP with samld's AuthnRequest; the
+// RelayState carries the login's id as FortiOS's does ("magic=…", seed
+// 001).
+func (d *Daemon) toIdP(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.RawQuery
+	d.mu.Lock()
+	d.expireLocked()
+	p := d.pending[id]
+	d.mu.Unlock()
+	if p == nil {
+		fail(w, http.StatusNotFound, "The SAML login has expired; connect again from FortiClient")
+		return
+	}
+	_, to, err := d.saml.Login(p.server, "magic="+p.id)
+	if err != nil {
+		d.log.Printf(1, "authd: SAML login through %q: %v", p.server, err)
+		fail(w, http.StatusInternalServerError, "SAML login failed: "+err.Error())
+		return
+	}
+	http.Redirect(w, r, to, http.StatusFound)
+}
+
+// acs takes the IdP's Response: samld verifies it, authd issues the token
+// and sends the browser back to FortiClient.
+func (d *Daemon) acs(w http.ResponseWriter, r *http.Request, l *listener) {
+	if r.Method != http.MethodPost {
+		fail(w, http.StatusMethodNotAllowed, "The assertion consumer takes HTTP-POST")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		fail(w, http.StatusBadRequest, "Bad request")
+		return
+	}
+	id, _ := strings.CutPrefix(r.PostForm.Get("RelayState"), "magic=")
+	d.mu.Lock()
+	d.expireLocked()
+	p := d.pending[id]
+	d.mu.Unlock()
+	if p == nil {
+		d.log.Printf(1, "authd: SAML response with no FortiClient login pending (RelayState %q)", excerpt(r.PostForm.Get("RelayState")))
+		fail(w, http.StatusForbidden, "No SAML login is pending; connect again from FortiClient")
+		return
+	}
+	acsURL := "https://" + r.Host + r.URL.Path
+	a, err := d.saml.Consume(p.server, acsURL, r.PostForm.Get("SAMLResponse"))
+	if err != nil {
+		d.log.Printf(1, "authd: SAML login of UID '%s' refused: %v", p.uid, err)
+		fail(w, http.StatusForbidden, "SAML authentication failed")
+		return
+	}
+	user := a.User
+	if user == "" {
+		user = p.uid // FortiOS's fallback when user-name is missing
+	}
+	now := d.now()
+	d.mu.Lock()
+	delete(d.pending, p.id)
+	groups := d.cfg.groupsOf(p.server, a.Groups)
+	t := &issued{token: randomHex(16), login: authapi.SAMLLogin{UID: p.uid, User: user, Server: p.server, Groups: groups, IdPGroups: a.Groups, Issued: now, Expires: now.Add(TokenLifetime)}}
+	d.tokens[p.uid] = t
+	d.mu.Unlock()
+	d.log.Printf(1, "authd: SAML user '%s' (UID '%s') authenticated by %q, groups %s", user, p.uid, p.server, strings.Join(groups, ","))
+	back := fmt.Sprintf("http://localhost:%d/?tokenid=%s&username=%s", p.redirectPort, t.token, url.QueryEscape(user))
+	http.Redirect(w, r, back, http.StatusFound)
+}
+
+func (d *Daemon) metadata(w http.ResponseWriter, r *http.Request, l *listener) {
+	md, err := d.saml.Metadata(d.serverOf(l))
+	if err != nil {
+		fail(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	w.Write(md)
+}
+
+func (d *Daemon) logout(w http.ResponseWriter, r *http.Request, l *listener) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		fail(w, http.StatusBadRequest, "Bad request")
+		return
+	}
+	next, err := d.saml.Logout(d.serverOf(l), r.Form)
+	if err != nil {
+		d.log.Printf(1, "authd: SAML logout refused: %v", err)
+		fail(w, http.StatusBadRequest, "SAML logout failed")
+		return
+	}
+	if next != "" {
+		http.Redirect(w, r, next, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	io.WriteString(w, "<html><body><h3>You are logged out.</h3></body></html>\n")
+}
+
+// Token is authapi.Tokens.Token.
+func (d *Daemon) Token(uid string) (string, authapi.SAMLLogin, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expireLocked()
+	t := d.tokens[strings.ToUpper(uid)]
+	if t == nil {
+		return "", authapi.SAMLLogin{}, false
+	}
+	return t.token, t.login, true
+}
+
+// Redeem is authapi.Tokens.Redeem.
+func (d *Daemon) Redeem(uid, token string) (authapi.SAMLLogin, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expireLocked()
+	uid = strings.ToUpper(uid)
+	t := d.tokens[uid]
+	if t == nil || t.token != token {
+		return authapi.SAMLLogin{}, false
+	}
+	delete(d.tokens, uid)
+	return t.login, true
+}
+
+var _ authapi.Tokens = (*Daemon)(nil)
+
+// excerpt quotes at most 40 bytes of what a client sent.
+func excerpt(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
