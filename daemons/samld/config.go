@@ -1,0 +1,259 @@
+package samld
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fosim/fosim/cmdb"
+)
+
+// Tables samld reads.
+const (
+	tableSAML   = "user saml"
+	tableLocal  = "vpn certificate local"
+	tableRemote = "vpn certificate remote"
+)
+
+// Server is one `config user saml` entry in samld's own types.
+type Server struct {
+	Name string
+	// The SP side: this appliance.
+	EntityID  string // entity-id
+	ACSURL    string // single-sign-on-url
+	LogoutURL string // single-logout-url
+	// The IdP side.
+	IdPEntityID  string // idp-entity-id
+	IdPLoginURL  string // idp-single-sign-on-url
+	IdPLogoutURL string // idp-single-logout-url
+	IdPCert      *x509.Certificate
+	IdPCertName  string
+	// SigningCert and SigningKey are `cert` (a vpn certificate local);
+	// nil when the entry has none: requests then go unsigned.
+	SigningCert *x509.Certificate
+	SigningKey  crypto.Signer
+	// SHA1 is digest-method sha1 (rsa-sha1 request signatures), else sha256.
+	SHA1 bool
+	// UserAttr and GroupAttr name the assertion attributes holding the
+	// user name and its groups: user-name / group-name, or the claim URIs
+	// of user-claim-type / group-claim-type with adfs-claim enable.
+	UserAttr, GroupAttr string
+	ForceAuthn          bool // reauth enable
+	// RequireBothSigned is require-signed-resp-and-asrt enable.
+	RequireBothSigned bool
+	LimitRelayState   bool          // limit-relaystate enable
+	ClockTolerance    time.Duration // clock-tolerance
+}
+
+// Config is every SAML server samld runs on.
+type Config struct {
+	Servers  map[string]*Server
+	Revision uint64
+}
+
+type reader struct {
+	s *cmdb.Schema
+	v cmdb.View
+}
+
+func (r reader) values(table string, e *cmdb.Entry, attr string) []string {
+	t := r.s.Table(table)
+	if t == nil {
+		return nil
+	}
+	a := t.Attr(attr)
+	if a == nil {
+		return nil
+	}
+	return e.Get(a)
+}
+
+func (r reader) value(table string, e *cmdb.Entry, attr string) string {
+	if v := r.values(table, e, attr); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// loadConfig reads samld's configuration from the running CMDB.
+func loadConfig(st *cmdb.Store) (*Config, error) {
+	var cfg *Config
+	var err error
+	// One read lock for the view, its revision and its key (see
+	// cmdb.Store.ReadCommitted): no other store call inside.
+	st.ReadCommitted(func(v cmdb.View, revision uint64, secrets *cmdb.Secrets) {
+		cfg, err = readConfig(reader{s: st.Schema(), v: v}, secrets)
+		if cfg != nil {
+			cfg.Revision = revision
+		}
+	})
+	return cfg, err
+}
+
+// readConfig reads every user saml entry. secrets is nil in Validate,
+// which cannot decrypt: the signing keys are then not read.
+func readConfig(r reader, secrets *cmdb.Secrets) (*Config, error) {
+	cfg := &Config{Servers: map[string]*Server{}}
+	rows := r.v.Table(tableSAML)
+	if rows == nil {
+		return cfg, nil
+	}
+	var errs []error
+	for _, e := range rows.Ordered() {
+		s, err := readServer(r, e, secrets)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("user saml %q: %w", e.Key, err))
+			continue
+		}
+		cfg.Servers[s.Name] = s
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func readServer(r reader, e *cmdb.Entry, secrets *cmdb.Secrets) (*Server, error) {
+	const t = tableSAML
+	s := &Server{Name: e.Key}
+	s.EntityID = r.value(t, e, "entity-id")
+	s.ACSURL = r.value(t, e, "single-sign-on-url")
+	s.LogoutURL = r.value(t, e, "single-logout-url")
+	s.IdPEntityID = r.value(t, e, "idp-entity-id")
+	s.IdPLoginURL = r.value(t, e, "idp-single-sign-on-url")
+	s.IdPLogoutURL = r.value(t, e, "idp-single-logout-url")
+	for _, u := range []struct{ attr, v string }{
+		{"single-sign-on-url", s.ACSURL}, {"single-logout-url", s.LogoutURL},
+		{"idp-single-sign-on-url", s.IdPLoginURL}, {"idp-single-logout-url", s.IdPLogoutURL},
+	} {
+		if u.v == "" {
+			continue
+		}
+		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return nil, fmt.Errorf("%s %q is not an http(s) URL", u.attr, u.v)
+		}
+	}
+	s.SHA1 = r.value(t, e, "digest-method") == "sha1"
+	s.ForceAuthn = r.value(t, e, "reauth") == "enable"
+	s.RequireBothSigned = r.value(t, e, "require-signed-resp-and-asrt") == "enable"
+	s.LimitRelayState = r.value(t, e, "limit-relaystate") == "enable"
+	secs, _ := strconv.Atoi(r.value(t, e, "clock-tolerance"))
+	s.ClockTolerance = time.Duration(secs) * time.Second
+	s.UserAttr = r.value(t, e, "user-name")
+	s.GroupAttr = r.value(t, e, "group-name")
+	if r.value(t, e, "adfs-claim") == "enable" {
+		s.UserAttr = claimURIs[r.value(t, e, "user-claim-type")]
+		s.GroupAttr = claimURIs[r.value(t, e, "group-claim-type")]
+	}
+	if name := r.value(t, e, "idp-cert"); name != "" {
+		re := r.v.Entry(tableRemote, name)
+		if re == nil {
+			return nil, fmt.Errorf("idp-cert %q: no such vpn certificate remote", name)
+		}
+		c, err := parseCertificate(r.value(tableRemote, re, "remote"))
+		if err != nil {
+			return nil, fmt.Errorf("idp-cert %q: %w", name, err)
+		}
+		s.IdPCert, s.IdPCertName = c, name
+	}
+	if name := r.value(t, e, "cert"); name != "" {
+		le := r.v.Entry(tableLocal, name)
+		if le == nil {
+			return nil, fmt.Errorf("cert %q: no such vpn certificate local", name)
+		}
+		c, err := parseCertificate(r.value(tableLocal, le, "certificate"))
+		if err != nil {
+			return nil, fmt.Errorf("cert %q: %w", name, err)
+		}
+		s.SigningCert = c
+		if secrets != nil {
+			key, err := readPrivateKey(r, le, secrets)
+			if err != nil {
+				return nil, fmt.Errorf("cert %q: %w", name, err)
+			}
+			if !publicKeysEqual(key.Public(), c.PublicKey) {
+				return nil, fmt.Errorf("cert %q: the private key does not match the certificate", name)
+			}
+			s.SigningKey = key
+		}
+	}
+	return s, nil
+}
+
+func parseCertificate(text string) (*x509.Certificate, error) {
+	b, _ := pem.Decode([]byte(strings.TrimSpace(text)))
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM certificate")
+	}
+	return x509.ParseCertificate(b.Bytes)
+}
+
+// readPrivateKey decrypts a local certificate's private-key (stored as an
+// ENC secret) and parses the PEM key in it.
+func readPrivateKey(r reader, e *cmdb.Entry, secrets *cmdb.Secrets) (crypto.Signer, error) {
+	enc := r.values(tableLocal, e, "private-key")
+	if len(enc) != 2 || enc[0] != "ENC" {
+		return nil, errors.New("no private key")
+	}
+	plain, err := secrets.Decrypt(enc[1])
+	if err != nil {
+		return nil, fmt.Errorf("private key: %w", err)
+	}
+	b, _ := pem.Decode([]byte(strings.TrimSpace(plain)))
+	if b == nil {
+		return nil, errors.New("private key: not PEM")
+	}
+	var key any
+	switch b.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(b.Bytes)
+	default:
+		// An "ENCRYPTED PRIVATE KEY" with the certificate's password.
+		return nil, fmt.Errorf("not simulated yet: private keys of PEM type %q (password-protected keys)", b.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("private key: %w", err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("private key cannot sign")
+	}
+	return signer, nil
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
+}
+
+// claimURIs are the claim types of user-claim-type / group-claim-type
+// (adfs-claim enable): the AD FS claim type URIs of the same names.
+var claimURIs = map[string]string{
+	"email":                       "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+	"given-name":                  "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+	"name":                        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+	"upn":                         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+	"common-name":                 "http://schemas.xmlsoap.org/claims/CommonName",
+	"email-adfs-1x":               "http://schemas.xmlsoap.org/claims/EmailAddress",
+	"group":                       "http://schemas.xmlsoap.org/claims/Group",
+	"upn-adfs-1x":                 "http://schemas.xmlsoap.org/claims/UPN",
+	"role":                        "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+	"sur-name":                    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+	"ppid":                        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/privatepersonalidentifier",
+	"name-identifier":             "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
+	"authentication-method":       "http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod",
+	"deny-only-group-sid":         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/denyonlysid",
+	"deny-only-primary-sid":       "http://schemas.microsoft.com/ws/2008/06/identity/claims/denyonlyprimarysid",
+	"deny-only-primary-group-sid": "http://schemas.microsoft.com/ws/2008/06/identity/claims/denyonlyprimarygroupsid",
+	"group-sid":                   "http://schemas.microsoft.com/ws/2008/06/identity/claims/groupsid",
+	"primary-group-sid":           "http://schemas.microsoft.com/ws/2008/06/identity/claims/primarygroupsid",
+	"primary-sid":                 "http://schemas.microsoft.com/ws/2008/06/identity/claims/primarysid",
+	"windows-account-name":        "http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname",
+}
