@@ -51,6 +51,10 @@ commands:
   idp [--data DIR] [--listen ADDR] [--server-address ADDR] | idp user|sp|set|show|sessions|clock …
                            a FortiAuthenticator-style SAML IdP, a peer of the
                            appliance in its own process (peers/idp/README.md)
+  ems [--data DIR] [--listen ADDR] | ems endpoint|rule|token|down|up|slow|show …
+                           a FortiClient EMS (endpoints, ZTNA tags and tokens),
+                           a peer of the appliance in its own process
+                           (peers/ems/README.md)
 
 The data directory is --data, else $FOSIM_DATA, else $XDG_STATE_HOME/fosim
 (~/.local/state/fosim). It is created with factory defaults on first use.
@@ -127,6 +131,7 @@ verbatim.
 	"help": usage,
 	"lab":  labUsage,
 	"idp":  idpUsage,
+	"ems":  emsUsage,
 }
 
 // hostCommands are the commands that reach a running appliance's store
@@ -164,7 +169,7 @@ type invocation struct {
 }
 
 // ownArguments are the commands that parse their own arguments.
-var ownArguments = map[string]bool{"client": true, "lab": true, "idp": true}
+var ownArguments = map[string]bool{"client": true, "lab": true, "idp": true, "ems": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -286,6 +291,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return labCmd(inv.rest, stdout, stderr)
 	case "idp":
 		return idpCmd(inv.rest, inv.flags["data"], stdin, stdout, stderr)
+	case "ems":
+		return emsCmd(inv.rest, inv.flags["data"], stdin, stdout, stderr)
 	}
 	switch {
 	case inv.help && (inv.globalHelp || inv.cmd == "help"):
