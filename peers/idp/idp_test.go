@@ -567,7 +567,7 @@ func TestTOTPLoginWithOathtoolCodes(t *testing.T) {
 		form.Set("password", "s3cret")
 		p = read(t, func() (*http.Response, error) { return b.PostForm(p.action, form) })
 		for _, c := range codes {
-			if !strings.Contains(p.body, `name="token"`) || p.fields.Get("pending") == "" {
+			if !strings.Contains(p.body, `name="token"`) || p.fields.Get("login") == "" {
 				t.Fatalf("no token form: %d %s", p.status, p.body)
 			}
 			form := p.fields

@@ -1,16 +1,16 @@
 package idp
 
 import (
+	"container/heap"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"html/template"
 	"io"
 	"log"
 	"net/http"
@@ -24,8 +24,6 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	"github.com/fosim/fosim/clock"
 )
@@ -34,27 +32,45 @@ import (
 const sessionCookie = "fosim_idp_session"
 
 // Server is the IdP's HTTP side: per SP prefix the metadata, login
-// (HTTP-Redirect and HTTP-POST AuthnRequests) and logout URLs.
+// (HTTP-Redirect and HTTP-POST AuthnRequests) and logout URLs, and the
+// administration pages under /admin/.
 type Server struct {
-	dir     string
-	clock   *clock.Clock
-	cert    *x509.Certificate
-	key     *rsa.PrivateKey
-	certPEM []byte
-	logger  *log.Logger
+	dir    string
+	clock  *clock.Clock
+	logger *log.Logger
+	// replays records answered AuthnRequest and LogoutRequest IDs.
+	replays *replayCache
 
 	mu       sync.Mutex
 	cfg      *Config
 	cfgStamp string // modification time, size and inode the configuration was read at
+	certs    map[string]keyPair
 	sessions map[string]*session
-	// pending are the logins waiting for a token code, by their id.
-	pending map[string]pendingLogin
+	// byHandle finds a session by the handle the session list shows (the
+	// session id is the browser's cookie and is shown nowhere).
+	byHandle map[string]*session
+	// expiries orders the sessions by expiry; expiryTimer, due at
+	// expiryAt, flushes the first ones.
+	expiries    expiryHeap[*session]
+	expiryTimer *clock.Timer
+	expiryAt    time.Time
+	// logins are the logins in progress, by their id.
+	logins map[string]*pendingLogin
 	// lastTOTP is each user's last accepted time step: a code is good once.
 	lastTOTP map[string]uint64
 	// failures counts each user's wrong passwords and codes in a row;
 	// lockedUntil is when a locked-out user may try again (lab clock).
 	failures    map[string]int
 	lockedUntil map[string]time.Time
+
+	admin adminState
+}
+
+// keyPair is an IdP certificate and its key.
+type keyPair struct {
+	cert    *x509.Certificate
+	key     *rsa.PrivateKey
+	certPEM []byte
 }
 
 // Lockout: after lockoutAttempts wrong passwords or token codes in a row a
@@ -76,8 +92,10 @@ func (s *Server) locked(user string) bool {
 }
 
 // failed counts a wrong password or code of an existing user; it reports
-// whether that locked the user out. Called with s.mu held.
+// whether that locked the user out.
 func (s *Server) failed(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.failures[user]++
 	if s.failures[user] < lockoutAttempts {
 		return false
@@ -87,28 +105,25 @@ func (s *Server) failed(user string) bool {
 	return true
 }
 
-// pendingLogin is a login whose password was right, waiting for its token
-// code.
-type pendingLogin struct {
-	user    string
-	expires time.Time
+func (s *Server) succeeded(user string) {
+	s.mu.Lock()
+	delete(s.failures, user)
+	s.mu.Unlock()
 }
-
-// tokenWait is how long the token form stays good after the password.
-const tokenWait = 3 * time.Minute
 
 // session is one browser's login at the IdP.
 type session struct {
 	id      string
+	handle  string
 	user    string
 	sps     []string // names of the SPs it was used for
 	created time.Time
 	expires time.Time
-	timer   *clock.Timer
 }
 
 // SessionInfo is one row of the session list.
 type SessionInfo struct {
+	ID   string `json:"id"` // the handle "fosim idp session end" and the GUI name it by
 	User    string    `json:"user"`
 	SP      string    `json:"sp"`
 	Created time.Time `json:"created"`
@@ -124,18 +139,49 @@ func NewServer(dir string, clk *clock.Clock, logOut io.Writer) (*Server, error) 
 	if _, err := Open(dir); err != nil {
 		return nil, err
 	}
-	cert, key, certPEM, err := loadCertificate(dir)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{dir: dir, clock: clk, cert: cert, key: key, certPEM: certPEM,
-		logger: log.New(logOut, "idp: ", log.LstdFlags), sessions: map[string]*session{},
-		pending: map[string]pendingLogin{}, lastTOTP: map[string]uint64{},
+	s := &Server{dir: dir, clock: clk, logger: log.New(logOut, "idp: ", log.LstdFlags), replays: newReplayCache(),
+		certs: map[string]keyPair{}, sessions: map[string]*session{}, byHandle: map[string]*session{},
+		logins: map[string]*pendingLogin{}, lastTOTP: map[string]uint64{},
 		failures: map[string]int{}, lockedUntil: map[string]time.Time{}}
+	s.admin.init()
 	if _, err := s.config(); err != nil {
 		return nil, err
 	}
+	if _, err := s.keyPair(""); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// keyPair is the IdP certificate called name ("": the default one of the
+// configuration). Certificates never change once made, so each is read
+// once.
+func (s *Server) keyPair(name string) (keyPair, error) {
+	if name == "" {
+		cfg, err := s.config()
+		if err != nil {
+			return keyPair{}, err
+		}
+		name = cfg.DefaultCertificate
+	}
+	if name == "" {
+		name = DefaultCertificateName
+	}
+	s.mu.Lock()
+	kp, ok := s.certs[name]
+	s.mu.Unlock()
+	if ok {
+		return kp, nil
+	}
+	cert, key, certPEM, err := readKeyPair(certificatePaths(s.dir, name))
+	if err != nil {
+		return keyPair{}, fmt.Errorf("IdP certificate %q: %w", name, err)
+	}
+	kp = keyPair{cert: cert, key: key, certPEM: certPEM}
+	s.mu.Lock()
+	s.certs[name] = kp
+	s.mu.Unlock()
+	return kp, nil
 }
 
 // config is the stored configuration, read again when the file changed
@@ -164,18 +210,40 @@ func (s *Server) config() (*Config, error) {
 	return cfg, nil
 }
 
-// Handler serves the SAML URLs and the certificate.
+// Handler serves the SAML URLs, the certificates and the administration
+// pages (/admin/).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /saml-idp/{prefix}/metadata/{$}", s.serve((*saml.IdentityProvider).ServeMetadata))
-	mux.HandleFunc("/saml-idp/{prefix}/login/{$}", s.serve((*saml.IdentityProvider).ServeSSO))
+	mux.HandleFunc("/saml-idp/{prefix}/login/{$}", s.serve(func(idp *saml.IdentityProvider, w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.FormValue("login") != "" {
+			s.continueLogin(w, r)
+			return
+		}
+		idp.ServeSSO(w, r)
+	}))
 	mux.HandleFunc("/saml-idp/{prefix}/logout/{$}", s.serve((*saml.IdentityProvider).ServeSLO))
 	mux.HandleFunc("GET /saml-idp/cert/{$}", func(w http.ResponseWriter, r *http.Request) {
+		kp, err := s.keyPair("")
+		if err != nil {
+			s.logger.Printf("certificate: %v", err)
+			http.Error(w, "the IdP certificate cannot be read", http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		w.Header().Set("Content-Disposition", `attachment; filename="idp-cert.pem"`)
-		w.Write(s.certPEM)
+		w.Write(kp.certPEM)
 	})
+	s.adminRoutes(mux)
 	return mux
+}
+
+// spKey is where serve leaves the configuration and SP a request is for.
+type spKey struct{}
+
+type spContext struct {
+	cfg *Config
+	sp  ServiceProvider
 }
 
 func (s *Server) serve(h func(*saml.IdentityProvider, http.ResponseWriter, *http.Request)) http.HandlerFunc {
@@ -188,16 +256,23 @@ func (s *Server) serve(h func(*saml.IdentityProvider, http.ResponseWriter, *http
 		}
 		sp, ok := cfg.serviceProviderByPrefix(r.PathValue("prefix"))
 		if !ok {
-			s.logger.Printf("%s %s: no service provider has IdP prefix %q", r.Method, r.URL.Path, r.PathValue("prefix"))
-			http.Error(w, "no service provider has this IdP prefix", http.StatusNotFound)
+			s.refuse(w, http.StatusNotFound, "No service provider has this IdP prefix.",
+				"%s %s: no service provider has IdP prefix %q", r.Method, r.URL.Path, r.PathValue("prefix"))
 			return
 		}
 		if sp.Disabled {
-			s.logger.Printf("%s %s: service provider %q is disabled", r.Method, r.URL.Path, sp.Name)
-			http.Error(w, "this service provider is disabled", http.StatusForbidden)
+			s.refuse(w, http.StatusForbidden, "This service provider is disabled.",
+				"%s %s: service provider %q is disabled", r.Method, r.URL.Path, sp.Name)
 			return
 		}
-		h(s.identityProvider(cfg, sp, r), w, r)
+		idp, err := s.identityProvider(cfg, sp, r)
+		if err != nil {
+			s.logger.Printf("%s: %v", sp.Name, err)
+			http.Error(w, "the IdP certificate cannot be read", http.StatusInternalServerError)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), spKey{}, spContext{cfg, sp}))
+		h(idp, w, r)
 	}
 }
 
@@ -211,16 +286,20 @@ func IdPURLs(serverAddress, prefix string) URLs {
 	return URLs{EntityID: base + "metadata/", Login: base + "login/", Logout: base + "logout/"}
 }
 
-func (s *Server) identityProvider(cfg *Config, sp ServiceProvider, r *http.Request) *saml.IdentityProvider {
+func (s *Server) identityProvider(cfg *Config, sp ServiceProvider, r *http.Request) (*saml.IdentityProvider, error) {
+	kp, err := s.keyPair(sp.IdPCertificate)
+	if err != nil {
+		return nil, err
+	}
 	addr := cfg.ServerAddress
 	if addr == "" {
 		addr = r.Host
 	}
 	u := IdPURLs(addr, sp.Prefix)
 	parse := func(raw string) url.URL { p, _ := url.Parse(raw); return *p }
-	return &saml.IdentityProvider{
-		Key:                     s.key,
-		Certificate:             s.cert,
+	idp := &saml.IdentityProvider{
+		Key:                     kp.key,
+		Certificate:             kp.cert,
 		Logger:                  s.logger,
 		MetadataURL:             parse(u.EntityID),
 		SSOURL:                  parse(u.Login),
@@ -229,7 +308,14 @@ func (s *Server) identityProvider(cfg *Config, sp ServiceProvider, r *http.Reque
 		ServiceProviderProvider: spMetadata{sp},
 		SessionProvider:         &sessionProvider{s: s, cfg: cfg, sp: sp},
 		SignatureMethod:         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+		WantAuthnRequestsSigned: sp.RequireSignedRequests,
+		ReplayCache:             s.replays,
+		OnError:                 func(w http.ResponseWriter, r *http.Request, status int, err error) { s.samlError(w, r, sp, status, err) },
 	}
+	if sp.NoAutoReturn {
+		idp.ResponseFormTemplate = continuePage
+	}
+	return idp, nil
 }
 
 // spMetadata is the one SP a prefix serves, as SAML metadata.
@@ -257,74 +343,52 @@ func (m spMetadata) GetServiceProvider(_ *http.Request, id string) (*saml.Entity
 	return &saml.EntityDescriptor{EntityID: m.sp.EntityID, SPSSODescriptors: []saml.SPSSODescriptor{d}}, nil
 }
 
-// sessionProvider finds the browser's session or shows the login form.
+// sessionProvider finds the browser's session, or starts a login.
 type sessionProvider struct {
 	s   *Server
 	cfg *Config
 	sp  ServiceProvider
 }
 
+// authenticatedKey marks, in a request's context, the session the login
+// just opened: its AuthnRequest, sent again, is answered from it whatever
+// ForceAuthn says.
+type authenticatedKey struct{}
+
 func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req *saml.IdpAuthnRequest) *saml.Session {
 	s := p.s
-	if r.Method == http.MethodPost && r.PostForm.Has("pending") {
-		u, ok, message := p.checkToken(r.PostForm.Get("pending"), r.PostForm.Get("token"))
-		if !ok {
-			if message == "" {
-				p.loginForm(w, req, "Invalid token code.", r.PostForm.Get("pending"))
-			} else {
-				p.loginForm(w, req, message, "")
-			}
-			return nil
-		}
-		return p.login(w, r, u)
+	replayKey := "fosim AuthnRequest:" + p.sp.EntityID + " " + req.Request.ID
+	if s.replays.seen(replayKey) {
+		s.refuse(w, http.StatusBadRequest, "This SAML request was already answered: its ID is replayed.",
+			"%s: AuthnRequest ID %q from %s replayed", p.sp.Name, req.Request.ID, p.sp.EntityID)
+		return nil
 	}
-	if r.Method == http.MethodPost && r.PostForm.Has("username") {
-		name := r.PostForm.Get("username")
-		if s.locked(name) {
-			s.logger.Printf("login for %s: %q is locked out", p.sp.Name, name)
-			p.loginForm(w, req, lockedMessage, "")
-			return nil
-		}
-		u, ok := p.cfg.checkPassword(name, r.PostForm.Get("password"))
+	answer := func(sess session) *saml.Session {
+		u, ok := p.cfg.user(sess.user)
 		if !ok {
-			s.logger.Printf("login for %s: wrong user name or password for %q", p.sp.Name, name)
-			message := "Invalid username or password."
-			if _, known := p.cfg.user(name); known {
-				s.mu.Lock()
-				if s.failed(name) {
-					s.logger.Printf("login for %s: %q locked out after %d failed logins", p.sp.Name, name, lockoutAttempts)
-					message = lockedMessage
-				}
-				s.mu.Unlock()
-			}
-			p.loginForm(w, req, message, "")
 			return nil
 		}
-		s.mu.Lock()
-		delete(s.failures, name)
-		s.mu.Unlock()
-		if u.TOTPSecret != "" {
-			id := randomID()
-			now := time.Now()
-			s.mu.Lock()
-			for old, pl := range s.pending { // abandoned token forms
-				if now.After(pl.expires) {
-					delete(s.pending, old)
-				}
-			}
-			s.pending[id] = pendingLogin{user: u.Name, expires: now.Add(tokenWait)}
-			s.mu.Unlock()
-			p.loginForm(w, req, "", id)
+		// Every AuthnRequest is answered once, signed or not (crewjam's
+		// own cache records signed ones only).
+		if err := s.replays.Consume(replayKey, req.Request.IssueInstant.Add(saml.MaxIssueDelay)); err != nil {
+			s.refuse(w, http.StatusBadRequest, "This SAML request was already answered: its ID is replayed.",
+				"%s: AuthnRequest ID %q from %s replayed", p.sp.Name, req.Request.ID, p.sp.EntityID)
 			return nil
 		}
-		return p.login(w, r, u)
+		return p.samlSession(sess, u)
+	}
+	if id, ok := r.Context().Value(authenticatedKey{}).(string); ok {
+		if sess, ok := s.validSession(id, p.sp.Name); ok {
+			return answer(sess)
+		}
 	}
 	forced := req.Request.ForceAuthn != nil && *req.Request.ForceAuthn && p.cfg.HonourForceAuthn
 	if c, err := r.Cookie(sessionCookie); err == nil && !forced {
 		if sess, ok := s.validSession(c.Value, p.sp.Name); ok {
-			if u, ok := p.cfg.user(sess.user); ok {
-				return p.samlSession(sess, u)
+			if ss := answer(sess); ss != nil {
+				return ss
 			}
+			return nil
 		}
 	}
 	if req.Request.IsPassive != nil && *req.Request.IsPassive {
@@ -337,68 +401,8 @@ func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req
 		}
 		return nil
 	}
-	p.loginForm(w, req, "", "")
+	s.startLogin(w, r, p.cfg, p.sp)
 	return nil
-}
-
-// checkToken checks the token code of a pending login. The codes follow
-// the token's own clock, the host's real time, not the lab clock. A bad
-// code leaves the login pending (ok false, no message); an unknown or
-// expired one ends it (a message).
-func (p *sessionProvider) checkToken(id, code string) (User, bool, string) {
-	s := p.s
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pl, ok := s.pending[id]
-	if !ok || now.After(pl.expires) {
-		delete(s.pending, id)
-		s.logger.Printf("login for %s: token form expired", p.sp.Name)
-		return User{}, false, "The login expired; log in again."
-	}
-	u, ok := p.cfg.user(pl.user)
-	if !ok || u.TOTPSecret == "" {
-		delete(s.pending, id)
-		return User{}, false, "The login expired; log in again."
-	}
-	step := matchedStep(u.TOTPSecret, code, now)
-	if step == 0 || step <= s.lastTOTP[u.Name] {
-		s.logger.Printf("login for %s: wrong or already used token code for %q", p.sp.Name, u.Name)
-		if s.failed(u.Name) {
-			s.logger.Printf("login for %s: %q locked out after %d failed logins", p.sp.Name, u.Name, lockoutAttempts)
-			delete(s.pending, id)
-			return User{}, false, lockedMessage
-		}
-		return User{}, false, ""
-	}
-	delete(s.failures, u.Name)
-	s.lastTOTP[u.Name] = step
-	delete(s.pending, id)
-	return u, true, ""
-}
-
-// totpOptions are FortiToken Mobile's: SHA-1, 6 digits, 30 seconds.
-var totpOptions = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
-
-// matchedStep is the time step whose code code is, within one step of
-// drift either way, plus one (0: none matches). A code is good once: the
-// caller refuses a step at or before the last one it accepted.
-func matchedStep(secret, code string, now time.Time) uint64 {
-	for _, drift := range []int64{-1, 0, 1} {
-		t := now.Add(time.Duration(drift*30) * time.Second)
-		want, err := totp.GenerateCodeCustom(secret, t, totpOptions)
-		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
-			return uint64(t.Unix())/30 + 1
-		}
-	}
-	return 0
-}
-
-// login opens a session for u after its credentials were checked.
-func (p *sessionProvider) login(w http.ResponseWriter, r *http.Request, u User) *saml.Session {
-	sess := p.s.newSession(u.Name, p.sp.Name, time.Duration(p.cfg.SessionTimeoutMinutes)*time.Minute)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.id, Path: "/saml-idp/", HttpOnly: true, SameSite: http.SameSiteNoneMode, Secure: r.TLS != nil})
-	return p.samlSession(sess, u)
 }
 
 // validSession is the session id names when it has not expired on the
@@ -419,24 +423,66 @@ func (s *Server) validSession(id, sp string) (session, bool) {
 
 func (s *Server) newSession(user, sp string, timeout time.Duration) session {
 	now := s.clock.Now()
-	sess := &session{id: randomID(), user: user, sps: []string{sp}, created: now, expires: now.Add(timeout)}
-	// The expiry flushes the session from the list, as FortiAuthenticator
-	// does, when the lab clock passes it. The timer is set before the
-	// session is visible, so whoever removes it finds it.
-	sess.timer = s.clock.AfterFunc(timeout, func() { s.removeSession(sess.id) })
+	sess := &session{id: randomID(), handle: randomID()[:16], user: user, sps: []string{sp}, created: now, expires: now.Add(timeout)}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.sessions[sess.id] = sess
-	s.mu.Unlock()
+	s.byHandle[sess.handle] = sess
+	heap.Push(&s.expiries, expiryItem[*session]{at: sess.expires, v: sess})
+	s.armExpiry(now)
 	return *sess
 }
 
+// expiryGrain groups session expiries: one clock timer flushes every
+// session due within the same second, so a lab clock advance past 100,000
+// sessions fires a handful of timers rather than 100,000 (validSession
+// checks the exact expiry either way).
+const expiryGrain = time.Second
+
+// armExpiry sets the one expiry timer for the first session due, when it
+// is not set for it already; called with s.mu held.
+func (s *Server) armExpiry(now time.Time) {
+	if s.expiries.Len() == 0 {
+		return
+	}
+	due := s.expiries.items[0].at.Truncate(expiryGrain).Add(expiryGrain)
+	if s.expiryTimer != nil && !s.expiryAt.After(due) {
+		return
+	}
+	if s.expiryTimer != nil {
+		s.expiryTimer.Stop()
+	}
+	s.expiryAt = due
+	s.expiryTimer = s.clock.AfterFunc(due.Sub(now), s.flushExpired)
+}
+
+// flushExpired removes the sessions that have expired from the list, as
+// FortiAuthenticator does when their time is up, and arms the timer for
+// the next ones.
+func (s *Server) flushExpired() {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.expiries.Len() > 0 && !s.expiries.items[0].at.After(now) {
+		sess := heap.Pop(&s.expiries).(expiryItem[*session]).v
+		if s.sessions[sess.id] == sess {
+			delete(s.sessions, sess.id)
+			delete(s.byHandle, sess.handle)
+		}
+	}
+	s.expiryTimer = nil
+	s.armExpiry(now)
+}
+
+// removeSession ends a session before its time (logout, the session
+// list's "end"); its entry in the expiry heap goes when it would have
+// expired.
 func (s *Server) removeSession(id string) {
 	s.mu.Lock()
-	sess, ok := s.sessions[id]
-	delete(s.sessions, id)
-	s.mu.Unlock()
-	if ok && sess.timer != nil {
-		sess.timer.Stop()
+	defer s.mu.Unlock()
+	if sess, ok := s.sessions[id]; ok {
+		delete(s.sessions, id)
+		delete(s.byHandle, sess.handle)
 	}
 }
 
@@ -451,7 +497,7 @@ func (s *Server) Sessions() []SessionInfo {
 			continue
 		}
 		for _, sp := range sess.sps {
-			rows = append(rows, SessionInfo{User: sess.user, SP: sp, Created: sess.created, Expires: sess.expires})
+			rows = append(rows, SessionInfo{ID: sess.handle, User: sess.user, SP: sp, Created: sess.created, Expires: sess.expires})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -533,43 +579,6 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Login – {{.SP}}</title>
-<style>body{font-family:sans-serif;max-width:24em;margin:4em auto}label{display:block;margin:.6em 0}input[type=text],input[type=password]{width:100%}.error{color:#b00}</style>
-</head><body>
-<h1>Login</h1>
-<p>Service provider: {{.SP}}</p>
-{{if .Error}}<p class="error">{{.Error}}</p>{{end}}
-<form method="post" action="{{.Action}}">
-<input type="hidden" name="SAMLRequest" value="{{.SAMLRequest}}">
-<input type="hidden" name="RelayState" value="{{.RelayState}}">
-{{if .Pending}}<input type="hidden" name="pending" value="{{.Pending}}">
-<label>Token code <input type="text" name="token" inputmode="numeric" autocomplete="one-time-code" autofocus></label>
-<input type="submit" value="Verify">
-{{else}}<label>Username <input type="text" name="username" autofocus></label>
-<label>Password <input type="password" name="password"></label>
-<input type="submit" value="Login">
-{{end}}</form>
-</body></html>
-`))
-
-// loginForm asks for credentials, or for the token code of the pending
-// login; the form posts the AuthnRequest back with the HTTP-POST binding,
-// whichever binding it came with.
-func (p *sessionProvider) loginForm(w http.ResponseWriter, req *saml.IdpAuthnRequest, message, pending string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	status := http.StatusOK
-	if message != "" {
-		status = http.StatusUnauthorized
-	}
-	w.WriteHeader(status)
-	loginPage.Execute(w, map[string]string{
-		"SP": p.sp.Name, "Error": message, "Action": req.IDP.SSOURL.String(), "Pending": pending,
-		"SAMLRequest": base64.StdEncoding.EncodeToString(req.RequestBuffer), "RelayState": req.RelayState,
-	})
-}
-
 // InvalidateSession ends the sessions an SP's LogoutRequest names.
 func (p *sessionProvider) InvalidateSession(w http.ResponseWriter, r *http.Request, req *saml.IdpLogoutRequest) error {
 	s := p.s
@@ -590,4 +599,16 @@ func (p *sessionProvider) InvalidateSession(w http.ResponseWriter, r *http.Reque
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/saml-idp/", MaxAge: -1})
 	return nil
+}
+
+// EndSession ends the session the session list shows as handle; it
+// reports whether there was one.
+func (s *Server) EndSession(handle string) bool {
+	s.mu.Lock()
+	sess, ok := s.byHandle[handle]
+	s.mu.Unlock()
+	if ok {
+		s.removeSession(sess.id)
+	}
+	return ok
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,17 +71,76 @@ type Config struct {
 	// HonourForceAuthn makes a ForceAuthn="true" request prompt even inside
 	// a valid session. Off by default: seed 001 observes FortiAuthenticator
 	// reusing its session whatever ForceAuthn says.
-	HonourForceAuthn bool              `json:"honour_force_authn"`
-	Users            []User            `json:"users"`
+	HonourForceAuthn bool `json:"honour_force_authn"`
+	// UsernameFormat is how users type a realm with their name:
+	// username@realm (the default), realm\username or realm/username.
+	UsernameFormat string `json:"username_format,omitempty"`
+	// Realms are the realms users may log in to; the first is the default
+	// one, used when a user types no realm. All are local-user realms (fosim
+	// has no remote LDAP or RADIUS); a realm with groups admits only their
+	// members. None: one implicit realm "local" for every user.
+	Realms []Realm `json:"realms,omitempty"`
+	// TrustedSubnets are FortiAuthenticator's "User Account Policies >
+	// Trusted Subnets": an SP with the bypass set asks no token code of a
+	// user whose browser connects from one of them.
+	TrustedSubnets []string `json:"trusted_subnets,omitempty"`
+	// DefaultCertificate names the default IdP certificate (see
+	// certificates.go); empty is the one generated on first use.
+	DefaultCertificate string            `json:"default_certificate,omitempty"`
+	Admins             []Admin           `json:"admins,omitempty"`
+	Users              []User            `json:"users"`
 	Groups           []string          `json:"groups"`
 	ServiceProviders []ServiceProvider `json:"service_providers"`
 	Secret           []byte            `json:"secret"` // keys persistent NameIDs
 }
 
+// Realm is a realm users log in to.
+type Realm struct {
+	Name   string   `json:"name"`
+	Groups []string `json:"groups,omitempty"` // "Groups and Filter": only their members
+}
+
+// Admin is an account of the administration pages.
+type Admin struct {
+	Name         string `json:"name"`
+	PasswordHash string `json:"password_hash"` // bcrypt
+}
+
+// Username input formats (General settings).
+const (
+	FormatAtRealm        = "username@realm"
+	FormatBackslashRealm = `realm\username`
+	FormatSlashRealm     = "realm/username"
+)
+
+// UsernameFormats are the username input formats, the default first.
+var UsernameFormats = []string{FormatAtRealm, FormatBackslashRealm, FormatSlashRealm}
+
+// LocalRealm is the realm of all local users when none is configured.
+const LocalRealm = "local"
+
+// Authentication methods of an SP (seed 003).
+const (
+	// AuthEnforce2FA: a password and a token code; users without a
+	// FortiToken are refused.
+	AuthEnforce2FA = "enforce-2fa"
+	// Auth2FAIfAvailable: a password, and a token code from users who have
+	// a FortiToken (the default).
+	Auth2FAIfAvailable = "2fa-if-available"
+	// AuthPasswordOnly: a password only; users without one are refused.
+	AuthPasswordOnly = "password-only"
+	// AuthTokenOnly: a token code only; users without a FortiToken are
+	// refused.
+	AuthTokenOnly = "token-only"
+)
+
+// AuthMethods are the authentication methods, in the GUI's order.
+var AuthMethods = []string{AuthEnforce2FA, Auth2FAIfAvailable, AuthPasswordOnly, AuthTokenOnly}
+
 // User is a local user.
 type User struct {
 	Name         string   `json:"name"`
-	PasswordHash string   `json:"password_hash"` // bcrypt
+	PasswordHash string   `json:"password_hash,omitempty"` // bcrypt; empty: token-only user
 	Email        string   `json:"email,omitempty"`
 	FirstName    string   `json:"first_name,omitempty"`
 	LastName     string   `json:"last_name,omitempty"`
@@ -108,6 +168,29 @@ type ServiceProvider struct {
 	CertificatePEM string `json:"certificate_pem,omitempty"`
 	// Disabled is "Disable this service provider": its URLs answer 403.
 	Disabled bool `json:"disabled,omitempty"`
+	// AuthMethod is one of AuthMethods; empty is Auth2FAIfAvailable.
+	AuthMethod string `json:"auth_method,omitempty"`
+	// TrustedSubnetBypass is "Bypass FortiToken authentication when user
+	// is from a trusted subnet" (not for token-only SPs: that would be no
+	// authentication at all).
+	TrustedSubnetBypass bool `json:"trusted_subnet_bypass,omitempty"`
+	// RequireSignedRequests is "SAML request must be signed by SP": an
+	// AuthnRequest not signed with the key of CertificatePEM is refused.
+	RequireSignedRequests bool `json:"require_signed_requests,omitempty"`
+	// IdPCertificate names the certificate this SP's assertions are signed
+	// with; empty is the default IdP certificate.
+	IdPCertificate string `json:"idp_certificate,omitempty"`
+	// NoAutoReturn is "Do not return to service provider automatically
+	// after successful authentication, wait for user input".
+	NoAutoReturn bool `json:"no_auto_return,omitempty"`
+}
+
+// Method is the SP's authentication method, its default filled in.
+func (sp *ServiceProvider) Method() string {
+	if sp.AuthMethod == "" {
+		return Auth2FAIfAvailable
+	}
+	return sp.AuthMethod
 }
 
 // Attribute is a SAML attribute an SP's assertions carry.
@@ -158,6 +241,11 @@ func (c *Config) Save(dir string) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	for _, name := range append([]string{c.DefaultCertificate}, c.certificateNames()...) {
+		if name != "" && !certificateExists(dir, name) {
+			return fmt.Errorf("no IdP certificate %q (fosim idp cert add %s)", name, name)
+		}
+	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
@@ -194,8 +282,41 @@ func (c *Config) Validate() error {
 	if c.SessionTimeoutMinutes < MinSessionTimeout || c.SessionTimeoutMinutes > MaxSessionTimeout {
 		return fmt.Errorf("login session timeout %d minutes: must be %d to %d", c.SessionTimeoutMinutes, MinSessionTimeout, MaxSessionTimeout)
 	}
+	if c.UsernameFormat != "" && !slices.Contains(UsernameFormats, c.UsernameFormat) {
+		return fmt.Errorf("username input format %q: one of %s", c.UsernameFormat, strings.Join(UsernameFormats, ", "))
+	}
+	realms := map[string]bool{}
+	for _, r := range c.Realms {
+		if r.Name == "" || strings.ContainsAny(r.Name, " \t@\\/") {
+			return fmt.Errorf("bad realm name %q", r.Name)
+		}
+		if realms[strings.ToLower(r.Name)] {
+			return fmt.Errorf("realm %q twice", r.Name)
+		}
+		realms[strings.ToLower(r.Name)] = true
+		for _, g := range r.Groups {
+			if !slices.Contains(c.Groups, g) {
+				return fmt.Errorf("realm %q: no group %q", r.Name, g)
+			}
+		}
+	}
+	for _, n := range c.TrustedSubnets {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			return fmt.Errorf("trusted subnet %q: an address/prefix-length such as 10.1.0.0/16", n)
+		}
+	}
+	admins := map[string]bool{}
+	for _, a := range c.Admins {
+		if a.Name == "" || admins[a.Name] || a.PasswordHash == "" {
+			return fmt.Errorf("bad administrator %q", a.Name)
+		}
+		admins[a.Name] = true
+	}
 	users := map[string]bool{}
 	for _, u := range c.Users {
+		if u.PasswordHash == "" && u.TOTPSecret == "" {
+			return fmt.Errorf("user %q has neither a password nor a FortiToken", u.Name)
+		}
 		if u.Name == "" || strings.ContainsAny(u.Name, " \t\r\n") {
 			return fmt.Errorf("bad user name %q", u.Name)
 		}
@@ -241,6 +362,12 @@ func (sp *ServiceProvider) validate() error {
 		return fmt.Errorf("service provider %q: Subject NameID %q is none of %s", sp.Name, sp.NameIDField, strings.Join(userFields, ", "))
 	case nameIDFormatURN[sp.NameIDFormat] == "":
 		return fmt.Errorf("service provider %q: NameID format %q is none of unspecified, transient, persistent", sp.Name, sp.NameIDFormat)
+	case !slices.Contains(AuthMethods, sp.Method()):
+		return fmt.Errorf("service provider %q: authentication method %q is none of %s", sp.Name, sp.AuthMethod, strings.Join(AuthMethods, ", "))
+	case sp.RequireSignedRequests && sp.CertificatePEM == "":
+		return fmt.Errorf("service provider %q: \"SAML request must be signed by SP\" needs the SP certificate", sp.Name)
+	case sp.IdPCertificate != "" && !validPrefix(sp.IdPCertificate):
+		return fmt.Errorf("service provider %q: bad IdP certificate name %q", sp.Name, sp.IdPCertificate)
 	}
 	if sp.CertificatePEM != "" {
 		if _, err := sp.certificate(); err != nil {
@@ -298,14 +425,17 @@ var passwordCost = bcrypt.DefaultCost
 // SetUser stores u with a bcrypt hash of password, adding the user when
 // new and its groups when unknown.
 func (c *Config) SetUser(u User, password string) error {
-	if password == "" {
-		return fmt.Errorf("user %q needs a password", u.Name)
+	u.PasswordHash = ""
+	switch {
+	case password != "":
+		h, err := bcrypt.GenerateFromPassword([]byte(password), passwordCost)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash = string(h)
+	case u.TOTPSecret == "":
+		return fmt.Errorf("user %q needs a password (or a FortiToken, for FortiToken-only SPs)", u.Name)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), passwordCost)
-	if err != nil {
-		return err
-	}
-	u.PasswordHash = string(h)
 	for _, g := range u.Groups {
 		if !slices.Contains(c.Groups, g) {
 			c.Groups = append(c.Groups, g)
@@ -317,6 +447,42 @@ func (c *Config) SetUser(u User, password string) error {
 		c.Users = append(c.Users, u)
 	}
 	return nil
+}
+
+// MinAdminPassword is the shortest administrator password accepted.
+const MinAdminPassword = 8
+
+// SetAdmin adds or replaces the administrator name with a bcrypt hash of
+// password. There is no default administrator: the admin pages refuse
+// every login until one is set.
+func (c *Config) SetAdmin(name, password string) error {
+	if name == "" || strings.ContainsAny(name, " \t\r\n") {
+		return fmt.Errorf("bad administrator name %q", name)
+	}
+	if len(password) < MinAdminPassword {
+		return fmt.Errorf("administrator %q: the password needs at least %d characters", name, MinAdminPassword)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), passwordCost)
+	if err != nil {
+		return err
+	}
+	if i := slices.IndexFunc(c.Admins, func(a Admin) bool { return a.Name == name }); i >= 0 {
+		c.Admins[i].PasswordHash = string(h)
+	} else {
+		c.Admins = append(c.Admins, Admin{Name: name, PasswordHash: string(h)})
+	}
+	return nil
+}
+
+// checkAdmin checks an administrator's password (an unknown name costs a
+// comparison too).
+func (c *Config) checkAdmin(name, password string) bool {
+	hash := dummyHash()
+	i := slices.IndexFunc(c.Admins, func(a Admin) bool { return a.Name == name })
+	if i >= 0 {
+		hash = c.Admins[i].PasswordHash
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil && i >= 0
 }
 
 // SetToken gives user name a new TOTP secret and returns its otpauth://
@@ -412,8 +578,9 @@ func (c *Config) serviceProviderByPrefix(prefix string) (ServiceProvider, bool) 
 func (c *Config) checkPassword(name, password string) (User, bool) {
 	u, ok := c.user(name)
 	hash := u.PasswordHash
-	if !ok {
+	if !ok || hash == "" {
 		hash = dummyHash()
+		ok = false
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || !ok {
 		return User{}, false
@@ -432,6 +599,12 @@ func ensureCertificate(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, certFile)); err == nil {
 		return nil
 	}
+	return generateCertificate(filepath.Join(dir, certFile), filepath.Join(dir, keyFile), "fosim IdP")
+}
+
+// generateCertificate writes a new self-signed RSA 2048 certificate (ten
+// years) and its key.
+func generateCertificate(certPath, keyPath, commonName string) error {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -443,7 +616,7 @@ func ensureCertificate(dir string) error {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "fosim IdP", Organization: []string{"fosim"}},
+		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"fosim"}},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.AddDate(10, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -456,38 +629,59 @@ func ensureCertificate(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, keyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := writeAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, certFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return writeAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
-// loadCertificate reads the IdP certificate and key.
+// loadCertificate reads the default IdP certificate and key.
 func loadCertificate(dir string) (*x509.Certificate, *rsa.PrivateKey, []byte, error) {
-	certPEM, err := os.ReadFile(filepath.Join(dir, certFile))
+	return readKeyPair(filepath.Join(dir, certFile), filepath.Join(dir, keyFile))
+}
+
+// readKeyPair reads a PEM certificate and its PKCS#8 (or PKCS#1) RSA key.
+func readKeyPair(certPath, keyPath string) (*x509.Certificate, *rsa.PrivateKey, []byte, error) {
+	certPEM, err := os.ReadFile(certPath)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	keyPEM, err := os.ReadFile(filepath.Join(dir, keyFile))
+	keyPEM, err := os.ReadFile(keyPath)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	cert, key, err := parseKeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %v", certPath, err)
+	}
+	return cert, key, certPEM, nil
+}
+
+func parseKeyPair(certPEM, keyPEM []byte) (*x509.Certificate, *rsa.PrivateKey, error) {
 	cb, _ := pem.Decode(certPEM)
 	kb, _ := pem.Decode(keyPEM)
-	if cb == nil || kb == nil {
-		return nil, nil, nil, fmt.Errorf("%s: no PEM certificate or key", dir)
+	if cb == nil || cb.Type != "CERTIFICATE" || kb == nil {
+		return nil, nil, errors.New("no PEM certificate or key")
 	}
 	cert, err := x509.ParseCertificate(cb.Bytes)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	var key any
+	if kb.Type == "RSA PRIVATE KEY" {
+		key, err = x509.ParsePKCS1PrivateKey(kb.Bytes)
+	} else {
+		key, err = x509.ParsePKCS8PrivateKey(kb.Bytes)
+	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	rk, ok := k.(*rsa.PrivateKey)
+	rk, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, nil, nil, fmt.Errorf("%s: the IdP key is not RSA", filepath.Join(dir, keyFile))
+		return nil, nil, errors.New("the key is not RSA")
 	}
-	return cert, rk, certPEM, nil
+	if !rk.PublicKey.Equal(cert.PublicKey) {
+		return nil, nil, errors.New("the key is not the certificate's")
+	}
+	return cert, rk, nil
 }

@@ -3,7 +3,10 @@
 prove fosim's IdP against an SP nobody here wrote.
 
   pysaml2_sp.py request  --metadata F --entity-id E --acs URL [--binding redirect|post] [--force-authn] [--is-passive]
-      prints JSON {"id", "url"} (redirect) or {"id", "url", "SAMLRequest"} (post)
+                         [--sign --key-file K --cert-file C]
+      prints JSON {"id", "url"} (redirect) or {"id", "url", "SAMLRequest"} (post);
+      with --sign the request is signed with K (RSA-SHA256): in the query
+      string (redirect) or as an enveloped XML signature (post)
   pysaml2_sp.py response --metadata F --entity-id E --acs URL --request-id ID --saml-response B64
       validates the Response (signature, audience, conditions, InResponseTo,
       destination) and prints JSON {"name_id", "name_id_format", "attributes",
@@ -28,7 +31,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.saml import NameID
-from saml2.xmldsig import SIG_RSA_SHA256
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 
 _clients = {}
@@ -81,11 +84,15 @@ def request(args):
     if args.is_passive:
         extra["is_passive"] = "true"
     if args.binding == "redirect":
+        if args.sign:
+            extra.update(sign=True, sigalg=SIG_RSA_SHA256)
         reqid, info = cl.prepare_for_authenticate(entityid=idp, relay_state="magic=040c048995bc76ba",
                                                   binding=BINDING_HTTP_REDIRECT, **extra)
         url = dict(info["headers"])["Location"]
         return {"id": reqid, "url": url}
     dest = cl.metadata.single_sign_on_service(idp, BINDING_HTTP_POST)[0]["location"]
+    if args.sign:
+        extra.update(sign=True, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
     reqid, req = cl.create_authn_request(dest, binding=BINDING_HTTP_POST, **extra)
     return {"id": reqid, "url": dest, "SAMLRequest": base64.b64encode(str(req).encode()).decode()}
 
@@ -147,6 +154,7 @@ def run(argv):
     p.add_argument("--binding", default="redirect", choices=["redirect", "post"])
     p.add_argument("--force-authn", action="store_true")
     p.add_argument("--is-passive", action="store_true")
+    p.add_argument("--sign", action="store_true")
     p.add_argument("--request-id")
     p.add_argument("--saml-response")
     p.add_argument("--name-id")
