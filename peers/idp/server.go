@@ -123,7 +123,7 @@ type session struct {
 
 // SessionInfo is one row of the session list.
 type SessionInfo struct {
-	ID   string `json:"id"` // the handle "fosim idp session end" and the GUI name it by
+	ID      string    `json:"id"` // the handle "fosim idp session end" and the GUI name it by
 	User    string    `json:"user"`
 	SP      string    `json:"sp"`
 	Created time.Time `json:"created"`
@@ -310,7 +310,9 @@ func (s *Server) identityProvider(cfg *Config, sp ServiceProvider, r *http.Reque
 		SignatureMethod:         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
 		WantAuthnRequestsSigned: sp.RequireSignedRequests,
 		ReplayCache:             s.replays,
-		OnError:                 func(w http.ResponseWriter, r *http.Request, status int, err error) { s.samlError(w, r, sp, status, err) },
+		OnError: func(w http.ResponseWriter, r *http.Request, status int, err error) {
+			s.samlError(w, r, sp, status, err)
+		},
 	}
 	if sp.NoAutoReturn {
 		idp.ResponseFormTemplate = continuePage

@@ -89,9 +89,9 @@ type Config struct {
 	DefaultCertificate string            `json:"default_certificate,omitempty"`
 	Admins             []Admin           `json:"admins,omitempty"`
 	Users              []User            `json:"users"`
-	Groups           []string          `json:"groups"`
-	ServiceProviders []ServiceProvider `json:"service_providers"`
-	Secret           []byte            `json:"secret"` // keys persistent NameIDs
+	Groups             []string          `json:"groups"`
+	ServiceProviders   []ServiceProvider `json:"service_providers"`
+	Secret             []byte            `json:"secret"` // keys persistent NameIDs
 }
 
 // Realm is a realm users log in to.
