@@ -12,12 +12,15 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/admin/control"
+	"github.com/fosim/fosim/admin/https"
 	"github.com/fosim/fosim/admin/sshd"
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/authd"
 	"github.com/fosim/fosim/daemons/iked"
 	"github.com/fosim/fosim/daemons/listen"
+	"github.com/fosim/fosim/daemons/samld"
 )
 
 // applianceOptions say where the appliance's interfaces are on this host
@@ -49,11 +52,13 @@ type appliance struct {
 	// Notes say what runs without an address to listen on (not failures).
 	Notes []string
 
-	ike     *iked.Daemon // nil when iked did not start
-	sup     *daemons.Supervisor
-	ssh     *sshd.Server  // with --ssh
-	sshSvc  *sshd.Service // else: SSH where the configuration says
-	control *control.Server
+	ike      *iked.Daemon  // nil when iked did not start
+	authd    *authd.Daemon // IKE SAML authentication (HTTPS)
+	sup      *daemons.Supervisor
+	ssh      *sshd.Server   // with --ssh
+	sshSvc   *sshd.Service  // else: SSH where the configuration says
+	httpsSvc *https.Service // HTTPS admin (REST API) where the configuration says
+	control  *control.Server
 
 	dataDir      string
 	cancel       context.CancelFunc
@@ -78,15 +83,21 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	a := &appliance{App: app, dataDir: dataDir, cancel: cancel, serveErrs: make(chan error, 2), shutdown: make(chan struct{})}
 	app.Shutdown = func() { a.shutdownOnce.Do(func() { close(a.shutdown) }) }
 
-	// The appliance daemons (authd and samld join as they land) and admin
-	// SSH, all listening through one registry.
+	// The appliance daemons and admin SSH, all listening through one
+	// registry. samld and authd start before iked, which redeems authd's
+	// SAML tokens.
 	reg := &listen.Registry{}
+	samlDaemon := samld.New()
+	a.authd = authd.New(samlForAuthd{samlDaemon})
+	opt.IKE.SAML = a.authd
 	ikeDaemon := iked.New(opt.IKE)
-	ds := []daemons.Daemon{ikeDaemon}
+	ds := []daemons.Daemon{samlDaemon, a.authd, ikeDaemon}
 	if opt.SSHAddr == "" {
 		a.sshSvc = &sshd.Service{Server: &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf}, Registry: reg, Map: &opt.Map}
 		ds = append(ds, a.sshSvc)
 	}
+	a.httpsSvc = &https.Service{Server: &https.Server{App: app, VPN: ikeDaemon}, Registry: reg, Map: &opt.Map}
+	ds = append(ds, a.httpsSvc)
 	a.sup = daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug, Listen: reg, Map: &opt.Map}, ds...)
 	if err := a.sup.Start(ctx); err != nil {
 		what := "IKE is"
@@ -105,6 +116,12 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 			if len(a.sshSvc.Addrs()) == 0 && len(a.sshSvc.Failures()) == 0 {
 				a.Notes = append(a.Notes, "admin SSH listens nowhere: no interface with ssh in allowaccess has an address on this host (give one a static ip this host has, or map it: --map port1=127.0.0.1)")
 			}
+		}
+		for _, err := range a.httpsSvc.Failures() {
+			a.Failed = append(a.Failed, fmt.Errorf("HTTPS admin: %w", err))
+		}
+		for _, err := range a.authd.Failures() {
+			a.Failed = append(a.Failed, fmt.Errorf("IKE SAML authentication: %w", err))
 		}
 		if opt.IKE.Addr == "" && len(ikeDaemon.Addrs()) == 0 && len(ikeDaemon.Phase1s()) > 0 {
 			a.Notes = append(a.Notes, "IKE listens nowhere: the interfaces the phase1s name have no address on this host (map them: --map port1=127.0.0.1); see diagnose debug application ike -1")
@@ -149,6 +166,9 @@ func (a *appliance) Listening() string {
 	}
 	if a.sshSvc != nil && len(a.sshSvc.Addrs()) > 0 {
 		parts = append(parts, fmt.Sprintf("SSH on %v", a.sshSvc.Addrs()))
+	}
+	if a.httpsSvc != nil && len(a.httpsSvc.Addrs()) > 0 {
+		parts = append(parts, fmt.Sprintf("HTTPS on %v", a.httpsSvc.Addrs()))
 	}
 	if a.ike != nil && len(a.ike.Addrs()) > 0 {
 		parts = append(parts, fmt.Sprintf("IKE on UDP %v", a.ike.Addrs()))
