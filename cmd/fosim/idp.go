@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -49,10 +50,13 @@ commands (they edit DIR; a running IdP reads the change at its next request):
   user list
   sp add NAME (--prefix P | --generate-prefix) --entity-id ID --acs URL [--alt-acs URL]… [--sls URL]
          [--nameid FIELD] [--nameid-format unspecified|transient|persistent] [--attribute NAME=FIELD]…
-         [--sp-cert PEM-FILE]
+         [--sp-cert PEM-FILE [--require-signed]] [--auth-method METHOD] [--trusted-subnet-bypass]
+         [--idp-cert NAME] [--no-auto-return]
                          add or replace a service provider; FIELD is username,
                          email, first-name, last-name or group; its LogoutRequests
-                         must be signed with the key of --sp-cert
+                         (and with --require-signed its AuthnRequests) must be
+                         signed with the key of --sp-cert; METHOD is enforce-2fa,
+                         2fa-if-available (default), password-only or token-only
   sp enable|disable NAME "Disable this service provider": its URLs answer 403
   sp del NAME
   sp list                the SPs and their IdP URLs
@@ -61,11 +65,24 @@ commands (they edit DIR; a running IdP reads the change at its next request):
                                        ForceAuthn="true" (reuse, as seed 001
                                        observes FortiAuthenticator doing), or not
   set server-address ADDR
+  set username-format username@realm|realm\username|realm/username
+  set default-certificate NAME         the default IdP certificate
+  realm add NAME [--group G]…          a realm (the first is the default);
+                                       groups filter who may log in to it
+  realm del NAME
+  trusted-subnet add|del PREFIX        e.g. 10.1.0.0/16
+  cert add NAME [--cert PEM-FILE --key PEM-FILE]
+                         a new self-signed IdP certificate, or import one
+  cert list
+  admin set NAME         the administrator of the web pages (/admin/); the
+                         password as for user add, 8 characters at least
+  admin del NAME
   apply FILE|-           add or replace the users, SPs and settings a lab
                          file names (JSON; peers/idp/README.md)
   show                   the settings
 commands that ask the running IdP (through DIR/admin.addr):
-  sessions               the SAML IdP session list: user, SP, created, expires
+  sessions               the SAML IdP session list: id, user, SP, created, expires
+  sessions end ID        end a session
   clock [advance DURATION]
                          the IdP clock, or move it forward ("advance 481m"):
                          sessions expire on it
@@ -194,9 +211,21 @@ func requireLoopback(addr string) error {
 
 // idpAdmin runs one administration command.
 func idpAdmin(dir string, args []string, stdin io.Reader, stdout io.Writer) error {
-	switch args[0] {
-	case "sessions":
+	switch {
+	case len(args) == 3 && args[0] == "sessions" && args[1] == "end":
+		return idpEndSession(dir, args[2], stdout)
+	case args[0] == "sessions":
 		return idpSessions(dir, stdout)
+	case args[0] == "cert" && len(args) >= 2 && args[1] == "add":
+		return certAdd(dir, args[2:])
+	case len(args) == 2 && args[0] == "cert" && args[1] == "list":
+		names, err := idp.Certificates(dir)
+		if err == nil {
+			fmt.Fprintln(stdout, strings.Join(names, "\n"))
+		}
+		return err
+	}
+	switch args[0] {
 	case "clock":
 		return idpClock(dir, args[1:], stdout)
 	}
@@ -253,9 +282,37 @@ func editIdP(cfg *idp.Config, args []string, stdin io.Reader, stdout io.Writer) 
 		if cfg.HonourForceAuthn {
 			force = "honour"
 		}
-		fmt.Fprintf(stdout, "server-address: %s\nsession-timeout: %d\nforce-authn: %s\nusers: %d\nservice providers: %d\n",
-			cfg.ServerAddress, cfg.SessionTimeoutMinutes, force, len(cfg.Users), len(cfg.ServiceProviders))
+		var realms []string
+		for _, r := range cfg.Realms {
+			realms = append(realms, r.Name+cmp.Or(strings.Join(r.Groups, ","), "*"))
+		}
+		fmt.Fprintf(stdout, "server-address: %s\nsession-timeout: %d\nforce-authn: %s\nusername-format: %s\nrealms: %s\n"+
+			"trusted-subnets: %s\ndefault-certificate: %s\nadministrators: %d\nusers: %d\nservice providers: %d\n",
+			cfg.ServerAddress, cfg.SessionTimeoutMinutes, force, cmp.Or(cfg.UsernameFormat, idp.FormatAtRealm),
+			strings.Join(realms, " "), strings.Join(cfg.TrustedSubnets, " "), cmp.Or(cfg.DefaultCertificate, idp.DefaultCertificateName),
+			len(cfg.Admins), len(cfg.Users), len(cfg.ServiceProviders))
 		return false, nil
+	case verb == "admin set" && len(args) == 3:
+		password, err := idpPassword("", stdin)
+		if err != nil {
+			return false, err
+		}
+		return true, cfg.SetAdmin(args[2], password)
+	case verb == "admin del" && len(args) == 3:
+		return true, cfg.DeleteAdmin(args[2])
+	case verb == "realm add" && len(args) >= 3:
+		fs := flag.NewFlagSet("realm add", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var groups repeated
+		fs.Var(&groups, "group", "")
+		if err := fs.Parse(args[3:]); err != nil || fs.NArg() > 0 {
+			return false, usageError{"realm add NAME [--group G]…"}
+		}
+		return true, cfg.SetRealm(idp.Realm{Name: args[2], Groups: groups})
+	case verb == "realm del" && len(args) == 3:
+		return true, cfg.DeleteRealm(args[2])
+	case (verb == "trusted-subnet add" || verb == "trusted-subnet del") && len(args) == 3:
+		return true, cfg.SetTrustedSubnet(args[2], args[1] == "add")
 	case verb == "user token" && len(args) == 3:
 		u, err := cfg.SetToken(args[2])
 		if err == nil {
@@ -287,6 +344,10 @@ func editIdP(cfg *idp.Config, args []string, stdin io.Reader, stdout io.Writer) 
 			cfg.HonourForceAuthn = args[2] == "honour"
 		case "server-address":
 			cfg.ServerAddress = args[2]
+		case "username-format":
+			cfg.UsernameFormat = args[2]
+		case "default-certificate":
+			cfg.DefaultCertificate = args[2]
 		default:
 			return false, usageError{fmt.Sprintf("no setting %q", args[1])}
 		}
@@ -361,6 +422,11 @@ func spAdd(cfg *idp.Config, name string, args []string, stdout io.Writer) error 
 	fs.StringVar(&sp.NameIDFormat, "nameid-format", idp.FormatUnspecified, "")
 	fs.Var(&attrs, "attribute", "")
 	spCert := fs.String("sp-cert", "", "")
+	fs.StringVar(&sp.AuthMethod, "auth-method", idp.Auth2FAIfAvailable, "")
+	fs.BoolVar(&sp.TrustedSubnetBypass, "trusted-subnet-bypass", false, "")
+	fs.BoolVar(&sp.RequireSignedRequests, "require-signed", false, "")
+	fs.StringVar(&sp.IdPCertificate, "idp-cert", "", "")
+	fs.BoolVar(&sp.NoAutoReturn, "no-auto-return", false, "")
 	if err := fs.Parse(args); err != nil {
 		return usageError{"sp add: " + err.Error()}
 	}
@@ -423,11 +489,57 @@ func idpSessions(dir string, stdout io.Writer) error {
 		return fmt.Errorf("session list: %v", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "USER\tSP\tCREATED\tEXPIRES")
+	fmt.Fprintln(w, "ID\tUSER\tSP\tCREATED\tEXPIRES")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.User, r.SP, r.Created.Format(time.DateTime), r.Expires.Format(time.DateTime))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.User, r.SP, r.Created.Format(time.DateTime), r.Expires.Format(time.DateTime))
 	}
 	return w.Flush()
+}
+
+func idpEndSession(dir, id string, stdout io.Writer) error {
+	base, err := adminURL(dir)
+	if err != nil {
+		return err
+	}
+	resp, err := http.PostForm(base+"/sessions/end", url.Values{"id": {id}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("session %s: %s", id, strings.TrimSpace(string(b)))
+	}
+	_, err = stdout.Write(b)
+	return err
+}
+
+// certAdd is "cert add NAME [--cert F --key F]".
+func certAdd(dir string, args []string) error {
+	if len(args) == 0 {
+		return usageError{"cert add NAME [--cert PEM-FILE --key PEM-FILE]"}
+	}
+	fs := flag.NewFlagSet("cert add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	certFile := fs.String("cert", "", "")
+	keyFile := fs.String("key", "", "")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 || (*certFile == "") != (*keyFile == "") {
+		return usageError{"cert add NAME [--cert PEM-FILE --key PEM-FILE]"}
+	}
+	if _, err := idp.Open(dir); err != nil {
+		return err
+	}
+	var certPEM, keyPEM []byte
+	if *certFile != "" {
+		var err error
+		if certPEM, err = os.ReadFile(*certFile); err != nil {
+			return err
+		}
+		if keyPEM, err = os.ReadFile(*keyFile); err != nil {
+			return err
+		}
+	}
+	return idp.AddCertificate(dir, args[0], certPEM, keyPEM)
 }
 
 func idpClock(dir string, args []string, stdout io.Writer) error {

@@ -68,6 +68,45 @@ func TestIdPCommandLine(t *testing.T) {
 	if code, _, errs := idp("", "set", "force-authn", "reuse"); code != 0 {
 		t.Fatal(errs)
 	}
+	for _, c := range []struct {
+		stdin string
+		args  []string
+	}{
+		{"", []string{"set", "username-format", `realm\username`}},
+		{"", []string{"realm", "add", "local"}},
+		{"", []string{"realm", "add", "staff", "--group", "vpn"}},
+		{"", []string{"trusted-subnet", "add", "10.1.2.3/16"}},
+		{"", []string{"cert", "add", "fgt-cert"}},
+		{"", []string{"set", "default-certificate", "fgt-cert"}},
+		{"", []string{"sp", "add", "signed", "--prefix", "signed", "--entity-id", "urn:s", "--acs", "https://s/acs",
+			"--auth-method", "enforce-2fa", "--trusted-subnet-bypass", "--idp-cert", "fgt-cert", "--no-auto-return"}},
+		{"longenough\n", []string{"admin", "set", "admin"}},
+	} {
+		if code, _, errs := idp(c.stdin, c.args...); code != 0 {
+			t.Fatalf("%v: %s", c.args, errs)
+		}
+	}
+	if code, out, _ := idp("", "show"); code != 0 || !strings.Contains(out, `username-format: realm\username`) ||
+		!strings.Contains(out, "realms: local* staffvpn") || !strings.Contains(out, "trusted-subnets: 10.1.0.0/16") ||
+		!strings.Contains(out, "default-certificate: fgt-cert") || !strings.Contains(out, "administrators: 1") {
+		t.Fatalf("show: %s", out)
+	}
+	for _, bad := range []struct {
+		stdin, want string
+		args        []string
+	}{
+		{"short\n", "at least 8", []string{"admin", "set", "admin"}},
+		{"", "no group", []string{"realm", "add", "x", "--group", "nosuch"}},
+		{"", "prefix-length", []string{"trusted-subnet", "add", "10.1.2.3"}},
+		{"", "exists", []string{"cert", "add", "fgt-cert"}},
+		{"", "authentication method", []string{"sp", "add", "x", "--prefix", "x", "--entity-id", "x", "--acs", "x", "--auth-method", "sms"}},
+		{"", "needs the SP certificate", []string{"sp", "add", "x", "--prefix", "x", "--entity-id", "x", "--acs", "x", "--require-signed"}},
+		{"", "username input format", []string{"set", "username-format", "user%realm"}},
+	} {
+		if code, _, errs := idp(bad.stdin, bad.args...); code != 1 || !strings.Contains(errs, bad.want) {
+			t.Fatalf("%v: %d %s (want %q)", bad.args, code, errs, bad.want)
+		}
+	}
 	if code, _, errs := idp("", "sessions"); code != 1 || !strings.Contains(errs, "no IdP runs") {
 		t.Fatalf("sessions without an IdP: %d %s", code, errs)
 	}
@@ -103,7 +142,7 @@ func TestIdPCommandLine(t *testing.T) {
 	if !bytes.Contains(md, []byte(`entityID="http://10.9.10.186/saml-idp/ipsec/metadata/"`)) || !bytes.Contains(md, []byte("X509Certificate")) {
 		t.Fatalf("metadata %s", md)
 	}
-	if code, out, errs := idp("", "sessions"); code != 0 || !strings.HasPrefix(out, "USER") {
+	if code, out, errs := idp("", "sessions"); code != 0 || !strings.HasPrefix(out, "ID") {
 		t.Fatalf("sessions: %d %q %s", code, out, errs)
 	}
 	_, before, _ := idp("", "clock")

@@ -12,6 +12,7 @@ import (
 //	GET  /sessions                 the session list (JSON)
 //	GET  /clock                    the IdP clock (RFC 3339)
 //	POST /clock/advance?by=DUR     move the clock forward (Go duration: 481m)
+//	POST /sessions/end  id=ID      end a session of the list
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /sessions", func(w http.ResponseWriter, r *http.Request) {
@@ -21,6 +22,14 @@ func (s *Server) AdminHandler() http.Handler {
 			rows = []SessionInfo{}
 		}
 		json.NewEncoder(w).Encode(rows)
+	})
+	mux.HandleFunc("POST /sessions/end", func(w http.ResponseWriter, r *http.Request) {
+		if !s.EndSession(r.FormValue("id")) {
+			http.Error(w, "no session with this id", http.StatusNotFound)
+			return
+		}
+		s.logger.Printf("session %s ended by the administration endpoint", r.FormValue("id"))
+		w.Write([]byte("session ended\n"))
 	})
 	mux.HandleFunc("GET /clock", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(s.clock.Now().Format(time.RFC3339) + "\n"))

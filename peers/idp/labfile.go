@@ -14,6 +14,9 @@ type LabFile struct {
 	ServerAddress         string            `json:"server_address"`
 	SessionTimeoutMinutes int               `json:"session_timeout_minutes"`
 	ForceAuthn            string            `json:"force_authn"` // reuse or honour
+	UsernameFormat        string            `json:"username_format"`
+	Realms                []Realm           `json:"realms"`
+	TrustedSubnets        []string          `json:"trusted_subnets"`
 	Users                 []LabUser         `json:"users"`
 	ServiceProviders      []ServiceProvider `json:"service_providers"`
 }
@@ -56,9 +59,22 @@ func (c *Config) Apply(f *LabFile) error {
 	default:
 		return fmt.Errorf("force_authn %q: reuse or honour", f.ForceAuthn)
 	}
+	if f.UsernameFormat != "" {
+		c.UsernameFormat = f.UsernameFormat
+	}
+	for _, n := range f.TrustedSubnets {
+		if err := c.SetTrustedSubnet(n, true); err != nil {
+			return err
+		}
+	}
 	for _, u := range f.Users {
 		if err := c.SetUser(User{Name: u.Name, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
 			Groups: u.Groups, TOTPSecret: u.TOTPSecret}, u.Password); err != nil {
+			return err
+		}
+	}
+	for _, r := range f.Realms {
+		if err := c.SetRealm(r); err != nil {
 			return err
 		}
 	}

@@ -685,3 +685,59 @@ func parseKeyPair(certPEM, keyPEM []byte) (*x509.Certificate, *rsa.PrivateKey, e
 	}
 	return cert, rk, nil
 }
+
+// DeleteAdmin removes the administrator name.
+func (c *Config) DeleteAdmin(name string) error {
+	i := slices.IndexFunc(c.Admins, func(a Admin) bool { return a.Name == name })
+	if i < 0 {
+		return fmt.Errorf("no administrator %q", name)
+	}
+	c.Admins = slices.Delete(c.Admins, i, i+1)
+	return nil
+}
+
+// SetRealm adds the realm r, or replaces the realm of its name.
+func (c *Config) SetRealm(r Realm) error {
+	realms := slices.Clone(c.Realms)
+	if i := slices.IndexFunc(realms, func(x Realm) bool { return strings.EqualFold(x.Name, r.Name) }); i >= 0 {
+		realms[i] = r
+	} else {
+		realms = append(realms, r)
+	}
+	next := *c
+	next.Realms = realms
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	c.Realms = realms
+	return nil
+}
+
+// DeleteRealm removes the realm name.
+func (c *Config) DeleteRealm(name string) error {
+	i := slices.IndexFunc(c.Realms, func(x Realm) bool { return strings.EqualFold(x.Name, name) })
+	if i < 0 {
+		return fmt.Errorf("no realm %q", name)
+	}
+	c.Realms = slices.Delete(c.Realms, i, i+1)
+	return nil
+}
+
+// SetTrustedSubnet adds or removes a trusted subnet.
+func (c *Config) SetTrustedSubnet(prefix string, add bool) error {
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		return fmt.Errorf("trusted subnet %q: an address/prefix-length such as 10.1.0.0/16", prefix)
+	}
+	prefix = p.Masked().String()
+	i := slices.Index(c.TrustedSubnets, prefix)
+	switch {
+	case add && i < 0:
+		c.TrustedSubnets = append(c.TrustedSubnets, prefix)
+	case !add && i < 0:
+		return fmt.Errorf("no trusted subnet %s", prefix)
+	case !add:
+		c.TrustedSubnets = slices.Delete(c.TrustedSubnets, i, i+1)
+	}
+	return nil
+}
