@@ -102,11 +102,17 @@ func TableGroup(path string) string {
 }
 
 // accessOf resolves user's profile in the running configuration (called
-// with the read lock held).
+// with the read lock held): an administrator's, else an API user's.
 func (s *Store) accessOf(user string) *Access {
 	v := runningView{s}
 	admins, profiles := s.schema.Table("system admin"), s.schema.Table("system accprofile")
 	e := v.Entry("system admin", user)
+	if e == nil {
+		// A REST API user (system api-user) has a profile the same way.
+		if api := s.schema.Table("system api-user"); api != nil {
+			admins, e = api, v.Entry("system api-user", user)
+		}
+	}
 	if e == nil || admins == nil || profiles == nil {
 		return &Access{groups: map[string]Level{}}
 	}
