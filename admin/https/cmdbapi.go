@@ -1,0 +1,346 @@
+package https
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/fosim/fosim/cmdb"
+)
+
+// MaxBody bounds a request body: one entry, certificates included, is far
+// smaller.
+const MaxBody = 1 << 20
+
+// cmdbRequest is one /api/v2/cmdb/<path>/<name>[/<mkey>] request.
+type cmdbRequest struct {
+	table *cmdb.Table
+	mkey  string // "" for the whole table (or a singleton)
+	hasMkey bool
+	reply *reply
+}
+
+// parseCmdbPath splits /api/v2/cmdb/vpn.ipsec/phase1-interface/<mkey>:
+// the dots of the first segment are the spaces of the table path.
+func (s *Server) parseCmdbPath(r *http.Request, rep *reply) (*cmdbRequest, error) {
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/api/v2/cmdb/")
+	segs := strings.Split(rest, "/")
+	for i, seg := range segs {
+		u, err := url.PathUnescape(seg)
+		if err != nil {
+			return nil, inputError("command parse error before '"+seg+"'", cmdb.CodeParse)
+		}
+		segs[i] = u
+	}
+	if len(segs) < 2 || segs[0] == "" || segs[1] == "" {
+		return nil, inputError("command parse error before '"+rest+"'", cmdb.CodeParse)
+	}
+	rep.path, rep.name = segs[0], segs[1]
+	path := strings.ReplaceAll(segs[0], ".", " ") + " " + segs[1]
+	t := s.App.Store.Schema().Table(path)
+	if t == nil {
+		return nil, inputError("command parse error before '"+segs[1]+"'", cmdb.CodeParse)
+	}
+	req := &cmdbRequest{table: t, reply: rep}
+	switch {
+	case len(segs) == 2:
+	case len(segs) == 3 && !t.Singleton:
+		req.mkey, req.hasMkey = segs[2], true
+		rep.mkey = keyValue(t, segs[2])
+	case len(segs) == 3 && segs[2] == "":
+	default:
+		return nil, errNotSimulated("sub-table URLs (" + strings.Join(segs[2:], "/") + "); write the nested table in its entry")
+	}
+	return req, nil
+}
+
+// errNotSimulated says plainly what fosim does not do.
+func errNotSimulated(what string) error { return errors.New("not simulated yet: " + what) }
+
+func (s *Server) serveCmdb(w http.ResponseWriter, r *http.Request, who *identity) {
+	rep := &reply{srv: s, method: r.Method, action: r.URL.Query().Get("action")}
+	req, err := s.parseCmdbPath(r, rep)
+	if err != nil {
+		rep.fail(w, http.StatusNotFound, err)
+		return
+	}
+	if err := checkVdom(r); err != nil {
+		rep.fail(w, http.StatusNotFound, err)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		s.cmdbGet(w, r, who, req)
+	case http.MethodPost, http.MethodPut, http.MethodDelete:
+		s.cmdbWrite(w, r, who, req)
+	default:
+		rep.fail(w, http.StatusMethodNotAllowed, errors.New("method not allowed"))
+	}
+}
+
+// checkVdom accepts the one VDOM fosim has; ?global=1 and scope=global
+// address it too.
+func checkVdom(r *http.Request) error {
+	q := r.URL.Query()
+	if v := q.Get("vdom"); v != "" && v != "root" {
+		return inputError("vdom '"+v+"' not found", cmdb.CodeNotFound)
+	}
+	return nil
+}
+
+func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, req *cmdbRequest) {
+	sess := s.App.Store.NewSession(who.user, "rest")
+	defer sess.Discard()
+	rep := req.reply
+	if _, err := sess.OpenTable(req.table.Path); err != nil {
+		rep.fail(w, 0, err)
+		return
+	}
+	q := r.URL.Query()
+	switch rep.action {
+	case "":
+	case "schema":
+		rep.results(w, s.App.Store.Revision(), schemaJSON(req.table))
+		return
+	case "default":
+		var out object
+		s.App.Store.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
+			out = entryJSON(v, req.table, cmdb.NewEntry(""), outOptions{})
+		})
+		if !req.table.Singleton && len(out) >= 2 {
+			out = out[2:] // no name for an entry not made yet
+		}
+		rep.results(w, s.App.Store.Revision(), out)
+		return
+	default:
+		rep.fail(w, http.StatusBadRequest, errNotSimulated("action "+rep.action))
+		return
+	}
+	opt := outOptions{datasource: q.Get("datasource") == "1"}
+	if f := q.Get("format"); f != "" {
+		opt.fields = map[string]bool{}
+		for _, name := range strings.Split(f, "|") {
+			opt.fields[name] = true
+		}
+	}
+	filters, err := parseFilters(q["filter"])
+	if err != nil {
+		rep.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	start, count := atoiOr(q.Get("start"), 0), atoiOr(q.Get("count"), -1)
+	meta := q.Get("with_meta") == "1"
+	t := req.table
+	var results []object
+	var single object
+	var rev uint64
+	found := true
+	s.App.Store.ReadCommitted(func(v cmdb.View, revision uint64, _ *cmdb.Secrets) {
+		rev = revision
+		if t.Singleton {
+			e := v.Entry(t.Path, "")
+			if e == nil {
+				e = cmdb.NewEntry("")
+			}
+			single = entryJSON(v, t, e, opt)
+			return
+		}
+		rows := v.Table(t.Path)
+		if req.hasMkey {
+			var e *cmdb.Entry
+			if rows != nil {
+				e = rows.ByKey[req.mkey]
+			}
+			if e == nil {
+				found = false
+				return
+			}
+			results = []object{s.entryOut(v, t, e, opt, meta)}
+			return
+		}
+		results = []object{}
+		for _, e := range rows.Ordered() {
+			full := entryJSON(v, t, e, outOptions{datasource: opt.datasource})
+			if !filters.match(full) {
+				continue
+			}
+			results = append(results, s.entryOut(v, t, e, opt, meta))
+		}
+	})
+	switch {
+	case t.Singleton:
+		rep.results(w, rev, single)
+	case !found:
+		rep.fail(w, http.StatusNotFound, nil)
+	case req.hasMkey:
+		rep.results(w, rev, results)
+	default:
+		matched := len(results)
+		if start > len(results) {
+			start = len(results)
+		}
+		results = results[start:]
+		if count >= 0 && count < len(results) {
+			results = results[:count]
+		}
+		rep.results(w, rev, results,
+			member{"size", len(results)}, member{"limit_reached", false},
+			member{"matched_count", matched}, member{"next_idx", start + len(results) - 1})
+	}
+}
+
+// entryOut is an entry as a GET returns it, with FortiOS's meta members
+// under ?with_meta=1.
+func (s *Server) entryOut(v cmdb.View, t *cmdb.Table, e *cmdb.Entry, opt outOptions, meta bool) object {
+	o := entryJSON(v, t, e, opt)
+	if meta {
+		o.add("q_ref", countRefs(s.App.Store.Schema(), v, t.Path, e.Key))
+		o.add("q_static", false)
+		o.add("q_no_rename", false)
+		o.add("q_no_edit", false)
+		o.add("q_path", strings.Join(strings.Fields(t.Path)[:len(strings.Fields(t.Path))-1], "."))
+		o.add("q_name", t.Name())
+		o.add("q_mkey_type", mkeyType(t))
+	}
+	return o
+}
+
+func mkeyType(t *cmdb.Table) string {
+	if t.KeyType == cmdb.TInt {
+		return "integer"
+	}
+	return "string"
+}
+
+func atoiOr(s string, def int) int {
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		return n
+	}
+	return def
+}
+
+// cmdbWrite is POST (create), PUT (change) and DELETE, each through the
+// structured edit API in a session of the caller, so that the access
+// profile and every check of the CLI apply.
+func (s *Server) cmdbWrite(w http.ResponseWriter, r *http.Request, who *identity, req *cmdbRequest) {
+	rep := req.reply
+	t := req.table
+	var body map[string]any
+	if r.Method != http.MethodDelete {
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				rep.fail(w, http.StatusRequestEntityTooLarge, errors.New("request body larger than 1 MiB"))
+				return
+			}
+			rep.fail(w, http.StatusBadRequest, err)
+			return
+		}
+		if body, err = decodeObject(raw); err != nil {
+			rep.fail(w, http.StatusBadRequest, err)
+			return
+		}
+	}
+	st := s.App.Store
+	sess := st.NewSession(who.user, "rest")
+	// One transaction per request: a body refused half-way stores nothing.
+	sess.Batch = true
+	defer sess.Discard()
+	before := st.Revision()
+	tbl, err := sess.OpenTable(t.Path)
+	if err != nil {
+		rep.fail(w, 0, err)
+		return
+	}
+	switch {
+	case r.Method == http.MethodDelete && t.Singleton:
+		err = inputError("command parse error before 'delete'", cmdb.CodeParse)
+	case r.Method == http.MethodDelete && !req.hasMkey:
+		err = tbl.Purge()
+	case r.Method == http.MethodDelete:
+		err = tbl.Delete(req.mkey)
+	case r.Method == http.MethodPost && t.Singleton:
+		err = inputError("command parse error before 'edit'", cmdb.CodeParse)
+	case r.Method == http.MethodPost:
+		err = s.create(tbl, req, body)
+	default:
+		err = s.update(tbl, req, body)
+	}
+	if err == nil {
+		err = sess.Commit()
+	}
+	if err != nil {
+		rep.fail(w, 0, err)
+		return
+	}
+	rep.written(w, before, st.Revision())
+}
+
+// create is POST on a table: a new entry, refused (-5) when it exists.
+func (s *Server) create(tbl *cmdb.TableEdit, req *cmdbRequest, body map[string]any) error {
+	t := req.table
+	key, err := bodyKey(t, body)
+	if err != nil {
+		return err
+	}
+	if req.hasMkey {
+		key = req.mkey
+	}
+	if key == "" {
+		if t.KeyType != cmdb.TInt {
+			return inputError("incomplete command in the end", cmdb.CodeIncomplete)
+		}
+		key = "0"
+	}
+	e, err := tbl.Edit(key)
+	if err != nil {
+		return err
+	}
+	if !e.Created() {
+		return &cmdb.Error{Msg: "entry '" + key + "' already exists", Code: cmdb.CodeDuplicate}
+	}
+	req.reply.mkey = keyValue(t, e.Key())
+	if err := applyJSON(e, body); err != nil {
+		return err
+	}
+	return e.Save()
+}
+
+// update is PUT on an entry (or a singleton): the attributes given
+// change, the others stay; a new key in the body renames the entry.
+func (s *Server) update(tbl *cmdb.TableEdit, req *cmdbRequest, body map[string]any) error {
+	t := req.table
+	key := ""
+	if !t.Singleton {
+		if !req.hasMkey {
+			return inputError("entry not found in datasource", cmdb.CodeNotFound)
+		}
+		key = req.mkey
+	}
+	e, err := tbl.Edit(key)
+	if err != nil {
+		return err
+	}
+	if e.Created() {
+		return inputError("entry not found in datasource", cmdb.CodeNotFound)
+	}
+	if newKey, err := bodyKey(t, body); err != nil {
+		return err
+	} else if !t.Singleton && newKey != "" && newKey != key {
+		if err := tbl.Rename(key, newKey); err != nil {
+			return err
+		}
+		req.reply.mkey = keyValue(t, newKey)
+		if e, err = tbl.Edit(newKey); err != nil {
+			return err
+		}
+	}
+	if err := applyJSON(e, body); err != nil {
+		return err
+	}
+	return e.Save()
+}

@@ -1,0 +1,132 @@
+package https
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/fosim/fosim/cli"
+	"github.com/fosim/fosim/daemons/iked/ike"
+	"github.com/fosim/fosim/daemons/iked/ikeapi"
+)
+
+// serveMonitor answers /api/v2/monitor/<path>/<name> for what this
+// appliance has: system/status and vpn/ipsec.
+func (s *Server) serveMonitor(w http.ResponseWriter, r *http.Request, who *identity) {
+	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/api/v2/monitor/"), "/")
+	path, name, _ := strings.Cut(rest, "/")
+	rep := &reply{srv: s, method: r.Method, path: path, name: name}
+	if r.Method != http.MethodGet {
+		rep.fail(w, http.StatusMethodNotAllowed, errNotSimulated("monitor actions ("+r.Method+" "+rest+")"))
+		return
+	}
+	if err := checkVdom(r); err != nil {
+		rep.fail(w, http.StatusNotFound, err)
+		return
+	}
+	switch rest {
+	case "system/status":
+		s.systemStatus(w, rep)
+	case "vpn/ipsec":
+		s.vpnIPsec(w, rep, who)
+	default:
+		rep.fail(w, http.StatusNotFound, errNotSimulated("monitor "+rest))
+	}
+}
+
+// systemStatus is monitor/system/status: Ansible reads "version" from it.
+func (s *Server) systemStatus(w http.ResponseWriter, rep *reply) {
+	st := s.App.Store
+	res := object{
+		{"model_name", "FortiGate"},
+		{"model_number", "VM64"},
+		{"model", "FGVM64"},
+		{"hostname", cli.Hostname(st)},
+		{"log_disk_status", "not_available"},
+	}
+	rep.results(w, st.Revision(), res)
+}
+
+// vpnIPsec is monitor/vpn/ipsec: the tunnels iked holds, from the same
+// snapshot "diagnose vpn ike gateway list" prints. Reading it needs read
+// access to VPN configuration, as on FortiOS.
+func (s *Server) vpnIPsec(w http.ResponseWriter, rep *reply, who *identity) {
+	sess := s.App.Store.NewSession(who.user, "rest")
+	defer sess.Discard()
+	if _, err := sess.OpenTable("vpn ipsec phase1-interface"); err != nil {
+		rep.fail(w, 0, err)
+		return
+	}
+	if s.VPN == nil {
+		rep.fail(w, http.StatusServiceUnavailable, errNotSimulated("IPsec in this process: iked runs under fosim serve"))
+		return
+	}
+	list := []object{}
+	for _, g := range s.VPN.Gateways() {
+		list = append(list, tunnelJSON(g))
+	}
+	rep.results(w, s.App.Store.Revision(), list)
+}
+
+func tunnelJSON(g ikeapi.Gateway) object {
+	var in, out uint64
+	proxies := []object{}
+	for _, c := range g.Children {
+		in += c.RxBytes
+		status := "up"
+		if g.Connecting {
+			status = "down"
+		}
+		proxies = append(proxies, object{
+			{"proxy_src", selectorsJSON(c.Local)},
+			{"proxy_dst", selectorsJSON(c.Remote)},
+			{"status", status},
+			{"p2name", c.Name},
+			{"expire", int64(c.Expires.Seconds())},
+			{"incoming_bytes", c.RxBytes},
+			{"outgoing_bytes", uint64(0)},
+		})
+	}
+	typ := "automatic"
+	if g.Parent != "" {
+		typ = "dialup"
+	}
+	o := object{
+		{"proxyid", proxies},
+		{"name", g.Name},
+		{"comments", ""},
+		{"wizard-type", "custom"},
+		{"connection_count", len(g.Children)},
+		{"creation_time", int64(g.Created.Seconds())},
+		{"type", typ},
+		{"incoming_bytes", in},
+		{"outgoing_bytes", out},
+		{"rgwy", g.Peer.Addr().String()},
+	}
+	if g.Parent != "" {
+		o.add("parent", g.Parent)
+	}
+	if g.EAPUser != "" {
+		o.add("username", g.EAPUser)
+	}
+	if g.AssignedIP.IsValid() {
+		o.add("tun_id", g.AssignedIP.String())
+	} else if g.TunID.IsValid() {
+		o.add("tun_id", g.TunID.String())
+	}
+	return o
+}
+
+// selectorsJSON writes traffic selectors as the monitor's proxy_src and
+// proxy_dst: an address range as "start-end" (FortiOS writes a subnet as
+// "addr/mask"; a selector is a range on the wire).
+func selectorsJSON(sels []ike.Selector) []object {
+	out := []object{}
+	for _, sel := range sels {
+		out = append(out, object{
+			{"subnet", sel.Start.String() + "-" + sel.End.String()},
+			{"port", sel.StartPort},
+			{"protocol", sel.IPProtocol},
+		})
+	}
+	return out
+}

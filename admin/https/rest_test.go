@@ -1,0 +1,365 @@
+package https
+
+import (
+	"maps"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// A REST POST and the CLI's set of the same values store the same entry,
+// and GET writes it as FortiOS does: mask as a dotted quad, lists of
+// names as {"name", "q_origin_key"} objects, integers as numbers.
+func TestRESTWriteStoresWhatTheCLIStores(t *testing.T) {
+	api := newTestAPI(t)
+	code, m := api.do(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{
+		"name": "web", "subnet": "10.0.0.0/24", "comment": "web servers", "color": 3,
+	})
+	if code != 200 || m["mkey"] != "web" || m["status"] != "success" || m["revision_changed"] != true {
+		t.Fatalf("POST: %d %v", code, m)
+	}
+	api.cli(t, "admin", "config firewall address\nedit web2\nset subnet 10.0.0.0/24\nset comment \"web servers\"\nset color 3\nnext\nend")
+	a, b := api.st.Lookup("firewall address", "web"), api.st.Lookup("firewall address", "web2")
+	if a == nil || b == nil {
+		t.Fatal("entries missing")
+	}
+	va, vb := maps.Clone(a.Values), maps.Clone(b.Values)
+	delete(va, "uuid")
+	delete(vb, "uuid")
+	if !maps.EqualFunc(va, vb, func(x, y []string) bool { return strings.Join(x, "\x00") == strings.Join(y, "\x00") }) {
+		t.Fatalf("REST stored %v, CLI %v", va, vb)
+	}
+	code, m = api.do(t, "GET", "/api/v2/cmdb/firewall/address/web", nil)
+	res := m["results"].([]any)
+	e := res[0].(map[string]any)
+	if code != 200 || len(res) != 1 || e["subnet"] != "10.0.0.0 255.255.255.0" || e["color"] != float64(3) || e["q_origin_key"] != "web" {
+		t.Fatalf("GET: %d %v", code, m)
+	}
+	for _, k := range []string{"http_method", "revision", "vdom", "path", "name", "status", "http_status", "serial", "version", "build"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("reply without %q: %v", k, m)
+		}
+	}
+	if m["path"] != "firewall" || m["name"] != "address" || m["vdom"] != "root" || m["version"] != "v7.6.1" {
+		t.Errorf("reply: %v", m)
+	}
+
+	// a group and a policy name their members as objects
+	code, m = api.do(t, "POST", "/api/v2/cmdb/firewall/addrgrp", map[string]any{
+		"name": "servers", "member": []any{map[string]any{"name": "web"}, map[string]any{"name": "web2"}},
+	})
+	if code != 200 {
+		t.Fatalf("addrgrp: %d %v", code, m)
+	}
+	code, m = api.do(t, "GET", "/api/v2/cmdb/firewall/addrgrp/servers?datasource=1", nil)
+	members := m["results"].([]any)[0].(map[string]any)["member"].([]any)
+	if code != 200 || len(members) != 2 || members[0].(map[string]any)["name"] != "web" || members[0].(map[string]any)["datasource"] != "firewall.address" {
+		t.Fatalf("members: %v", members)
+	}
+	if out := api.cli(t, "admin", "show firewall addrgrp servers"); !strings.Contains(out, `set member "web" "web2"`) {
+		t.Fatalf("show: %q", out)
+	}
+
+	// a policy without a policyid takes the next free one
+	code, m = api.do(t, "POST", "/api/v2/cmdb/firewall/policy", map[string]any{
+		"name": "out", "srcintf": []any{map[string]any{"name": "port1"}}, "dstintf": []any{map[string]any{"name": "port2"}},
+		"srcaddr": []any{map[string]any{"name": "servers"}}, "dstaddr": []any{map[string]any{"name": "all"}},
+		"service": []any{map[string]any{"name": "ALL"}}, "schedule": "always", "action": "accept",
+	})
+	if code != 200 || m["mkey"] != float64(1) {
+		t.Fatalf("policy: %d %v", code, m)
+	}
+	// PUT changes only what it names; the same PUT again changes nothing
+	for i, want := range []bool{true, false} {
+		code, m = api.do(t, "PUT", "/api/v2/cmdb/firewall/policy/1", map[string]any{"action": "deny", "logtraffic": "all"})
+		if code != 200 || m["revision_changed"] != want {
+			t.Fatalf("PUT %d: %d %v", i, code, m)
+		}
+	}
+	if out := api.cli(t, "admin", "show firewall policy 1"); !strings.Contains(out, `set srcaddr "servers"`) || strings.Contains(out, "set action accept") {
+		t.Fatalf("after PUT: %q", out)
+	}
+	// deleting what a policy names is FortiOS's -23; the policy, then it, goes
+	code, m = api.do(t, "DELETE", "/api/v2/cmdb/firewall/addrgrp/servers", nil)
+	if code != 500 || m["error"] != float64(-23) {
+		t.Fatalf("DELETE in use: %d %v", code, m)
+	}
+	for _, p := range []string{"/api/v2/cmdb/firewall/policy/1", "/api/v2/cmdb/firewall/addrgrp/servers"} {
+		if code, m = api.do(t, "DELETE", p, nil); code != 200 {
+			t.Fatalf("DELETE %s: %d %v", p, code, m)
+		}
+	}
+	if code, m = api.do(t, "GET", "/api/v2/cmdb/firewall/addrgrp/servers", nil); code != 404 {
+		t.Fatalf("GET deleted: %d %v", code, m)
+	}
+}
+
+// A phase1-interface: its path has a dot ("vpn.ipsec"), its secret is
+// stored encrypted and read back as ENC, and a singleton answers with an
+// object.
+func TestPhase1AndSingletons(t *testing.T) {
+	api := newTestAPI(t)
+	code, m := api.do(t, "POST", "/api/v2/cmdb/vpn.ipsec/phase1-interface", map[string]any{
+		"name": "hq", "interface": "port1", "ike-version": "2", "remote-gw": "192.0.2.1",
+		"psksecret": "sup3r-secret-psk", "proposal": "aes256-sha256", "peertype": "any",
+	})
+	if code != 200 {
+		t.Fatalf("POST phase1: %d %v", code, m)
+	}
+	code, m = api.do(t, "GET", "/api/v2/cmdb/vpn.ipsec/phase1-interface/hq", nil)
+	e := m["results"].([]any)[0].(map[string]any)
+	if psk, _ := e["psksecret"].(string); code != 200 || !strings.HasPrefix(psk, "ENC ") || strings.Contains(psk, "sup3r") {
+		t.Fatalf("psksecret: %v", e["psksecret"])
+	}
+	if e["remote-gw"] != "192.0.2.1" || e["interface"] != "port1" {
+		t.Fatalf("phase1: %v", e)
+	}
+	// reading back the ENC value and writing it again changes nothing
+	if code, m = api.do(t, "PUT", "/api/v2/cmdb/vpn.ipsec/phase1-interface/hq", map[string]any{"psksecret": e["psksecret"]}); code != 200 || m["revision_changed"] != false {
+		t.Fatalf("PUT ENC: %d %v", code, m)
+	}
+	code, m = api.do(t, "GET", "/api/v2/cmdb/system/global?vdom=root", nil)
+	g, ok := m["results"].(map[string]any)
+	if code != 200 || !ok || g["admin-sport"] != float64(443) {
+		t.Fatalf("system global: %d %v", code, m)
+	}
+	if code, m = api.do(t, "PUT", "/api/v2/cmdb/system/global?global=1", map[string]any{"hostname": "FGT-REST"}); code != 200 {
+		t.Fatalf("PUT global: %d %v", code, m)
+	}
+	if out := api.cli(t, "admin", "get system status"); !strings.Contains(out, "Hostname: FGT-REST") {
+		t.Fatalf("hostname: %q", out)
+	}
+}
+
+// GET parameters: format, filter, with_meta, start/count, action=schema
+// and action=default.
+func TestGetParameters(t *testing.T) {
+	api := newTestAPI(t)
+	api.cli(t, "admin", "config firewall address\nedit a1\nset subnet 10.1.0.0/16\nnext\nedit a2\nset subnet 10.2.0.0/16\nset comment two\nnext\nedit b3\nset type iprange\nset start-ip 10.3.0.1\nset end-ip 10.3.0.9\nnext\nend\n"+
+		"config firewall addrgrp\nedit g\nset member a1 a2\nnext\nend")
+	_, m := api.do(t, "GET", "/api/v2/cmdb/firewall/address?format=name|subnet&filter=subnet=@10.&filter=name!=a1", nil)
+	res := m["results"].([]any)
+	if len(res) != 1 || res[0].(map[string]any)["name"] != "a2" {
+		t.Fatalf("filter: %v", res)
+	}
+	if e := res[0].(map[string]any); e["comment"] != nil || e["subnet"] != "10.2.0.0 255.255.0.0" {
+		t.Fatalf("format: %v", e)
+	}
+	_, m = api.do(t, "GET", "/api/v2/cmdb/firewall/address?filter=start-ip==10.3.0.1,name==a1", nil)
+	if res := m["results"].([]any); len(res) != 2 {
+		t.Fatalf("or-filter: %v", res)
+	}
+	_, m = api.do(t, "GET", "/api/v2/cmdb/firewall/address/a1?with_meta=1", nil)
+	if e := m["results"].([]any)[0].(map[string]any); e["q_ref"] != float64(1) {
+		t.Fatalf("q_ref: %v", e)
+	}
+	_, m = api.do(t, "GET", "/api/v2/cmdb/firewall/address?start=1&count=1", nil)
+	if res := m["results"].([]any); len(res) != 1 || m["matched_count"] == nil {
+		t.Fatalf("start/count: %v", m)
+	}
+	_, m = api.do(t, "GET", "/api/v2/cmdb/firewall/address?action=schema", nil)
+	sch := m["results"].(map[string]any)
+	if sch["mkey"] != "name" || sch["children"].(map[string]any)["subnet"] == nil {
+		t.Fatalf("schema: %v", sch)
+	}
+	_, m = api.do(t, "GET", "/api/v2/cmdb/firewall/address?action=default", nil)
+	if d := m["results"].(map[string]any); d["type"] != "ipmask" || d["name"] != nil {
+		t.Fatalf("default: %v", d)
+	}
+}
+
+// Bad input gets FortiOS-shaped errors and stores nothing.
+func TestBadInput(t *testing.T) {
+	api := newTestAPI(t)
+	rev := api.st.Revision()
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+		code               float64 // FortiOS's return code; 0: none
+	}{
+		{"malformed JSON", "POST", "/api/v2/cmdb/firewall/address", `{"name": "x", `, 400, 0},
+		{"not an object", "POST", "/api/v2/cmdb/firewall/address", `["x"]`, 400, 0},
+		{"unknown field", "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "x", "subnett": "10.0.0.0/8"}, 500, -61},
+		{"bad value", "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "x", "subnet": "10.0.0.0/33"}, 500, -651},
+		{"reference to nothing", "POST", "/api/v2/cmdb/firewall/addrgrp", map[string]any{"name": "g", "member": []any{map[string]any{"name": "nope"}}}, 500, -651},
+		{"duplicate", "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "all"}, 500, -5},
+		{"PUT of nothing", "PUT", "/api/v2/cmdb/firewall/address/nope", map[string]any{"comment": "x"}, 404, -3},
+		{"path outside the schema", "GET", "/api/v2/cmdb/firewall/nosuchtable", nil, 404, -61},
+		{"area outside the schema", "POST", "/api/v2/cmdb/router/static", map[string]any{"seq-num": 1}, 404, -61},
+		{"other vdom", "GET", "/api/v2/cmdb/firewall/address?vdom=other", nil, 404, -3},
+		{"half a body refused", "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "y", "comment": "fine", "color": 99}, 500, -651},
+		{"10 MB body", "POST", "/api/v2/cmdb/firewall/address", `{"name": "z", "comment": "` + strings.Repeat("x", 10<<20) + `"}`, 413, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, m := api.do(t, c.method, c.path, c.body)
+			if code != c.status || m["status"] != "error" {
+				t.Fatalf("%d %v", code, m)
+			}
+			if c.code != 0 && m["error"] != c.code {
+				t.Fatalf("error %v, want %v: %v", m["error"], c.code, m)
+			}
+			if c.code != 0 && !strings.Contains(m["cli_error"].(string), "Return code") {
+				t.Fatalf("cli_error: %v", m["cli_error"])
+			}
+		})
+	}
+	if got := api.st.Revision(); got != rev {
+		t.Fatalf("bad input committed: revision %d -> %d", rev, got)
+	}
+	for _, k := range []string{"x", "y", "z"} {
+		if api.st.Lookup("firewall address", k) != nil {
+			t.Fatalf("address %s stored", k)
+		}
+	}
+}
+
+// Tokens: Bearer or access_token; a wrong or replaced token is 401, a
+// token from outside the API user's trusthost 401, a read-only profile's
+// write 403 with FortiOS's -14.
+func TestTokens(t *testing.T) {
+	api := newTestAPI(t)
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	if code, m := api.doWith(t, "GET", "/api/v2/monitor/system/status?access_token="+api.token, nil, nil); code != 200 || m["version"] != "v7.6.1" {
+		t.Fatalf("access_token: %d %v", code, m)
+	}
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, bearer("x"+api.token[1:])); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, nil); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	// a read-only API user reads but cannot write
+	api.cli(t, "admin", "config system accprofile\nedit ro\nset fwgrp read\nset sysgrp read\nnext\nend\nconfig system api-user\nedit viewer\nset accprofile ro\nnext\nend")
+	ro := api.generateKey(t, "admin", "viewer")
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, bearer(ro)); code != 200 {
+		t.Fatalf("read-only GET: %d", code)
+	}
+	code, m := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "x"}, bearer(ro))
+	if code != 403 || m["error"] != float64(-14) || api.st.Lookup("firewall address", "x") != nil {
+		t.Fatalf("read-only POST: %d %v", code, m)
+	}
+	if code, m := api.doWith(t, "GET", "/api/v2/cmdb/vpn.ipsec/phase1-interface", nil, bearer(ro)); code != 403 || m["error"] != float64(-14) {
+		t.Fatalf("read-only GET outside the profile: %d %v", code, m)
+	}
+	// a read-only admin cannot make keys either
+	api.cli(t, "admin", "config system admin\nedit ops\nset accprofile ro\nset password "+testPassword+"\nnext\nend")
+	if out := api.cli(t, "ops", "execute api-user generate-key automation"); !strings.Contains(out, "Return code -14") {
+		t.Fatalf("read-only generate-key: %q", out)
+	}
+	// trusthost: 127.0.0.1 is outside 192.0.2.0/24
+	api.cli(t, "admin", "config system api-user\nedit viewer\nconfig trusthost\nedit 1\nset ipv4-trusthost 192.0.2.0 255.255.255.0\nnext\nend\nnext\nend")
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, bearer(ro)); code != 401 {
+		t.Fatalf("untrusted host: %d", code)
+	}
+	api.cli(t, "admin", "config system api-user\nedit viewer\nconfig trusthost\nedit 2\nset ipv4-trusthost 127.0.0.0 255.0.0.0\nnext\nend\nnext\nend")
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, bearer(ro)); code != 200 {
+		t.Fatalf("trusted host: %d", code)
+	}
+	// a new key replaces the old one
+	old := api.token
+	api.token = api.generateKey(t, "admin", "automation")
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, bearer(old)); code != 401 {
+		t.Fatalf("replaced token: %d", code)
+	}
+	if out := api.cli(t, "admin", "show system api-user automation"); strings.Contains(out, api.token) || !strings.Contains(out, "set api-key ENC ") {
+		t.Fatalf("key shown in clear: %q", out)
+	}
+}
+
+// Password sessions: /logincheck answers "1" with the session cookie and
+// ccsrftoken; a write needs X-CSRFTOKEN; the session ends at logout or
+// after admintimeout of the appliance clock; wrong passwords lock the
+// address out.
+func TestLoginSessions(t *testing.T) {
+	api := newTestAPI(t)
+	login := func(user, pw string) (*http.Response, string) {
+		resp, err := api.http.Client().PostForm(api.http.URL+"/logincheck", map[string][]string{"username": {user}, "secretkey": {pw}, "ajax": {"1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 64)
+		n, _ := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		return resp, b.String()
+	}
+	resp, body := login("admin", testPassword)
+	if body != "1" {
+		t.Fatalf("login: %q", body)
+	}
+	var cookies []*http.Cookie
+	csrf := ""
+	for _, c := range resp.Cookies() {
+		cookies = append(cookies, c)
+		if c.Name == "ccsrftoken" {
+			csrf = strings.Trim(c.Value, `"`)
+		}
+	}
+	if csrf == "" || len(cookies) != 2 {
+		t.Fatalf("cookies: %v", resp.Header["Set-Cookie"])
+	}
+	withCookies := func(csrfHeader string) func(*http.Request) {
+		return func(r *http.Request) {
+			for _, c := range cookies {
+				r.AddCookie(c)
+			}
+			if csrfHeader != "" {
+				r.Header.Set("X-CSRFTOKEN", csrfHeader)
+			}
+		}
+	}
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, withCookies("")); code != 200 {
+		t.Fatalf("GET with the cookie: %d", code)
+	}
+	if code, _ := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "c1"}, withCookies("")); code != 403 || api.st.Lookup("firewall address", "c1") != nil {
+		t.Fatalf("POST without X-CSRFTOKEN: %d", code)
+	}
+	if code, _ := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "c1"}, withCookies("nope")); code != 403 {
+		t.Fatalf("POST with a wrong X-CSRFTOKEN: %d", code)
+	}
+	if code, m := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "c1"}, withCookies(csrf)); code != 200 {
+		t.Fatalf("POST with X-CSRFTOKEN: %d %v", code, m)
+	}
+	// admintimeout (default 5 minutes) of the appliance clock ends it
+	api.app.Clock.Advance(6 * 60e9)
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, withCookies("")); code != 401 {
+		t.Fatalf("expired cookie: %d", code)
+	}
+	// logout ends a fresh session
+	resp, _ = login("admin", testPassword)
+	cookies = resp.Cookies()
+	req, _ := http.NewRequest("POST", api.http.URL+"/logout", nil)
+	withCookies("")(req)
+	if r, err := api.http.Client().Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		r.Body.Close()
+	}
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, withCookies("")); code != 401 {
+		t.Fatalf("after logout: %d", code)
+	}
+	// three wrong passwords (admin-lockout-threshold) lock the address out,
+	// the right one included
+	for i := 0; i < 2; i++ {
+		if _, body := login("admin", "wrong"); body != "0" {
+			t.Fatalf("wrong password %d: %q", i, body)
+		}
+	}
+	if _, body := login("admin", "wrong"); body != "2" {
+		t.Fatalf("third wrong password: %q", body)
+	}
+	if _, body := login("admin", testPassword); body != "2" {
+		t.Fatalf("locked out, right password: %q", body)
+	}
+	api.app.Clock.Advance(61e9)
+	if _, body := login("admin", testPassword); body != "1" {
+		t.Fatalf("after the lockout: %q", body)
+	}
+}
+
+

@@ -1,0 +1,350 @@
+// Package https is the appliance's HTTPS admin service: FortiOS's REST
+// API (/api/v2/cmdb/… and /api/v2/monitor/…) on admin-sport, with API
+// users' tokens and admin password sessions (/logincheck, the ccsrftoken
+// cookie, /logout). Every write goes through the CMDB's structured edit
+// API in a session of the caller, so the caller's access profile and
+// every check of the CLI apply. The web GUI and admin SAML SSO are not
+// simulated yet.
+package https
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fosim/fosim/cli"
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons/iked/ikeapi"
+)
+
+// VPN is what the REST API asks iked: the same snapshot the CLI's
+// "diagnose vpn ike gateway list" formats.
+type VPN interface {
+	Gateways() []ikeapi.Gateway
+}
+
+// Server answers the HTTPS admin requests of one appliance.
+type Server struct {
+	App *cli.Appliance
+	// VPN is iked; nil when it does not run (the IPsec monitor says so).
+	VPN VPN
+	// Lockout counts failed logins per address, as admin SSH does; one is
+	// made on first use when nil.
+	Lockout *cli.LoginGuard
+
+	once     sync.Once
+	mux      *http.ServeMux
+	mu       sync.Mutex
+	sessions map[string]*adminSession // by cookie value
+}
+
+// identity is who a request acts for.
+type identity struct {
+	user    string
+	session *adminSession // nil for an API token
+}
+
+// adminSession is a password login's cookie session.
+type adminSession struct {
+	id, csrf string
+	user     string
+	last     time.Time // last request, for admintimeout
+}
+
+// maxSessions bounds the password sessions kept; the oldest idle one goes
+// first.
+const maxSessions = 256
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		if s.Lockout == nil {
+			s.Lockout = cli.NewLoginGuard(s.App)
+		}
+		s.sessions = map[string]*adminSession{}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/logincheck", s.serveLogin)
+		mux.HandleFunc("/logout", s.serveLogout)
+		mux.HandleFunc("/api/v2/authentication", s.serveAuthentication)
+		mux.HandleFunc("/api/v2/cmdb/", s.authenticated(s.serveCmdb))
+		mux.HandleFunc("/api/v2/monitor/", s.authenticated(s.serveMonitor))
+		mux.HandleFunc("/", s.serveOther)
+		s.mux = mux
+	})
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) serveOther(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		rep := &reply{srv: s, method: r.Method}
+		rep.fail(w, http.StatusNotFound, errNotSimulated("API "+r.URL.Path))
+		return
+	}
+	http.Error(w, "not simulated yet: the web GUI (fosim serves the REST API under /api/v2/)", http.StatusNotFound)
+}
+
+// serveAuthentication answers FortiOS 7.4's /api/v2/authentication with
+// 401, which makes Ansible fall back to /logincheck.
+func (s *Server) serveAuthentication(w http.ResponseWriter, r *http.Request) {
+	rep := &reply{srv: s, method: r.Method}
+	rep.fail(w, http.StatusUnauthorized, errNotSimulated("/api/v2/authentication; log in with POST /logincheck or an API token"))
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// authenticated admits a request with an API user's token (Authorization:
+// Bearer, or ?access_token=) from one of its trusted hosts, or with a
+// password session's cookie, whose writes must carry its X-CSRFTOKEN.
+func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, *identity)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rep := &reply{srv: s, method: r.Method}
+		src := remoteAddr(r)
+		token := r.URL.Query().Get("access_token")
+		if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			token = strings.TrimSpace(b)
+		}
+		if token != "" {
+			if locked, _ := s.Lockout.Locked(src.String()); locked {
+				rep.fail(w, http.StatusUnauthorized, errors.New("address locked out after failed logins"))
+				return
+			}
+			user, err := s.tokenUser(token, src)
+			if err != nil {
+				s.Lockout.Failed(src.String())
+				rep.fail(w, http.StatusUnauthorized, err)
+				return
+			}
+			s.Lockout.Succeeded(src.String())
+			s.cors(w, user)
+			h(w, r, &identity{user: user})
+			return
+		}
+		sess := s.cookieSession(r)
+		if sess == nil {
+			rep.fail(w, http.StatusUnauthorized, errors.New("not logged in: no API token and no valid session cookie"))
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			got := r.Header.Get("X-CSRFTOKEN")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
+				rep.fail(w, http.StatusForbidden, errors.New("CSRF token missing or wrong: send the ccsrftoken cookie's value as X-CSRFTOKEN"))
+				return
+			}
+		}
+		h(w, r, &identity{user: sess.user, session: sess})
+	}
+}
+
+// tokenUser finds the API user whose api-key is token and checks that
+// src is one of its trusted hosts.
+func (s *Server) tokenUser(token string, src netip.Addr) (string, error) {
+	st := s.App.Store
+	t := st.Schema().Table("system api-user")
+	if t == nil {
+		return "", errors.New("invalid API token")
+	}
+	var user string
+	var hosts []netip.Prefix
+	st.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) {
+		for _, e := range v.Table(t.Path).Ordered() {
+			key := e.Get(t.Attr("api-key"))
+			if len(key) != 2 || key[0] != "ENC" {
+				continue
+			}
+			clear, err := sec.Decrypt(key[1])
+			if err != nil || subtle.ConstantTimeCompare([]byte(clear), []byte(token)) != 1 {
+				continue
+			}
+			user = e.Key
+			hosts = trustHosts(t.Attr("trusthost").Child, e)
+		}
+	})
+	if user == "" {
+		return "", errors.New("invalid API token")
+	}
+	if len(hosts) == 0 {
+		return user, nil
+	}
+	for _, p := range hosts {
+		if p.Contains(src) {
+			return user, nil
+		}
+	}
+	return "", errors.New("API user " + user + ": not a trusted host")
+}
+
+// trustHosts are an API user's trusthost entries; none means any address.
+func trustHosts(t *cmdb.Table, e *cmdb.Entry) []netip.Prefix {
+	var out []netip.Prefix
+	for _, h := range e.Children["trusthost"].Ordered() {
+		var words []string
+		if h.Value(t.Attr("type")) == "ipv6-trusthost" {
+			words = h.Get(t.Attr("ipv6-trusthost"))
+			if len(words) == 1 {
+				if p, err := netip.ParsePrefix(words[0]); err == nil {
+					out = append(out, p)
+				}
+			}
+			continue
+		}
+		if p, ok := cmdb.IPv4MaskPrefix(h.Get(t.Attr("ipv4-trusthost"))); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// cors sends the API user's cors-allow-origin.
+func (s *Server) cors(w http.ResponseWriter, user string) {
+	if o := s.App.Store.Lookup("system api-user", user); o != nil {
+		if v := o.Values["cors-allow-origin"]; len(v) == 1 {
+			w.Header().Set("Access-Control-Allow-Origin", v[0])
+		}
+	}
+}
+
+// cookieName is FortiOS's session cookie, named after the unit's serial.
+func (s *Server) cookieName() string { return "APSCOOKIE_" + s.App.Store.Serial() }
+
+// cookieSession is the live session a request's cookie names; an expired
+// one (admintimeout of the appliance clock) is forgotten.
+func (s *Server) cookieSession(r *http.Request) *adminSession {
+	c, err := r.Cookie(s.cookieName())
+	if err != nil {
+		return nil
+	}
+	id := strings.Trim(c.Value, `"`)
+	now := s.App.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[id]
+	if sess == nil {
+		return nil
+	}
+	if now.Sub(sess.last) > cli.AdminTimeout(s.App.Store, sess.user) {
+		delete(s.sessions, id)
+		return nil
+	}
+	sess.last = now
+	return sess
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// serveLogin is POST /logincheck (username, secretkey): FortiOS answers
+// "1" and sets the session cookie and ccsrftoken on success, "0" on a
+// wrong login, "2" to a locked-out address. Trusted hosts and the
+// lockout are those of admin SSH.
+func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		// Ansible's token login GETs it and ignores the answer.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad login form", http.StatusBadRequest)
+		return
+	}
+	src := remoteAddr(r).String()
+	answer := func(code string) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(code))
+	}
+	if locked, _ := s.Lockout.Locked(src); locked {
+		answer("2")
+		return
+	}
+	user, pw := r.PostForm.Get("username"), r.PostForm.Get("secretkey")
+	login, err := cli.CheckAdminPassword(s.App.Store, user, pw)
+	if err == nil && !adminTrusted(s.App.Store, user, remoteAddr(r)) {
+		err = errors.New("not a trusted host")
+	}
+	if err == nil && login.MustChangePassword {
+		err = errors.New("the admin must choose a new password first (log in on the console or over SSH)")
+	}
+	if err != nil {
+		if s.Lockout.Failed(src) {
+			answer("2")
+			return
+		}
+		answer("0")
+		return
+	}
+	s.Lockout.Succeeded(src)
+	sess := &adminSession{id: randomHex(16), csrf: randomHex(16), user: user, last: s.App.Clock.Now()}
+	s.mu.Lock()
+	if len(s.sessions) >= maxSessions {
+		var oldest *adminSession
+		for _, o := range s.sessions {
+			if oldest == nil || o.last.Before(oldest.last) {
+				oldest = o
+			}
+		}
+		delete(s.sessions, oldest.id)
+	}
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
+	w.Header().Add("Set-Cookie", s.cookieName()+`="`+sess.id+`"; path=/; HttpOnly; Secure`)
+	w.Header().Add("Set-Cookie", `ccsrftoken="`+sess.csrf+`"; path=/; Secure`)
+	answer("1")
+}
+
+// serveLogout ends the cookie's session.
+func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(s.cookieName()); err == nil {
+		s.mu.Lock()
+		delete(s.sessions, strings.Trim(c.Value, `"`))
+		s.mu.Unlock()
+	}
+	w.Header().Add("Set-Cookie", s.cookieName()+`=""; path=/; Max-Age=0`)
+	w.Header().Add("Set-Cookie", `ccsrftoken=""; path=/; Max-Age=0`)
+	w.WriteHeader(http.StatusOK)
+}
+
+// adminTrusted applies an admin's trusthost1…10: with none set every
+// address may log in.
+func adminTrusted(st *cmdb.Store, user string, src netip.Addr) bool {
+	t := st.Schema().Table("system admin")
+	e := st.Lookup("system admin", user)
+	if t == nil || e == nil {
+		return false
+	}
+	any := true
+	for i := 1; i <= 10; i++ {
+		a := t.Attr("trusthost" + strconv.Itoa(i))
+		if a == nil {
+			continue
+		}
+		v := e.Get(a)
+		if len(v) != 2 || v[0] == "0.0.0.0" && v[1] == "0.0.0.0" {
+			continue
+		}
+		any = false
+		if p, ok := cmdb.IPv4MaskPrefix(v); ok && p.Contains(src) {
+			return true
+		}
+	}
+	return any
+}

@@ -1,0 +1,297 @@
+package https
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/listen"
+)
+
+// Service is HTTPS admin access as the supervisor runs it: it listens on
+// admin-sport (system global) of every interface whose allowaccess has
+// https, through the listener registry, with the certificate
+// admin-server-cert names, and rebinds when either changes. A port that
+// cannot be bound, or that another service without a prefix already takes
+// on the same address, refuses the commit. IKE over TCP on the same port
+// shares it: the registry gives iked the connections that start with
+// "IKETCP", this service the rest.
+type Service struct {
+	Server   *Server
+	Registry *listen.Registry
+	Map      *listen.Map
+
+	mu       sync.Mutex
+	cfg      httpsConfig
+	cert     *tls.Certificate
+	serving  map[netip.AddrPort]net.Listener
+	failures []error // of the last rebind
+	http     *http.Server
+	wg       sync.WaitGroup
+}
+
+// httpsConfig is what decides where HTTPS listens.
+type httpsConfig struct {
+	port       int
+	ikeTCPPort int
+	certName   string
+	ifaces     map[string]httpsIface
+}
+
+type httpsIface struct {
+	addr    netip.Addr // configured static address (invalid when none)
+	https   bool       // allowaccess has https
+	ikeSAML bool       // ike-saml-server set: authd takes the port's other connections
+}
+
+// Name is the service's debug name.
+func (s *Service) Name() string { return "httpsd" }
+
+// Tables are the tables that move the listeners or the certificate.
+func (s *Service) Tables() []string {
+	return []string{"system global", "system interface", "system settings", "vpn certificate local"}
+}
+
+// Start binds the configured listeners and serves them. An address that
+// cannot be bound does not stop the appliance: Failures says which.
+func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
+	s.Server.init()
+	s.serving = map[netip.AddrPort]net.Listener{}
+	s.http = &http.Server{
+		Handler:           s.Server,
+		TLSConfig:         &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// a client's bad handshake is its own problem, not the log's
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	s.reload(rt.Store)
+	return nil
+}
+
+func (s *Service) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cert == nil {
+		return nil, fmt.Errorf("admin-server-cert %q has no usable certificate and key", s.cfg.certName)
+	}
+	return s.cert, nil
+}
+
+// reload reads the committed configuration and rebinds to it.
+func (s *Service) reload(st *cmdb.Store) {
+	var cfg httpsConfig
+	var cert *tls.Certificate
+	var certErr error
+	st.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) {
+		cfg = readHTTPSConfig(st.Schema(), v)
+		cert, certErr = loadCertificate(st.Schema(), v, sec, cfg.certName)
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg = cfg
+	s.rebindLocked()
+	if certErr != nil {
+		// the old certificate stays in use
+		s.failures = append(s.failures, certErr)
+	} else {
+		s.cert = cert
+	}
+}
+
+// loadCertificate reads a "vpn certificate local" entry: its PEM
+// certificate and its private key, a secret decrypted with sec.
+func loadCertificate(schema *cmdb.Schema, v cmdb.View, sec *cmdb.Secrets, name string) (*tls.Certificate, error) {
+	t := schema.Table("vpn certificate local")
+	e := v.Entry("vpn certificate local", name)
+	if t == nil || e == nil {
+		return nil, fmt.Errorf("admin-server-cert %q: no such vpn certificate local", name)
+	}
+	certPEM := strings.Join(e.Get(t.Attr("certificate")), " ")
+	key := e.Get(t.Attr("private-key"))
+	if len(key) != 2 || key[0] != "ENC" {
+		return nil, fmt.Errorf("admin-server-cert %q has no private key", name)
+	}
+	keyPEM, err := sec.Decrypt(key[1])
+	if err != nil {
+		return nil, fmt.Errorf("admin-server-cert %q: private key: %w", name, err)
+	}
+	c, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+	if err != nil {
+		return nil, fmt.Errorf("admin-server-cert %q: %w", name, err)
+	}
+	return &c, nil
+}
+
+// Failures are what the last rebind could not do, and why.
+func (s *Service) Failures() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.failures)
+}
+
+// readHTTPSConfig reads admin-sport, admin-server-cert and the
+// interfaces from v (defaults when unset).
+func readHTTPSConfig(schema *cmdb.Schema, v cmdb.View) httpsConfig {
+	cfg := httpsConfig{port: 443, ikeTCPPort: 443, certName: "Fortinet_GUI_Server", ifaces: map[string]httpsIface{}}
+	if g := schema.Table("system global"); g != nil {
+		global := v.Entry("system global", "")
+		if global == nil {
+			global = cmdb.NewEntry("")
+		}
+		if n, err := strconv.Atoi(global.Value(g.Attr("admin-sport"))); err == nil {
+			cfg.port = n
+		}
+		if c := global.Value(g.Attr("admin-server-cert")); c != "" {
+			cfg.certName = c
+		}
+	}
+	if st := schema.Table("system settings"); st != nil {
+		settings := v.Entry("system settings", "")
+		if settings == nil {
+			settings = cmdb.NewEntry("")
+		}
+		if a := st.Attr("ike-tcp-port"); a != nil {
+			if n, err := strconv.Atoi(settings.Value(a)); err == nil {
+				cfg.ikeTCPPort = n
+			}
+		}
+	}
+	t := schema.Table("system interface")
+	for _, e := range v.Table("system interface").Ordered() {
+		name := e.Key
+		i := httpsIface{https: slices.Contains(e.Get(t.Attr("allowaccess")), "https")}
+		if a := t.Attr("ike-saml-server"); a != nil {
+			i.ikeSAML = e.Value(a) != ""
+		}
+		if ip := e.Get(t.Attr("ip")); len(ip) == 2 && strings.Join(e.Get(t.Attr("mode")), "") == "static" {
+			i.addr, _ = netip.ParseAddr(ip[0])
+		}
+		cfg.ifaces[name] = i
+	}
+	return cfg
+}
+
+// wanted is where cfg makes HTTPS listen, by address.
+func (s *Service) wanted(cfg httpsConfig) map[netip.AddrPort]string {
+	out := map[netip.AddrPort]string{}
+	port := s.Map.Port(cfg.port)
+	for name, i := range cfg.ifaces {
+		if !i.https {
+			continue
+		}
+		if a, ok := s.Map.Addr(name, i.addr); ok {
+			out[netip.AddrPortFrom(a, uint16(port))] = name
+		}
+	}
+	return out
+}
+
+var route = listen.Route{Owner: "httpsd"}
+
+// Validate refuses a change that would make HTTPS listen where it cannot:
+// a port the host will not give, or one whose connections without the
+// IKETCP prefix another service takes (authd on an interface with
+// ike-saml-server, when admin-sport is ike-tcp-port).
+func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
+	next := readHTTPSConfig(s.Server.App.Store.Schema(), after)
+	if next.port == next.ikeTCPPort {
+		for name, i := range next.ifaces {
+			if i.https && i.ikeSAML {
+				return &cmdb.Error{Msg: fmt.Sprintf("interface %s: admin-sport %d is ike-tcp-port, and both HTTPS admin access and the IKE SAML server (ike-saml-server) would take its connections: change admin-sport, or remove https from allowaccess", name, next.port), Code: cmdb.CodeCheck}
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for addr, iface := range s.wanted(next) {
+		if s.serving[addr] != nil {
+			continue
+		}
+		if err := s.Registry.CanRoute(addr, route); err != nil {
+			return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for HTTPS on %s (interface %s, admin-sport %d): %v", addr, iface, next.port, err), Code: cmdb.CodeCheck}
+		}
+	}
+	return nil
+}
+
+// Apply moves the listeners to the committed configuration.
+func (s *Service) Apply(cs *cmdb.ChangeSet) error {
+	s.reload(s.Server.App.Store)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.failures...)
+}
+
+// rebindLocked closes the listeners no longer wanted and opens the new
+// ones. What cannot be bound goes to failures.
+func (s *Service) rebindLocked() {
+	want := s.wanted(s.cfg)
+	for addr, ln := range s.serving {
+		if _, ok := want[addr]; !ok {
+			ln.Close()
+			delete(s.serving, addr)
+		}
+	}
+	s.failures = nil
+	for addr := range want {
+		if s.serving[addr] != nil {
+			continue
+		}
+		ln, err := s.Registry.TCP(addr, route)
+		if err != nil {
+			s.failures = append(s.failures, err)
+			continue
+		}
+		s.serving[addr] = ln
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.http.ServeTLS(ln, "", "")
+		}()
+	}
+}
+
+// Addrs are the addresses HTTPS listens on now.
+func (s *Service) Addrs() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []netip.AddrPort
+	for a := range s.serving {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	return out
+}
+
+// Stop closes the listeners and every connection.
+func (s *Service) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	for a, ln := range s.serving {
+		ln.Close()
+		delete(s.serving, a)
+	}
+	s.mu.Unlock()
+	err := s.http.Close()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
