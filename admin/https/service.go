@@ -46,7 +46,8 @@ type Service struct {
 // httpsConfig is what decides where HTTPS listens.
 type httpsConfig struct {
 	port       int
-	ikeTCPPort int
+	ikeTCPPort int // system settings: authd serves SAML there
+	samlPort   int // auth-ike-saml-port: and there
 	certName   string
 	ifaces     map[string]httpsIface
 }
@@ -146,7 +147,7 @@ func (s *Service) Failures() []error {
 // readHTTPSConfig reads admin-sport, admin-server-cert and the
 // interfaces from v (defaults when unset).
 func readHTTPSConfig(schema *cmdb.Schema, v cmdb.View) httpsConfig {
-	cfg := httpsConfig{port: 443, ikeTCPPort: 443, certName: "Fortinet_GUI_Server", ifaces: map[string]httpsIface{}}
+	cfg := httpsConfig{port: 443, ikeTCPPort: 443, samlPort: 1001, certName: "Fortinet_GUI_Server", ifaces: map[string]httpsIface{}}
 	if g := schema.Table("system global"); g != nil {
 		global := v.Entry("system global", "")
 		if global == nil {
@@ -154,6 +155,11 @@ func readHTTPSConfig(schema *cmdb.Schema, v cmdb.View) httpsConfig {
 		}
 		if n, err := strconv.Atoi(global.Value(g.Attr("admin-sport"))); err == nil {
 			cfg.port = n
+		}
+		if a := g.Attr("auth-ike-saml-port"); a != nil {
+			if n, err := strconv.Atoi(global.Value(a)); err == nil {
+				cfg.samlPort = n
+			}
 		}
 		if c := global.Value(g.Attr("admin-server-cert")); c != "" {
 			cfg.certName = c
@@ -208,10 +214,16 @@ var route = listen.Route{Owner: "httpsd"}
 // ike-saml-server, when admin-sport is ike-tcp-port).
 func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	next := readHTTPSConfig(s.Server.App.Store.Schema(), after)
-	if next.port == next.ikeTCPPort {
+	// authd's own Validate sees the same configuration; whichever runs
+	// first refuses it, with the same cause.
+	if next.port == next.ikeTCPPort || next.port == next.samlPort {
+		which := "ike-tcp-port"
+		if next.port == next.samlPort {
+			which = "auth-ike-saml-port"
+		}
 		for name, i := range next.ifaces {
 			if i.https && i.ikeSAML {
-				return &cmdb.Error{Msg: fmt.Sprintf("interface %s: admin-sport %d is ike-tcp-port, and both HTTPS admin access and the IKE SAML server (ike-saml-server) would take its connections: change admin-sport, or remove https from allowaccess", name, next.port), Code: cmdb.CodeCheck}
+				return &cmdb.Error{Msg: fmt.Sprintf("interface %s: admin-sport %d is %s, and both HTTPS admin access and the IKE SAML server (ike-saml-server) would take its connections: change admin-sport, or remove https from allowaccess", name, next.port, which), Code: cmdb.CodeCheck}
 			}
 		}
 	}

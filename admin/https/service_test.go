@@ -193,3 +193,27 @@ func TestServiceListensFromTheConfiguration(t *testing.T) {
 		t.Fatalf("%d goroutines after Stop, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// HTTPS admin and the IKE SAML server on one interface cannot both take
+// the port's connections: a commit that makes admin-sport the
+// ike-tcp-port of such an interface is refused, even when nothing listens
+// yet.
+func TestAdminSportAgainstIKESAMLServer(t *testing.T) {
+	st := cmdbtest.Store(t)
+	cmdbtest.Apply(t, st, "config user saml\nedit ike\nset entity-id https://fgt/remote/saml/metadata/\nnext\nend\n"+
+		"config system interface\nedit port3\nset ike-saml-server ike\nset allowaccess ping\nnext\nend\n")
+	svc := &Service{Server: &Server{App: cli.NewAppliance(st)}, Registry: &listen.Registry{}, Map: &listen.Map{}}
+	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: svc.Server.App.Clock, Debug: svc.Server.App.Debug}, svc)
+	if err := sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Stop(5 * time.Second)
+	err := execAll(st, "config system interface", "edit port3", "set allowaccess ping https", "next", "end")
+	if err == nil || !strings.Contains(err.Error(), "admin-sport 443 is ike-tcp-port") {
+		t.Fatalf("https beside ike-saml-server on 443: %v", err)
+	}
+	// another admin-sport in the same commit is fine
+	if err := execAll(st, "config system global", "set admin-sport 8443", "end", "config system interface", "edit port3", "set allowaccess ping https", "next", "end"); err != nil {
+		t.Fatalf("admin-sport 8443: %v", err)
+	}
+}
