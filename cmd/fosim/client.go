@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,13 +16,28 @@ import (
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
 
-const clientUsage = `usage: fosim client --server ADDR --psk KEY|--psk-file F [--transport udp|tcp] [--proposal P] [--dh N] [--mode-cfg]
-         [--eap-user U --eap-password P|--eap-password-file F [--eap-method md5]] [--rekey] [--hold D]
+const clientUsage = `usage: fosim client --server ADDR --psk KEY|--psk-file F [--transport udp|tcp|auto [--tcp-port N]] [--proposal P] [--dh N] [--mode-cfg]
+         [--eap-user U --eap-password P|--eap-password-file F [--eap-method md5]]
+         [--saml --saml-port N [--uid HEX32] [--saml-user U --saml-password-file F [--saml-totp-file F]]]
+         [--rekey] [--hold D]
 
 Dial an IKEv2 gateway with fosim's own initiator, print what was negotiated
 and delete the tunnel again. With --transport tcp it dials IKE over TCP
-(RFC 9329): --server is then the gateway's ike-tcp-port. The secrets also come from $FOSIM_PSK and
-$FOSIM_EAP_PASSWORD (a flag is visible in the process list).
+(RFC 9329): --server is then the gateway's ike-tcp-port. --transport auto is
+FortiClient's "Auto (UDP fallback TCP)": UDP first, then TCP on --tcp-port
+when UDP gets no answer.
+
+With --saml it logs in first as FortiClient does for a SAML dial-up (FortiOS
+7.6): it posts its UID to https://SERVER-ADDRESS:SAML-PORT/saml_login, sends
+a browser through the IdP and dials EAP with the UID and the token the
+FortiGate hands back. The SAML port is the gateway's ike-tcp-port or its
+auth-ike-saml-port. With --saml-user the IdP's login form is filled in
+(and a FortiToken code from the TOTP secret in --saml-totp-file); without,
+the IdP URL is printed for a person to open in a browser. The certificate
+of the FortiGate is not checked (a lab's is self-signed).
+
+The secrets also come from $FOSIM_PSK, $FOSIM_EAP_PASSWORD and
+$FOSIM_SAML_PASSWORD (a flag is visible in the process list).
 
 `
 
@@ -32,7 +48,14 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, clientUsage); fs.PrintDefaults() }
 	server := fs.String("server", "127.0.0.1:500", "gateway address:port (with --transport tcp, its ike-tcp-port)")
-	transport := fs.String("transport", client.TransportUDP, "udp, or tcp for IKE over TCP (RFC 9329)")
+	transport := fs.String("transport", client.TransportUDP, "udp, tcp for IKE over TCP (RFC 9329), or auto (UDP, then TCP)")
+	tcpPort := fs.Int("tcp-port", 443, "with --transport auto: the gateway's ike-tcp-port")
+	samlLogin := fs.Bool("saml", false, "log in through the gateway's SAML IdP first (FortiClient's SAML dial-up)")
+	samlPort := fs.Int("saml-port", 0, "with --saml: the gateway's SAML port (ike-tcp-port or auth-ike-saml-port)")
+	uid := fs.String("uid", "", "with --saml: the FortiClient UID (32 hex digits; default a new one)")
+	samlUser := fs.String("saml-user", "", "with --saml: fill the IdP's login form as this user")
+	samlPasswordFile := fs.String("saml-password-file", "", "with --saml-user: read the IdP password from this file (else $FOSIM_SAML_PASSWORD)")
+	samlTOTPFile := fs.String("saml-totp-file", "", "with --saml-user: a FortiToken TOTP secret (base32) to answer the IdP's token code")
 	psk := fs.String("psk", "", "pre-shared key (seen in the process list: prefer --psk-file or $FOSIM_PSK)")
 	pskFile := fs.String("psk-file", "", "read the pre-shared key from this file (first line)")
 	id := fs.String("id", "", "our identity (IPv4 address or FQDN; default the local address)")
@@ -92,8 +115,8 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "fosim client: --esp:", err)
 		return 2
 	}
-	if *transport != client.TransportUDP && *transport != client.TransportTCP {
-		fmt.Fprintln(stderr, "fosim client: --transport: udp or tcp")
+	if *transport != client.TransportUDP && *transport != client.TransportTCP && *transport != "auto" {
+		fmt.Fprintln(stderr, "fosim client: --transport: udp, tcp or auto")
 		return 2
 	}
 	method := map[string]byte{"mschapv2": eap.MSCHAPv2, "md5": eap.MD5}[*eapMethod]
@@ -101,17 +124,26 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "fosim client: --eap-method: mschapv2 or md5")
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	cfg := client.Config{Server: addr, PSK: []byte(*psk), ID: *id, IKE: ikeS, ESP: espS, ModeCfg: *modeCfg,
+		EAPIdentity: *eapUser, EAPPassword: []byte(*eapPassword), EAPMethod: method, Transport: *transport}
+	if *samlLogin {
+		res, err := samlDialLogin(samlOptions{addr: addr.Addr(), port: *samlPort, uid: *uid, user: *samlUser, passwordFile: *samlPasswordFile, totpFile: *samlTOTPFile}, stdout, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "fosim client:", err)
+			return 1
+		}
+		cfg.EAPIdentity, cfg.EAPPassword, cfg.EAPMethod = res.uid, []byte(res.Token), eap.MSCHAPv2
+	}
 	start := time.Now()
-	tun, err := client.Dial(ctx, client.Config{Server: addr, PSK: []byte(*psk), ID: *id, IKE: ikeS, ESP: espS, ModeCfg: *modeCfg,
-		EAPIdentity: *eapUser, EAPPassword: []byte(*eapPassword), EAPMethod: method, Transport: *transport})
+	tun, used, err := dialTransport(cfg, *tcpPort, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "fosim client:", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "established with %s over %s (id %s) in %v: %s, dh %d, child SPIs %08x/%08x\n",
-		addr, strings.ToUpper(*transport), tun.Responder, time.Since(start).Round(time.Millisecond), ikeS.Name(), *dh, tun.SPIIn, tun.SPIOut)
+		used.Server, strings.ToUpper(used.Transport), tun.Responder, time.Since(start).Round(time.Millisecond), ikeS.Name(), *dh, tun.SPIIn, tun.SPIOut)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if tun.VirtualIP.IsValid() {
 		fmt.Fprintf(stdout, "assigned address %s netmask %s dns %v split %v\n", tun.VirtualIP, tun.Netmask, tun.DNS, tun.Split)
 	}
@@ -154,4 +186,33 @@ func secretFrom(flagValue, file, env string) (string, error) {
 		return strings.TrimRight(line, "\r"), nil
 	}
 	return os.Getenv(env), nil
+}
+
+// dialTransport dials cfg; with transport auto it tries UDP first and
+// falls back to TCP on tcpPort when UDP gets no answer (a refusal is an
+// answer: it does not fall back).
+func dialTransport(cfg client.Config, tcpPort int, stderr io.Writer) (*client.Tunnel, client.Config, error) {
+	if cfg.Transport != "auto" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		t, err := client.Dial(ctx, cfg)
+		return t, cfg, err
+	}
+	udp := cfg
+	udp.Transport = client.TransportUDP
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t, err := client.Dial(ctx, udp)
+	cancel()
+	var rejected client.ErrRejected
+	if err == nil || errors.As(err, &rejected) || errors.Is(err, client.ErrEAPFailure) {
+		return t, udp, err
+	}
+	fmt.Fprintf(stderr, "fosim client: no answer over UDP (%v): falling back to TCP port %d\n", err, tcpPort)
+	tcp := cfg
+	tcp.Transport = client.TransportTCP
+	tcp.Server = netip.AddrPortFrom(cfg.Server.Addr(), uint16(tcpPort))
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t, err = client.Dial(ctx, tcp)
+	return t, tcp, err
 }
