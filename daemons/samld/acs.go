@@ -145,7 +145,7 @@ func (d *Daemon) consume(s *Server, acsURL, samlResponse string) (*Login, error)
 		if err := checkReference(shape.assertionSig, shape.assertion); err != nil {
 			return nil, refuseSignature("Assertion signature: %v", err)
 		}
-		if assertion, err = vc.Validate(shape.assertion); err != nil {
+		if assertion, err = vc.Validate(detached(shape.assertion)); err != nil {
 			return nil, refuseSignature("Assertion signature by idp-cert %q: %v", s.IdPCertName, err)
 		}
 	}
@@ -390,7 +390,7 @@ func decodeAssertion(el *etree.Element) (*saml.Assertion, error) {
 		}
 	}
 	doc := etree.NewDocument()
-	doc.SetRoot(el.Copy())
+	doc.SetRoot(detached(el))
 	raw, err := doc.WriteToBytes()
 	if err != nil {
 		return nil, refuse("Assertion: %v", err)
@@ -520,6 +520,35 @@ func checkAssertion(s *Server, a *saml.Assertion, acsURL, requestID string, now 
 		expires = max
 	}
 	return login, expires, nil
+}
+
+// detached copies el out of its document with the namespace
+// declarations in scope at el (IdPs such as pysaml2 declare them on the
+// Response only), so that the copy reads and canonicalises as el does.
+func detached(el *etree.Element) *etree.Element {
+	c := el.Copy()
+	declared := map[string]bool{}
+	for _, a := range c.Attr {
+		switch {
+		case a.Space == "xmlns":
+			declared[a.Key] = true
+		case a.Space == "" && a.Key == "xmlns":
+			declared[""] = true
+		}
+	}
+	for p := el.Parent(); p != nil; p = p.Parent() {
+		for _, a := range p.Attr {
+			switch {
+			case a.Space == "xmlns" && !declared[a.Key]:
+				declared[a.Key] = true
+				c.CreateAttr("xmlns:"+a.Key, a.Value)
+			case a.Space == "" && a.Key == "xmlns" && !declared[""]:
+				declared[""] = true
+				c.CreateAttr("xmlns", a.Value)
+			}
+		}
+	}
+	return c
 }
 
 // attr is an unprefixed attribute of el (etree's SelectAttr matches any

@@ -43,7 +43,7 @@ func wrapped(t testing.TB, good string) []forgery {
 		return
 	}
 	unsigned := func(el *etree.Element) *etree.Element {
-		c := el.Copy()
+		c := detached(el)
 		for _, s := range childrenNS(c, nsDSig, "Signature") {
 			c.RemoveChild(s)
 		}
@@ -84,7 +84,7 @@ func wrapped(t testing.TB, good string) []forgery {
 			fake := unsigned(root)
 			setAttr(fake, "ID", "_evil_response")
 			replace(fake, childrenNS(fake, nsAssertion, "Assertion")[0], evil(a, "_evil_assertion"))
-			sig := sigR.Copy()
+			sig := detached(sigR)
 			object(sig).AddChild(orig)
 			fake.InsertChildAt(1, sig)
 			fs = append(fs, forgery{"XSW1", out(fake), "signature wrapping"})
@@ -95,7 +95,7 @@ func wrapped(t testing.TB, good string) []forgery {
 			fake := unsigned(root)
 			setAttr(fake, "ID", "_evil_response")
 			replace(fake, childrenNS(fake, nsAssertion, "Assertion")[0], evil(a, "_evil_assertion"))
-			fake.InsertChildAt(1, sigR.Copy())
+			fake.InsertChildAt(1, detached(sigR))
 			fake.InsertChildAt(2, orig)
 			fs = append(fs, forgery{"XSW2", out(fake), "signature wrapping"})
 		}
@@ -116,7 +116,7 @@ func wrapped(t testing.TB, good string) []forgery {
 		{ // XSW5: the evil Assertion carries the signature; an unsigned copy of the original at the end.
 			root, a, _, sigA := parse()
 			e := evil(a, "_evil_assertion")
-			e.InsertChildAt(1, sigA.Copy())
+			e.InsertChildAt(1, detached(sigA))
 			replace(root, a, e)
 			root.AddChild(unsigned(a))
 			fs = append(fs, forgery{"XSW5", out(root), "signature wrapping"})
@@ -124,8 +124,8 @@ func wrapped(t testing.TB, good string) []forgery {
 		{ // XSW6: the evil Assertion carries the signature, the signed original in its Object.
 			root, a, _, sigA := parse()
 			e := evil(a, "_evil_assertion")
-			sig := sigA.Copy()
-			object(sig).AddChild(a.Copy())
+			sig := detached(sigA)
+			object(sig).AddChild(detached(a))
 			e.InsertChildAt(1, sig)
 			replace(root, a, e)
 			fs = append(fs, forgery{"XSW6", out(root), "signature wrapping"})
@@ -133,7 +133,7 @@ func wrapped(t testing.TB, good string) []forgery {
 		{ // XSW7: the signed original in an Extensions element, the evil Assertion in its place.
 			root, a, _, _ := parse()
 			ext := etree.NewElement(root.Space + ":Extensions")
-			ext.AddChild(a.Copy())
+			ext.AddChild(detached(a))
 			replace(root, a, evil(a, "_evil_assertion"))
 			root.InsertChildAt(1, ext)
 			fs = append(fs, forgery{"XSW7", out(root), "signature wrapping"})
@@ -141,7 +141,7 @@ func wrapped(t testing.TB, good string) []forgery {
 		{ // XSW8: as XSW6 with the original's own signature taken off.
 			root, a, _, sigA := parse()
 			e := evil(a, "_evil_assertion")
-			sig := sigA.Copy()
+			sig := detached(sigA)
 			object(sig).AddChild(unsigned(a))
 			e.InsertChildAt(1, sig)
 			replace(root, a, e)
@@ -150,7 +150,7 @@ func wrapped(t testing.TB, good string) []forgery {
 		{ // The evil Assertion under the original's ID with its signature.
 			root, a, _, sigA := parse()
 			e := evil(a, attr(a, "ID"))
-			e.InsertChildAt(1, sigA.Copy())
+			e.InsertChildAt(1, detached(sigA))
 			replace(root, a, e)
 			for _, s := range childrenNS(root, nsDSig, "Signature") {
 				root.RemoveChild(s) // or the Response's digest says it first
