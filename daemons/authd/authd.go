@@ -145,11 +145,8 @@ func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	// after, not d.cfg: the previous commit may not be applied yet. No
 	// secrets: the certificate is checked when it is applied.
 	next := readConfig(reader{s: d.rt.Store.Schema(), v: after}, nil)
-	if next.samlPort == next.ikeTCPPort {
-		// seed 000: "Any port except ike-tcp-port"; SAML is served on
-		// ike-tcp-port in any case. FortiOS's wording is not public.
-		return &cmdb.Error{Msg: fmt.Sprintf("auth-ike-saml-port %d is the ike-tcp-port of system settings: SAML is served on ike-tcp-port already; set another auth-ike-saml-port", next.samlPort), Code: cmdb.CodeCheck}
-	}
+	// auth-ike-saml-port equal to ike-tcp-port is the CMDB's own check
+	// (cmdb/checks.go), as on FortiOS.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for ap, l := range d.wanted(next) {
