@@ -137,8 +137,10 @@ func (d *Daemon) wanted(cfg config) map[netip.AddrPort]*listener {
 	return out
 }
 
-// route is authd's claim on a port: what no prefix claims.
-var route = listen.Route{Owner: "authd"}
+// route is authd's claim on a port: what no prefix claims, ahead of admin
+// HTTPS on the same port (FortiOS 7.6.3: IKE's port takes precedence and
+// the GUI is lost on that interface).
+var route = listen.Route{Owner: "authd", Precedence: 1}
 
 // Validate refuses what FortiOS refuses, and ports authd cannot take.
 func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {

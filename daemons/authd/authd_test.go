@@ -277,15 +277,28 @@ func TestPortsRefused(t *testing.T) {
 	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Err.Error(), "node_check_object fail! for auth-ike-saml-port") {
 		t.Fatalf("auth-ike-saml-port = ike-tcp-port: %v", res.Errors)
 	}
+	// admin HTTPS on the same port yields to authd, as the GUI to IKE on
+	// FortiOS 7.6.3; a second service of authd's precedence is refused
 	other := freePort(t)
-	ln, err := l.reg.TCP(netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", other)), listen.Route{Owner: "httpsd"})
+	at := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", other))
+	admin, err := l.reg.TCP(at, listen.Route{Owner: "httpsd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	cmdbtest.Apply(t, l.st, fmt.Sprintf("config system global\nset auth-ike-saml-port %d\nend\n", other))
+	if resp, _ := l.post(other, "/saml_login", url.Values{"UID": {strings.Repeat("D", 32)}, "REDIRECT_PORT": {"8020"}}); resp.StatusCode != 200 {
+		t.Fatalf("authd over admin HTTPS: %s", resp.Status)
+	}
+	third := freePort(t)
+	ln, err := l.reg.TCP(netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", third)), listen.Route{Owner: "sslvpnd", Precedence: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	res = cmdb.RunScript(sess, fmt.Sprintf("config system global\nset auth-ike-saml-port %d\nend\n", other), cmdb.ScriptOptions{Atomic: true})
-	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Err.Error(), "already used by httpsd") {
-		t.Fatalf("a port httpsd holds: %v", res.Errors)
+	res = cmdb.RunScript(sess, fmt.Sprintf("config system global\nset auth-ike-saml-port %d\nend\n", third), cmdb.ScriptOptions{Atomic: true})
+	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Err.Error(), "already used by sslvpnd") {
+		t.Fatalf("a port sslvpnd holds: %v", res.Errors)
 	}
 	// without ike-saml-server, authd leaves both ports
 	cmdbtest.Apply(t, l.st, "config system interface\nedit port1\nunset ike-saml-server\nnext\nend\n")

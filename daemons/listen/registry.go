@@ -38,6 +38,12 @@ type Route struct {
 	// Prefix, when set, claims the connections whose first bytes are it;
 	// nil claims every connection no prefix route claims.
 	Prefix []byte
+	// Precedence orders the routes that claim the same bytes (two that
+	// take every connection): the highest gets the connections, the
+	// others wait, bound, until it leaves. Equal precedence conflicts.
+	// FortiOS gives IKE's port precedence over HTTPS admin (7.6.3
+	// administration guide, "GUI warnings for IKE-TCP port conflicts").
+	Precedence int
 	// Declined, when set on a prefix route, hears of every connection
 	// that reached its address without its prefix, before the connection
 	// goes to the route that takes the rest (iked logs "NOT IKETCP(),
@@ -69,7 +75,7 @@ func (r *Registry) TCP(addr netip.AddrPort, route Route) (net.Listener, error) {
 		go sock.acceptLoop()
 	}
 	for other := range sock.routes {
-		if bytes.Equal(other.route.Prefix, route.Prefix) {
+		if conflict(other.route, route) {
 			return nil, fmt.Errorf("TCP %s is already used by %s", addr, other.route.Owner)
 		}
 	}
@@ -148,7 +154,7 @@ func (r *Registry) CanRoute(addr netip.AddrPort, route Route) error {
 	var taken string
 	if sock != nil {
 		for rl := range sock.routes {
-			if bytes.Equal(rl.route.Prefix, route.Prefix) {
+			if conflict(rl.route, route) {
 				taken = rl.route.Owner
 			}
 		}
@@ -165,6 +171,15 @@ func (r *Registry) CanRoute(addr netip.AddrPort, route Route) error {
 		return err
 	}
 	return ln.Close()
+}
+
+// conflict tells whether two routes claim the same connections: the
+// same prefix, or both none at the same precedence.
+func conflict(a, b Route) bool {
+	if !bytes.Equal(a.Prefix, b.Prefix) {
+		return false
+	}
+	return a.Prefix != nil || a.Precedence == b.Precedence
 }
 
 // CanBindUDP is CanBind for a UDP address.
@@ -220,7 +235,9 @@ func (s *tcpSocket) route(c net.Conn) {
 	var prefixed []*routeListener
 	for rl := range s.routes {
 		if rl.route.Prefix == nil {
-			fallback = rl
+			if fallback == nil || rl.route.Precedence > fallback.route.Precedence {
+				fallback = rl
+			}
 		} else {
 			prefixed = append(prefixed, rl)
 			longest = max(longest, len(rl.route.Prefix))

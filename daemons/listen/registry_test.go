@@ -203,3 +203,41 @@ func TestDeclinedAndCanRoute(t *testing.T) {
 		t.Error("iked did not hear of the declined connection")
 	}
 }
+
+// Of two routes that take every connection, the one of higher precedence
+// gets them (IKE's SAML over HTTPS admin, as FortiOS 7.6.3 gives IKE's
+// port precedence); the other gets them once it leaves.
+func TestPrecedence(t *testing.T) {
+	r := &Registry{PeekTimeout: 200 * time.Millisecond}
+	addr := freeAddr(t)
+	admin, err := r.TCP(addr, Route{Owner: "httpsd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := r.CanRoute(addr, Route{Owner: "authd", Precedence: 1}); err != nil {
+		t.Fatalf("authd over httpsd: %v", err)
+	}
+	auth, err := r.TCP(addr, Route{Owner: "authd", Precedence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveEcho(admin, "httpsd")
+	serveEcho(auth, "authd")
+	if got := ask(t, addr, "GET /\n"); got != "authd:GET /\n" {
+		t.Errorf("with both: %q", got)
+	}
+	if _, err := r.TCP(addr, Route{Owner: "other", Precedence: 1}); err == nil {
+		t.Error("two routes of one precedence")
+	}
+	if _, err := r.TCP(addr, Route{Owner: "iked", Prefix: []byte("IKETCP"), Precedence: 5}); err != nil {
+		t.Errorf("a prefix route beside them: %v", err)
+	}
+	if _, err := r.TCP(addr, Route{Owner: "iked2", Prefix: []byte("IKETCP"), Precedence: 6}); err == nil {
+		t.Error("two IKETCP routes, told apart by precedence")
+	}
+	auth.Close()
+	if got := ask(t, addr, "GET /\n"); got != "httpsd:GET /\n" {
+		t.Errorf("after authd left: %q", got)
+	}
+}
