@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
@@ -35,7 +36,7 @@ func (d *Daemon) Logout(l *Login, relayState string) (Redirect, error) {
 	}
 	now := d.clock().Now()
 	req := saml.LogoutRequest{
-		ID: newID(), Version: "2.0", IssueInstant: now.UTC(), Destination: s.IdPLogoutURL,
+		ID: newID(), Version: "2.0", IssueInstant: now.UTC().Truncate(time.Second), Destination: s.IdPLogoutURL,
 		Issuer: &saml.Issuer{Value: s.EntityID},
 		NameID: &saml.NameID{Format: l.NameIDFormat, Value: l.NameID},
 	}
@@ -150,7 +151,7 @@ func (d *Daemon) handleLogout(s *Server, query url.Values) (string, error) {
 			return "", fmt.Errorf("SAML server %q has no idp-single-logout-url to answer on", s.Name)
 		}
 		resp := saml.LogoutResponse{
-			ID: newID(), InResponseTo: req.ID, Version: "2.0", IssueInstant: now.UTC(), Destination: s.IdPLogoutURL,
+			ID: newID(), InResponseTo: req.ID, Version: "2.0", IssueInstant: now.UTC().Truncate(time.Second), Destination: s.IdPLogoutURL,
 			Issuer: &saml.Issuer{Value: s.EntityID},
 			Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}},
 		}
