@@ -17,10 +17,10 @@ const MaxBody = 1 << 20
 
 // cmdbRequest is one /api/v2/cmdb/<path>/<name>[/<mkey>] request.
 type cmdbRequest struct {
-	table *cmdb.Table
-	mkey  string // "" for the whole table (or a singleton)
+	table   *cmdb.Table
+	mkey    string // "" for the whole table (or a singleton)
 	hasMkey bool
-	reply *reply
+	reply   *reply
 }
 
 // parseCmdbPath splits /api/v2/cmdb/vpn.ipsec/phase1-interface/<mkey>:
@@ -304,7 +304,7 @@ func (s *Server) create(tbl *cmdb.TableEdit, req *cmdbRequest, body map[string]a
 		return &cmdb.Error{Msg: "entry '" + key + "' already exists", Code: cmdb.CodeDuplicate}
 	}
 	req.reply.mkey = keyValue(t, e.Key())
-	if err := applyJSON(e, body); err != nil {
+	if err := applyJSON(e, body, s.App.Store.Secrets()); err != nil {
 		return err
 	}
 	return e.Save()
@@ -339,7 +339,7 @@ func (s *Server) update(tbl *cmdb.TableEdit, req *cmdbRequest, body map[string]a
 			return err
 		}
 	}
-	if err := applyJSON(e, body); err != nil {
+	if err := applyJSON(e, body, s.App.Store.Secrets()); err != nil {
 		return err
 	}
 	return e.Save()

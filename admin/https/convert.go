@@ -1,6 +1,7 @@
 package https
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,7 +160,7 @@ func bodyKey(t *cmdb.Table, m map[string]any) (string, error) {
 // "iprange" in any order). An unknown attribute is refused, so that a
 // typo does not pass for a change. A nested table given as an array
 // replaces the whole table, as FortiOS's PUT does.
-func applyJSON(e *cmdb.EntryEdit, m map[string]any) error {
+func applyJSON(e *cmdb.EntryEdit, m map[string]any, sec *cmdb.Secrets) error {
 	t := e.Table()
 	var pending []*cmdb.Attr
 	for name := range m {
@@ -182,7 +183,7 @@ func applyJSON(e *cmdb.EntryEdit, m map[string]any) error {
 				later = append(later, a)
 				continue
 			}
-			if err := applyValue(e, a, m[a.Name]); err != nil {
+			if err := applyValue(e, a, m[a.Name], sec); err != nil {
 				return err
 			}
 		}
@@ -200,9 +201,9 @@ func applyJSON(e *cmdb.EntryEdit, m map[string]any) error {
 	return nil
 }
 
-func applyValue(e *cmdb.EntryEdit, a *cmdb.Attr, raw any) error {
+func applyValue(e *cmdb.EntryEdit, a *cmdb.Attr, raw any, sec *cmdb.Secrets) error {
 	if a.Child != nil {
-		return applyChild(e, a, raw)
+		return applyChild(e, a, raw, sec)
 	}
 	if raw == nil {
 		return e.Unset(a.Name)
@@ -216,6 +217,11 @@ func applyValue(e *cmdb.EntryEdit, a *cmdb.Attr, raw any) error {
 			return nil // FortiOS's reply read back: the uuid it already has
 		}
 		return inputError("value parse error before '"+strings.Join(words, " ")+"'", cmdb.CodeValue)
+	}
+	if sameSecret(a, e.Entry().Get(a), words, sec) {
+		// the secret it has, given in clear again (Ansible sends it on
+		// every run): encrypting it anew would change the configuration
+		return nil
 	}
 	if len(words) == 0 {
 		// an empty list: the CLI's unset (lists default to empty)
@@ -285,7 +291,7 @@ func listItem(item any) (string, bool) {
 }
 
 // applyChild replaces a nested table with the objects given.
-func applyChild(e *cmdb.EntryEdit, a *cmdb.Attr, raw any) error {
+func applyChild(e *cmdb.EntryEdit, a *cmdb.Attr, raw any, sec *cmdb.Secrets) error {
 	ct, err := e.OpenTable(a.Name)
 	if err != nil {
 		return err
@@ -299,7 +305,7 @@ func applyChild(e *cmdb.EntryEdit, a *cmdb.Attr, raw any) error {
 		if err != nil {
 			return err
 		}
-		if err := applyJSON(ce, m); err != nil {
+		if err := applyJSON(ce, m, sec); err != nil {
 			return err
 		}
 		return ce.Save()
@@ -330,7 +336,7 @@ func applyChild(e *cmdb.EntryEdit, a *cmdb.Attr, raw any) error {
 		if err != nil {
 			return err
 		}
-		if err := applyJSON(ce, m); err != nil {
+		if err := applyJSON(ce, m, sec); err != nil {
 			return err
 		}
 		if err := ce.Save(); err != nil {
@@ -338,4 +344,19 @@ func applyChild(e *cmdb.EntryEdit, a *cmdb.Attr, raw any) error {
 		}
 	}
 	return nil
+}
+
+// sameSecret tells whether words, a secret in clear, is the one stored.
+func sameSecret(a *cmdb.Attr, stored, words []string, sec *cmdb.Secrets) bool {
+	if len(words) != 1 || len(stored) != 2 || stored[0] != "ENC" || sec == nil {
+		return false
+	}
+	switch a.Type {
+	case cmdb.TPassword:
+		clear, err := sec.Decrypt(stored[1])
+		return err == nil && subtle.ConstantTimeCompare([]byte(clear), []byte(words[0])) == 1
+	case cmdb.TPasswordHash:
+		return cmdb.CheckPassword(stored[1], words[0])
+	}
+	return false
 }

@@ -361,5 +361,3 @@ func TestLoginSessions(t *testing.T) {
 		t.Fatalf("after the lockout: %q", body)
 	}
 }
-
-
