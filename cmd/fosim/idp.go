@@ -36,8 +36,12 @@ SIGINT or SIGTERM:
   --server-address ADDR  the address the IdP URLs are built from (saved:
                          http://ADDR/saml-idp/<prefix>/metadata/ …;
                          default: the Host the browser asked for)
-  --admin ADDR           the administration endpoint, loopback only
-                         (default 127.0.0.1:0; written to DIR/admin.addr)
+  --admin ADDR           the loopback administration endpoint the commands
+                         below use (default 127.0.0.1:0; written to
+                         DIR/admin.addr)
+The web administration pages are on the --listen address under /admin/,
+behind the login of an administrator set with "admin set NAME" (there is
+no default one).
 
 commands (they edit DIR; a running IdP reads the change at its next request):
   user add NAME [--password-file F] [--email E] [--first-name F] [--last-name L] [--group G]…
@@ -186,8 +190,8 @@ func serveIdP(ctx context.Context, dir string, opt idpServeOptions, stdout, stde
 	errs := make(chan error, 2)
 	go func() { errs <- samlServer.Serve(samlListener) }()
 	go func() { errs <- adminServer.Serve(adminListener) }()
-	fmt.Fprintf(stdout, "fosim idp: SAML on http://%s/saml-idp/<prefix>/{metadata,login,logout}/, admin on http://%s/\n",
-		samlListener.Addr(), adminListener.Addr())
+	fmt.Fprintf(stdout, "fosim idp: SAML on http://%s/saml-idp/<prefix>/{metadata,login,logout}/, web administration on http://%s/admin/, loopback administration on http://%s/\n",
+		samlListener.Addr(), samlListener.Addr(), adminListener.Addr())
 	select {
 	case <-ctx.Done():
 		err = nil

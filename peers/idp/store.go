@@ -741,3 +741,11 @@ func (c *Config) SetTrustedSubnet(prefix string, add bool) error {
 	}
 	return nil
 }
+
+func (c *Config) serviceProviderByEntityID(id string) (ServiceProvider, bool) {
+	i := slices.IndexFunc(c.ServiceProviders, func(x ServiceProvider) bool { return x.EntityID == id })
+	if i < 0 {
+		return ServiceProvider{}, false
+	}
+	return c.ServiceProviders[i], true
+}
