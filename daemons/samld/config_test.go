@@ -50,7 +50,7 @@ end
 	if log := l.log(); !strings.Contains(log, `cert "mismatch": the private key does not match the certificate`) {
 		t.Fatalf("debug %q", log)
 	}
-	if l.d.cfg.Servers["SAML-IPSEC"].SigningCert.Subject.CommonName == "test IdP" {
+	if l.d.cfg.Servers["SAML-IPSEC"].SigningCert.Subject.CommonName == "samld test idp" {
 		t.Fatal("the mismatched cert is in use")
 	}
 }

@@ -5,15 +5,12 @@ import (
 	"compress/flate"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/url"
 	"os"
 	"strings"
@@ -55,28 +52,35 @@ var (
 	keys     [2]*testKey // the IdP's, and another
 )
 
-func newTestKey(cn string) *testKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+// loadTestKey reads testdata/NAME-key.pem and NAME-cert.pem: fixed test
+// keys (valid 2020-2045), so that the fuzz corpus stays signed by the
+// IdP the tests trust.
+func loadTestKey(name string) *testKey {
+	certPEM, err := os.ReadFile("testdata/" + name + "-cert.pem")
 	if err != nil {
 		panic(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	keyPEM, err := os.ReadFile("testdata/" + name + "-key.pem")
 	if err != nil {
 		panic(err)
 	}
-	c, _ := x509.ParseCertificate(der)
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(k)
-	return &testKey{key: k, cert: c,
-		certPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		keyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	c, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		panic(err)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		panic(err)
+	}
+	return &testKey{key: k.(*rsa.PrivateKey), cert: c, certPEM: string(certPEM), keyPEM: string(keyPEM)}
 }
 
 // idpKey is the test IdP's signing key; otherKey one it must not trust.
 func idpKey() *testKey   { keysOnce.Do(initKeys); return keys[0] }
 func otherKey() *testKey { keysOnce.Do(initKeys); return keys[1] }
-func initKeys()          { keys[0], keys[1] = newTestKey("test IdP"), newTestKey("someone else") }
+func initKeys()          { keys[0], keys[1] = loadTestKey("idp"), loadTestKey("other") }
 
 // baseConfig is seed 001's user saml entry with the IdP's certificate.
 func baseConfig(idp *testKey, extra string) string {
