@@ -276,10 +276,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/tags", s.slow(func(w http.ResponseWriter, r *http.Request, cfg *Config) {
 		writeJSON(w, TagList{Tags: cfg.AllTags()})
 	}))
-	mux.HandleFunc("GET /api/v1/endpoints", s.slow(func(w http.ResponseWriter, r *http.Request, cfg *Config) {
+	mux.HandleFunc("GET /api/v1/endpoints", s.slow(func(w http.ResponseWriter, r *http.Request, _ *Config) {
+		// The store and its revision are read together: a FortiGate that
+		// streams from a hello applies the pushes after this revision.
 		s.mu.Lock()
-		list := EndpointList{Revision: s.revision, Endpoints: make([]Record, 0, len(cfg.Endpoints))}
+		cfg, rev := s.cfg, s.revision
 		s.mu.Unlock()
+		list := EndpointList{Revision: rev, Endpoints: make([]Record, 0, len(cfg.Endpoints))}
 		for i := range cfg.Endpoints {
 			e := cfg.Endpoints[i]
 			list.Endpoints = append(list.Endpoints, Record{Endpoint: e, Tags: cfg.TagsOf(&e)})
