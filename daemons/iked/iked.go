@@ -81,6 +81,10 @@ type Daemon struct {
 	// is the registry of the one-address mode, which has none of its own
 	tcpListeners map[netip.AddrPort]*tcpListener
 	tcpSerial    int
+	// tcpOpen counts the open IKE-over-TCP connections, in all and by
+	// peer address, against maxTCPConns and maxTCPPerPeer
+	tcpOpen   int
+	tcpByPeer map[netip.Addr]int
 	ownListen    *listen.Registry
 	// known are the addresses Validate need not check (snapshotKnown)
 	known atomic.Pointer[map[netip.AddrPort]bool]

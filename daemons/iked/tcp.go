@@ -36,6 +36,15 @@ const tcpWriteTimeout = 10 * time.Second
 // are dropped, as a UDP datagram would be, and retransmits recover.
 const tcpQueue = 64
 
+// The bounds of IKE over TCP connections, fosim's (FortiOS's are not
+// public): in all, and from one peer address (a NAT may hide many
+// FortiClients behind one, so it is generous). A connection past them is
+// closed at once; idle ones go after tcpIdleTimeout. Variables for tests.
+var (
+	maxTCPConns   = 20000
+	maxTCPPerPeer = 1000
+)
+
 // path is how messages go back to a peer: a UDP socket (natt: with the
 // RFC 3948 non-ESP marker) or a TCP connection.
 type path struct {
@@ -328,6 +337,17 @@ func (d *Daemon) startTCP(l *tcpListener, c net.Conn) {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		peer = unmapPort(a.AddrPort())
 	}
+	if d.tcpOpen >= maxTCPConns || d.tcpByPeer[peer.Addr()] >= maxTCPPerPeer {
+		// the format of this line is fosim's
+		d.log.Printf(1, "ike V=root:tcp-transport %s->%s refused: %d connections open, %d from %s", local, peer, d.tcpOpen, d.tcpByPeer[peer.Addr()], peer.Addr())
+		c.Close()
+		return
+	}
+	if d.tcpByPeer == nil {
+		d.tcpByPeer = map[netip.Addr]int{}
+	}
+	d.tcpOpen++
+	d.tcpByPeer[peer.Addr()]++
 	d.tcpSerial++
 	tc := &tcpConn{c: c, ln: l, local: local, peer: peer, sock: d.tcpSerial, out: make(chan []byte, tcpQueue), done: make(chan struct{})}
 	if len(l.ifaces) > 0 {
@@ -401,6 +421,10 @@ func (d *Daemon) tcpGone(tc *tcpConn) {
 		d.stopTimers = append(d.stopTimers, tc.idle)
 	}
 	delete(tc.ln.conns, tc)
+	d.tcpOpen--
+	if d.tcpByPeer[tc.peer.Addr()]--; d.tcpByPeer[tc.peer.Addr()] <= 0 {
+		delete(d.tcpByPeer, tc.peer.Addr())
+	}
 	for _, sa := range tc.sas {
 		if !d.carries(tc, sa) {
 			continue

@@ -389,3 +389,50 @@ func TestIKETCPPortHeld(t *testing.T) {
 		t.Fatal("the refused phase1 was committed")
 	}
 }
+
+// A peer address may hold maxTCPPerPeer connections at once; the next is
+// closed and said, and a slot freed is taken again.
+func TestIKETCPConnectionBound(t *testing.T) {
+	old := maxTCPPerPeer
+	maxTCPPerPeer = 3
+	// restored after the lab's daemon stopped (cleanups run last first)
+	t.Cleanup(func() { maxTCPPerPeer = old })
+	l, at := tcpLab(t, "tcp")
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", at.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(ike.TCPPrefix)
+		conns = append(conns, c)
+	}
+	if !waitFor(2*time.Second, func() bool { return strings.Count(l.log(), "accepts ike tcp-transport") == 3 }) {
+		t.Fatalf("3 connections not accepted:\n%s", l.log())
+	}
+	extra, err := net.Dial("tcp", at.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.Write(ike.TCPPrefix)
+	if err := closedByServer(extra); err != nil {
+		t.Fatalf("a 4th connection from one address: %v", err)
+	}
+	if !strings.Contains(l.log(), "refused: 3 connections open, 3 from 127.0.0.1") {
+		t.Fatalf("no refusal line:\n%s", l.log())
+	}
+	conns[0].Close()
+	if !waitFor(2*time.Second, func() bool {
+		c, err := net.Dial("tcp", at.String())
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.Write(ike.TCPPrefix)
+		return closedByServer(c) != nil // still open: accepted
+	}) {
+		t.Fatalf("no connection accepted after one closed:\n%s", l.log())
+	}
+}
