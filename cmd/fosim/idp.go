@@ -52,7 +52,7 @@ commands (they edit DIR; a running IdP reads the change at its next request):
                          otpauth:// URL; its logins then ask for a code
   user del NAME
   user list
-  sp add NAME (--prefix P | --generate-prefix) --entity-id ID --acs URL [--alt-acs URL]… [--sls URL]
+  sp add NAME (--prefix P | --generate-prefix) (--sp-metadata FILE | --entity-id ID --acs URL [--alt-acs URL]… [--sls URL])
          [--nameid FIELD] [--nameid-format unspecified|transient|persistent] [--attribute NAME=FIELD]…
          [--sp-cert PEM-FILE [--require-signed]] [--auth-method METHOD] [--trusted-subnet-bypass]
          [--idp-cert NAME] [--no-auto-return]
@@ -60,7 +60,10 @@ commands (they edit DIR; a running IdP reads the change at its next request):
                          email, first-name, last-name or group; its LogoutRequests
                          (and with --require-signed its AuthnRequests) must be
                          signed with the key of --sp-cert; METHOD is enforce-2fa,
-                         2fa-if-available (default), password-only or token-only
+                         2fa-if-available (default), password-only or token-only;
+                         --sp-metadata takes the entity id, ACS, SLS, SP
+                         certificate and signing requirement from the SP's
+                         SAML metadata (flags given win)
   sp enable|disable NAME "Disable this service provider": its URLs answer 403
   sp del NAME
   sp list                the SPs and their IdP URLs
@@ -431,8 +434,40 @@ func spAdd(cfg *idp.Config, name string, args []string, stdout io.Writer) error 
 	fs.BoolVar(&sp.RequireSignedRequests, "require-signed", false, "")
 	fs.StringVar(&sp.IdPCertificate, "idp-cert", "", "")
 	fs.BoolVar(&sp.NoAutoReturn, "no-auto-return", false, "")
+	spMetadata := fs.String("sp-metadata", "", "")
 	if err := fs.Parse(args); err != nil {
 		return usageError{"sp add: " + err.Error()}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *spMetadata != "" {
+		b, err := os.ReadFile(*spMetadata)
+		if err != nil {
+			return err
+		}
+		m, err := idp.ServiceProviderFromMetadata(b)
+		if err != nil {
+			return fmt.Errorf("%s: %v", *spMetadata, err)
+		}
+		// The flags given win over the metadata.
+		if !set["entity-id"] {
+			sp.EntityID = m.EntityID
+		}
+		if !set["acs"] {
+			sp.ACSURL = m.ACSURL
+		}
+		if !set["alt-acs"] {
+			alt = m.AlternativeACSURLs
+		}
+		if !set["sls"] {
+			sp.SLSURL = m.SLSURL
+		}
+		if !set["sp-cert"] {
+			sp.CertificatePEM = m.CertificatePEM
+		}
+		if !set["require-signed"] {
+			sp.RequireSignedRequests = m.RequireSignedRequests
+		}
 	}
 	if *spCert != "" {
 		b, err := os.ReadFile(*spCert)

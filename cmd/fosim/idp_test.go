@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"os"
@@ -81,10 +83,14 @@ func TestIdPCommandLine(t *testing.T) {
 		{"", []string{"sp", "add", "signed", "--prefix", "signed", "--entity-id", "urn:s", "--acs", "https://s/acs",
 			"--auth-method", "enforce-2fa", "--trusted-subnet-bypass", "--idp-cert", "fgt-cert", "--no-auto-return"}},
 		{"longenough\n", []string{"admin", "set", "admin"}},
+		{"", []string{"sp", "add", "from-metadata", "--prefix", "md", "--sp-metadata", spMetadata(t, dir), "--auth-method", "password-only"}},
 	} {
 		if code, _, errs := idp(c.stdin, c.args...); code != 0 {
 			t.Fatalf("%v: %s", c.args, errs)
 		}
+	}
+	if code, out, _ := idp("", "sp", "list"); code != 0 || !strings.Contains(out, "urn:fosim:test-sp") {
+		t.Fatalf("sp list after sp add --sp-metadata: %s", out)
 	}
 	if code, out, _ := idp("", "show"); code != 0 || !strings.Contains(out, `username-format: realm\username`) ||
 		!strings.Contains(out, "realms: local* staffvpn") || !strings.Contains(out, "trusted-subnets: 10.1.0.0/16") ||
@@ -159,4 +165,26 @@ func TestIdPCommandLine(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "admin.addr")); !os.IsNotExist(err) {
 		t.Fatalf("admin.addr left behind: %v", err)
 	}
+}
+
+// spMetadata writes an SP's SAML metadata, signing with the IdP's own
+// certificate for want of another.
+func spMetadata(t *testing.T, dir string) string {
+	t.Helper()
+	certPEM, err := os.ReadFile(filepath.Join(dir, "idp-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(certPEM)
+	md := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="urn:fosim:test-sp">
+<md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + base64.StdEncoding.EncodeToString(block.Bytes) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+<md:AssertionConsumerService index="1" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp/alt"/>
+<md:AssertionConsumerService index="2" isDefault="true" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp/acs"/>
+</md:SPSSODescriptor></md:EntityDescriptor>`
+	name := filepath.Join(t.TempDir(), "sp-metadata.xml")
+	if err := os.WriteFile(name, []byte(md), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }

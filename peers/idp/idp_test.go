@@ -230,6 +230,7 @@ func TestMain(m *testing.M) {
 	if pythonSP.in != nil {
 		pythonSP.in.Close() // the script ends at the end of its input
 	}
+	lassoPeer.stop()
 	os.Exit(code)
 }
 
