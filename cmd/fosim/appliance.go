@@ -18,6 +18,7 @@ import (
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/authd"
+	"github.com/fosim/fosim/daemons/fcnacd"
 	"github.com/fosim/fosim/daemons/iked"
 	"github.com/fosim/fosim/daemons/listen"
 	"github.com/fosim/fosim/daemons/samld"
@@ -92,11 +93,17 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	opt.IKE.SAML = a.authd
 	ikeDaemon := iked.New(opt.IKE)
 	ds := []daemons.Daemon{samlDaemon, a.authd, ikeDaemon}
+	// fcnacd, the EMS connector: a client of the EMSs, it listens nowhere.
+	emsConnector := fcnacd.New(fcnacd.Options{})
+	ds = append(ds, emsConnector)
+	// One lockout for SSH and HTTPS logins: an address locked out on one
+	// is locked out on the other, as on FortiOS.
+	lockout := cli.NewLoginGuard(app)
 	if opt.SSHAddr == "" {
-		a.sshSvc = &sshd.Service{Server: &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf}, Registry: reg, Map: &opt.Map}
+		a.sshSvc = &sshd.Service{Server: &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf, Lockout: lockout}, Registry: reg, Map: &opt.Map}
 		ds = append(ds, a.sshSvc)
 	}
-	a.httpsSvc = &https.Service{Server: &https.Server{App: app, VPN: ikeDaemon}, Registry: reg, Map: &opt.Map}
+	a.httpsSvc = &https.Service{Server: &https.Server{App: app, VPN: ikeDaemon, Lockout: lockout}, Registry: reg, Map: &opt.Map}
 	ds = append(ds, a.httpsSvc)
 	a.sup = daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug, Listen: reg, Map: &opt.Map}, ds...)
 	if err := a.sup.Start(ctx); err != nil {
@@ -109,6 +116,7 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	} else {
 		a.ike = ikeDaemon
 		app.VPN = ikeDaemon
+		app.EMS = emsConnector
 		if a.sshSvc != nil {
 			for _, err := range a.sshSvc.Failures() {
 				a.Failed = append(a.Failed, fmt.Errorf("admin SSH: %w", err))
@@ -129,7 +137,7 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	}
 
 	if opt.SSHAddr != "" {
-		srv := &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf}
+		srv := &sshd.Server{App: app, DataDir: dataDir, Logf: opt.Logf, Lockout: lockout}
 		if err := srv.Listen(opt.SSHAddr); err != nil {
 			a.Failed = append(a.Failed, fmt.Errorf("admin SSH is not running: %w", err))
 		} else {
