@@ -32,10 +32,7 @@ const (
 // numbers, which change exactly when FortiOS's would.
 func revisionString(rev uint64) string { return strconv.FormatUint(rev, 10) }
 
-func (r *reply) head(status int) object {
-	o := object{{"http_method", r.method}}
-	return o
-}
+func (r *reply) head() object { return object{{"http_method", r.method}} }
 
 func (r *reply) tail(o *object, status int) {
 	o.add("vdom", "root")
@@ -59,7 +56,7 @@ func (r *reply) tail(o *object, status int) {
 
 // results answers a successful GET.
 func (r *reply) results(w http.ResponseWriter, rev uint64, results any, extra ...member) {
-	o := r.head(http.StatusOK)
+	o := r.head()
 	o = append(o, extra...)
 	o.add("revision", revisionString(rev))
 	o.add("results", results)
@@ -70,7 +67,7 @@ func (r *reply) results(w http.ResponseWriter, rev uint64, results any, extra ..
 // written answers a successful write with its mkey and whether the
 // configuration changed (Ansible's "changed" is revision_changed).
 func (r *reply) written(w http.ResponseWriter, before, after uint64) {
-	o := r.head(http.StatusOK)
+	o := r.head()
 	o.add("revision", revisionString(after))
 	o.add("revision_changed", before != after)
 	o.add("old_revision", revisionString(before))
@@ -83,9 +80,10 @@ func (r *reply) written(w http.ResponseWriter, before, after uint64) {
 
 // fail answers an error: a *cmdb.Error keeps its FortiOS return code
 // (error) and its CLI text (cli_error), as FortiOS's REST API returns
-// them; the HTTP status follows the code.
+// them. A status of 0 follows the code (404 for -3, 403 for -14, else
+// 500).
 func (r *reply) fail(w http.ResponseWriter, status int, err error) {
-	o := r.head(status)
+	o := r.head()
 	var ce *cmdb.Error
 	if errors.As(err, &ce) {
 		if status == 0 {
