@@ -15,6 +15,7 @@ import (
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/daemons/fcnacd/fcnacdapi"
 	"github.com/fosim/fosim/grammar"
 	"github.com/fosim/fosim/internal/tftp"
 )
@@ -28,6 +29,8 @@ type Appliance struct {
 	Started time.Time
 	// VPN is iked's query interface; nil when iked is not running.
 	VPN VPN
+	// EMS is fcnacd's (the EMS connector's); nil when it is not running.
+	EMS fcnacdapi.Connector
 	// DataDir is the appliance's data directory; its folder "usb" is the
 	// USB disk of "execute backup|restore config usb". Empty: no USB disk.
 	DataDir string
