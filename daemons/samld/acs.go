@@ -417,6 +417,9 @@ func checkAssertion(s *Server, a *saml.Assertion, acsURL, requestID string, now 
 	if iss := strings.TrimSpace(a.Issuer.Value); iss != s.IdPEntityID {
 		return nil, expires, refuse("Assertion Issuer %q is not idp-entity-id %q", iss, s.IdPEntityID)
 	}
+	if a.IssueInstant.IsZero() {
+		return nil, expires, refuse("the Assertion has no IssueInstant")
+	}
 	if a.IssueInstant.After(now.Add(tol)) {
 		return nil, expires, refuse("Assertion IssueInstant %s is in the future (appliance clock %s, clock-tolerance %v)", samlTime(a.IssueInstant), samlTime(now), tol)
 	}

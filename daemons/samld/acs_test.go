@@ -157,16 +157,19 @@ func TestRequestExpires(t *testing.T) {
 // The same Response twice: the replay cache refuses it.
 func TestReplay(t *testing.T) {
 	l := newLab(t, baseConfig(idpKey(), ""))
-	resp := defaults(l.login(), l.clock.Now()).encode(t)
+	id := l.login()
+	resp := defaults(id, labStart).encode(t)
+	l.clock.Set(labStart)
 	if _, err := l.d.Consume("SAML-IPSEC", acsURL, resp); err != nil {
 		t.Fatal(err)
 	}
 	l.log()
 	refused(t, l, acsURL, resp, "was already used (replay)")
-	// Forgotten once it could no longer be taken anyway.
-	l.clock.Advance(6 * time.Minute)
-	if l.d.seen("_asrt"+"x", l.clock.Now()) {
-		t.Fatal("unknown ID seen")
+	// Forgotten once it could no longer be taken anyway (NotOnOrAfter
+	// and clock-tolerance passed).
+	l.clock.Set(labStart.Add(5*time.Minute + 16*time.Second))
+	if l.d.seen("_asrt"+id, l.clock.Now()) || len(l.d.replay) != 0 {
+		t.Fatalf("replay cache %v", l.d.replay)
 	}
 }
 
