@@ -38,7 +38,7 @@ var testCertificate struct {
 	err  error
 }
 
-func copyTestCertificate(t *testing.T, dir string) {
+func copyTestCertificate(t testing.TB, dir string) {
 	t.Helper()
 	c := &testCertificate
 	c.once.Do(func() {

@@ -204,8 +204,8 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, cfg *Config
 	if r.TLS != nil {
 		sameSite = http.SameSiteNoneMode
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.id, Path: "/saml-idp/", HttpOnly: true, SameSite: sameSite, Secure: r.TLS != nil})
-	again := r.Clone(context.WithValue(r.Context(), authenticatedKey{}, sess.id))
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.cookie(), Path: "/saml-idp/", HttpOnly: true, SameSite: sameSite, Secure: r.TLS != nil})
+	again := r.Clone(context.WithValue(r.Context(), authenticatedKey{}, sess.cookie()))
 	again.Method = pl.method
 	again.Form, again.PostForm = nil, nil
 	if pl.method == http.MethodGet {

@@ -1,12 +1,12 @@
 package idp
 
 import (
-	"container/heap"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -45,13 +46,12 @@ type Server struct {
 	cfg      *Config
 	cfgStamp string // modification time, size and inode the configuration was read at
 	certs    map[string]keyPair
+	// sessions are the IdP sessions by their handle.
 	sessions map[string]*session
-	// byHandle finds a session by the handle the session list shows (the
-	// session id is the browser's cookie and is shown nowhere).
-	byHandle map[string]*session
-	// expiries orders the sessions by expiry; expiryTimer, due at
-	// expiryAt, flushes the first ones.
-	expiries    expiryHeap[*session]
+	// expiries are the sessions in order of creation, one queue per login
+	// session timeout: each is in order of expiry too (while the clock
+	// runs forward). expiryTimer, due at expiryAt, flushes the first ones.
+	expiries    map[time.Duration]*sessionQueue
 	expiryTimer *clock.Timer
 	expiryAt    time.Time
 	// logins are the logins in progress, by their id.
@@ -113,8 +113,10 @@ func (s *Server) succeeded(user string) {
 
 // session is one browser's login at the IdP.
 type session struct {
-	id      string
+	// handle names the session in the session list; the browser's cookie
+	// is handle.secret (cookie), so the list shows no credential.
 	handle  string
+	secret  string
 	user    string
 	sps     []string // names of the SPs it was used for
 	created time.Time
@@ -140,7 +142,7 @@ func NewServer(dir string, clk *clock.Clock, logOut io.Writer) (*Server, error) 
 		return nil, err
 	}
 	s := &Server{dir: dir, clock: clk, logger: log.New(logOut, "idp: ", log.LstdFlags), replays: newReplayCache(),
-		certs: map[string]keyPair{}, sessions: map[string]*session{}, byHandle: map[string]*session{},
+		certs: map[string]keyPair{}, sessions: map[string]*session{}, expiries: map[time.Duration]*sessionQueue{},
 		logins: map[string]*pendingLogin{}, lastTOTP: map[string]uint64{},
 		failures: map[string]int{}, lockedUntil: map[string]time.Time{}}
 	s.admin.init()
@@ -407,14 +409,18 @@ func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req
 	return nil
 }
 
-// validSession is the session id names when it has not expired on the
-// IdP clock; it is then marked as used for sp.
-func (s *Server) validSession(id, sp string) (session, bool) {
+// cookie is the value of the browser's session cookie.
+func (sess *session) cookie() string { return sess.handle + "." + sess.secret }
+
+// validSession is the session a cookie names when it has not expired on
+// the IdP clock; it is then marked as used for sp.
+func (s *Server) validSession(cookie, sp string) (session, bool) {
+	handle, secret, _ := strings.Cut(cookie, ".")
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, ok := s.sessions[id]
-	if !ok || !now.Before(sess.expires) {
+	sess, ok := s.sessions[handle]
+	if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(sess.secret)) != 1 || !now.Before(sess.expires) {
 		return session{}, false
 	}
 	if !slices.Contains(sess.sps, sp) {
@@ -425,14 +431,42 @@ func (s *Server) validSession(id, sp string) (session, bool) {
 
 func (s *Server) newSession(user, sp string, timeout time.Duration) session {
 	now := s.clock.Now()
-	sess := &session{id: randomID(), handle: randomID()[:16], user: user, sps: []string{sp}, created: now, expires: now.Add(timeout)}
+	sess := &session{handle: randomID()[:16], secret: randomID(), user: user, sps: []string{sp}, created: now, expires: now.Add(timeout)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sessions[sess.id] = sess
-	s.byHandle[sess.handle] = sess
-	heap.Push(&s.expiries, expiryItem[*session]{at: sess.expires, v: sess})
+	s.sessions[sess.handle] = sess
+	q := s.expiries[timeout]
+	if q == nil {
+		q = &sessionQueue{}
+		s.expiries[timeout] = q
+	}
+	q.push(sess)
 	s.armExpiry(now)
 	return *sess
+}
+
+// sessionQueue is a FIFO of sessions.
+type sessionQueue struct {
+	items []*session
+	head  int
+}
+
+func (q *sessionQueue) push(sess *session) { q.items = append(q.items, sess) }
+
+func (q *sessionQueue) first() *session {
+	if q.head == len(q.items) {
+		return nil
+	}
+	return q.items[q.head]
+}
+
+func (q *sessionQueue) pop() {
+	q.items[q.head] = nil
+	q.head++
+	if q.head > 1024 && q.head*2 > len(q.items) { // reuse the front half
+		q.items = append(q.items[:0], q.items[q.head:]...)
+		q.head = 0
+	}
 }
 
 // expiryGrain groups session expiries: one clock timer flushes every
@@ -444,10 +478,16 @@ const expiryGrain = time.Second
 // armExpiry sets the one expiry timer for the first session due, when it
 // is not set for it already; called with s.mu held.
 func (s *Server) armExpiry(now time.Time) {
-	if s.expiries.Len() == 0 {
+	var first time.Time
+	for _, q := range s.expiries {
+		if sess := q.first(); sess != nil && (first.IsZero() || sess.expires.Before(first)) {
+			first = sess.expires
+		}
+	}
+	if first.IsZero() {
 		return
 	}
-	due := s.expiries.items[0].at.Truncate(expiryGrain).Add(expiryGrain)
+	due := first.Truncate(expiryGrain).Add(expiryGrain)
 	if s.expiryTimer != nil && !s.expiryAt.After(due) {
 		return
 	}
@@ -460,16 +500,22 @@ func (s *Server) armExpiry(now time.Time) {
 
 // flushExpired removes the sessions that have expired from the list, as
 // FortiAuthenticator does when their time is up, and arms the timer for
-// the next ones.
+// the next ones. (Were the clock set back, a session could wait in its
+// queue behind one that expires later: it leaves the list late, but
+// validSession and Sessions check each expiry exactly.)
 func (s *Server) flushExpired() {
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.expiries.Len() > 0 && !s.expiries.items[0].at.After(now) {
-		sess := heap.Pop(&s.expiries).(expiryItem[*session]).v
-		if s.sessions[sess.id] == sess {
-			delete(s.sessions, sess.id)
-			delete(s.byHandle, sess.handle)
+	for timeout, q := range s.expiries {
+		for sess := q.first(); sess != nil && !sess.expires.After(now); sess = q.first() {
+			q.pop()
+			if s.sessions[sess.handle] == sess {
+				delete(s.sessions, sess.handle)
+			}
+		}
+		if q.first() == nil {
+			delete(s.expiries, timeout)
 		}
 	}
 	s.expiryTimer = nil
@@ -479,13 +525,12 @@ func (s *Server) flushExpired() {
 // removeSession ends a session before its time (logout, the session
 // list's "end"); its entry in the expiry heap goes when it would have
 // expired.
-func (s *Server) removeSession(id string) {
+func (s *Server) removeSession(handle string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sess, ok := s.sessions[id]; ok {
-		delete(s.sessions, id)
-		delete(s.byHandle, sess.handle)
-	}
+	_, ok := s.sessions[handle]
+	delete(s.sessions, handle)
+	return ok
 }
 
 // Sessions is the SAML IdP session list: one row per user and SP.
@@ -524,12 +569,12 @@ func (p *sessionProvider) samlSession(sess session, u User) *saml.Session {
 	}
 	switch p.sp.NameIDFormat {
 	case FormatTransient:
-		value = p.opaque("transient", sess.id)
+		value = p.opaque("transient", sess.handle)
 	case FormatPersistent:
 		value = p.opaque("persistent", value)
 	}
 	ss := &saml.Session{
-		ID: sess.id, CreateTime: sess.created, ExpireTime: sess.expires, Index: p.opaque("index", sess.id),
+		ID: sess.handle, CreateTime: sess.created, ExpireTime: sess.expires, Index: p.opaque("index", sess.handle),
 		NameID: value, NameIDFormat: nameIDFormatURN[p.sp.NameIDFormat],
 	}
 	for _, a := range p.sp.Attributes {
@@ -605,12 +650,4 @@ func (p *sessionProvider) InvalidateSession(w http.ResponseWriter, r *http.Reque
 
 // EndSession ends the session the session list shows as handle; it
 // reports whether there was one.
-func (s *Server) EndSession(handle string) bool {
-	s.mu.Lock()
-	sess, ok := s.byHandle[handle]
-	s.mu.Unlock()
-	if ok {
-		s.removeSession(sess.id)
-	}
-	return ok
-}
+func (s *Server) EndSession(handle string) bool { return s.removeSession(handle) }

@@ -22,6 +22,8 @@ first.
   logout-response ... --session DUMP --query QUERY
       Lasso checks the IdP's LogoutResponse (its query string signature):
       {"status"}
+  requests ... --n N
+      N signed AuthnRequests as request makes them: {"urls"}
   idp-bench --idp-metadata F --idp-key K --idp-cert C --sp-metadata F --sp-key K --sp-cert C --n N
       Lasso as the IdP: N AuthnRequests in, N signed Responses out (the
       work fosim's IdP does for a login with a session): {"per_second"}
@@ -82,6 +84,10 @@ def request(a):
     login.request.protocolBinding = lasso.SAML2_METADATA_BINDING_POST
     login.buildAuthnRequestMsg()
     return {"id": login.request.id, "url": login.msgUrl}
+
+
+def requests(a):
+    return {"urls": [request(a)["url"] for _ in range(a.n)]}
 
 
 def values(attr):
@@ -186,7 +192,7 @@ def run(argv):
     p.add_argument("--n", type=int, default=100)
     a = p.parse_args(argv)
     commands = {"metadata": metadata, "request": request, "response": response, "logout": logout,
-                "logout-response": logout_response, "idp-bench": idp_bench}
+                "logout-response": logout_response, "idp-bench": idp_bench, "requests": requests}
     if a.command not in commands:
         raise Refused("unknown command %r" % a.command)
     return commands[a.command](a)
