@@ -45,7 +45,7 @@ func (s *syncBuffer) String() string {
 // lab is an appliance store with fcnacd under a supervisor, and an EMS
 // peer (peers/ems) serving on a loopback port.
 type lab struct {
-	t       *testing.T
+	t       testing.TB
 	st      *cmdb.Store
 	clk     *clock.Clock
 	d       *Daemon
@@ -54,21 +54,34 @@ type lab struct {
 	ems     *ems.Config
 	server  *ems.Server
 	emsAddr netip.AddrPort
+
+	closeFn   func()
+	closeOnce sync.Once
 }
 
 func newLab(t *testing.T) *lab {
+	t.Helper()
+	return startLab(t, func(cfg *ems.Config) {
+		must(t, cfg.SetEndpoint(ems.Endpoint{UID: seedUID, IP: netip.MustParseAddr("10.160.1.197"), PublicIP: netip.MustParseAddr("203.0.113.7"),
+			MACs: []string{"00-0c-29-2c-4d-d7", "00-0c-29-2c-4d-e1"}, Host: "DESKTOP-EMS-TAG-PH2", User: "tester",
+			OS: "Microsoft Windows 8.0 , 64-bit (build 9200)", FCTVersion: "7.4.5.1949", Registered: true, Online: true,
+			CertSN: "B09D97178121B588ED3055137577522C7B689B79"}))
+		must(t, cfg.SetRule(ems.TagRule{Tag: "a", Type: 1, Conditions: []ems.Condition{{Field: "user", Value: "tester"}}}))
+		must(t, cfg.SetRule(ems.TagRule{Tag: "all_registered_clients", Type: 1, Conditions: []ems.Condition{{Field: "registered", Value: "yes"}}}))
+		must(t, cfg.SetRule(ems.TagRule{Tag: "Low", Type: 3, Conditions: []ems.Condition{{Field: "os", Value: "windows"}}}))
+	})
+}
+
+// startLab starts the EMS with what seed puts in its store, fcnacd
+// under a supervisor, and the FortiGate's port1 on 10.160.1.1/24; the EMS
+// entry itself is configure's, the trust of its certificate trust's.
+func startLab(t testing.TB, seed func(*ems.Config)) *lab {
 	t.Helper()
 	l := &lab{t: t, st: cmdbtest.Store(t), clk: clock.New(time.UTC), debug: &syncBuffer{}, emsDir: t.TempDir()}
 	cfg, err := ems.Open(l.emsDir)
 	must(t, err)
 	l.ems = cfg
-	must(t, cfg.SetEndpoint(ems.Endpoint{UID: seedUID, IP: netip.MustParseAddr("10.160.1.197"), PublicIP: netip.MustParseAddr("203.0.113.7"),
-		MACs: []string{"00-0c-29-2c-4d-d7", "00-0c-29-2c-4d-e1"}, Host: "DESKTOP-EMS-TAG-PH2", User: "tester",
-		OS: "Microsoft Windows 8.0 , 64-bit (build 9200)", FCTVersion: "7.4.5.1949", Registered: true, Online: true,
-		CertSN: "B09D97178121B588ED3055137577522C7B689B79"}))
-	must(t, cfg.SetRule(ems.TagRule{Tag: "a", Type: 1, Conditions: []ems.Condition{{Field: "user", Value: "tester"}}}))
-	must(t, cfg.SetRule(ems.TagRule{Tag: "all_registered_clients", Type: 1, Conditions: []ems.Condition{{Field: "registered", Value: "yes"}}}))
-	must(t, cfg.SetRule(ems.TagRule{Tag: "Low", Type: 3, Conditions: []ems.Condition{{Field: "os", Value: "windows"}}}))
+	seed(cfg)
 	l.saveEMS()
 	l.server, err = ems.NewServer(l.emsDir, clock.New(time.UTC))
 	must(t, err)
@@ -87,13 +100,14 @@ func newLab(t *testing.T) *lab {
 	l.d = New(Options{RetryMin: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond})
 	sup := daemons.NewSupervisor(&daemons.Runtime{Store: l.st, Clock: l.clk, Debug: hub}, l.d)
 	must(t, sup.Start(context.Background()))
-	t.Cleanup(func() {
+	l.closeFn = func() {
 		if err := sup.Stop(5 * time.Second); err != nil {
 			t.Error(err)
 		}
 		cancel()
 		hs.Close()
-	})
+	}
+	t.Cleanup(l.close)
 	cmdbtest.Apply(t, l.st, `config system interface
 edit port1
 set mode static
@@ -104,7 +118,11 @@ end
 	return l
 }
 
-func must(t *testing.T, err error) {
+func (l *lab) close() {
+	l.closeOnce.Do(l.closeFn)
+}
+
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
