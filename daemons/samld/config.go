@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,39 +82,49 @@ func (r reader) value(table string, e *cmdb.Entry, attr string) string {
 	return ""
 }
 
-// loadConfig reads samld's configuration from the running CMDB.
-func loadConfig(st *cmdb.Store) (*Config, error) {
-	var cfg *Config
-	var err error
+// loadConfig reads samld's configuration from the running CMDB. broken
+// are the entries that could not be read, with why; cfg holds the others.
+func loadConfig(st *cmdb.Store) (cfg *Config, broken map[string]error) {
 	// One read lock for the view, its revision and its key (see
 	// cmdb.Store.ReadCommitted): no other store call inside.
 	st.ReadCommitted(func(v cmdb.View, revision uint64, secrets *cmdb.Secrets) {
-		cfg, err = readConfig(reader{s: st.Schema(), v: v}, secrets)
-		if cfg != nil {
-			cfg.Revision = revision
-		}
+		cfg, broken = readConfig(reader{s: st.Schema(), v: v}, secrets)
+		cfg.Revision = revision
 	})
-	return cfg, err
+	return cfg, broken
 }
 
-// readConfig reads every user saml entry. secrets is nil in Validate,
-// which cannot decrypt: the signing keys are then not read.
-func readConfig(r reader, secrets *cmdb.Secrets) (*Config, error) {
+// readConfig reads every user saml entry.
+func readConfig(r reader, secrets *cmdb.Secrets) (*Config, map[string]error) {
 	cfg := &Config{Servers: map[string]*Server{}}
+	broken := map[string]error{}
 	rows := r.v.Table(tableSAML)
 	if rows == nil {
-		return cfg, nil
+		return cfg, broken
 	}
-	var errs []error
 	for _, e := range rows.Ordered() {
 		s, err := readServer(r, e, secrets)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("user saml %q: %w", e.Key, err))
+			broken[e.Key] = fmt.Errorf("user saml %q: %w", e.Key, err)
 			continue
 		}
 		cfg.Servers[s.Name] = s
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, broken
+}
+
+// brokenError joins the reasons of the broken entries in name order.
+func brokenError(broken map[string]error) error {
+	names := make([]string, 0, len(broken))
+	for n := range broken {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	errs := make([]error, 0, len(names))
+	for _, n := range names {
+		errs = append(errs, broken[n])
+	}
+	return errors.Join(errs...)
 }
 
 func readServer(r reader, e *cmdb.Entry, secrets *cmdb.Secrets) (*Server, error) {

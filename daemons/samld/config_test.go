@@ -30,6 +30,21 @@ end
 	if _, err := l.d.Consume("SAML-IPSEC", acsURL, defaults(l.login(), l.clock.Now()).encode(t)); err != nil {
 		t.Fatalf("on the previous configuration: %v", err)
 	}
+	// Another entry still takes its changes.
+	l.apply(`config user saml
+    edit "SECOND"
+        set entity-id "http://127.0.0.1:1001/remote/saml/metadata/"
+        set single-sign-on-url "https://127.0.0.1:1001/remote/saml/login"
+        set idp-single-sign-on-url "https://127.0.0.3/login/"
+    next
+end
+`)
+	if r, err := l.d.Login("SECOND", ""); err != nil || !strings.HasPrefix(r.URL, "https://127.0.0.3/login/?SAMLRequest=") {
+		t.Fatalf("a new entry beside the broken one: %v %v", r, err)
+	}
+	if log := l.log(); !strings.Contains(log, `idp-cert "BAD": no PEM certificate`) {
+		t.Fatalf("the broken entry is not named again: %q", log)
+	}
 }
 
 // A cert whose private key is not its certificate's is not used.

@@ -65,36 +65,38 @@ func (d *Daemon) Tables() []string { return []string{tableSAML, tableLocal, tabl
 // Start loads the running configuration. samld has no goroutines or
 // sockets of its own: authd serves its endpoints.
 func (d *Daemon) Start(_ context.Context, rt *daemons.Runtime) error {
+	cfg, broken := loadConfig(rt.Store)
 	d.mu.Lock()
 	d.rt = rt
 	d.log = rt.Debug.Logger(d.Name())
-	d.mu.Unlock()
-	cfg, err := loadConfig(rt.Store)
-	if err != nil {
-		// Start on what could be read: one broken entry must not keep
-		// the appliance from starting.
-		d.log.Printf(1, "samld: %v", err)
-	}
-	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
+	// Start on what could be read: one broken entry must not keep the
+	// appliance from starting.
+	if err := brokenError(broken); err != nil {
+		d.log.Printf(1, "samld: not used: %v", err)
+	}
 	return nil
 }
 
 // Validate accepts every change the schema accepted, as FortiOS does: an
 // entry is often configured in several commits, and a `user saml` entry
-// that cannot be used yet says why at login time and in the debug stream.
+// that cannot be used says why in the debug stream and at login time.
 func (d *Daemon) Validate(*cmdb.ChangeSet, cmdb.View) error { return nil }
 
-// Apply reloads the configuration; when it cannot be read (a certificate
-// that does not parse, a key that does not decrypt or match) samld keeps
-// the previous one, and the supervisor logs why.
+// Apply reloads the configuration. An entry that cannot be read (a
+// certificate that does not parse, a key that does not decrypt or does
+// not match) stays as it was, or absent when it is new; the other
+// entries take the change, and the error (logged by the supervisor) says
+// which entry kept its previous configuration and why.
 func (d *Daemon) Apply(*cmdb.ChangeSet) error {
-	cfg, err := loadConfig(d.rt.Store)
-	if err != nil {
-		return err
-	}
+	cfg, broken := loadConfig(d.rt.Store)
 	d.mu.Lock()
+	for name := range broken {
+		if old := d.cfg.Servers[name]; old != nil {
+			cfg.Servers[name] = old
+		}
+	}
 	d.cfg = cfg
 	// Requests of a server that is gone are never answered.
 	for id, o := range d.outstanding {
@@ -103,7 +105,7 @@ func (d *Daemon) Apply(*cmdb.ChangeSet) error {
 		}
 	}
 	d.mu.Unlock()
-	return nil
+	return brokenError(broken)
 }
 
 // Stop ends the daemon.
