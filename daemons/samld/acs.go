@@ -6,6 +6,8 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -68,6 +70,9 @@ func refuseSignature(format string, args ...any) *refusal {
 func (d *Daemon) Consume(server, acsURL, samlResponse string) (*Login, error) {
 	s, err := d.server(server)
 	if err != nil {
+		if log := d.logger(); log != nil {
+			log.Printf(1, "__samld_sp_login_resp: response refused: %v", err)
+		}
 		return nil, err
 	}
 	login, err := d.consume(s, acsURL, samlResponse)
@@ -354,7 +359,7 @@ func checkResponse(s *Server, resp *etree.Element, acsURL string) error {
 	if v := attr(resp, "Version"); v != "2.0" {
 		return refuse("Response Version %q is not 2.0", v)
 	}
-	if dest := attr(resp, "Destination"); dest != acsURL {
+	if dest := attr(resp, "Destination"); !sameURL(dest, acsURL) {
 		return refuse("Destination %q is not the ACS URL served, %q", dest, acsURL)
 	}
 	issuers := childrenNS(resp, nsAssertion, "Issuer")
@@ -436,7 +441,7 @@ func checkAssertion(s *Server, a *saml.Assertion, acsURL, requestID string, now 
 		switch {
 		case scd == nil:
 			why = "a bearer SubjectConfirmation without SubjectConfirmationData"
-		case scd.Recipient != acsURL:
+		case !sameURL(scd.Recipient, acsURL):
 			why = fmt.Sprintf("SubjectConfirmationData Recipient %q is not the ACS URL served, %q", scd.Recipient, acsURL)
 		case scd.InResponseTo != requestID:
 			why = fmt.Sprintf("SubjectConfirmationData InResponseTo %q is not the Response's %q", scd.InResponseTo, requestID)
@@ -523,6 +528,33 @@ func checkAssertion(s *Server, a *saml.Assertion, acsURL, requestID string, now 
 		expires = max
 	}
 	return login, expires, nil
+}
+
+// sameURL compares an URL the IdP names with the one served: scheme and
+// host without regard to case, a default port (443, 80) written or not,
+// the rest exactly.
+func sameURL(named, served string) bool {
+	if named == served {
+		return true
+	}
+	a, errA := url.Parse(named)
+	b, errB := url.Parse(served)
+	if errA != nil || errB != nil || a.Opaque != "" || b.Opaque != "" || a.User != nil || b.User != nil {
+		return false
+	}
+	norm := func(u *url.URL) string {
+		scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+		if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+			port = ""
+		}
+		if port != "" {
+			host = net.JoinHostPort(host, port)
+		} else if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		return scheme + "://" + host + u.EscapedPath() + "?" + u.RawQuery
+	}
+	return norm(a) == norm(b)
 }
 
 // detached copies el out of its document with the namespace

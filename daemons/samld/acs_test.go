@@ -119,6 +119,38 @@ func TestConsumeRefuses(t *testing.T) {
 	}
 }
 
+// The URL the IdP names and the one served compare as URLs.
+func TestSameURL(t *testing.T) {
+	for _, c := range []struct {
+		named, served string
+		same          bool
+	}{
+		{acsURL, acsURL, true},
+		{"https://FGT.example.com/remote/saml/login", "https://fgt.example.com:443/remote/saml/login", true},
+		{"HTTPS://127.0.0.1:1001/remote/saml/login", acsURL, true},
+		{"http://[::1]:80/remote/saml/login", "http://[::1]/remote/saml/login", true},
+		{"https://127.0.0.1:1002/remote/saml/login", acsURL, false},
+		{"http://127.0.0.1:1001/remote/saml/login", acsURL, false},
+		{"https://127.0.0.1:1001/remote/saml/login/", acsURL, false},
+		{"https://127.0.0.1:1001/remote/saml/LOGIN", acsURL, false},
+		{"https://x@127.0.0.1:1001/remote/saml/login", acsURL, false},
+		{"", acsURL, false},
+	} {
+		if got := sameURL(c.named, c.served); got != c.same {
+			t.Errorf("sameURL(%q, %q) = %v", c.named, c.served, got)
+		}
+	}
+}
+
+// The IdP certificate must be valid on the appliance clock.
+func TestIdPCertExpired(t *testing.T) {
+	l := newLab(t, baseConfig(idpKey(), ""))
+	late := time.Date(2045, 6, 1, 0, 0, 0, 0, time.UTC)
+	l.clock.Set(late)
+	r := defaults(l.login(), late)
+	refused(t, l, acsURL, r.encode(t), "Cert is not valid at this time")
+}
+
 // A NotBefore within clock-tolerance is taken; clock-tolerance 0 takes none.
 func TestClockTolerance(t *testing.T) {
 	l := newLab(t, baseConfig(idpKey(), ""))

@@ -113,6 +113,13 @@ func (d *Daemon) Stop(context.Context) error { return nil }
 
 func (d *Daemon) clock() *clock.Clock { return d.rt.Clock }
 
+// logger is the debug logger, nil before Start.
+func (d *Daemon) logger() *debuglog.Logger {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log
+}
+
 // server returns the configured entry name, or an error as FortiOS words
 // an unknown server.
 func (d *Daemon) server(name string) (*Server, error) {
