@@ -367,3 +367,36 @@ func TestRefusesBadRequests(t *testing.T) {
 		t.Fatalf("unknown login: %d %s", p.status, p.body)
 	}
 }
+
+func TestLockoutAfterWrongTokenCodes(t *testing.T) {
+	requirePeer(t, havePysaml2(), needPysaml2)
+	l := newLab(t, func(c *Config) { methodUsers(t, c) })
+	b := newBrowser(t)
+	_, p := l.begin(b)
+	p = l.submit(b, p, "username", "alice", "password", "s3cret")
+	wrong := "000000"
+	if wrong == code(t, aliceSecret) {
+		wrong = "111111"
+	}
+	for i := 1; i <= lockoutAttempts; i++ {
+		if !asksToken(p) {
+			t.Fatalf("attempt %d: no token form: %s", i, p.body)
+		}
+		p = l.submit(b, p, "token", wrong)
+		if locked := strings.Contains(p.body, "account is locked"); locked != (i == lockoutAttempts) {
+			t.Fatalf("wrong code %d: locked %v: %s", i, locked, p.body)
+		}
+	}
+	// Locked out: the right password and code do not help.
+	_, p = l.begin(b)
+	if p = l.submit(b, p, "username", "alice", "password", "s3cret"); !strings.Contains(p.body, "account is locked") || asksToken(p) {
+		t.Fatalf("locked out, the right password: %s", p.body)
+	}
+	l.clock.Advance(lockoutPeriod)
+	req, p := l.begin(b)
+	p = l.submit(b, p, "username", "alice", "password", "s3cret")
+	p = l.submit(b, p, "token", code(t, aliceSecret))
+	if v := l.verdict(req, p); v["name_id"] != "alice" {
+		t.Fatalf("after the lockout: %v", v)
+	}
+}
