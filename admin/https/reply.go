@@ -1,7 +1,6 @@
 package https
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -117,7 +116,7 @@ func statusOf(code int) int {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := indentJSON(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
