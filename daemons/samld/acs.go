@@ -16,8 +16,13 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 )
 
-// maxResponse bounds the SAMLResponse text (base64) samld decodes.
-const maxResponse = 512 << 10
+// maxResponse bounds the SAMLResponse text (base64) samld decodes, and
+// maxDepth the nesting of its elements (a Response needs about ten; the
+// signature code after the shape check recurses).
+const (
+	maxResponse = 512 << 10
+	maxDepth    = 48
+)
 
 // Namespaces of what the IdP posts.
 const (
@@ -243,8 +248,11 @@ func checkShape(root *etree.Element) (*shape, error) {
 	sh := &shape{}
 	ids := map[string]bool{}
 	var assertions, encrypted, misplacedSigs int
-	var walk func(el *etree.Element, parent *etree.Element) error
-	walk = func(el *etree.Element, parent *etree.Element) error {
+	var walk func(el *etree.Element, parent *etree.Element, depth int) error
+	walk = func(el *etree.Element, parent *etree.Element, depth int) error {
+		if depth > maxDepth {
+			return refuse("elements nested over %d deep", maxDepth)
+		}
 		for _, tok := range el.Child {
 			switch t := tok.(type) {
 			case *etree.Comment:
@@ -254,7 +262,7 @@ func checkShape(root *etree.Element) (*shape, error) {
 			case *etree.Directive:
 				return refuse("a directive inside <%s>", el.FullTag())
 			case *etree.Element:
-				if err := walk(t, el); err != nil {
+				if err := walk(t, el, depth+1); err != nil {
 					return err
 				}
 			}
@@ -296,7 +304,7 @@ func checkShape(root *etree.Element) (*shape, error) {
 		}
 		return nil
 	}
-	if err := walk(root, nil); err != nil {
+	if err := walk(root, nil, 0); err != nil {
 		return nil, err
 	}
 	switch {

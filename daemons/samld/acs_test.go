@@ -342,3 +342,9 @@ func TestDoctypeRefused(t *testing.T) {
 	text := `<!DOCTYPE r [<!ENTITY e "x">]>` + b
 	refused(t, l, acsURL, b64(text), "a DTD or directive")
 }
+
+func TestDeepNesting(t *testing.T) {
+	l := newLab(t, baseConfig(idpKey(), ""))
+	deep := `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">` + strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100) + `</samlp:Response>`
+	refused(t, l, acsURL, b64(deep), "elements nested over 48 deep")
+}
