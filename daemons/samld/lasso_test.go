@@ -123,8 +123,10 @@ func TestLassoIdP(t *testing.T) {
 			sig, _ := base64.StdEncoding.DecodeString(q.Get("Signature"))
 			sig[10] ^= 1
 			forged := strings.Replace(r.URL, url.QueryEscape(q.Get("Signature")), url.QueryEscape(base64.StdEncoding.EncodeToString(sig)), 1)
-			if a := idp.answer(forged); a.Error == "" {
+			if a := idp.answer(forged); !strings.Contains(strings.ToLower(a.Error), "signature") {
 				t.Fatalf("lasso took an AuthnRequest with an altered signature: %+v", a)
+			} else {
+				t.Logf("lasso on the altered signature: %s", a.Error)
 			}
 			a := idp.answer(r.URL)
 			if a.Error != "" {

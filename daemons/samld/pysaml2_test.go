@@ -129,6 +129,16 @@ func TestPysaml2IdP(t *testing.T) {
 	l.clock.Set(time.Now())
 	idp := startPysaml2(t, l)
 	attrs := map[string][]string{"username": {"alice"}, "group": {"vpn-users", "staff"}}
+	// pysaml2 checks the request signature for real: an altered one fails.
+	r, err := l.d.Login("SAML-IPSEC", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigAt := strings.Index(r.URL, "&Signature=") + len("&Signature=")
+	flipped := r.URL[:sigAt] + string(r.URL[sigAt]^1) + r.URL[sigAt+1:]
+	if a := idp.login(flipped, "alice", attrs, true, true); a.SignatureVerified {
+		t.Fatal("pysaml2 verified an altered AuthnRequest signature")
+	}
 	for _, c := range []struct {
 		name             string
 		signResp, signAs bool
