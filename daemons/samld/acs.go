@@ -82,14 +82,15 @@ func (d *Daemon) Consume(server, acsURL, samlResponse string) (*Login, error) {
 	}
 	login, err := d.consume(s, acsURL, samlResponse)
 	if err != nil {
-		var r *refusal
-		if errors.As(err, &r) && r.signature {
+		r := &refusal{reason: err.Error()}
+		errors.As(err, &r)
+		if r.signature {
 			// lasso's error as FortiOS reports it (FIDELITY.md); the
 			// detail after it is fosim's.
 			d.log.Printf(1, "__samld_sp_login_resp: SAML server %q: Failed to process response message. ret=440(The profile cannot verify a signature on the message): %s", s.Name, r.reason)
 		} else {
 			// FortiOS's wording of these refusals is not public: fosim's.
-			d.log.Printf(1, "__samld_sp_login_resp: SAML server %q: response refused: %v", s.Name, strings.TrimPrefix(err.Error(), "SAML response refused: "))
+			d.log.Printf(1, "__samld_sp_login_resp: SAML server %q: response refused: %s", s.Name, r.reason)
 		}
 		return nil, err
 	}
