@@ -324,6 +324,18 @@ func TestAdminPagesRefuse(t *testing.T) {
 	if c, _ := Open(l.dir); c.SessionTimeoutMinutes != DefaultSessionTimeout {
 		t.Fatalf("timeout %d saved", c.SessionTimeoutMinutes)
 	}
+	// Saving a user with the password left empty keeps the password.
+	resp, err = b.PostForm(l.base+"/admin/users/save", withFields(p.fields, "name", "alice", "email", "alice@new.example", "groups", "staff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if c, _ := Open(l.dir); true {
+		u, ok := c.checkPassword("alice", "s3cret")
+		if !ok || u.Email != "alice@new.example" || strings.Join(u.Groups, ",") != "staff" {
+			t.Fatalf("alice after an edit without a password: %+v %v", u, ok)
+		}
+	}
 }
 
 func withFields(base map[string][]string, kv ...string) map[string][]string {

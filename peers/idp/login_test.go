@@ -184,6 +184,9 @@ func TestSignedRequestsRequired(t *testing.T) {
 		c.ServiceProviders[0].CertificatePEM = spCert
 		c.ServiceProviders[0].RequireSignedRequests = true
 	})
+	if md, _ := os.ReadFile(l.metadata); !strings.Contains(string(md), `WantAuthnRequestsSigned="true"`) {
+		t.Fatalf("the IdP metadata does not ask for signed requests: %s", md)
+	}
 	for _, binding := range []string{"redirect", "post"} {
 		// Signed with the SP key: the login goes through, and the request
 		// is checked again when it is answered after the form.

@@ -436,6 +436,14 @@ func (c *Config) SetUser(u User, password string) error {
 	case u.TOTPSecret == "":
 		return fmt.Errorf("user %q needs a password (or a FortiToken, for FortiToken-only SPs)", u.Name)
 	}
+	return c.putUser(u)
+}
+
+// putUser adds or replaces u as it is, and its groups when unknown.
+func (c *Config) putUser(u User) error {
+	if u.PasswordHash == "" && u.TOTPSecret == "" {
+		return fmt.Errorf("user %q needs a password (or a FortiToken, for FortiToken-only SPs)", u.Name)
+	}
 	for _, g := range u.Groups {
 		if !slices.Contains(c.Groups, g) {
 			c.Groups = append(c.Groups, g)
