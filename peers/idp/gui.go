@@ -452,7 +452,7 @@ func (s *Server) saveUser(w http.ResponseWriter, r *http.Request, as *adminSessi
 	s.edit(w, r, as, "/admin/users", "User "+u.Name+" saved", func(c *Config) error {
 		if old, ok := c.user(u.Name); ok {
 			u.TOTPSecret = old.TOTPSecret // a token is given by its own button
-			if f.Get("password") == "" { // an empty field keeps the password
+			if f.Get("password") == "" {  // an empty field keeps the password
 				u.PasswordHash = old.PasswordHash
 				return c.putUser(u)
 			}
