@@ -329,7 +329,7 @@ func TestSAMLDialupSharedPort(t *testing.T) {
 	if _, err := l.dial(client.TransportUDP, uid, res.Token); err == nil {
 		t.Fatal("a spent token dialed again")
 	}
-	if !strings.Contains(l.log(), `EAP failed for user "`+uid+`"`) {
+	if !strings.Contains(l.log(), `EAP failed for user "`+uid+`"`) || !strings.Contains(l.log(), "result FNBAM_DENIED") {
 		t.Errorf("no EAP failure line for the spent token:\n%s", l.log())
 	}
 	// a new login, then UDP

@@ -225,6 +225,12 @@ func TestTokenFlow(t *testing.T) {
 	if _, ok := l.d.Redeem(uid, token); ok {
 		t.Fatal("the token redeemed twice")
 	}
+	// an assertion without the user-name attribute: the user is the UID
+	id = l.loginID(l.tcpPort, uid)
+	resp, _ = l.post(l.tcpPort, "/remote/saml/login", url.Values{"SAMLResponse": {""}, "RelayState": {"magic=" + id}})
+	if loc := resp.Header.Get("Location"); !strings.HasSuffix(loc, "&username="+strings.ToUpper(uid)) {
+		t.Fatalf("without user-name: %q", loc)
+	}
 	for _, want := range []string{"authd_http: change state from 0 to 1", "[authd_local_saml_auth:5602]: SAML login with UID '440F2683C7854FBFB73A528151E1FB25'.", "[authd_http_prepare_javascript_redir:3852]: https://127.0.0.1:"} {
 		if !strings.Contains(l.log(), want) {
 			t.Errorf("no %q in:\n%s", want, l.log())

@@ -281,6 +281,12 @@ func (d *Daemon) Redeem(uid, token string) (authapi.SAMLLogin, bool) {
 	return t.login, true
 }
 
+// Deny is authapi.Tokens.Deny. FNBAM_DENIED is the result public
+// FortiClient SAML troubleshooting shows; the rest of the line is fosim's.
+func (d *Daemon) Deny(uid, why string) {
+	d.log.Printf(1, "authd: EAP failed for user \"%s\" (%s): result FNBAM_DENIED", strings.ToUpper(uid), why)
+}
+
 var _ authapi.Tokens = (*Daemon)(nil)
 
 // excerpt quotes at most 40 bytes of what a client sent.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -131,12 +132,17 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		peerCh, nt, name := p.Data[5:21], p.Data[29:53], string(p.Data[54:])
 		pw, saml, ok := d.eapSecret(sa.gw, e.identity)
 		if !ok {
+			if why := d.samlRefusal(sa.gw, e.identity); why != "" {
+				d.opt.SAML.Deny(e.identity, why)
+				return failure(why)
+			}
 			return failure("unknown user")
 		}
 		ch := eap.ChallengeHash(peerCh, e.challenge, name)
 		hash := eap.NTPasswordHash(pw)
 		if !equal(nt, eap.NTResponse(ch, hash)) {
 			if saml {
+				d.opt.SAML.Deny(e.identity, "wrong token")
 				return failure("wrong SAML token")
 			}
 			return failure("wrong password")
@@ -144,6 +150,7 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		if saml {
 			login, ok := d.opt.SAML.Redeem(e.identity, string(pw))
 			if !ok { // spent by another dial meanwhile
+				d.opt.SAML.Deny(e.identity, "token already used")
 				return failure("SAML token already used")
 			}
 			e.saml = &login
@@ -186,6 +193,31 @@ func (d *Daemon) eapSecret(gw *Phase1, identity string) (secret []byte, saml boo
 		}
 	}
 	return nil, false, false
+}
+
+// samlRefusal says why a FortiClient UID has no SAML secret on gw: no
+// token, or a login in no group the phase1 takes; "" when the identity is
+// not a FortiClient UID or no SAML server is configured.
+func (d *Daemon) samlRefusal(gw *Phase1, identity string) string {
+	if d.opt.SAML == nil || len(d.cfg.SAMLServers) == 0 || !isFortiClientUID(identity) {
+		return ""
+	}
+	if _, login, ok := d.opt.SAML.Token(identity); ok {
+		return fmt.Sprintf("SAML user %q is in no group of phase1 %s", login.User, gw.Name)
+	}
+	return "no SAML token (the token is used once, and expires)"
+}
+
+func isFortiClientUID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // users lists who may log in on a phase1: the members of authusrgrp that

@@ -14,6 +14,7 @@ type issuedTokens struct {
 	mu     sync.Mutex
 	tokens map[string]string // uid → token
 	logins map[string]authapi.SAMLLogin
+	denied []string
 }
 
 func (s *issuedTokens) Token(uid string) (string, authapi.SAMLLogin, bool) {
@@ -21,6 +22,12 @@ func (s *issuedTokens) Token(uid string) (string, authapi.SAMLLogin, bool) {
 	defer s.mu.Unlock()
 	t, ok := s.tokens[uid]
 	return t, s.logins[uid], ok
+}
+
+func (s *issuedTokens) Deny(uid, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denied = append(s.denied, why)
 }
 
 func (s *issuedTokens) Redeem(uid, token string) (authapi.SAMLLogin, bool) {
@@ -120,5 +127,11 @@ func TestStrongSwanSAMLToken(t *testing.T) {
 	tokens.mu.Unlock()
 	if out := dial("fedcba9876543210fedcba9876543210"); strings.Contains(out, "with EAP successful") {
 		t.Fatalf("a login outside the policy's groups was accepted:\n%s", out)
+	}
+	tokens.mu.Lock()
+	denied := strings.Join(tokens.denied, "; ")
+	tokens.mu.Unlock()
+	if denied != `no SAML token (the token is used once, and expires); SAML user "bob" is in no group of phase1 dialup` {
+		t.Fatalf("authd was told %q", denied)
 	}
 }

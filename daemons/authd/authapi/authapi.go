@@ -27,4 +27,7 @@ type Tokens interface {
 	// Redeem spends the token: it succeeds once, for the token Token
 	// returned.
 	Redeem(uid, token string) (SAMLLogin, bool)
+	// Deny tells authd that a dial with uid's token was refused, and why
+	// (authd logs the refusal as FortiOS's fnbam result).
+	Deny(uid, why string)
 }
