@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"fmt"
 	"html/template"
@@ -267,15 +268,8 @@ func (s *Server) generalPage(w http.ResponseWriter, r *http.Request, as *adminSe
 		return
 	}
 	s.render(w, as, generalTmpl, "General", map[string]any{"Config": cfg, "Formats": UsernameFormats,
-		"Format": cfg.usernameFormat(), "Certificates": certs, "DefaultCert": cmpOr(cfg.DefaultCertificate, DefaultCertificateName),
+		"Format": cfg.usernameFormat(), "Certificates": certs, "DefaultCert": cmp.Or(cfg.DefaultCertificate, DefaultCertificateName),
 		"Min": MinSessionTimeout, "Max": MaxSessionTimeout})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (s *Server) saveGeneral(w http.ResponseWriter, r *http.Request, as *adminSession) {
@@ -386,7 +380,7 @@ func (s *Server) spPage(w http.ResponseWriter, r *http.Request, as *adminSession
 	certs, _ := Certificates(s.dir)
 	s.render(w, as, spTmpl, "Service provider", map[string]any{"SP": sp, "Editing": editing, "Alt": alt, "Attrs": attrs,
 		"Fields": userFields, "Methods": authMethodLabels, "Certificates": certs,
-		"URLs": IdPURLs(s.serverAddress(cfg, r), cmpOr(sp.Prefix, "<prefix>")), "Method": sp.Method()})
+		"URLs": IdPURLs(s.serverAddress(cfg, r), cmp.Or(sp.Prefix, "<prefix>")), "Method": sp.Method()})
 }
 
 // authMethodLabels are the authentication methods in the GUI's words.

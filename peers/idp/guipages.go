@@ -44,16 +44,7 @@ var adminLoginTmpl = template.Must(template.New("admin-login").Parse(`<!DOCTYPE 
 // adminPage is one administration page in the common layout; content
 // defines its "content" template.
 func adminPage(nav, content string) *template.Template {
-	t := template.Must(template.New("layout").Funcs(template.FuncMap{
-		"has": func(list []string, v string) bool {
-			for _, x := range list {
-				if x == v {
-					return true
-				}
-			}
-			return false
-		},
-	}).Parse(`<!DOCTYPE html>
+	t := template.Must(template.New("layout").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · FortiAuthenticator (fosim)</title><style>` + adminStyle + `</style></head><body>
 <header>FortiAuthenticator (fosim) · SAML IdP administration</header>
 <nav>

@@ -85,8 +85,14 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	spc := r.Context().Value(spKey{}).(spContext)
 	cfg, sp := spc.cfg, spc.sp
 	now := s.clock.Now()
+	// A copy: the login in the map may change under a second post of the
+	// same form.
+	var pl *pendingLogin
 	s.mu.Lock()
-	pl := s.logins[r.PostForm.Get("login")]
+	if in := s.logins[r.PostForm.Get("login")]; in != nil {
+		copied := *in
+		pl = &copied
+	}
 	s.mu.Unlock()
 	if pl == nil || now.After(pl.expires) || pl.sp != sp.Name {
 		s.refuse(w, http.StatusBadRequest, "This login has expired or is unknown: go back to the service provider and log in again.",
@@ -178,8 +184,11 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		needToken = false
 	}
 	if needToken {
-		s.mu.Lock()
 		pl.user, pl.expires = u.Name, now.Add(loginWait)
+		s.mu.Lock()
+		if in := s.logins[pl.id]; in != nil {
+			in.user, in.expires = pl.user, pl.expires
+		}
 		s.mu.Unlock()
 		s.loginForm(w, r, cfg, sp, pl, http.StatusOK, "")
 		return

@@ -403,3 +403,24 @@ func TestLockoutAfterWrongTokenCodes(t *testing.T) {
 		t.Fatalf("after the lockout: %v", v)
 	}
 }
+
+func TestDeletedUserSessionEnds(t *testing.T) {
+	requirePeer(t, havePysaml2(), needPysaml2)
+	l := newLab(t, func(c *Config) { methodUsers(t, c) })
+	b := newBrowser(t)
+	req, p := l.begin(b)
+	l.verdict(req, l.submit(b, p, "username", "bob", "password", "b0bpass"))
+	c, _ := Open(l.dir)
+	if err := c.DeleteUser("bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Save(l.dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, p := l.begin(b); !asksPassword(p) {
+		t.Fatalf("the session of a deleted user: %d %s", p.status, p.body)
+	}
+	if rows := l.server.Sessions(); len(rows) != 0 {
+		t.Fatalf("sessions: %+v", rows)
+	}
+}

@@ -367,32 +367,36 @@ func (p *sessionProvider) GetSession(w http.ResponseWriter, r *http.Request, req
 			"%s: AuthnRequest ID %q from %s replayed", p.sp.Name, req.Request.ID, p.sp.EntityID)
 		return nil
 	}
-	answer := func(sess session) *saml.Session {
+	// answer is the assertion's session from sess, once the request ID
+	// is recorded; done says the browser has its answer either way.
+	answer := func(sess session) (ss *saml.Session, done bool) {
 		u, ok := p.cfg.user(sess.user)
-		if !ok {
-			return nil
+		if !ok { // the user was deleted: the session goes, the user logs in
+			s.removeSession(sess.handle)
+			return nil, false
 		}
 		// Every AuthnRequest is answered once, signed or not (crewjam's
 		// own cache records signed ones only).
 		if err := s.replays.Consume(replayKey, req.Request.IssueInstant.Add(saml.MaxIssueDelay)); err != nil {
 			s.refuse(w, http.StatusBadRequest, "This SAML request was already answered: its ID is replayed.",
 				"%s: AuthnRequest ID %q from %s replayed", p.sp.Name, req.Request.ID, p.sp.EntityID)
-			return nil
+			return nil, true
 		}
-		return p.samlSession(sess, u)
+		return p.samlSession(sess, u), true
 	}
-	if id, ok := r.Context().Value(authenticatedKey{}).(string); ok {
-		if sess, ok := s.validSession(id, p.sp.Name); ok {
-			return answer(sess)
+	if cookie, ok := r.Context().Value(authenticatedKey{}).(string); ok {
+		if sess, ok := s.validSession(cookie, p.sp.Name); ok {
+			if ss, done := answer(sess); done {
+				return ss
+			}
 		}
 	}
 	forced := req.Request.ForceAuthn != nil && *req.Request.ForceAuthn && p.cfg.HonourForceAuthn
 	if c, err := r.Cookie(sessionCookie); err == nil && !forced {
 		if sess, ok := s.validSession(c.Value, p.sp.Name); ok {
-			if ss := answer(sess); ss != nil {
+			if ss, done := answer(sess); done {
 				return ss
 			}
-			return nil
 		}
 	}
 	if req.Request.IsPassive != nil && *req.Request.IsPassive {
