@@ -170,7 +170,9 @@ func diagTestFcnacd(sh *Shell, args []string, out io.Writer) error {
 			if e.LastError != "" {
 				fmt.Fprintf(out, "\treason: %s\n", e.LastError)
 			}
-			fmt.Fprintf(out, "\tserial number: %s\n\ttenant id: %s\n\tEMS version: %s\n", e.Serial, e.TenantID, e.Version)
+			if e.Serial != "" { // known once the EMS answered
+				fmt.Fprintf(out, "\tserial number: %s\n\ttenant id: %s\n\tEMS version: %s\n", e.Serial, e.TenantID, e.Version)
+			}
 			fmt.Fprintf(out, "\twebsocket: %s\n\tout of sync: %s\n", map[bool]string{true: "connected", false: "disconnected"}[e.Websocket], yesNo(e.OutOfSync))
 			fmt.Fprintf(out, "\tendpoints: %d\n\ttags: %d\n\tlast full sync: %s\n\tlast push: %s (%d pushes)\n", e.Endpoints, e.Tags, ago(e.LastSync), ago(e.LastPush), e.Pushes)
 			if !e.Disconnected.IsZero() {

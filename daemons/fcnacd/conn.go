@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -197,7 +198,8 @@ func (c *conn) session(ctx context.Context) error {
 		return nil
 	})
 	defer client.CloseIdleConnections()
-	c.setState(fcnacdapi.StateConnecting, "")
+	// The state stays what the last attempt found (connecting at first,
+	// else why it failed) until this one succeeds.
 	info, err := get(ctx, c, client, "/api/v1/system/info", decodeInfo)
 	if err != nil {
 		return err
@@ -271,17 +273,15 @@ func (c *conn) logDropped(errs []error) {
 	}
 }
 
-func (c *conn) setState(s fcnacdapi.State, why string) {
-	c.d.mu.Lock()
-	defer c.d.mu.Unlock()
-	c.state, c.lastErr = s, why
-}
-
 // markDown records a failed session and says why in the debug stream;
 // it reports whether the connection had been up. The records stay (the
 // tag cache) until out-of-sync-threshold passes.
 func (c *conn) markDown(err error) (wasUp bool) {
 	state := fcnacdapi.StateDisconnected
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err // the URL is the EMS's address, already in every line
+	}
 	why := err.Error()
 	var untrusted *untrustedError
 	var netErr net.Error

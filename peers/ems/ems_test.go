@@ -275,8 +275,16 @@ func TestServerSyncPushDownSlow(t *testing.T) {
 }
 
 func TestLabFile(t *testing.T) {
-	_, cfg := seedEMS(t)
-	f, err := ParseLabFile([]byte(`{"ztna_token": false, "endpoints": [{"uid": "6108A9179A5C40D7BD57504E15114C1F", "ip": "172.16.200.242",
+	dir, cfg := seedEMS(t)
+	// A lab file's serial number makes a certificate of that name.
+	f, err := ParseLabFile([]byte(`{"serial": "FCTEMS8826000120"}`))
+	must(t, err)
+	must(t, cfg.Apply(f))
+	must(t, cfg.Save(dir))
+	if k, err := LoadKeys(dir); err != nil || k.Cert.Subject.CommonName != "FCTEMS8826000120" {
+		t.Fatalf("certificate after a new serial: %v %v", err, k.Cert.Subject)
+	}
+	f, err = ParseLabFile([]byte(`{"ztna_token": false, "endpoints": [{"uid": "6108A9179A5C40D7BD57504E15114C1F", "ip": "172.16.200.242",
 	  "macs": ["00:11:22:33:67:74"], "registered": true, "online": true}],
 	  "rules": [{"tag": "all_registered_clients", "type": 1, "conditions": [{"field": "registered", "value": "yes"}]}]}`))
 	must(t, err)

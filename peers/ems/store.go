@@ -196,6 +196,9 @@ func (c *Config) Save(dir string) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := matchCertificate(dir, c.Serial); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err

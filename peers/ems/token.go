@@ -113,6 +113,24 @@ func ensureCertificate(dir, serial string) error {
 	return writeAtomic(filepath.Join(dir, certFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
+// matchCertificate makes a new EMS key and certificate when the serial
+// number is no longer the certificate's CN (a lab file gave the EMS
+// another serial): the certificate names the EMS. A running EMS serves
+// the new one once restarted.
+func matchCertificate(dir, serial string) error {
+	k, err := LoadKeys(dir)
+	if err != nil {
+		return ensureCertificate(dir, serial)
+	}
+	if k.Cert.Subject.CommonName == serial {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(dir, certFile)); err != nil {
+		return err
+	}
+	return ensureCertificate(dir, serial)
+}
+
 // ErrNoToken says why EMS gives an endpoint no token.
 var ErrNoToken = errors.New("no ZTNA token")
 
