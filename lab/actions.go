@@ -88,6 +88,8 @@ func (r *runner) runAction(ctx context.Context, text string) (string, error) {
 		return "", nil
 	case "dial":
 		return r.dial(ctx, args)
+	case "ems":
+		return r.emsAction(words[1:])
 	case "delete", "dpd", "rekey-child", "rekey-ike":
 		name := args.get("as", "client")
 		if err := args.unknown(verb); err != nil {

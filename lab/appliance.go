@@ -16,6 +16,7 @@ import (
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/daemons/fcnacd"
 	"github.com/fosim/fosim/daemons/iked"
 )
 
@@ -29,6 +30,7 @@ type appliance struct {
 	st      *cmdb.Store
 	clock   *clock.Clock
 	ike     *iked.Daemon
+	fcnacd  *fcnacd.Daemon
 	sup     *daemons.Supervisor
 	console *cli.Shell
 	out     *capture
@@ -83,7 +85,8 @@ func startAppliance(ctx context.Context, config, configName string) (a *applianc
 			return nil, err
 		}
 		a.ike = iked.New(iked.Options{Addr: "127.0.0.1", Port: ports[0], NATTPort: ports[1]})
-		sup := daemons.NewSupervisor(&daemons.Runtime{Store: a.st, Clock: a.clock, Debug: app.Debug}, a.ike)
+		a.fcnacd = fcnacd.New(fcnacd.Options{})
+		sup := daemons.NewSupervisor(&daemons.Runtime{Store: a.st, Clock: a.clock, Debug: app.Debug}, a.ike, a.fcnacd)
 		err = sup.Start(ctx)
 		if err == nil {
 			a.sup = sup
@@ -94,6 +97,7 @@ func startAppliance(ctx context.Context, config, configName string) (a *applianc
 		}
 	}
 	app.VPN = a.ike
+	app.EMS = a.fcnacd
 	a.console = cli.New(app, a.st.NewSession("admin", "console"), a.out)
 	return a, nil
 }

@@ -42,6 +42,7 @@ type Result struct {
 type runner struct {
 	lab     *Lab
 	app     *appliance
+	ems     *emsPeer // the lab's EMS (ems.json); nil without one
 	tunnels map[string]*client.Tunnel
 	bound   map[string]string // labelled masks' values so far
 	timeout time.Duration
@@ -72,11 +73,16 @@ func Run(ctx context.Context, l *Lab, opt Options) (res *Result, err error) {
 	if opt.StepTimeout <= 0 {
 		opt.StepTimeout = 2 * time.Second
 	}
-	app, err := startAppliance(ctx, l.Config, filepath.Join(l.Dir, ConfigFile))
+	peer, err := startEMS(l.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
-	r := &runner{lab: l, app: app, tunnels: map[string]*client.Tunnel{}, bound: map[string]string{}, timeout: opt.StepTimeout, settle: opt.Settle}
+	defer peer.close()
+	app, err := startAppliance(ctx, peer.config(l.Config), filepath.Join(l.Dir, ConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	r := &runner{lab: l, app: app, ems: peer, tunnels: map[string]*client.Tunnel{}, bound: map[string]string{}, timeout: opt.StepTimeout, settle: opt.Settle}
 	defer func() {
 		for _, t := range r.tunnels {
 			t.Close()
