@@ -294,6 +294,21 @@ end
 	l.eventually("the stale object deleted", func() bool { _, ok := l.dynamic("EMS1_ZTNA_linux"); return !ok })
 }
 
+// An admin's address that has a tag object's name is not taken over.
+func TestAdminAddressKept(t *testing.T) {
+	l := newLab(t)
+	cmdbtest.Apply(t, l.st, "config firewall address\nedit EMS1_ZTNA_a\nset subnet 192.0.2.0 255.255.255.0\nnext\nend\n")
+	l.trust()
+	l.configure("")
+	l.eventually("the other tags", func() bool { return l.resolves("EMS1_ZTNA_Low", "10.160.1.197") })
+	if e := l.st.Lookup("firewall address", "EMS1_ZTNA_a"); e == nil || e.Values["type"] != nil || e.Values["subnet"][0] != "192.0.2.0" {
+		t.Fatalf("the admin's address: %+v", e)
+	}
+	if !strings.Contains(l.debug.String(), "cannot create EMS1_ZTNA_a: an address of that name exists") {
+		t.Fatalf("debug stream: %s", l.debug.String())
+	}
+}
+
 func TestEMSDownThenOutOfSync(t *testing.T) {
 	l := newLab(t)
 	l.trust()

@@ -2,6 +2,7 @@ package fcnacd
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/fosim/fosim/cmdb"
@@ -149,6 +150,10 @@ func (d *Daemon) createObject(t *cmdb.TableEdit, name string) error {
 	e, err := t.Edit(name)
 	if err != nil {
 		return err
+	}
+	if !e.Created() {
+		// an address of the admin's with this name: left alone
+		return fmt.Errorf("an address of that name exists and is not an EMS tag address")
 	}
 	if err := e.Set("type", cmdb.Words("dynamic")); err != nil {
 		return err
