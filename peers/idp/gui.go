@@ -421,8 +421,17 @@ func (s *Server) saveSP(w http.ResponseWriter, r *http.Request, as *adminSession
 			sp.Attributes = append(sp.Attributes, Attribute{Name: n, Field: fields[i]})
 		}
 	}
-	next := "/admin/sps"
-	s.edit(w, r, as, next, "Service provider "+sp.Name+" saved", func(c *Config) error { return c.SetServiceProvider(sp) })
+	s.edit(w, r, as, "/admin/sps", "Service provider "+sp.Name+" saved", func(c *Config) error {
+		if md := strings.TrimSpace(f.Get("sp_metadata")); md != "" {
+			m, err := ServiceProviderFromMetadata([]byte(md))
+			if err != nil {
+				return err
+			}
+			sp.EntityID, sp.ACSURL, sp.AlternativeACSURLs, sp.SLSURL = m.EntityID, m.ACSURL, m.AlternativeACSURLs, m.SLSURL
+			sp.CertificatePEM, sp.RequireSignedRequests = m.CertificatePEM, m.RequireSignedRequests
+		}
+		return c.SetServiceProvider(sp)
+	})
 }
 
 func (s *Server) deleteSP(w http.ResponseWriter, r *http.Request, as *adminSession) {

@@ -324,6 +324,26 @@ func TestAdminPagesRefuse(t *testing.T) {
 	if c, _ := Open(l.dir); c.SessionTimeoutMinutes != DefaultSessionTimeout {
 		t.Fatalf("timeout %d saved", c.SessionTimeoutMinutes)
 	}
+	// An SP from its pasted metadata.
+	spCert, _, _ := spKeyPair(t)
+	md := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="urn:pasted">
+<md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + pemBody([]byte(spCert)) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://pasted/sls"/>
+<md:AssertionConsumerService index="0" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://pasted/acs"/>
+</md:SPSSODescriptor></md:EntityDescriptor>`
+	resp, err = b.PostForm(l.base+"/admin/sps/save", withFields(p.fields, "name", "pasted", "prefix", "pasted", "sp_metadata", md,
+		"nameid_field", "username", "nameid_format", "unspecified", "auth_method", AuthPasswordOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if c, _ := Open(l.dir); true {
+		sp, ok := c.serviceProviderByEntityID("urn:pasted")
+		if !ok || sp.ACSURL != "https://pasted/acs" || sp.SLSURL != "https://pasted/sls" || !sp.RequireSignedRequests || sp.CertificatePEM == "" {
+			t.Fatalf("the SP from pasted metadata: %+v", sp)
+		}
+	}
 	// Saving a user with the password left empty keeps the password.
 	resp, err = b.PostForm(l.base+"/admin/users/save", withFields(p.fields, "name", "alice", "email", "alice@new.example", "groups", "staff"))
 	if err != nil {

@@ -22,7 +22,7 @@ textarea{font-family:monospace;height:7em}
 code{font-size:.9em;background:#f3f4f6;padding:0 .2em;word-break:break-all}
 .inline{display:flex;gap:.6em;align-items:end;flex-wrap:wrap}.inline label{margin:0}.inline input[type=text]{width:14em}
 .checks label{display:inline;font-weight:normal;margin-right:1em}
-.muted{color:#6b7280}`
+.muted{color:#6b7280}.grid+table{margin-top:1em}`
 
 var adminLoginTmpl = template.Must(template.New("admin-login").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Administrator login</title><style>` + adminStyle + `</style></head><body>
@@ -133,6 +133,8 @@ var spTmpl = adminPage("sps", `{{define "content"}}
 <form method="post" action="/admin/sps/save">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <div class="grid">
+<label for="sp_metadata">Import SP metadata</label><textarea id="sp_metadata" name="sp_metadata" placeholder="&lt;md:EntityDescriptor …&gt; (optional)"></textarea>
+<p class="hint">The SP's SAML metadata, pasted: it fills the SP entity id, ACS and SLS URLs, SP certificate and signing requirement below.</p>
 <label for="name">SP name</label><input type="text" id="name" name="name" value="{{.SP.Name}}"{{if .Editing}} readonly{{end}}>
 <label for="prefix">IDP prefix</label><input type="text" id="prefix" name="prefix" value="{{.SP.Prefix}}">
 <span></span><span class="checks"><label><input type="checkbox" name="generate_prefix" id="generate_prefix"> Generate unique prefix (16 random alphanumerics)</label></span>
