@@ -50,6 +50,7 @@ type conn struct {
 	tags                      []string // the EMS's tags, its order
 	oosTimer                  *clock.Timer
 	failures                  int // in a row, for the debug stream
+	pingFailed                atomic.Bool
 	lastLoggedErr, lastLogged string
 }
 
@@ -241,10 +242,22 @@ func (c *conn) session(ctx context.Context) error {
 	}
 	c.logDropped(list.dropped)
 	c.replace(info, presented.Load(), tags, list.records)
+	// An EMS that vanishes without closing the stream (a cable, a
+	// firewall) is noticed by pings: a pong must come within call-timeout.
+	pingCtx, stopPing := context.WithCancel(ctx)
+	pingDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		c.ping(pingCtx, ws)
+	}()
+	defer func() { stopPing(); <-pingDone }()
 	last := list.revision
 	for {
 		_, b, err := ws.Read(ctx)
 		if err != nil {
+			if c.pingFailed.Swap(false) {
+				return fmt.Errorf("push stream: no answer to a ping within call-timeout %v (EMS unreachable or slow)", c.cfg.CallTimeout)
+			}
 			return fmt.Errorf("push stream: %w", err)
 		}
 		p, err := decodePush(b)
@@ -260,6 +273,28 @@ func (c *conn) session(ctx context.Context) error {
 		last = p.Revision
 		c.logDropped(p.Dropped)
 		c.applyPush(p)
+	}
+}
+
+// ping checks the push stream every Options.PingInterval (real time: a
+// peer's silence cannot follow a lab clock).
+func (c *conn) ping(ctx context.Context, ws *websocket.Conn) {
+	t := time.NewTicker(c.d.opt.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+			err := ws.Ping(pctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				c.pingFailed.Store(true)
+				ws.CloseNow()
+				return
+			}
+		}
 	}
 }
 

@@ -43,6 +43,9 @@ type Options struct {
 	// RetryMin and RetryMax bound the wait between connection attempts
 	// (appliance clock): 5 s doubling to 60 s by default.
 	RetryMin, RetryMax time.Duration
+	// PingInterval is how often the push stream is pinged (real time):
+	// 30 s by default.
+	PingInterval time.Duration
 }
 
 // Daemon is fcnacd.
@@ -74,6 +77,9 @@ var _ fcnacdapi.Connector = (*Daemon)(nil)
 func New(opt Options) *Daemon {
 	if opt.RetryMin <= 0 {
 		opt.RetryMin = 5 * time.Second
+	}
+	if opt.PingInterval <= 0 {
+		opt.PingInterval = 30 * time.Second
 	}
 	if opt.RetryMax < opt.RetryMin {
 		opt.RetryMax = max(60*time.Second, opt.RetryMin)

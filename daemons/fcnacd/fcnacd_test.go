@@ -2,6 +2,7 @@ package fcnacd
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +56,7 @@ type lab struct {
 	ems     *ems.Config
 	server  *ems.Server
 	emsAddr netip.AddrPort
+	port    int // where configure points the EMS entry: the EMS's port, else a proxy's
 
 	closeFn   func()
 	closeOnce sync.Once
@@ -97,7 +100,7 @@ func startLab(t testing.TB, seed func(*ems.Config)) *lab {
 	s := hub.Attach(l.debug)
 	s.Enable(true)
 	s.SetLevel("fcnacd", -1)
-	l.d = New(Options{RetryMin: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond})
+	l.d = New(Options{RetryMin: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond, PingInterval: 200 * time.Millisecond})
 	sup := daemons.NewSupervisor(&daemons.Runtime{Store: l.st, Clock: l.clk, Debug: hub}, l.d)
 	must(t, sup.Start(context.Background()))
 	l.closeFn = func() {
@@ -143,7 +146,7 @@ set call-timeout 1
 %s
 next
 end
-`, l.emsAddr.Port(), extra))
+`, cmp.Or(l.port, int(l.emsAddr.Port())), extra))
 }
 
 // trust adds the EMS certificate to the trusted remote certificates, as
@@ -367,4 +370,88 @@ func TestSlowEMSAndMismatchedSerial(t *testing.T) {
 	cmdbtest.Apply(t, l.st, "config endpoint-control fctems\nedit 1\nset status disable\nnext\nend\n")
 	l.eventually("disabled", func() bool { return l.state().State == fcnacdapi.StateDisabled })
 	l.eventually("objects removed", func() bool { return len(l.d.Dynamic()) == 0 })
+}
+
+// freezer is a TCP proxy to the EMS that can stop forwarding without
+// closing anything: a path that drops every packet.
+type freezer struct {
+	ln     net.Listener
+	frozen atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	f := &freezer{ln: ln}
+	t.Cleanup(func() {
+		ln.Close()
+		f.mu.Lock()
+		for _, c := range f.conns {
+			c.Close()
+		}
+		f.mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c, up)
+			f.mu.Unlock()
+			go f.pipe(c, up)
+			go f.pipe(up, c)
+		}
+	}()
+	return f
+}
+
+// pipe copies src to dst while not frozen; frozen, it reads and drops.
+func (f *freezer) pipe(src, dst net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			dst.Close()
+			return
+		}
+		if !f.frozen.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				src.Close()
+				return
+			}
+		}
+	}
+}
+
+// TestSilentEMS: an EMS whose path drops everything is noticed by the push
+// stream's pings, and new attempts time out on call-timeout.
+func TestSilentEMS(t *testing.T) {
+	l := newLab(t)
+	f := newFreezer(t, l.emsAddr.String())
+	l.port = f.ln.Addr().(*net.TCPAddr).Port
+	l.trust()
+	l.configure("")
+	l.eventually("connected through the proxy", func() bool { return l.resolves("EMS1_ZTNA_a", "10.160.1.197") })
+	f.frozen.Store(true)
+	l.eventually("the silence noticed", func() bool {
+		return strings.Contains(l.debug.String(), "connection lost: push stream: no answer to a ping within call-timeout 1s")
+	})
+	l.eventually("the next attempt timing out", func() bool {
+		return strings.Contains(l.state().LastError, "did not answer within call-timeout 1s")
+	})
+	if len(l.d.TagsOf(netip.MustParseAddr("10.160.1.197"))) != 3 {
+		t.Fatal("the tag cache was dropped at once")
+	}
+	f.frozen.Store(false)
+	l.eventually("reconnected", func() bool { return l.state().State == fcnacdapi.StateConnected })
 }
