@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // scriptPeer is a Python peer script in its serve mode: one JSON list of
@@ -113,8 +114,10 @@ func (s lassoSP) ask(command string, more ...string) map[string]any {
 	return v
 }
 
-func TestLassoSP(t *testing.T) {
-	requirePeer(t, haveLasso(), needLasso)
+// newLassoLab is an IdP whose SP ("lasso-sp", prefix ipsec) comes from
+// the metadata of a Lasso SP, and that SP.
+func newLassoLab(t *testing.T, edit func(*Config)) (*lab, lassoSP, string, string) {
+	t.Helper()
 	_, spKey, spCertFile := spKeyPair(t)
 	spMD := filepath.Join(t.TempDir(), "lasso-sp-metadata.xml")
 	entity, acs, sls := "http://127.0.0.1:1001/remote/saml/metadata/", "https://127.0.0.1:1001/remote/saml/login", "https://127.0.0.1:1001/remote/saml/logout"
@@ -138,10 +141,17 @@ func TestLassoSP(t *testing.T) {
 		sp.Name, sp.Prefix, sp.NameIDField, sp.NameIDFormat = "lasso-sp", "ipsec", FieldEmail, FormatUnspecified
 		sp.Attributes = []Attribute{{Name: "username", Field: FieldUsername}, {Name: "group", Field: FieldGroup}, {Name: "givenName", Field: FieldFirstName}}
 		c.ServiceProviders[0] = sp
+		if edit != nil {
+			edit(c)
+		}
 	})
 	// ... and the other: Lasso takes the IdP's metadata.
-	lasso := lassoSP{t, []string{"--sp-metadata", spMD, "--key-file", spKey, "--cert-file", spCertFile, "--idp-metadata", l.metadata}}
+	return l, lassoSP{t, []string{"--sp-metadata", spMD, "--key-file", spKey, "--cert-file", spCertFile, "--idp-metadata", l.metadata}}, acs, sls
+}
 
+func TestLassoSP(t *testing.T) {
+	requirePeer(t, haveLasso(), needLasso)
+	l, lasso, acs, sls := newLassoLab(t, nil)
 	req := lasso.ask("request")
 	u, _ := url.Parse(req["url"].(string))
 	if q := u.Query(); q.Get("SigAlg") != "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" || q.Get("Signature") == "" {
@@ -166,7 +176,7 @@ func TestLassoSP(t *testing.T) {
 	// Lasso verifies the signature: a changed NameID is refused.
 	xmlResp, _ := base64.StdEncoding.DecodeString(resp)
 	forged := base64.StdEncoding.EncodeToString(bytes.ReplaceAll(xmlResp, []byte("alice@example.com"), []byte("mallory@example.com")))
-	_, err = lassoPeer.ask(append(append([]string{"response"}, lasso.args...), "--request-id", req["id"].(string), "--saml-response", forged)...)
+	_, err := lassoPeer.ask(append(append([]string{"response"}, lasso.args...), "--request-id", req["id"].(string), "--saml-response", forged)...)
 	if err == nil || !strings.Contains(err.Error(), "refused by lasso") {
 		t.Fatalf("a forged assertion: %v", err)
 	}
@@ -201,5 +211,38 @@ func TestLassoSP(t *testing.T) {
 	}
 	if rows := l.server.Sessions(); len(rows) != 0 {
 		t.Fatalf("sessions after the logout: %+v", rows)
+	}
+}
+
+// TestSeed001ReconnectWithLasso plays seed 001 with the Lasso SP: a
+// login session timeout of 5 minutes; the FortiGate's SP asks again at
+// keylife. At 2 minutes the IdP session answers with no prompt; at 6
+// minutes it has expired and the user is prompted.
+func TestSeed001ReconnectWithLasso(t *testing.T) {
+	requirePeer(t, haveLasso(), needLasso)
+	l, lasso, _, _ := newLassoLab(t, func(c *Config) { c.SessionTimeoutMinutes = 5 })
+	b := newBrowser(t)
+	login := func() (prompted bool) {
+		t.Helper()
+		req := lasso.ask("request")
+		p := read(t, func() (*http.Response, error) { return b.Get(req["url"].(string)) })
+		if prompted = asksPassword(p); prompted {
+			p = l.submit(b, p, "username", "alice", "password", "s3cret")
+		}
+		if v := lasso.ask("response", "--request-id", req["id"].(string), "--saml-response", p.fields.Get("SAMLResponse")); v["name_id"] != "alice@example.com" {
+			t.Fatalf("lasso's verdict %v", v)
+		}
+		return prompted
+	}
+	if !login() {
+		t.Fatal("no prompt at the first login")
+	}
+	l.clock.Advance(2 * time.Minute) // keylife 2 min
+	if login() {
+		t.Fatal("prompted 2 minutes into a 5-minute session")
+	}
+	l.clock.Advance(4 * time.Minute) // keylife 6 min: 6 minutes after the login
+	if !login() {
+		t.Fatal("no prompt 6 minutes into a 5-minute session")
 	}
 }
