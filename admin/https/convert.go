@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/grammar"
 )
 
 // This file converts between CMDB entries and FortiOS's JSON: integers as
@@ -233,7 +234,12 @@ func applyValue(e *cmdb.EntryEdit, a *cmdb.Attr, raw any, sec *cmdb.Secrets) err
 // jsonWords turns a JSON value into the words "set" takes.
 func jsonWords(a *cmdb.Attr, raw any) ([]string, error) {
 	bad := func() error {
-		return inputError(fmt.Sprintf("value parse error before '%v'", raw), cmdb.CodeValue)
+		if a.Type == cmdb.TPassword || a.Type == cmdb.TPasswordHash {
+			// a secret is never echoed, not even a malformed one
+			return inputError("value parse error before '"+a.Name+"'", cmdb.CodeValue)
+		}
+		j, _ := json.Marshal(raw)
+		return inputError("value parse error before '"+grammar.Excerpt(string(j))+"'", cmdb.CodeValue)
 	}
 	switch v := raw.(type) {
 	case json.Number:

@@ -189,6 +189,8 @@ func TestBadInput(t *testing.T) {
 		{"area outside the schema", "POST", "/api/v2/cmdb/router/static", map[string]any{"seq-num": 1}, 404, -61},
 		{"other vdom", "GET", "/api/v2/cmdb/firewall/address?vdom=other", nil, 404, -3},
 		{"half a body refused", "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "y", "comment": "fine", "color": 99}, 500, -651},
+		{"a secret of the wrong type", "POST", "/api/v2/cmdb/vpn.ipsec/phase1-interface", map[string]any{"name": "p", "interface": "port1", "psksecret": []any{"s3cret-value"}}, 500, -651},
+		{"a secret too short", "POST", "/api/v2/cmdb/vpn.ipsec/phase1-interface", map[string]any{"name": "p", "interface": "port1", "psksecret": "s3cr"}, 500, -651},
 		{"10 MB body", "POST", "/api/v2/cmdb/firewall/address", `{"name": "z", "comment": "` + strings.Repeat("x", 10<<20) + `"}`, 413, 0},
 	}
 	for _, c := range cases {
@@ -202,6 +204,9 @@ func TestBadInput(t *testing.T) {
 			}
 			if c.code != 0 && !strings.Contains(m["cli_error"].(string), "Return code") {
 				t.Fatalf("cli_error: %v", m["cli_error"])
+			}
+			if msg, _ := m["cli_error"].(string); strings.Contains(msg, "s3cr") {
+				t.Fatalf("a secret echoed: %q", msg)
 			}
 		})
 	}
