@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ type lab struct {
 	emsAddr netip.AddrPort
 	port    int // where configure points the EMS entry: the EMS's port, else a proxy's
 
+	sup       *daemons.Supervisor
 	closeFn   func()
 	closeOnce sync.Once
 }
@@ -103,6 +105,7 @@ func startLab(t testing.TB, seed func(*ems.Config)) *lab {
 	l.d = New(Options{RetryMin: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond, PingInterval: 200 * time.Millisecond})
 	sup := daemons.NewSupervisor(&daemons.Runtime{Store: l.st, Clock: l.clk, Debug: hub}, l.d)
 	must(t, sup.Start(context.Background()))
+	l.sup = sup
 	l.closeFn = func() {
 		if err := sup.Stop(5 * time.Second); err != nil {
 			t.Error(err)
@@ -454,4 +457,38 @@ func TestSilentEMS(t *testing.T) {
 	}
 	f.frozen.Store(false)
 	l.eventually("reconnected", func() bool { return l.state().State == fcnacdapi.StateConnected })
+}
+
+// TestStopLeavesNoGoroutine: once the supervisor has stopped fcnacd (the
+// EMS still up), no goroutine of it, nor a client connection of its HTTPS
+// clients, remains.
+func TestStopLeavesNoGoroutine(t *testing.T) {
+	l := newLab(t)
+	l.trust()
+	l.configure("")
+	l.eventually("connected", func() bool { return l.state().State == fcnacdapi.StateConnected })
+	must(t, l.sup.Stop(5*time.Second))
+	var left string
+	for range 250 {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		left = ""
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "TestStopLeavesNoGoroutine") {
+				continue
+			}
+			for _, frame := range strings.Split(g, "\n") {
+				// a frame, not a "created by" line
+				if strings.HasPrefix(frame, "github.com/fosim/fosim/daemons/fcnacd.") || strings.HasPrefix(frame, "net/http.(*persistConn)") {
+					left += g + "\n\n"
+					break
+				}
+			}
+		}
+		if left == "" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("goroutines left after Stop:\n%s", left)
 }
