@@ -345,6 +345,9 @@ func (c *conn) markDown(err error) (wasUp bool) {
 	c.lastLoggedErr = why
 	n := c.failures
 	d.mu.Unlock()
+	if state == fcnacdapi.StateMismatched {
+		c.d.setDirtyReason(c.cfg.ID, "mismatched-ems-sn")
+	}
 	switch {
 	case wasUp:
 		c.logf("connection lost: %s; tags stay cached for out-of-sync-threshold %v", why, c.cfg.OutOfSync)
@@ -394,6 +397,7 @@ func (c *conn) replace(info *wireInfo, cert *x509.Certificate, tags []wireTag, r
 	n, nt := len(c.records), len(c.tags)
 	d.mu.Unlock()
 	c.logf("connected to %s (EMS %s), synced %d endpoints and %d tags", info.Serial, info.Version, n, nt)
+	d.setDirtyReason(c.cfg.ID, "none")
 	if changed {
 		d.kickWrite()
 	}

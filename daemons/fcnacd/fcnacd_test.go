@@ -369,6 +369,17 @@ func TestSlowEMSAndMismatchedSerial(t *testing.T) {
 	l.eventually("connected", func() bool { return l.state().State == fcnacdapi.StateConnected })
 	cmdbtest.Apply(t, l.st, "config endpoint-control fctems\nedit 1\nset serial-number FCTEMS0000000001\nnext\nend\n")
 	l.eventually("mismatched", func() bool { return l.state().State == fcnacdapi.StateMismatched })
+	dirty := func() string {
+		e := l.st.Lookup("endpoint-control fctems", "1")
+		if e == nil || len(e.Values["dirty-reason"]) == 0 {
+			return "none"
+		}
+		return e.Values["dirty-reason"][0]
+	}
+	l.eventually("dirty-reason mismatched-ems-sn", func() bool { return dirty() == "mismatched-ems-sn" })
+	cmdbtest.Apply(t, l.st, "config endpoint-control fctems\nedit 1\nset serial-number "+l.ems.Serial+"\nnext\nend\n")
+	l.eventually("connected again", func() bool { return l.state().State == fcnacdapi.StateConnected })
+	l.eventually("dirty-reason none", func() bool { return dirty() == "none" })
 	// Disabled: no connection, and the tag objects of a gone EMS go.
 	cmdbtest.Apply(t, l.st, "config endpoint-control fctems\nedit 1\nset status disable\nnext\nend\n")
 	l.eventually("disabled", func() bool { return l.state().State == fcnacdapi.StateDisabled })

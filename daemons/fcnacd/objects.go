@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/fosim/fosim/cmdb"
 )
@@ -170,4 +171,34 @@ func (d *Daemon) createObject(t *cmdb.TableEdit, name string) error {
 		}
 	}
 	return e.Save()
+}
+
+// setDirtyReason sets the EMS entry's dirty-reason as FortiOS does
+// (mismatched-ems-sn while the EMS answers with another serial number,
+// none once it matches), when it differs. It runs on a connection's
+// goroutine, never in a commit's callback.
+func (d *Daemon) setDirtyReason(emsID int, reason string) {
+	key := strconv.Itoa(emsID)
+	var cur string
+	d.rt.Store.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
+		if e := v.Entry(tableEMS, key); e != nil {
+			cur = first(attrValue(d.rt.Store.Schema(), tableEMS, e, "dirty-reason"))
+		}
+	})
+	if cur == "" || cur == reason {
+		return
+	}
+	sess := d.rt.Store.NewSystemSession("fcnacd", "fcnacd")
+	t, err := sess.OpenTable(tableEMS)
+	if err == nil {
+		var e *cmdb.EntryEdit
+		if e, err = t.Edit(key); err == nil && !e.Created() {
+			if err = e.Set("dirty-reason", cmdb.Words(reason)); err == nil {
+				err = e.Save()
+			}
+		}
+	}
+	if err != nil {
+		d.log.Printf(1, "fcnacd: EMS %d: dirty-reason %s not written: %v", emsID, reason, err)
+	}
 }
