@@ -4,6 +4,7 @@
 package clock
 
 import (
+	"container/heap"
 	"sync"
 	"time"
 )
@@ -14,7 +15,7 @@ type Clock struct {
 	offset time.Duration
 	loc    *time.Location
 	real   func() time.Time
-	timers map[*Timer]bool
+	timers timerHeap // pending timers, the first due on top
 	seq    uint64
 }
 
@@ -64,7 +65,7 @@ func (c *Clock) Advance(d time.Duration) {
 		}
 		t.done = true
 		t.real.Stop()
-		delete(c.timers, t)
+		heap.Remove(&c.timers, t.index)
 		c.mu.Unlock()
 		t.f()
 		c.mu.Lock()
@@ -78,14 +79,38 @@ func (c *Clock) Advance(d time.Duration) {
 // nextDue is the pending timer due first at or before target; called with
 // c.mu held.
 func (c *Clock) nextDue(target time.Time) *Timer {
-	var first *Timer
-	for t := range c.timers {
-		if !t.deadline.After(target) && (first == nil || t.deadline.Before(first.deadline) ||
-			t.deadline.Equal(first.deadline) && t.seq < first.seq) {
-			first = t
-		}
+	if len(c.timers) == 0 || c.timers[0].deadline.After(target) {
+		return nil
 	}
-	return first
+	return c.timers[0]
+}
+
+// timerHeap orders timers by deadline, then creation (container/heap).
+type timerHeap []*Timer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if !h[i].deadline.Equal(h[j].deadline) {
+		return h[i].deadline.Before(h[j].deadline)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*Timer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.index = -1
+	return t
 }
 
 // SetDate keeps the time of day and changes the date ("execute date").
@@ -108,6 +133,7 @@ type Timer struct {
 	f        func()
 	real     *time.Timer
 	done     bool
+	index    int // in the clock's heap while pending
 }
 
 // AfterFunc calls f in its own goroutine once the appliance clock reaches
@@ -119,10 +145,7 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
 	defer c.mu.Unlock()
 	c.seq++
 	t := &Timer{c: c, seq: c.seq, deadline: c.real().Add(c.offset).Add(d), f: f}
-	if c.timers == nil {
-		c.timers = map[*Timer]bool{}
-	}
-	c.timers[t] = true
+	heap.Push(&c.timers, t)
 	t.real = time.AfterFunc(d, t.fire)
 	return t
 }
@@ -136,7 +159,7 @@ func (t *Timer) Stop() bool {
 	}
 	t.done = true
 	t.real.Stop()
-	delete(t.c.timers, t)
+	heap.Remove(&t.c.timers, t.index)
 	return true
 }
 
@@ -155,7 +178,7 @@ func (t *Timer) fire() {
 		return
 	}
 	t.done = true
-	delete(c.timers, t)
+	heap.Remove(&c.timers, t.index)
 	c.mu.Unlock()
 	t.f()
 }
@@ -164,7 +187,7 @@ func (t *Timer) fire() {
 // c.mu held.
 func (c *Clock) reschedule() {
 	now := c.real().Add(c.offset)
-	for t := range c.timers {
+	for _, t := range c.timers {
 		left := t.deadline.Sub(now)
 		if left < 0 {
 			left = 0

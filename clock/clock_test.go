@@ -85,3 +85,44 @@ func TestAdvanceStepsThroughTimers(t *testing.T) {
 	}
 	late.Stop()
 }
+
+// Many timers fire in deadline order (equal deadlines in creation order)
+// in one Advance, stopped ones not at all.
+func TestAdvanceManyInOrder(t *testing.T) {
+	c := New(time.UTC)
+	const n = 10000
+	var fired []int
+	var timers []*Timer
+	for i := range n {
+		d := time.Duration((i*7919)%1000) * time.Second
+		timers = append(timers, c.AfterFunc(time.Hour+d, func() { fired = append(fired, i) }))
+	}
+	for i := 0; i < n; i += 10 {
+		timers[i].Stop()
+	}
+	c.Advance(3 * time.Hour)
+	if len(fired) != n-n/10 || c.Pending() != 0 {
+		t.Fatalf("fired %d, pending %d", len(fired), c.Pending())
+	}
+	key := func(i int) (int, int) { return (i * 7919) % 1000, i }
+	for k := 1; k < len(fired); k++ {
+		a1, b1 := key(fired[k-1])
+		a2, b2 := key(fired[k])
+		if a1 > a2 || a1 == a2 && b1 > b2 {
+			t.Fatalf("out of order at %d: %d then %d", k, fired[k-1], fired[k])
+		}
+	}
+}
+
+// BenchmarkAdvance100k: one Advance through 100,000 timers.
+func BenchmarkAdvance100k(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		c := New(time.UTC)
+		for i := range 100000 {
+			c.AfterFunc(time.Minute+time.Duration(i)*time.Millisecond, func() {})
+		}
+		b.StartTimer()
+		c.Advance(time.Hour)
+	}
+}
