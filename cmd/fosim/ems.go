@@ -41,6 +41,10 @@ commands (they edit DIR; a running EMS pushes the change within a moment):
                [--os OS] [--fct-version V] [--cert-sn SN]
                [--unregistered] [--offline] [--off-net] [--quarantined]
                          register or replace an endpoint ("new": a random UID)
+  endpoint set UID FIELD VALUE
+                         change one field: ip, public-ip, mac (a,b,…), host,
+                         user, os, fct-version, cert-sn, registered|online|
+                         on-net|quarantined (yes|no)
   endpoint del UID
   endpoint list          the endpoints and the tags the rules give them
   rule add TAG [--type N] --match FIELD[=VALUE]…
@@ -208,6 +212,17 @@ func editEMS(dir string, cfg *ems.Config, args []string, stdin io.Reader, stdout
 		}
 		fmt.Fprintln(stdout, e.UID)
 		return true, nil
+	case verb == "endpoint set" && len(args) == 5:
+		e, ok := cfg.Endpoint(args[2])
+		if !ok {
+			return false, fmt.Errorf("no endpoint %s", args[2])
+		}
+		next := *e
+		next.MACs = append([]string(nil), e.MACs...)
+		if err := setEndpointField(&next, args[3], args[4]); err != nil {
+			return false, err
+		}
+		return true, cfg.SetEndpoint(next)
 	case verb == "endpoint del" && len(args) == 3:
 		return true, cfg.DeleteEndpoint(args[2])
 	case verb == "rule list" && len(args) == 2:
@@ -318,6 +333,54 @@ func editEMS(dir string, cfg *ems.Config, args []string, stdin io.Reader, stdout
 		return false, nil
 	}
 	return false, usageError{fmt.Sprintf("unknown command %q", strings.Join(args, " "))}
+}
+
+// setEndpointField changes one field of an endpoint ("endpoint set").
+func setEndpointField(e *ems.Endpoint, field, value string) error {
+	yesNo := func(dst *bool, invert bool) error {
+		if value != "yes" && value != "no" {
+			return fmt.Errorf("%s %q: yes or no", field, value)
+		}
+		*dst = (value == "yes") != invert
+		return nil
+	}
+	addr := func(dst *netip.Addr) error {
+		a, err := netip.ParseAddr(value)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("%s %q: an IPv4 address", field, value)
+		}
+		*dst = a
+		return nil
+	}
+	switch field {
+	case "ip":
+		return addr(&e.IP)
+	case "public-ip":
+		return addr(&e.PublicIP)
+	case "mac":
+		e.MACs = strings.Split(value, ",")
+	case "host":
+		e.Host = value
+	case "user":
+		e.User = value
+	case "os":
+		e.OS = value
+	case "fct-version":
+		e.FCTVersion = value
+	case "cert-sn":
+		e.CertSN = strings.ToUpper(value)
+	case "registered":
+		return yesNo(&e.Registered, false)
+	case "online":
+		return yesNo(&e.Online, false)
+	case "on-net":
+		return yesNo(&e.OffNet, true)
+	case "quarantined":
+		return yesNo(&e.Quarantined, false)
+	default:
+		return usageError{fmt.Sprintf("endpoint set: no field %q (ip, public-ip, mac, host, user, os, fct-version, cert-sn, registered, online, on-net, quarantined)", field)}
+	}
+	return nil
 }
 
 func endpointStatus(e *ems.Endpoint) string {

@@ -32,6 +32,15 @@ func TestEMSCommandLine(t *testing.T) {
 	if code, _, errs := ems("", "rule", "add", "x", "--match", "colour=red"); code != 1 || !strings.Contains(errs, "unknown condition") {
 		t.Fatalf("bad rule: %d %s", code, errs)
 	}
+	if code, _, errs := ems("", "endpoint", "set", uid, "online", "maybe"); code != 1 || !strings.Contains(errs, "yes or no") {
+		t.Fatalf("endpoint set online maybe: %d %s", code, errs)
+	}
+	if code, _, errs := ems("", "endpoint", "set", uid, "quarantined", "yes"); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, out, _ := ems("", "endpoint", "list"); code != 0 || !strings.Contains(out, "quarantined") {
+		t.Fatalf("endpoint list after set: %s", out)
+	}
 	if code, out, _ := ems("", "endpoint", "list"); code != 0 || !strings.Contains(out, uid) || !strings.Contains(out, "all_registered_clients") || !strings.Contains(out, "00:0c:29:aa:67:74") {
 		t.Fatalf("endpoint list: %s", out)
 	}
