@@ -325,7 +325,8 @@ func (sh *Shell) trustRemoteCert(cert *fcnacdapi.Certificate) error {
 	return e.Save() // a script's batch commits it with the rest
 }
 
-// fillFctems sets serial-number and tenant-id from the EMS when empty.
+// fillFctems sets serial-number, tenant-id and capabilities from the EMS
+// when empty, as verifying an EMS does on FortiOS.
 func (sh *Shell) fillFctems(id int, cert *fcnacdapi.Certificate) error {
 	t, err := sh.Session.OpenTable("endpoint-control fctems")
 	if err != nil {
@@ -339,6 +340,21 @@ func (sh *Shell) fillFctems(id int, cert *fcnacdapi.Certificate) error {
 	for attr, v := range map[string]string{"serial-number": cert.Serial, "tenant-id": cert.TenantID} {
 		if v != "" && e.Entry().Value(t.Table().Attr(attr)) == "" {
 			if err := e.Set(attr, cmdb.Words(v)); err != nil {
+				return err
+			}
+			changed = true
+		}
+	}
+	// What the EMS says it supports, in the names this FortiOS knows.
+	if a := t.Table().Attr("capabilities"); a != nil && len(e.Entry().Get(a)) == 0 {
+		var caps []string
+		for _, c := range cert.Capabilities {
+			if slices.Contains(a.Options, c) {
+				caps = append(caps, c)
+			}
+		}
+		if len(caps) > 0 {
+			if err := e.Set("capabilities", cmdb.Words(caps...)); err != nil {
 				return err
 			}
 			changed = true

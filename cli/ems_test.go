@@ -108,6 +108,9 @@ end`, port), "\n") {
 	if e := sh.App.Store.Lookup("endpoint-control fctems", "1"); e == nil || e.Values["serial-number"][0] != cfg.Serial || e.Values["tenant-id"][0] != cfg.TenantID {
 		t.Fatalf("fctems after verify: %+v", e)
 	}
+	if e := sh.App.Store.Lookup("endpoint-control fctems", "1"); strings.Join(e.Values["capabilities"], " ") != "websocket common-tags-api tenant-id" {
+		t.Fatalf("capabilities after verify: %v", e.Values["capabilities"])
+	}
 
 	var dyn string
 	deadline := time.Now().Add(10 * time.Second)

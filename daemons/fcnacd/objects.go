@@ -129,6 +129,10 @@ func (d *Daemon) writeObjects() {
 		return
 	}
 	d.mu.Lock()
+	// The objects are numbered ("ID(n)") in name order as first written.
+	for _, name := range slices.Concat(have, names) {
+		d.objectIDLocked(name)
+	}
 	var newlyStale []string
 	for name := range stale {
 		if !d.stale[name] {

@@ -24,6 +24,10 @@ import (
 // EMS 7.4.4 or later (seed 002).
 const Version = "7.4.4"
 
+// Capabilities are what this EMS does, in FortiOS's fctems capability
+// names: push over a WebSocket, the tags API, a tenant id.
+var Capabilities = []string{"websocket", "common-tags-api", "tenant-id"}
+
 // Info is GET /api/v1/system/info.
 type Info struct {
 	Serial       string   `json:"serial"`
@@ -267,7 +271,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/system/info", s.slow(func(w http.ResponseWriter, r *http.Request, cfg *Config) {
 		writeJSON(w, Info{Serial: cfg.Serial, TenantID: cfg.TenantID, Version: Version, ZTNAToken: cfg.ZTNAToken,
-			Capabilities: []string{"fabric-auth", "silent-approval", "websocket", "common-tags-api", "tenant-id"}})
+			Capabilities: Capabilities})
 	}))
 	mux.HandleFunc("GET /api/v1/system/certificate", s.slow(func(w http.ResponseWriter, r *http.Request, cfg *Config) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
