@@ -176,6 +176,21 @@ end`, port), "\n") {
 	if got := out.String(); !strings.Contains(got, "The EMS certificate is already trusted.") {
 		t.Fatalf("verify again:\n%s", got)
 	}
+	// An EMS that cannot be reached: verify says so.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	for _, l := range strings.Split(fmt.Sprintf("config endpoint-control fctems\nedit 2\nset name ems2\nset server 127.0.0.1\nset https-port %d\nset call-timeout 2\nnext\nend", closed), "\n") {
+		sh.Line(l)
+	}
+	out.Reset()
+	sh.Line("execute fctems verify ems2")
+	if got := out.String(); !strings.Contains(got, "cannot reach EMS 2 (ems2) at 127.0.0.1:") || !strings.Contains(got, "connection refused") || strings.Contains(got, "Do you wish") {
+		t.Fatalf("verify of an unreachable EMS:\n%s", got)
+	}
 	out.Reset()
 	sh.Line("diagnose firewall dynamic list nosuch")
 	if !strings.Contains(out.String(), "entry not found in datasource") {

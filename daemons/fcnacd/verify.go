@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
+	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/fcnacd/fcnacdapi"
 )
 
@@ -17,9 +19,13 @@ import (
 // verify": it connects to the EMS as configured now, whatever its
 // certificate, and asks who it is.
 func (d *Daemon) FetchCertificate(ctx context.Context, emsID int) (*fcnacdapi.Certificate, error) {
-	d.mu.Lock()
-	ec, ok := d.cfg.ems[emsID]
-	d.mu.Unlock()
+	// The committed configuration, not fcnacd's copy: the admin may have
+	// just saved the entry, and fcnacd reloads on its own goroutine.
+	var cfg config
+	d.rt.Store.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
+		cfg = readConfig(d.rt.Store.Schema(), v)
+	})
+	ec, ok := cfg.ems[emsID]
 	if !ok {
 		return nil, fmt.Errorf("EMS %d is not configured", emsID)
 	}
@@ -44,7 +50,8 @@ func (d *Daemon) FetchCertificate(ctx context.Context, emsID int) (*fcnacdapi.Ce
 	fp := sha256.Sum256(cert.Raw)
 	out := &fcnacdapi.Certificate{Subject: cert.Subject.String(), Issuer: cert.Issuer.String(),
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: strings.ToUpper(hex.EncodeToString(fp[:])),
-		PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), Trusted: d.trusted(cert)}
+		PEM:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
+		Trusted: slices.ContainsFunc(cfg.trusted, cert.Equal)}
 	if err != nil {
 		return out, fmt.Errorf("EMS %d (%s) presented its certificate but did not answer: %w", emsID, ec.Name, err)
 	}
