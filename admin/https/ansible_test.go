@@ -224,3 +224,50 @@ func showAll(t *testing.T, st *cmdb.Store, table string) string {
 	st.Read(func(v cmdb.View) { cmdb.WriteTable(&b, tb, v.Table(table), false) })
 	return b.String()
 }
+
+// Without a token, Ansible logs in with the admin's password: its
+// /api/v2/authentication try gets 401, it falls back to /logincheck, and
+// its writes carry the ccsrftoken it was given.
+func TestAnsiblePasswordLogin(t *testing.T) {
+	bin := requireAnsible(t)
+	st := cmdbtest.Store(t)
+	port := freeTCPPort(t)
+	cmdbtest.Apply(t, st, "config system global\nset admin-sport "+strconv.Itoa(port)+"\nend\n"+
+		"config system interface\nedit port1\nset mode static\nset ip 127.0.0.1/8\nset allowaccess ping https\nnext\nend\n"+
+		"config system admin\nedit admin\nset password "+testPassword+"\nnext\nend\n")
+	app := cli.NewAppliance(st)
+	svc := &Service{Server: &Server{App: app}, Registry: &listen.Registry{}, Map: &listen.Map{}}
+	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug}, svc)
+	if err := sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Stop(5 * time.Second)
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "hosts")
+	os.WriteFile(inv, []byte("[fgt]\nfosim ansible_host=127.0.0.1\n\n[fgt:vars]\n"+
+		"ansible_connection=httpapi\nansible_network_os=fortinet.fortios.fortios\n"+
+		"ansible_httpapi_use_ssl=yes\nansible_httpapi_validate_certs=no\nansible_httpapi_port="+strconv.Itoa(port)+"\n"+
+		"ansible_user=admin\nansible_password="+testPassword+"\n"), 0o600)
+	play := filepath.Join(dir, "pw.yml")
+	os.WriteFile(play, []byte(`
+- hosts: fosim
+  gather_facts: false
+  tasks:
+    - fortinet.fortios.fortios_firewall_address:
+        vdom: root
+        state: present
+        firewall_address: {name: ans_pw, subnet: "10.30.0.0 255.255.0.0", comment: by password}
+`), 0o600)
+	cmd := exec.Command(bin, "-i", inv, play)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ANSIBLE_NOCOLOR=1", "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "tmp"), "ANSIBLE_PERSISTENT_CONTROL_PATH_DIR="+filepath.Join(dir, "pc"))
+	out, err := cmd.CombinedOutput()
+	m := recapLine.FindStringSubmatch(string(out))
+	if err != nil || m == nil || m[2] != "1" || m[4] != "0" {
+		t.Fatalf("ansible-playbook with a password: %v\n%s", err, out)
+	}
+	e := st.Lookup("firewall address", "ans_pw")
+	if e == nil || strings.Join(e.Values["comment"], " ") != "by password" {
+		t.Fatalf("ans_pw: %v", e)
+	}
+}

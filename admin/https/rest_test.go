@@ -1,6 +1,7 @@
 package https
 
 import (
+	"encoding/json"
 	"maps"
 	"net/http"
 	"strings"
@@ -364,5 +365,42 @@ func TestLoginSessions(t *testing.T) {
 	api.app.Clock.Advance(61e9)
 	if _, body := login("admin", testPassword); body != "1" {
 		t.Fatalf("after the lockout: %q", body)
+	}
+}
+
+// /api/v2/authentication: a password login whose session_key works as a
+// token until DELETE.
+func TestAPIAuthentication(t *testing.T) {
+	api := newTestAPI(t)
+	post := func(body string) (int, map[string]any) {
+		resp, err := api.http.Client().Post(api.http.URL+"/api/v2/authentication", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, m := post(`{"username":"admin","secretkey":"wrong"}`); code != 401 || m["status_message"] != "LOGIN_FAILED" {
+		t.Fatalf("wrong password: %d %v", code, m)
+	}
+	code, m := post(`{"username":"admin","secretkey":"` + testPassword + `","request_key":true}`)
+	key, _ := m["session_key"].(string)
+	if code != 200 || m["status_message"] != "LOGIN_SUCCESS" || key == "" {
+		t.Fatalf("login: %d %v", code, m)
+	}
+	api.token = key
+	if code, m := api.do(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "k1"}); code != 200 {
+		t.Fatalf("write with the session key: %d %v", code, m)
+	}
+	req, _ := http.NewRequest("DELETE", api.http.URL+"/api/v2/authentication?access_token="+key, nil)
+	if resp, err := api.http.Client().Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("logout: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if code, _ := api.do(t, "GET", "/api/v2/cmdb/firewall/address", nil); code != 401 {
+		t.Fatalf("after logout: %d", code)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -94,13 +95,6 @@ func (s *Server) serveOther(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "not simulated yet: the web GUI (fosim serves the REST API under /api/v2/)", http.StatusNotFound)
 }
 
-// serveAuthentication answers FortiOS 7.4's /api/v2/authentication with
-// 401, which makes Ansible fall back to /logincheck.
-func (s *Server) serveAuthentication(w http.ResponseWriter, r *http.Request) {
-	rep := &reply{srv: s, method: r.Method}
-	rep.fail(w, http.StatusUnauthorized, errNotSimulated("/api/v2/authentication; log in with POST /logincheck or an API token"))
-}
-
 func remoteAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -121,6 +115,11 @@ func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, *ident
 			token = strings.TrimSpace(b)
 		}
 		if token != "" {
+			if sess := s.liveSession(token); sess != nil {
+				// a session_key of /api/v2/authentication
+				h(w, r, &identity{user: sess.user, session: sess})
+				return
+			}
 			if locked, _ := s.Lockout.Locked(src.String()); locked {
 				rep.fail(w, http.StatusUnauthorized, errors.New("address locked out after failed logins"))
 				return
@@ -148,8 +147,17 @@ func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, *ident
 				return
 			}
 		}
+		// Every answer carries the session's cookies again, as FortiOS
+		// refreshes them: Ansible's httpapi keeps only the headers of the
+		// last answer.
+		s.setSessionCookies(w, sess)
 		h(w, r, &identity{user: sess.user, session: sess})
 	}
+}
+
+func (s *Server) setSessionCookies(w http.ResponseWriter, sess *adminSession) {
+	w.Header().Add("Set-Cookie", s.cookieName()+`="`+sess.id+`"; path=/; HttpOnly; Secure`)
+	w.Header().Add("Set-Cookie", `ccsrftoken="`+sess.csrf+`"; path=/; Secure`)
 }
 
 // tokenUser finds the API user whose api-key is token and checks that
@@ -230,7 +238,13 @@ func (s *Server) cookieSession(r *http.Request) *adminSession {
 	if err != nil {
 		return nil
 	}
-	id := strings.Trim(c.Value, `"`)
+	return s.liveSession(strings.Trim(c.Value, `"`))
+}
+
+// liveSession is the password session id names, nil when there is none
+// or it expired (admintimeout of the appliance clock); it counts as
+// activity.
+func (s *Server) liveSession(id string) *adminSession {
 	now := s.App.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -254,8 +268,7 @@ func randomHex(n int) string {
 
 // serveLogin is POST /logincheck (username, secretkey): FortiOS answers
 // "1" and sets the session cookie and ccsrftoken on success, "0" on a
-// wrong login, "2" to a locked-out address. Trusted hosts and the
-// lockout are those of admin SSH.
+// wrong login, "2" to a locked-out address.
 func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		// Ansible's token login GETs it and ignores the answer.
@@ -267,34 +280,42 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad login form", http.StatusBadRequest)
 		return
 	}
+	w.Header().Set("Content-Type", "text/plain")
+	sess, locked := s.passwordLogin(r, r.PostForm.Get("username"), r.PostForm.Get("secretkey"))
+	switch {
+	case locked:
+		w.Write([]byte("2"))
+	case sess == nil:
+		w.Write([]byte("0"))
+	default:
+		s.setSessionCookies(w, sess)
+		w.Write([]byte("1"))
+	}
+}
+
+// passwordLogin checks an admin's password from r's address: the lockout
+// (admin-lockout-threshold), the admin's trusthost1…10 and the password
+// itself, as admin SSH does. An admin who must first choose a password
+// is refused (no page here asks for one).
+func (s *Server) passwordLogin(r *http.Request, user, pw string) (sess *adminSession, locked bool) {
 	src := remoteAddr(r).String()
-	answer := func(code string) {
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write([]byte(code))
-	}
 	if locked, _ := s.Lockout.Locked(src); locked {
-		answer("2")
-		return
+		return nil, true
 	}
-	user, pw := r.PostForm.Get("username"), r.PostForm.Get("secretkey")
 	login, err := cli.CheckAdminPassword(s.App.Store, user, pw)
 	if err == nil && !adminTrusted(s.App.Store, user, remoteAddr(r)) {
 		err = errors.New("not a trusted host")
 	}
 	if err == nil && login.MustChangePassword {
-		err = errors.New("the admin must choose a new password first (log in on the console or over SSH)")
+		err = errors.New("the admin must choose a new password first")
 	}
 	if err != nil {
-		if s.Lockout.Failed(src) {
-			answer("2")
-			return
-		}
-		answer("0")
-		return
+		return nil, s.Lockout.Failed(src)
 	}
 	s.Lockout.Succeeded(src)
-	sess := &adminSession{id: randomHex(16), csrf: randomHex(16), user: user, last: s.App.Clock.Now()}
+	sess = &adminSession{id: randomHex(16), csrf: randomHex(16), user: user, last: s.App.Clock.Now()}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.sessions) >= maxSessions {
 		var oldest *adminSession
 		for _, o := range s.sessions {
@@ -305,10 +326,54 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		delete(s.sessions, oldest.id)
 	}
 	s.sessions[sess.id] = sess
-	s.mu.Unlock()
-	w.Header().Add("Set-Cookie", s.cookieName()+`="`+sess.id+`"; path=/; HttpOnly; Secure`)
-	w.Header().Add("Set-Cookie", `ccsrftoken="`+sess.csrf+`"; path=/; Secure`)
-	answer("1")
+	return sess, false
+}
+
+// serveAuthentication is FortiOS 7.4's /api/v2/authentication: POST
+// {"username", "secretkey"} logs in (the cookies as /logincheck, and a
+// session_key that works as an API token until admintimeout); DELETE
+// with that key or the cookie logs out. FortiOS also sends a numeric
+// status_code, whose values are not published; fosim sends only
+// status_message.
+func (s *Server) serveAuthentication(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodDelete:
+		id := r.URL.Query().Get("access_token")
+		if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			id = strings.TrimSpace(b)
+		}
+		if c, err := r.Cookie(s.cookieName()); err == nil && id == "" {
+			id = strings.Trim(c.Value, `"`)
+		}
+		s.mu.Lock()
+		delete(s.sessions, id)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, object{{"status_message", "LOGOUT_SUCCESS"}})
+		return
+	default:
+		writeJSON(w, http.StatusMethodNotAllowed, object{{"status_message", "method not allowed"}})
+		return
+	}
+	var body struct {
+		Username  string `json:"username"`
+		Secretkey string `json:"secretkey"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err := dec.Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, object{{"status_message", "invalid JSON body"}})
+		return
+	}
+	sess, locked := s.passwordLogin(r, body.Username, body.Secretkey)
+	switch {
+	case locked:
+		writeJSON(w, http.StatusUnauthorized, object{{"status_message", "LOGIN_LOCKED_OUT"}})
+	case sess == nil:
+		writeJSON(w, http.StatusUnauthorized, object{{"status_message", "LOGIN_FAILED"}})
+	default:
+		s.setSessionCookies(w, sess)
+		writeJSON(w, http.StatusOK, object{{"status_message", "LOGIN_SUCCESS"}, {"session_key", sess.id}})
+	}
 }
 
 // serveLogout ends the cookie's session.
