@@ -480,9 +480,9 @@ func emsAsk(dir, method, path string, stdout io.Writer) error {
 		var rows []ems.FabricDevice
 		if err := json.Unmarshal(b, &rows); err == nil {
 			w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "FORTIGATE\tLAST SEEN")
+			fmt.Fprintln(w, "FORTIGATE\tFROM\tLAST SEEN")
 			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\n", r.Serial, r.LastSeen.Format(time.DateTime))
+				fmt.Fprintf(w, "%s\t%s\t%s\n", r.Serial, r.From, r.LastSeen.Format(time.DateTime))
 			}
 			return w.Flush()
 		}

@@ -357,6 +357,18 @@ func TestEMSDownThenOutOfSync(t *testing.T) {
 	}
 }
 
+// source-ip is where the connector's calls come from.
+func TestSourceIP(t *testing.T) {
+	l := newLab(t)
+	l.trust()
+	l.configure("set source-ip 127.0.0.2")
+	l.eventually("connected", func() bool { return l.state().State == fcnacdapi.StateConnected })
+	fabric := l.server.Fabric()
+	if len(fabric) != 1 || fabric[0].Serial != l.st.Serial() || fabric[0].From != "127.0.0.2" {
+		t.Fatalf("the EMS saw %+v", fabric)
+	}
+}
+
 func TestSlowEMSAndMismatchedSerial(t *testing.T) {
 	l := newLab(t)
 	l.trust()

@@ -86,7 +86,7 @@ type Server struct {
 	tags     []Tag
 	streams  map[*stream]bool
 	// fabric lists the FortiGates that connected, by serial number.
-	fabric map[string]time.Time
+	fabric map[string]FabricDevice
 }
 
 type stream struct {
@@ -104,7 +104,7 @@ func NewServer(dir string, clk *clock.Clock) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, clock: clk, keys: keys, streams: map[*stream]bool{}, fabric: map[string]time.Time{}}
+	s := &Server{dir: dir, clock: clk, keys: keys, streams: map[*stream]bool{}, fabric: map[string]FabricDevice{}}
 	if _, err := s.reload(); err != nil {
 		return nil, err
 	}
@@ -317,7 +317,8 @@ func (s *Server) slow(h func(http.ResponseWriter, *http.Request, *Config)) http.
 		if sn := r.Header.Get("X-FortiGate-Serial"); sn != "" && len(sn) <= 32 {
 			s.mu.Lock()
 			if _, ok := s.fabric[sn]; ok || len(s.fabric) < 1024 {
-				s.fabric[sn] = s.clock.Now()
+				from, _, _ := net.SplitHostPort(r.RemoteAddr)
+				s.fabric[sn] = FabricDevice{Serial: sn, From: from, LastSeen: s.clock.Now()}
 			}
 			s.mu.Unlock()
 		}
@@ -384,8 +385,23 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ *Config) 
 
 // FabricDevice is a FortiGate that reached the EMS.
 type FabricDevice struct {
-	Serial   string    `json:"serial"`
+	Serial string `json:"serial"`
+	// From is the address it last came from.
+	From     string    `json:"from"`
 	LastSeen time.Time `json:"last_seen"`
+}
+
+// Fabric lists the FortiGates that reached the EMS, the least recent
+// first.
+func (s *Server) Fabric() []FabricDevice {
+	s.mu.Lock()
+	out := make([]FabricDevice, 0, len(s.fabric))
+	for _, d := range s.fabric {
+		out = append(out, d)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b FabricDevice) int { return a.LastSeen.Compare(b.LastSeen) })
+	return out
 }
 
 // AdminHandler is the EMS's loopback-only administration: the lab clock,
@@ -410,14 +426,7 @@ func (s *Server) AdminHandler() http.Handler {
 		io.WriteString(w, s.clock.Now().Format(time.RFC3339)+"\n")
 	})
 	mux.HandleFunc("GET /fabric", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		out := []FabricDevice{}
-		for sn, t := range s.fabric {
-			out = append(out, FabricDevice{Serial: sn, LastSeen: t})
-		}
-		s.mu.Unlock()
-		slices.SortFunc(out, func(a, b FabricDevice) int { return a.LastSeen.Compare(b.LastSeen) })
-		writeJSON(w, out)
+		writeJSON(w, s.Fabric())
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		cfg := s.config()
