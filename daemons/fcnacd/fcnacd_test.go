@@ -369,6 +369,17 @@ func TestSourceIP(t *testing.T) {
 	}
 }
 
+// pull-tags disable: the records come, their tags do not.
+func TestPullTagsDisable(t *testing.T) {
+	l := newLab(t)
+	l.trust()
+	l.configure("set pull-tags disable")
+	l.eventually("connected", func() bool { return l.state().State == fcnacdapi.StateConnected })
+	if st := l.state(); st.Endpoints != 1 || st.Tags != 0 || len(l.d.Dynamic()) != 0 || len(l.d.TagsOf(netip.MustParseAddr("10.160.1.197"))) != 0 {
+		t.Fatalf("state %+v, dynamic %v", st, l.d.Dynamic())
+	}
+}
+
 func TestSlowEMSAndMismatchedSerial(t *testing.T) {
 	l := newLab(t)
 	l.trust()
