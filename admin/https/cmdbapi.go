@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/grammar"
 )
 
 // MaxBody bounds a request body: one entry, certificates included, is far
@@ -31,26 +32,25 @@ func (s *Server) parseCmdbPath(r *http.Request, rep *reply) (*cmdbRequest, error
 	for i, seg := range segs {
 		u, err := url.PathUnescape(seg)
 		if err != nil {
-			return nil, inputError("command parse error before '"+seg+"'", cmdb.CodeParse)
+			return nil, inputError("command parse error before '"+grammar.Excerpt(seg)+"'", cmdb.CodeParse)
 		}
 		segs[i] = u
 	}
 	if len(segs) < 2 || segs[0] == "" || segs[1] == "" {
-		return nil, inputError("command parse error before '"+rest+"'", cmdb.CodeParse)
+		return nil, inputError("command parse error before '"+grammar.Excerpt(rest)+"'", cmdb.CodeParse)
 	}
 	rep.path, rep.name = segs[0], segs[1]
 	path := strings.ReplaceAll(segs[0], ".", " ") + " " + segs[1]
 	t := s.App.Store.Schema().Table(path)
 	if t == nil {
-		return nil, inputError("command parse error before '"+segs[1]+"'", cmdb.CodeParse)
+		return nil, inputError("command parse error before '"+grammar.Excerpt(segs[1])+"'", cmdb.CodeParse)
 	}
 	req := &cmdbRequest{table: t, reply: rep}
 	switch {
-	case len(segs) == 2:
+	case len(segs) == 2, len(segs) == 3 && segs[2] == "":
 	case len(segs) == 3 && !t.Singleton:
 		req.mkey, req.hasMkey = segs[2], true
 		rep.mkey = keyValue(t, segs[2])
-	case len(segs) == 3 && segs[2] == "":
 	default:
 		return nil, errNotSimulated("sub-table URLs (" + strings.Join(segs[2:], "/") + "); write the nested table in its entry")
 	}

@@ -154,6 +154,14 @@ func TestGetParameters(t *testing.T) {
 	if e := m["results"].([]any)[0].(map[string]any); e["q_ref"] != float64(1) {
 		t.Fatalf("q_ref: %v", e)
 	}
+	if _, m = api.do(t, "GET", "/api/v2/cmdb/firewall/address/?filter=name==a1", nil); len(m["results"].([]any)) != 1 {
+		t.Fatalf("trailing slash: %v", m)
+	}
+	// a name with a slash, escaped in the URL
+	api.cli(t, "admin", "config firewall address\nedit \"net/a\"\nset subnet 10.9.0.0/16\nnext\nend")
+	if code, m := api.do(t, "GET", "/api/v2/cmdb/firewall/address/net%2Fa", nil); code != 200 || m["mkey"] != nil && m["mkey"] != "net/a" {
+		t.Fatalf("escaped name: %d %v", code, m)
+	}
 	_, m = api.do(t, "GET", "/api/v2/cmdb/firewall/address?start=1&count=1", nil)
 	if res := m["results"].([]any); len(res) != 1 || m["matched_count"] == nil {
 		t.Fatalf("start/count: %v", m)
