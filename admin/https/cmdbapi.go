@@ -133,6 +133,7 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 	}
 	start, count := atoiOr(q.Get("start"), 0), atoiOr(q.Get("count"), -1)
 	meta := q.Get("with_meta") == "1"
+	var refs map[string]int // with_meta: references to each entry
 	t := req.table
 	var results []object
 	var single object
@@ -158,16 +159,22 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 				found = false
 				return
 			}
-			results = []object{s.entryOut(v, t, e, opt, meta)}
+			if meta {
+				refs = refCounts(s.App.Store.Schema(), v, t.Path)
+			}
+			results = []object{entryOut(v, t, e, opt, refs)}
 			return
 		}
 		results = []object{}
+		if meta {
+			refs = refCounts(s.App.Store.Schema(), v, t.Path)
+		}
 		for _, e := range rows.Ordered() {
-			full := entryJSON(v, t, e, outOptions{datasource: opt.datasource})
-			if !filters.match(full) {
+			// filters see every attribute, whatever format keeps
+			if len(filters) > 0 && !filters.match(entryJSON(v, t, e, outOptions{datasource: opt.datasource})) {
 				continue
 			}
-			results = append(results, s.entryOut(v, t, e, opt, meta))
+			results = append(results, entryOut(v, t, e, opt, refs))
 		}
 	})
 	switch {
@@ -193,15 +200,16 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 }
 
 // entryOut is an entry as a GET returns it, with FortiOS's meta members
-// under ?with_meta=1.
-func (s *Server) entryOut(v cmdb.View, t *cmdb.Table, e *cmdb.Entry, opt outOptions, meta bool) object {
+// when refs (?with_meta=1) is given.
+func entryOut(v cmdb.View, t *cmdb.Table, e *cmdb.Entry, opt outOptions, refs map[string]int) object {
 	o := entryJSON(v, t, e, opt)
-	if meta {
-		o.add("q_ref", countRefs(s.App.Store.Schema(), v, t.Path, e.Key))
+	if refs != nil {
+		words := strings.Fields(t.Path)
+		o.add("q_ref", refs[e.Key])
 		o.add("q_static", false)
 		o.add("q_no_rename", false)
 		o.add("q_no_edit", false)
-		o.add("q_path", strings.Join(strings.Fields(t.Path)[:len(strings.Fields(t.Path))-1], "."))
+		o.add("q_path", strings.Join(words[:len(words)-1], "."))
 		o.add("q_name", t.Name())
 		o.add("q_mkey_type", mkeyType(t))
 	}

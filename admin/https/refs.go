@@ -6,10 +6,11 @@ import (
 	"github.com/fosim/fosim/cmdb"
 )
 
-// countRefs counts the values naming entry key of table, nested tables
-// included: FortiOS's q_ref, the number "delete" would report in use.
-func countRefs(schema *cmdb.Schema, v cmdb.View, table, key string) int {
-	n := 0
+// refCounts counts, for every entry of table, the values naming it,
+// nested tables included: FortiOS's q_ref, the number "delete" would
+// report in use. One pass over the configuration for a whole table.
+func refCounts(schema *cmdb.Schema, v cmdb.View, table string) map[string]int {
+	n := map[string]int{}
 	var walk func(t *cmdb.Table, e *cmdb.Entry)
 	walk = func(t *cmdb.Table, e *cmdb.Entry) {
 		for _, a := range t.Attrs {
@@ -19,8 +20,15 @@ func countRefs(schema *cmdb.Schema, v cmdb.View, table, key string) int {
 				}
 				continue
 			}
-			if slices.Contains(a.Refs, table) && slices.Contains(e.Get(a), key) {
-				n++
+			if !slices.Contains(a.Refs, table) {
+				continue
+			}
+			seen := map[string]bool{}
+			for _, name := range e.Get(a) {
+				if !seen[name] {
+					seen[name] = true
+					n[name]++
+				}
 			}
 		}
 	}
