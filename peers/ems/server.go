@@ -284,13 +284,11 @@ func (s *Server) Handler() http.Handler {
 		// The store and its revision are read together: a FortiGate that
 		// streams from a hello applies the pushes after this revision.
 		s.mu.Lock()
-		cfg, rev := s.cfg, s.revision
-		s.mu.Unlock()
-		list := EndpointList{Revision: rev, Endpoints: make([]Record, 0, len(cfg.Endpoints))}
-		for i := range cfg.Endpoints {
-			e := cfg.Endpoints[i]
-			list.Endpoints = append(list.Endpoints, Record{Endpoint: e, Tags: cfg.TagsOf(&e)})
+		list := EndpointList{Revision: s.revision, Endpoints: make([]Record, 0, len(s.cfg.Endpoints))}
+		for _, e := range s.cfg.Endpoints {
+			list.Endpoints = append(list.Endpoints, s.records[e.UID]) // the records as last pushed
 		}
+		s.mu.Unlock()
 		writeJSON(w, list)
 	}))
 	mux.HandleFunc("POST /api/v1/endpoints/{uid}/token", s.slow(func(w http.ResponseWriter, r *http.Request, cfg *Config) {
