@@ -124,6 +124,17 @@ func BenchmarkCreate500(b *testing.B) {
 		b.ReportMetric(rest.Seconds(), "rest-s")
 		b.ReportMetric(count/rest.Seconds(), "rest-objects/s")
 
+		if bin, err := exec.LookPath("ansible-playbook"); err != nil {
+			b.Logf("!!!!!!!! no ansible-playbook (apt-get install ansible): no Ansible figure")
+		} else {
+			n := ansibleCount
+			start := time.Now()
+			a.ansibleCreate(b, bin, n)
+			d := time.Since(start)
+			// per object: a 500-item run takes ten minutes of this machine
+			b.ReportMetric(d.Seconds()/float64(n), "ansible-s/object")
+			b.ReportMetric(d.Seconds()/float64(n)/(rest.Seconds()/count), "ansible/rest-per-object")
+		}
 		if _, err := exec.Command(systemPython, "-c", "import netmiko").CombinedOutput(); err != nil {
 			b.Logf("!!!!!!!! no netmiko (apt-get install python3-netmiko): REST figures only")
 			continue
@@ -163,6 +174,48 @@ func BenchmarkCreate500(b *testing.B) {
 		srv.Close()
 		// the next iteration's netmiko names would exist: one round only
 		break
+	}
+}
+
+// ansibleCount is how many addresses the Ansible playbook creates (one
+// task, a loop; about a second each, Ansible's module start-up):
+// FOSIM_BENCH_ANSIBLE=500 for the whole 500.
+var ansibleCount = func() int {
+	if n, err := strconv.Atoi(os.Getenv("FOSIM_BENCH_ANSIBLE")); err == nil && n > 0 {
+		return n
+	}
+	return 50
+}()
+
+// ansibleCreate runs one playbook that creates n addresses in a loop
+// (ansible_0 …) over the token, and checks the last one landed.
+func (a *benchAppliance) ansibleCreate(b *testing.B, bin string, n int) {
+	dir := b.TempDir()
+	port := strings.TrimPrefix(a.base, "https://127.0.0.1:")
+	os.WriteFile(filepath.Join(dir, "hosts"), []byte("[fgt]\nfosim ansible_host=127.0.0.1\n\n[fgt:vars]\n"+
+		"ansible_connection=httpapi\nansible_network_os=fortinet.fortios.fortios\n"+
+		"ansible_httpapi_use_ssl=yes\nansible_httpapi_validate_certs=no\nansible_httpapi_port="+port+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "create.yml"), []byte(`
+- hosts: fosim
+  gather_facts: false
+  tasks:
+    - fortinet.fortios.fortios_firewall_address:
+        access_token: "{{ token }}"
+        vdom: root
+        state: present
+        firewall_address:
+          name: "ansible_{{ item }}"
+          subnet: "10.{{ item // 256 }}.{{ item % 256 }}.0 255.255.255.0"
+      loop: "{{ range(`+strconv.Itoa(n)+`) | list }}"
+`), 0o600)
+	cmd := exec.Command(bin, "-i", "hosts", "create.yml", "-e", "token="+a.token)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ANSIBLE_NOCOLOR=1", "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "tmp"), "ANSIBLE_PERSISTENT_CONTROL_PATH_DIR="+filepath.Join(dir, "pc"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("ansible-playbook: %v\n%.2000s", err, out)
+	}
+	if a.st.Lookup("firewall address", "ansible_"+strconv.Itoa(n-1)) == nil {
+		b.Fatal("Ansible's last address is not stored")
 	}
 }
 
