@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/listen"
@@ -75,7 +77,9 @@ func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
 		Handler:           s.Server,
 		TLSConfig:         &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		// a client's bad handshake is its own problem, not the log's
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
@@ -208,6 +212,11 @@ func (s *Service) wanted(cfg httpsConfig) map[netip.AddrPort]string {
 
 var route = listen.Route{Owner: "httpsd"}
 
+// maxConns bounds the connections served at once on one address: a
+// flood waits in the kernel's backlog instead of costing a goroutine and
+// a TLS handshake each.
+const maxConns = 128
+
 // Validate refuses a change that would make HTTPS listen where it cannot:
 // a port the host will not give, or one whose connections without the
 // IKETCP prefix another service takes (authd on an interface with
@@ -272,7 +281,7 @@ func (s *Service) rebindLocked() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.http.ServeTLS(ln, "", "")
+			s.http.ServeTLS(netutil.LimitListener(ln, maxConns), "", "")
 		}()
 	}
 }
