@@ -88,6 +88,8 @@ func (r *runner) runAction(ctx context.Context, text string) (string, error) {
 		return "", nil
 	case "dial":
 		return r.dial(ctx, args)
+	case "saml-login":
+		return r.samlLogin(ctx, args)
 	case "ems":
 		return r.emsAction(words[1:])
 	case "delete", "dpd", "rekey-child", "rekey-ike":
@@ -120,7 +122,7 @@ func (r *runner) runAction(ctx context.Context, text string) (string, error) {
 		}
 		return done + "\n", nil
 	}
-	return "", fmt.Errorf("unknown action %q (advance, dial, delete, dpd, rekey-child, rekey-ike)", verb)
+	return "", fmt.Errorf("unknown action %q (advance, dial, saml-login, delete, dpd, rekey-child, rekey-ike)", verb)
 }
 
 // dial connects fosim's own IKEv2 initiator to iked, as "fosim client"
@@ -159,6 +161,15 @@ func (r *runner) dial(ctx context.Context, args actionArgs) (string, error) {
 		EAPPassword: []byte(args.get("eap-password", "")),
 		EAPMethod:   method,
 		Local:       netip.AddrPortFrom(from, 0),
+	}
+	if args.flag("saml") {
+		// the token of this client's last "! saml-login", as FortiClient
+		// dials after a SAML login
+		t, ok := r.saml[name]
+		if !ok || t.token == "" {
+			return "", fmt.Errorf("! dial saml: no \"! saml-login as=%s\" before", name)
+		}
+		cfg.EAPIdentity, cfg.EAPPassword, cfg.EAPMethod = t.uid, []byte(t.token), eap.MSCHAPv2
 	}
 	if err := args.unknown("dial"); err != nil {
 		return "", err

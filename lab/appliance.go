@@ -15,9 +15,12 @@ import (
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
+	"github.com/fosim/fosim/daemons/authd"
 	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/daemons/fcnacd"
 	"github.com/fosim/fosim/daemons/iked"
+	"github.com/fosim/fosim/daemons/listen"
+	"github.com/fosim/fosim/daemons/samld"
 )
 
 // factoryBackup is the factory configuration every lab unit starts from.
@@ -39,7 +42,7 @@ type appliance struct {
 // startAppliance boots a factory-default unit, applies config as a script
 // (all or nothing, as "fosim apply"), then starts the daemons and opens
 // the console as admin.
-func startAppliance(ctx context.Context, config, configName string) (a *appliance, err error) {
+func startAppliance(ctx context.Context, config, configName string, clk *clock.Clock) (a *appliance, err error) {
 	a = &appliance{out: newCapture()}
 	a.dir, err = os.MkdirTemp("", "fosim-lab-")
 	if err != nil {
@@ -74,8 +77,7 @@ func startAppliance(ctx context.Context, config, configName string) (a *applianc
 			return nil, errors.New(strings.Join(msgs, "\n"))
 		}
 	}
-	// UTC, so that a lab's "execute date/time" reads the same everywhere
-	a.clock = clock.New(time.UTC)
+	a.clock = clk
 	app := &cli.Appliance{Store: a.st, Clock: a.clock, Debug: debuglog.New(a.clock.Now), Started: a.clock.Now(), DataDir: a.dir}
 	// The ports were free a moment ago; another process may take one
 	// before iked binds it, so a lab tries fresh ones a few times.
@@ -84,9 +86,18 @@ func startAppliance(ctx context.Context, config, configName string) (a *applianc
 		if err != nil {
 			return nil, err
 		}
-		a.ike = iked.New(iked.Options{Addr: "127.0.0.1", Port: ports[0], NATTPort: ports[1]})
+		// authd serves SAML on port1's ports (127.0.0.1); iked's IKE
+		// over TCP shares ike-tcp-port with it through one registry
+		saml := samld.New()
+		auth := authd.New(authd.SAMLD(saml))
+		a.ike = iked.New(iked.Options{Addr: "127.0.0.1", Port: ports[0], NATTPort: ports[1], SAML: auth})
 		a.fcnacd = fcnacd.New(fcnacd.Options{})
-		sup := daemons.NewSupervisor(&daemons.Runtime{Store: a.st, Clock: a.clock, Debug: app.Debug}, a.ike, a.fcnacd)
+		m := &listen.Map{}
+		if err := m.ParseMapping("port1=127.0.0.1"); err != nil {
+			return nil, err
+		}
+		rt := &daemons.Runtime{Store: a.st, Clock: a.clock, Debug: app.Debug, Listen: &listen.Registry{}, Map: m}
+		sup := daemons.NewSupervisor(rt, saml, auth, a.ike, a.fcnacd)
 		err = sup.Start(ctx)
 		if err == nil {
 			a.sup = sup

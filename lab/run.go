@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/client"
 )
@@ -42,7 +43,9 @@ type Result struct {
 type runner struct {
 	lab     *Lab
 	app     *appliance
-	ems     *emsPeer // the lab's EMS (ems.json); nil without one
+	ems     *emsPeer             // the lab's EMS (ems.json); nil without one
+	idp     *idpPeer             // the lab's IdP (idp.json); nil without one
+	saml    map[string]samlToken // SAML logins' tokens, by client name
 	tunnels map[string]*client.Tunnel
 	bound   map[string]string // labelled masks' values so far
 	timeout time.Duration
@@ -78,11 +81,19 @@ func Run(ctx context.Context, l *Lab, opt Options) (res *Result, err error) {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
 	defer peer.close()
-	app, err := startAppliance(ctx, peer.config(l.Config), filepath.Join(l.Dir, ConfigFile))
+	// UTC, so that a lab's "execute date/time" reads the same everywhere;
+	// the lab's IdP runs on it too
+	clk := clock.New(time.UTC)
+	idpPeer, err := startIdP(l.Dir, clk)
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
-	r := &runner{lab: l, app: app, ems: peer, tunnels: map[string]*client.Tunnel{}, bound: map[string]string{}, timeout: opt.StepTimeout, settle: opt.Settle}
+	defer idpPeer.close()
+	app, err := startAppliance(ctx, idpPeer.config(peer.config(l.Config)), filepath.Join(l.Dir, ConfigFile), clk)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	r := &runner{lab: l, app: app, ems: peer, idp: idpPeer, saml: map[string]samlToken{}, tunnels: map[string]*client.Tunnel{}, bound: map[string]string{}, timeout: opt.StepTimeout, settle: opt.Settle}
 	defer func() {
 		for _, t := range r.tunnels {
 			t.Close()

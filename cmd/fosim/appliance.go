@@ -89,7 +89,7 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	// SAML tokens.
 	reg := &listen.Registry{}
 	samlDaemon := samld.New()
-	a.authd = authd.New(samlForAuthd{samlDaemon})
+	a.authd = authd.New(authd.SAMLD(samlDaemon))
 	opt.IKE.SAML = a.authd
 	ikeDaemon := iked.New(opt.IKE)
 	ds := []daemons.Daemon{samlDaemon, a.authd, ikeDaemon}

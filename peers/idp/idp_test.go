@@ -190,6 +190,9 @@ func newLab(t *testing.T, edit func(*Config)) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the SPs here (pysaml2, lasso, Chromium's pages) keep real time
+	// while the tests move the sessions' clock
+	s.SetMessageClock(clock.New(time.UTC))
 	srv := &http.Server{Handler: s.Handler()}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/fosim/fosim/clock"
 )
@@ -36,9 +37,11 @@ const sessionCookie = "fosim_idp_session"
 // (HTTP-Redirect and HTTP-POST AuthnRequests) and logout URLs, and the
 // administration pages under /admin/.
 type Server struct {
-	dir    string
-	clock  *clock.Clock
-	logger *log.Logger
+	dir   string
+	clock *clock.Clock
+	// samlClock is clock as crewjam and goxmldsig read it
+	samlClock *dsig.Clock
+	logger    *log.Logger
 	// replays records answered AuthnRequest and LogoutRequest IDs.
 	replays *replayCache
 
@@ -145,6 +148,7 @@ func NewServer(dir string, clk *clock.Clock, logOut io.Writer) (*Server, error) 
 		certs: map[string]keyPair{}, sessions: map[string]*session{}, expiries: map[time.Duration]*sessionQueue{},
 		logins: map[string]*pendingLogin{}, lastTOTP: map[string]uint64{},
 		failures: map[string]int{}, lockedUntil: map[string]time.Time{}}
+	s.samlClock = samlClock(clk)
 	s.admin.init()
 	if _, err := s.config(); err != nil {
 		return nil, err
@@ -312,6 +316,7 @@ func (s *Server) identityProvider(cfg *Config, sp ServiceProvider, r *http.Reque
 		SignatureMethod:         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
 		WantAuthnRequestsSigned: sp.RequireSignedRequests,
 		ReplayCache:             s.replays,
+		Clock:                   s.samlClock,
 		OnError: func(w http.ResponseWriter, r *http.Request, status int, err error) {
 			s.samlError(w, r, sp, status, err)
 		},

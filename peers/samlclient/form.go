@@ -23,6 +23,9 @@ type Form struct {
 	Code func() (string, error)
 	// MaxSteps bounds the pages visited (default 20).
 	MaxSteps int
+	// Prompted tells, after Visit, whether the IdP asked for the
+	// password (it does not while its login session lasts).
+	Prompted bool
 }
 
 // Visit implements Browser.
@@ -36,6 +39,8 @@ func (f *Form) Visit(ctx context.Context, client *http.Client, idpURL string) er
 		return err
 	}
 	passwordSent, codeSent := false, false
+	f.Prompted = false
+	defer func() { f.Prompted = passwordSent }()
 	for range steps {
 		resp, err := client.Do(req)
 		if err != nil {

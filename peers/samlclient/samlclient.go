@@ -38,6 +38,10 @@ type Login struct {
 	// the browser to; nil prints it on Prompt and waits for a person.
 	Browser Browser
 	Prompt  io.Writer
+	// Jar keeps the browser's cookies from one login to the next (the
+	// IdP's session cookie lets a second login through without a
+	// prompt); nil is a new browser.
+	Jar http.CookieJar
 }
 
 // Browser walks a browser from the IdP login URL through the IdP's pages
@@ -82,7 +86,10 @@ func (l *Login) Run(ctx context.Context) (Result, error) {
 	go srv.Serve(back)
 	defer srv.Close()
 
-	jar, _ := cookiejar.New(nil)
+	jar := l.Jar
+	if jar == nil {
+		jar, _ = cookiejar.New(nil)
+	}
 	tlsCfg := l.TLS
 	if tlsCfg == nil {
 		tlsCfg = &tls.Config{InsecureSkipVerify: true}
