@@ -39,6 +39,9 @@ func (r *reply) tail(o *object, status int) {
 		o.add("path", r.path)
 		o.add("name", r.name)
 	}
+	if r.mkey != nil {
+		o.add("mkey", r.mkey)
+	}
 	if r.action != "" {
 		o.add("action", r.action)
 	}
@@ -70,9 +73,6 @@ func (r *reply) written(w http.ResponseWriter, before, after uint64) {
 	o.add("revision", revisionString(after))
 	o.add("revision_changed", before != after)
 	o.add("old_revision", revisionString(before))
-	if r.mkey != nil {
-		o.add("mkey", r.mkey)
-	}
 	r.tail(&o, http.StatusOK)
 	writeJSON(w, http.StatusOK, o)
 }
@@ -95,9 +95,6 @@ func (r *reply) fail(w http.ResponseWriter, status int, err error) {
 			status = http.StatusInternalServerError
 		}
 		o.add("cli_error", err.Error())
-	}
-	if r.mkey != nil {
-		o.add("mkey", r.mkey)
 	}
 	r.tail(&o, status)
 	writeJSON(w, status, o)

@@ -41,7 +41,7 @@ func TestRESTWriteStoresWhatTheCLIStores(t *testing.T) {
 			t.Errorf("reply without %q: %v", k, m)
 		}
 	}
-	if m["path"] != "firewall" || m["name"] != "address" || m["vdom"] != "root" || m["version"] != "v7.6.1" {
+	if m["path"] != "firewall" || m["name"] != "address" || m["mkey"] != "web" || m["vdom"] != "root" || m["version"] != "v7.6.1" {
 		t.Errorf("reply: %v", m)
 	}
 
