@@ -77,6 +77,14 @@ const ansibleGroupPolicy = `
         firewall_addrgrp:
           name: ans_servers
           member: [{name: ans_web}, {name: ans_db}]
+    - fortinet.fortios.fortios_firewall_addrgrp:
+        <<: *auth
+        state: present
+        member_path: member:name
+        member_state: present
+        firewall_addrgrp:
+          name: ans_servers
+          member: [{name: ans_web}]
     - fortinet.fortios.fortios_firewall_policy:
         <<: *auth
         state: present
@@ -104,6 +112,14 @@ const ansibleGroupPolicy = `
 `
 
 const ansibleDeletes = `
+    - fortinet.fortios.fortios_firewall_addrgrp:
+        <<: *auth
+        state: present
+        member_path: member:name
+        member_state: absent
+        firewall_addrgrp:
+          name: ans_servers
+          member: [{name: ans_db}]
     - fortinet.fortios.fortios_firewall_policy:
         <<: *auth
         state: absent
@@ -208,8 +224,10 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		t.Fatalf("check mode committed: revision %d -> %d", rev, st.Revision())
 	}
 	// delete everything
-	if n, o := run(absent, vars("absent", "x", "accept")...); n != 5 {
-		t.Fatalf("delete: changed=%d, want 5\n%s", n, o)
+	// a member removed by a member operation (DELETE on the sub-table),
+	// then everything
+	if n, o := run(absent, vars("absent", "x", "accept")...); n != 6 {
+		t.Fatalf("delete: changed=%d, want 6\n%s", n, o)
 	}
 	for _, tbl := range []string{"firewall address", "firewall addrgrp", "firewall policy", "vpn ipsec phase1-interface"} {
 		if got := showAll(t, st, tbl); strings.Contains(got, "ans_") || strings.Contains(got, "edit 100") {

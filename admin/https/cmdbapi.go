@@ -21,7 +21,12 @@ type cmdbRequest struct {
 	table   *cmdb.Table
 	mkey    string // "" for the whole table (or a singleton)
 	hasMkey bool
-	reply   *reply
+	// sub is a nested table or list of names of the entry
+	// (/firewall/addrgrp/g/member[/web]), subKey one of its items
+	sub       *cmdb.Attr
+	subKey    string
+	hasSubKey bool
+	reply     *reply
 }
 
 // parseCmdbPath splits /api/v2/cmdb/vpn.ipsec/phase1-interface/<mkey>:
@@ -51,8 +56,19 @@ func (s *Server) parseCmdbPath(r *http.Request, rep *reply) (*cmdbRequest, error
 	case len(segs) == 3 && !t.Singleton:
 		req.mkey, req.hasMkey = segs[2], true
 		rep.mkey = keyValue(t, segs[2])
+	case len(segs) <= 5 && !t.Singleton && segs[2] != "":
+		req.mkey, req.hasMkey = segs[2], true
+		rep.mkey = keyValue(t, segs[2])
+		a := t.Attr(segs[3])
+		if a == nil || (a.Child == nil || a.Child.Singleton) && a.Type != cmdb.TRefs && a.Type != cmdb.TStrings {
+			return nil, inputError("command parse error before '"+grammar.Excerpt(segs[3])+"'", cmdb.CodeParse)
+		}
+		req.sub = a
+		if len(segs) == 5 && segs[4] != "" {
+			req.subKey, req.hasSubKey = segs[4], true
+		}
 	default:
-		return nil, errNotSimulated("sub-table URLs (" + strings.Join(segs[2:], "/") + "); write the nested table in its entry")
+		return nil, errNotSimulated("URLs nested deeper than one table (" + grammar.Excerpt(strings.Join(segs[2:], "/")) + "); write the nested table in its entry")
 	}
 	return req, nil
 }
@@ -71,10 +87,14 @@ func (s *Server) serveCmdb(w http.ResponseWriter, r *http.Request, who *identity
 		rep.fail(w, http.StatusNotFound, err)
 		return
 	}
-	switch r.Method {
-	case http.MethodGet:
+	switch {
+	case req.sub != nil && r.Method == http.MethodGet:
+		s.subGet(w, who, req)
+	case req.sub != nil:
+		s.cmdbWrite(w, r, who, req)
+	case r.Method == http.MethodGet:
 		s.cmdbGet(w, r, who, req)
-	case http.MethodPost, http.MethodPut, http.MethodDelete:
+	case r.Method == http.MethodPost, r.Method == http.MethodPut, r.Method == http.MethodDelete:
 		s.cmdbWrite(w, r, who, req)
 	default:
 		rep.fail(w, http.StatusMethodNotAllowed, errors.New("method not allowed"))
@@ -265,6 +285,8 @@ func (s *Server) cmdbWrite(w http.ResponseWriter, r *http.Request, who *identity
 		return
 	}
 	switch {
+	case req.sub != nil:
+		err = s.subWrite(tbl, req, r.Method, body, st.Secrets())
 	case r.Method == http.MethodDelete && t.Singleton:
 		err = inputError("command parse error before 'delete'", cmdb.CodeParse)
 	case r.Method == http.MethodDelete && !req.hasMkey:

@@ -412,3 +412,62 @@ func TestAPIAuthentication(t *testing.T) {
 		t.Fatalf("after logout: %d", code)
 	}
 }
+
+// Sub-table URLs: a group's members and an API user's trusthosts, one
+// item at a time.
+func TestSubTables(t *testing.T) {
+	api := newTestAPI(t)
+	api.cli(t, "admin", "config firewall address\nedit a1\nset subnet 10.1.0.0/16\nnext\nedit a2\nset subnet 10.2.0.0/16\nnext\nend\n"+
+		"config firewall addrgrp\nedit g\nset member a1\nnext\nend")
+	code, m := api.do(t, "GET", "/api/v2/cmdb/firewall/addrgrp/g/member", nil)
+	if res := m["results"].([]any); code != 200 || len(res) != 1 || res[0].(map[string]any)["name"] != "a1" {
+		t.Fatalf("GET members: %d %v", code, m)
+	}
+	if code, m = api.do(t, "GET", "/api/v2/cmdb/firewall/addrgrp/g/member/a2", nil); code != 404 {
+		t.Fatalf("GET a member it lacks: %d %v", code, m)
+	}
+	if code, m = api.do(t, "POST", "/api/v2/cmdb/firewall/addrgrp/g/member", map[string]any{"name": "a2"}); code != 200 || m["revision_changed"] != true {
+		t.Fatalf("POST member: %d %v", code, m)
+	}
+	if code, m = api.do(t, "POST", "/api/v2/cmdb/firewall/addrgrp/g/member", map[string]any{"name": "a2"}); code != 500 || m["error"] != float64(-5) {
+		t.Fatalf("POST member twice: %d %v", code, m)
+	}
+	if code, m = api.do(t, "POST", "/api/v2/cmdb/firewall/addrgrp/g/member", map[string]any{"name": "nope"}); code != 500 || m["error"] != float64(-651) {
+		t.Fatalf("POST a member that does not exist: %d %v", code, m)
+	}
+	if code, m = api.do(t, "PUT", "/api/v2/cmdb/firewall/addrgrp/g/member/a2", map[string]any{"name": "a2"}); code != 200 || m["revision_changed"] != false {
+		t.Fatalf("PUT member: %d %v", code, m)
+	}
+	if out := api.cli(t, "admin", "show firewall addrgrp g"); !strings.Contains(out, `set member "a1" "a2"`) {
+		t.Fatalf("after POST: %q", out)
+	}
+	if code, m = api.do(t, "DELETE", "/api/v2/cmdb/firewall/addrgrp/g/member/a1", nil); code != 200 {
+		t.Fatalf("DELETE member: %d %v", code, m)
+	}
+	if out := api.cli(t, "admin", "show firewall addrgrp g"); !strings.Contains(out, `set member "a2"`) {
+		t.Fatalf("after DELETE: %q", out)
+	}
+	// a nested table: the API user's trusthosts
+	if code, m = api.do(t, "POST", "/api/v2/cmdb/system/api-user/automation/trusthost", map[string]any{"ipv4-trusthost": "127.0.0.0 255.0.0.0"}); code != 200 {
+		t.Fatalf("POST trusthost: %d %v", code, m)
+	}
+	if code, m = api.do(t, "PUT", "/api/v2/cmdb/system/api-user/automation/trusthost/1", map[string]any{"ipv4-trusthost": "127.0.0.0/16"}); code != 200 {
+		t.Fatalf("PUT trusthost: %d %v", code, m)
+	}
+	code, m = api.do(t, "GET", "/api/v2/cmdb/system/api-user/automation/trusthost/1", nil)
+	if res := m["results"].([]any); code != 200 || len(res) != 1 || res[0].(map[string]any)["ipv4-trusthost"] != "127.0.0.0 255.255.0.0" || res[0].(map[string]any)["id"] != float64(1) {
+		t.Fatalf("GET trusthost: %d %v", code, m)
+	}
+	if code, m = api.do(t, "DELETE", "/api/v2/cmdb/system/api-user/automation/trusthost/1", nil); code != 200 {
+		t.Fatalf("DELETE trusthost: %d %v", code, m)
+	}
+	if out := api.cli(t, "admin", "show system api-user automation"); strings.Contains(out, "trusthost") {
+		t.Fatalf("trusthost left: %q", out)
+	}
+	if code, m = api.do(t, "GET", "/api/v2/cmdb/firewall/addrgrp/g/color", nil); code != 404 || m["error"] != float64(-61) {
+		t.Fatalf("a plain attribute as a sub-table: %d %v", code, m)
+	}
+	if code, _ = api.do(t, "GET", "/api/v2/cmdb/firewall/addrgrp/g/member/a2/x", nil); code != 404 {
+		t.Fatalf("deeper: %d", code)
+	}
+}
