@@ -30,7 +30,8 @@ import (
 // cannot be bound, or that another service without a prefix already takes
 // on the same address, refuses the commit. IKE over TCP on the same port
 // shares it: the registry gives iked the connections that start with
-// "IKETCP", this service the rest.
+// "IKETCP", this service the rest, unless authd (IKE SAML) serves that
+// port on the interface: it has precedence, as on FortiOS 7.6.3.
 type Service struct {
 	Server   *Server
 	Registry *listen.Registry
@@ -47,17 +48,14 @@ type Service struct {
 
 // httpsConfig is what decides where HTTPS listens.
 type httpsConfig struct {
-	port       int
-	ikeTCPPort int // system settings: authd serves SAML there
-	samlPort   int // auth-ike-saml-port: and there
-	certName   string
-	ifaces     map[string]httpsIface
+	port     int
+	certName string
+	ifaces   map[string]httpsIface
 }
 
 type httpsIface struct {
-	addr    netip.Addr // configured static address (invalid when none)
-	https   bool       // allowaccess has https
-	ikeSAML bool       // ike-saml-server set: authd takes the port's other connections
+	addr  netip.Addr // configured static address (invalid when none)
+	https bool       // allowaccess has https
 }
 
 // Name is the service's debug name.
@@ -65,7 +63,7 @@ func (s *Service) Name() string { return "httpsd" }
 
 // Tables are the tables that move the listeners or the certificate.
 func (s *Service) Tables() []string {
-	return []string{"system global", "system interface", "system settings", "vpn certificate local"}
+	return []string{"system global", "system interface", "vpn certificate local"}
 }
 
 // Start binds the configured listeners and serves them. An address that
@@ -151,7 +149,7 @@ func (s *Service) Failures() []error {
 // readHTTPSConfig reads admin-sport, admin-server-cert and the
 // interfaces from v (defaults when unset).
 func readHTTPSConfig(schema *cmdb.Schema, v cmdb.View) httpsConfig {
-	cfg := httpsConfig{port: 443, ikeTCPPort: 443, samlPort: 1001, certName: "Fortinet_GUI_Server", ifaces: map[string]httpsIface{}}
+	cfg := httpsConfig{port: 443, certName: "Fortinet_GUI_Server", ifaces: map[string]httpsIface{}}
 	if g := schema.Table("system global"); g != nil {
 		global := v.Entry("system global", "")
 		if global == nil {
@@ -160,33 +158,14 @@ func readHTTPSConfig(schema *cmdb.Schema, v cmdb.View) httpsConfig {
 		if n, err := strconv.Atoi(global.Value(g.Attr("admin-sport"))); err == nil {
 			cfg.port = n
 		}
-		if a := g.Attr("auth-ike-saml-port"); a != nil {
-			if n, err := strconv.Atoi(global.Value(a)); err == nil {
-				cfg.samlPort = n
-			}
-		}
 		if c := global.Value(g.Attr("admin-server-cert")); c != "" {
 			cfg.certName = c
-		}
-	}
-	if st := schema.Table("system settings"); st != nil {
-		settings := v.Entry("system settings", "")
-		if settings == nil {
-			settings = cmdb.NewEntry("")
-		}
-		if a := st.Attr("ike-tcp-port"); a != nil {
-			if n, err := strconv.Atoi(settings.Value(a)); err == nil {
-				cfg.ikeTCPPort = n
-			}
 		}
 	}
 	t := schema.Table("system interface")
 	for _, e := range v.Table("system interface").Ordered() {
 		name := e.Key
 		i := httpsIface{https: slices.Contains(e.Get(t.Attr("allowaccess")), "https")}
-		if a := t.Attr("ike-saml-server"); a != nil {
-			i.ikeSAML = e.Value(a) != ""
-		}
 		if ip := e.Get(t.Attr("ip")); len(ip) == 2 && strings.Join(e.Get(t.Attr("mode")), "") == "static" {
 			i.addr, _ = netip.ParseAddr(ip[0])
 		}
@@ -218,24 +197,13 @@ var route = listen.Route{Owner: "httpsd"}
 const maxConns = 128
 
 // Validate refuses a change that would make HTTPS listen where it cannot:
-// a port the host will not give, or one whose connections without the
-// IKETCP prefix another service takes (authd on an interface with
-// ike-saml-server, when admin-sport is ike-tcp-port).
+// a port the host will not give, or one another service of the same
+// precedence takes wholly on that address. authd (IKE SAML on
+// ike-tcp-port) has precedence: HTTPS bound beside it waits, and the
+// GUI and REST API are lost on that interface, as FortiOS 7.6.3 gives
+// IKE's port precedence ("GUI warnings for IKE-TCP port conflicts").
 func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	next := readHTTPSConfig(s.Server.App.Store.Schema(), after)
-	// authd's own Validate sees the same configuration; whichever runs
-	// first refuses it, with the same cause.
-	if next.port == next.ikeTCPPort || next.port == next.samlPort {
-		which := "ike-tcp-port"
-		if next.port == next.samlPort {
-			which = "auth-ike-saml-port"
-		}
-		for name, i := range next.ifaces {
-			if i.https && i.ikeSAML {
-				return &cmdb.Error{Msg: fmt.Sprintf("interface %s: admin-sport %d is %s, and both HTTPS admin access and the IKE SAML server (ike-saml-server) would take its connections: change admin-sport, or remove https from allowaccess", name, next.port, which), Code: cmdb.CodeCheck}
-			}
-		}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for addr, iface := range s.wanted(next) {

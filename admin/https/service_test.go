@@ -194,26 +194,57 @@ func TestServiceListensFromTheConfiguration(t *testing.T) {
 	}
 }
 
-// HTTPS admin and the IKE SAML server on one interface cannot both take
-// the port's connections: a commit that makes admin-sport the
-// ike-tcp-port of such an interface is refused, even when nothing listens
-// yet.
-func TestAdminSportAgainstIKESAMLServer(t *testing.T) {
+// HTTPS admin beside the IKE SAML server on the same address and port
+// yields to it, as FortiOS 7.6.3 gives IKE's port precedence over the
+// GUI: the commit is accepted, authd (a route of higher precedence) gets
+// the connections, and HTTPS answers again once authd leaves.
+func TestHTTPSYieldsToIKESAML(t *testing.T) {
 	st := cmdbtest.Store(t)
-	cmdbtest.Apply(t, st, "config user saml\nedit ike\nset entity-id https://fgt/remote/saml/metadata/\nnext\nend\n"+
-		"config system interface\nedit port3\nset ike-saml-server ike\nset allowaccess ping\nnext\nend\n")
-	svc := &Service{Server: &Server{App: cli.NewAppliance(st)}, Registry: &listen.Registry{}, Map: &listen.Map{}}
+	port := freeTCPPort(t)
+	reg := &listen.Registry{}
+	addr := netip.MustParseAddrPort("127.0.0.1:" + strconv.Itoa(port))
+	authd, err := reg.TCP(addr, listen.Route{Owner: "authd", Precedence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &Service{Server: &Server{App: cli.NewAppliance(st)}, Registry: reg, Map: &listen.Map{}}
 	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: svc.Server.App.Clock, Debug: svc.Server.App.Debug}, svc)
 	if err := sup.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer sup.Stop(5 * time.Second)
-	err := execAll(st, "config system interface", "edit port3", "set allowaccess ping https", "next", "end")
-	if err == nil || !strings.Contains(err.Error(), "admin-sport 443 is ike-tcp-port") {
-		t.Fatalf("https beside ike-saml-server on 443: %v", err)
+	if err := execAll(st, "config system global", "set admin-sport "+strconv.Itoa(port), "end",
+		"config system interface", "edit port1", "set mode static", "set ip 127.0.0.1/8", "set allowaccess ping https", "next", "end"); err != nil {
+		t.Fatalf("admin-sport beside authd: %v", err)
 	}
-	// another admin-sport in the same commit is fine
-	if err := execAll(st, "config system global", "set admin-sport 8443", "end", "config system interface", "edit port3", "set allowaccess ping https", "next", "end"); err != nil {
-		t.Fatalf("admin-sport 8443: %v", err)
+	if got := svc.Addrs(); len(got) != 1 || got[0] != addr {
+		t.Fatalf("HTTPS on %v", got)
+	}
+	got := make(chan bool, 1)
+	go func() {
+		c, err := authd.Accept()
+		if err == nil {
+			c.Close()
+		}
+		got <- err == nil
+	}()
+	conn, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if !<-got {
+		t.Fatal("authd did not get the connection")
+	}
+	authd.Close()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("https://" + addr.String() + "/api/v2/monitor/system/status")
+	if err != nil {
+		t.Fatalf("HTTPS after authd left: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("HTTPS after authd left: %s", resp.Status)
 	}
 }
