@@ -36,12 +36,22 @@ fuzz:
 	$(GO) test ./internal/ftp -run '^$$' -fuzz '^FuzzPassivePort$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/tftp -run '^$$' -fuzz '^FuzzOACK$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/tftp -run '^$$' -fuzz '^FuzzGet$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./daemons/samld -run '^$$' -fuzz '^FuzzConsume$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./admin/https -run '^$$' -fuzz '^FuzzJSONToEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
+	$(GO) test ./daemons/fcnacd -run '^$$' -fuzz '^FuzzDecodePush$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./daemons/fcnacd -run '^$$' -fuzz '^FuzzDecodeEndpoints$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./daemons/fcnacd/ztnatoken -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 
 # Benchmarks (figures go to BENCHMARKS.md).
 bench:
 	$(GO) test ./cmdb -run '^$$' -bench . -benchtime 1x -timeout 30m
 	$(GO) test ./grammar -run '^$$' -bench . -benchtime 10x
 	$(GO) test ./daemons/iked -run '^$$' -bench . -benchtime 3s
+	$(GO) test ./daemons/samld -run '^$$' -bench ACSLogins -benchtime 3s
+	$(GO) test ./peers/idp -run '^$$' -bench . -benchtime 1x
+	$(GO) test ./admin/https -run '^$$' -bench 'Create500|Get10000' -benchtime 1x
+	$(GO) test ./daemons/fcnacd/... -run '^$$' -bench . -benchtime 1x
+	$(GO) test ./clock -run '^$$' -bench . -benchtime 3x
 
 clean:
 	rm -rf bin
