@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,8 +135,22 @@ func TestPysaml2IdP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sigAt := strings.Index(r.URL, "&Signature=") + len("&Signature=")
-	flipped := r.URL[:sigAt] + string(r.URL[sigAt]^1) + r.URL[sigAt+1:]
+	// a bit of the signature itself, so that it stays valid base64
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	sig, err := base64.StdEncoding.DecodeString(q.Get("Signature"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[0] ^= 1
+	sigAt := strings.Index(r.URL, "&Signature=")
+	flipped := r.URL[:sigAt] + "&Signature=" + url.QueryEscape(base64.StdEncoding.EncodeToString(sig))
+	if rest := r.URL[sigAt+1:]; strings.Contains(rest, "&") {
+		flipped += rest[strings.Index(rest, "&"):]
+	}
 	if a := idp.login(flipped, "alice", attrs, true, true); a.SignatureVerified {
 		t.Fatal("pysaml2 verified an altered AuthnRequest signature")
 	}
