@@ -252,6 +252,13 @@ func TestExpiryAndBadInput(t *testing.T) {
 			t.Errorf("%v: %s", form, resp.Status)
 		}
 	}
+	// a Host that is no host name goes nowhere near the page's script
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("https://127.0.0.1:%d/saml_login", l.tcpPort), strings.NewReader(url.Values{"UID": {strings.Repeat("A", 32)}, "REDIRECT_PORT": {"8020"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Host = `x"</script><script>alert(1)//`
+	if resp, err := l.client().Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a script in Host: %v %v", resp, err)
+	}
 	uid := strings.Repeat("B", 32)
 	id := l.loginID(l.tcpPort, uid)
 	l.clock.Advance(pendingLifetime + time.Second)

@@ -3,11 +3,13 @@ package authd
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -106,6 +108,10 @@ func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request, l *listener) 
 		fail(w, http.StatusBadRequest, "Bad request")
 		return
 	}
+	if !validHost(r.Host) {
+		fail(w, http.StatusBadRequest, "Bad request")
+		return
+	}
 	uid, portText := r.Form.Get("UID"), r.Form.Get("REDIRECT_PORT")
 	port, err := strconv.Atoi(portText)
 	if !uidPattern.MatchString(uid) || err != nil || port < 1 || port > 65535 {
@@ -135,13 +141,14 @@ func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request, l *listener) 
 	}
 	d.pending[p.id] = p
 	d.mu.Unlock()
-	next := "https://" + r.Host + "/saml?" + p.id
+	next := (&url.URL{Scheme: "https", Host: r.Host, Path: "/saml", RawQuery: p.id}).String()
 	d.log.Printf(1, "[authd_http_prepare_javascript_redir:3852]: %s", next)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	// the page FortiClient's embedded browser runs (a script and a
-	// link for a browser without scripts)
-	fmt.Fprintf(w, "<html><head><script>window.location=%q;</script></head><body><a href=\"%s\">Continue to the identity provider</a></body></html>\n", next, html.EscapeString(next))
+	// link for a browser without scripts); json escapes <, > and & too
+	js, _ := json.Marshal(next)
+	fmt.Fprintf(w, "<html><head><script>window.location=%s;</script></head><body><a href=\"%s\">Continue to the identity provider</a></body></html>\n", js, html.EscapeString(next))
 }
 
 func (d *Daemon) expireLocked() {
@@ -288,6 +295,33 @@ func (d *Daemon) Deny(uid, why string) {
 }
 
 var _ authapi.Tokens = (*Daemon)(nil)
+
+// validHost tells whether a request's Host is a host name or address with
+// an optional port: it goes back into the page's script and the IdP
+// round trip.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		host, port = h, ""
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return true
+	}
+	for _, c := range host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return host != ""
+}
 
 // excerpt quotes at most 40 bytes of what a client sent.
 func excerpt(s string) string {
