@@ -29,7 +29,7 @@ var adminLoginTmpl = template.Must(template.New("admin-login").Parse(`<!DOCTYPE 
 <header>FortiAuthenticator (fosim) · administration</header>
 <main>
 <h1>Administrator login</h1>
-{{if .NoAdmin}}<p class="error">No administrator account is set. On the IdP host run <code>fosim idp --data {{.Dir}} admin set NAME</code>.</p>{{end}}
+{{if .NoAdmin}}<p class="error">No administrator account is set. On the IdP host run <code>fosim idp --data DIR admin set NAME</code> (DIR: its data directory).</p>{{end}}
 {{if .Error}}<p class="error" id="error">{{.Error}}</p>{{end}}
 <form method="post" action="/admin/login">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
