@@ -147,7 +147,7 @@ func (s *Server) renderAdminLogin(w http.ResponseWriter, r *http.Request, status
 		next = "/admin/"
 	}
 	adminLoginTmpl.Execute(w, map[string]any{"Error": message, "CSRF": token, "Next": next,
-		"NoAdmin": len(cfg.Admins) == 0, "Dir": s.dir})
+		"NoAdmin": len(cfg.Admins) == 0})
 }
 
 func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
