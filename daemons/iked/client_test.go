@@ -212,3 +212,23 @@ func TestForgedMessageDoesNotMoveTheTunnel(t *testing.T) {
 		t.Fatalf("the tunnel no longer answers its peer: %v", err)
 	}
 }
+
+// A peer that answers MS-CHAPv2's success with another identity, to take
+// that name with its own keys, is refused (and does not become that user
+// in the gateway list).
+func TestEAPIdentityCannotChange(t *testing.T) {
+	l := newLab(t, eapConfig)
+	ikeS, _ := suite.ParseIKE("aes256-sha256")
+	ikeS.DHGroup = 19
+	espS, _ := suite.ParseESP("aes256-sha256")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := client.Dial(ctx, client.Config{Server: l.d.Addrs()[0], PSK: []byte("s3cret-psk"), IKE: ikeS, ESP: espS, ModeCfg: true,
+		Local: netip.MustParseAddrPort("127.0.0.1:0"), EAPIdentity: "userc", EAPPassword: []byte("passw0rd"), IdentityAfterSuccess: "admin"})
+	if err == nil {
+		t.Fatalf("the identity changed after MS-CHAPv2's success: gateways %+v", l.d.Gateways())
+	}
+	if !strings.Contains(l.log(), "EAP identity changed during the method") {
+		t.Fatalf("no refusal line:\n%s", l.log())
+	}
+}

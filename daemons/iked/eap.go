@@ -100,13 +100,19 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 		d.stats.Failed++
 		d.log.Printf(1, "%s EAP authentication failed for %q: %s", pre, e.identity, why)
 		// the line public FortiClient SAML troubleshooting shows
-		d.log.Printf(1, "%s EAP failed for user \"%s\"", pre, e.identity)
+		d.log.Printf(1, "%s EAP failed for user %q", pre, e.identity)
 		sa.state = stateDeleted
 		sa.stopTimers()
 		return []ike.Payload{eapPayload(eap.Packet{Code: eap.Failure, ID: e.id})}
 	}
 	switch p.Type {
 	case eap.Identity:
+		if e.method != 0 {
+			// the identity is fixed once a method has started: a new one
+			// after MS-CHAPv2's success would keep the first user's keys
+			// under another name
+			return failure("EAP identity changed during the method")
+		}
 		e.identity = string(p.Data)
 		d.log.Printf(1, "%s received EAP identity %q", pre, e.identity)
 		return []ike.Payload{d.eapChallenge(sa, eap.MSCHAPv2)}

@@ -31,6 +31,12 @@ type Config struct {
 	EAPIdentity string
 	EAPPassword []byte
 	EAPMethod   byte
+	// IdentityAfterSuccess, when set, answers the gateway's MS-CHAPv2
+	// success with an EAP Identity of this name instead of the
+	// acknowledgement, then acknowledges the next request: a peer trying
+	// to take another user's name with its own keys (for tests and labs
+	// of the gateway's refusal).
+	IdentityAfterSuccess string
 	// Local is the address to send from (default: any).
 	Local netip.AddrPort
 	// Transport is TransportUDP (the default) or TransportTCP (RFC 9329,

