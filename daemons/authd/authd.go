@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
@@ -43,8 +45,9 @@ type SAML interface {
 
 // Assertion is what a verified SAML Response says of the user.
 type Assertion struct {
-	User   string // the user-name attribute, "" when missing
-	Groups []string
+	User      string // the user-name attribute, "" when missing
+	Groups    []string
+	RequestID string // the AuthnRequest it answers (InResponseTo)
 }
 
 // Daemon is authd.
@@ -193,7 +196,9 @@ func (d *Daemon) rebindLocked() {
 		l.ln = ln
 		l.srv = d.newServer(l)
 		d.serving[ap] = l
-		tlsLn := tls.NewListener(ln, &tls.Config{GetCertificate: d.certificate, MinVersion: tls.VersionTLS12})
+		// at most maxConns at once per address; the registry closes
+		// what waits longer than its delivery timeout
+		tlsLn := tls.NewListener(netutil.LimitListener(ln, maxConns), &tls.Config{GetCertificate: d.certificate, MinVersion: tls.VersionTLS12})
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()

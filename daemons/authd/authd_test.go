@@ -31,18 +31,27 @@ type scriptedSAML struct {
 	relays []string
 }
 
+// Login's request IDs are _ID1, _ID2 …
 func (s *scriptedSAML) Login(server, relayState string) (string, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.relays = append(s.relays, relayState)
-	return "_ID", "https://idp.example/sso?RelayState=" + url.QueryEscape(relayState), nil
+	return fmt.Sprintf("_ID%d", len(s.relays)), "https://idp.example/sso?RelayState=" + url.QueryEscape(relayState), nil
 }
 
+// Consume takes "USER" as an answer to the last request, "USER@ID" to
+// request ID.
 func (s *scriptedSAML) Consume(server, acsURL, resp string) (*Assertion, error) {
 	if resp == "bad" {
 		return nil, fmt.Errorf("signature refused")
 	}
-	return &Assertion{User: resp, Groups: []string{"vpn-users"}}, nil
+	s.mu.Lock()
+	id := fmt.Sprintf("_ID%d", len(s.relays))
+	s.mu.Unlock()
+	if user, req, ok := strings.Cut(resp, "@"); ok {
+		resp, id = user, req
+	}
+	return &Assertion{User: resp, Groups: []string{"vpn-users"}, RequestID: id}, nil
 }
 
 func (s *scriptedSAML) Metadata(server string) ([]byte, error) {
@@ -170,7 +179,17 @@ func (l *testLab) loginID(port int, uid string) string {
 	if !ok || len(id) < 16 {
 		l.t.Fatalf("no /saml?<id> in %q", body)
 	}
-	return id[:16]
+	id = id[:16]
+	// the browser goes on to the IdP: the AuthnRequest is sent
+	resp, err := l.client().Get(fmt.Sprintf("https://127.0.0.1:%d/saml?%s", port, id))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		l.t.Fatalf("/saml?%s: %s", id, resp.Status)
+	}
+	return id
 }
 
 // Both ports serve, with the auth-cert (Fortinet_Factory by default), and
@@ -190,6 +209,18 @@ func TestTokenFlow(t *testing.T) {
 	resp.Body.Close()
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "RelayState=magic%3D"+id) {
 		t.Fatalf("/saml?id: %s → %q", resp.Status, loc)
+	}
+	// a Response to another login's request is refused
+	if resp, _ := l.post(l.samlPort, "/remote/saml/login", url.Values{"SAMLResponse": {"alice@_ID99"}, "RelayState": {"magic=" + id}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a Response to another login's request: %s", resp.Status)
+	}
+	// one login sends at most maxRequestsPerLogin AuthnRequests
+	for range maxRequestsPerLogin - 2 {
+		r, _ := l.client().Get(fmt.Sprintf("https://127.0.0.1:%d/saml?%s", l.samlPort, id))
+		r.Body.Close()
+	}
+	if r, _ := l.client().Get(fmt.Sprintf("https://127.0.0.1:%d/saml?%s", l.samlPort, id)); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("AuthnRequest %d of one login: %s", maxRequestsPerLogin+1, r.Status)
 	}
 	if cs := resp.TLS.PeerCertificates; len(cs) == 0 || !strings.Contains(cs[0].Subject.CommonName+strings.Join(cs[0].Subject.Organization, ""), "Forti") {
 		t.Errorf("served certificate %+v", resp.TLS.PeerCertificates[0].Subject)
@@ -317,5 +348,50 @@ func TestPortsRefused(t *testing.T) {
 	cmdbtest.Apply(t, l.st, "config system interface\nedit port1\nunset ike-saml-server\nnext\nend\n")
 	if got := l.d.Addrs(); len(got) != 0 {
 		t.Fatalf("still serving %v", got)
+	}
+}
+
+// A flood of /saml_login from one address evicts that address's own
+// logins in progress, not another client's.
+func TestPendingPerSource(t *testing.T) {
+	old := maxPendingPerSource
+	maxPendingPerSource = 5
+	t.Cleanup(func() { maxPendingPerSource = old })
+	l := newTestLab(t)
+	from := func(src string) *http.Client {
+		c := l.client()
+		c.Transport.(*http.Transport).DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext
+		return c
+	}
+	victim := from("127.0.0.2")
+	resp, err := victim.PostForm(fmt.Sprintf("https://127.0.0.1:%d/saml_login", l.tcpPort), url.Values{"UID": {strings.Repeat("E", 32)}, "REDIRECT_PORT": {"8020"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, id, _ := strings.Cut(string(body), "/saml?")
+	id = id[:16]
+	r, err := victim.Get(fmt.Sprintf("https://127.0.0.1:%d/saml?%s", l.tcpPort, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	for i := range 20 {
+		l.loginID(l.tcpPort, fmt.Sprintf("%032X", i))
+	}
+	resp, err = victim.PostForm(fmt.Sprintf("https://127.0.0.1:%d/remote/saml/login", l.tcpPort), url.Values{"SAMLResponse": {"victim@_ID1"}, "RelayState": {"magic=" + id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("the other address's login after the flood: %s", resp.Status)
+	}
+	l.d.mu.Lock()
+	n := len(l.d.pending)
+	l.d.mu.Unlock()
+	if n > maxPendingPerSource {
+		t.Fatalf("%d logins in progress from one address, bound %d", n, maxPendingPerSource)
 	}
 }

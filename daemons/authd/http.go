@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,14 @@ const (
 	// evicts the oldest, never grows memory).
 	maxPending = 10000
 	maxForm    = 256 << 10 // a SAMLResponse is a few KB
+	// maxConns bounds the HTTPS connections of one address at once.
+	maxConns = 256
 )
+
+// maxPendingPerSource bounds the logins in progress from one address
+// (many FortiClients may share a NAT's address: generous). A variable for
+// tests.
+var maxPendingPerSource = 256
 
 type pendingLogin struct {
 	id           string
@@ -38,7 +46,16 @@ type pendingLogin struct {
 	redirectPort int
 	server       string
 	created      time.Time
+	source       netip.Addr
+	// requestIDs are the AuthnRequests sent for it (a browser may reload
+	// /saml?<id>, up to maxRequestsPerLogin times): the Response must
+	// answer one of them
+	requestIDs []string
 }
+
+// maxRequestsPerLogin bounds the AuthnRequests of one login in progress,
+// so that its /saml?<id> cannot flood samld's table of requests sent.
+const maxRequestsPerLogin = 3
 
 type issued struct {
 	token string
@@ -59,6 +76,7 @@ func (d *Daemon) newServer(l *listener) *http.Server {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          nil,
@@ -127,16 +145,28 @@ func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request, l *listener) 
 	uid = strings.ToUpper(uid)
 	// FortiOS's source line numbers, as public debug output shows them
 	d.log.Printf(1, "[authd_local_saml_auth:5602]: SAML login with UID '%s'.", uid)
-	p := &pendingLogin{id: randomHex(8), uid: uid, redirectPort: port, server: server, created: d.now()}
+	p := &pendingLogin{id: randomHex(8), uid: uid, redirectPort: port, server: server, created: d.now(), source: remoteAddr(r)}
 	d.mu.Lock()
 	d.expireLocked()
-	if len(d.pending) >= maxPending {
-		var oldest *pendingLogin
-		for _, q := range d.pending {
-			if oldest == nil || q.created.Before(oldest.created) {
-				oldest = q
+	// past a bound the oldest login goes: of this address first, so that
+	// one address's flood evicts its own
+	fromSource := 0
+	var oldest, oldestOfSource *pendingLogin
+	for _, q := range d.pending {
+		if oldest == nil || q.created.Before(oldest.created) {
+			oldest = q
+		}
+		if q.source == p.source {
+			fromSource++
+			if oldestOfSource == nil || q.created.Before(oldestOfSource.created) {
+				oldestOfSource = q
 			}
 		}
+	}
+	switch {
+	case fromSource >= maxPendingPerSource:
+		delete(d.pending, oldestOfSource.id)
+	case len(d.pending) >= maxPending:
 		delete(d.pending, oldest.id)
 	}
 	d.pending[p.id] = p
@@ -173,17 +203,25 @@ func (d *Daemon) toIdP(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	d.expireLocked()
 	p := d.pending[id]
+	again := p != nil && len(p.requestIDs) >= maxRequestsPerLogin
 	d.mu.Unlock()
 	if p == nil {
 		fail(w, http.StatusNotFound, "The SAML login has expired; connect again from FortiClient")
 		return
 	}
-	_, to, err := d.saml.Login(p.server, "magic="+p.id)
+	if again {
+		fail(w, http.StatusTooManyRequests, "Too many attempts for this SAML login; connect again from FortiClient")
+		return
+	}
+	reqID, to, err := d.saml.Login(p.server, "magic="+p.id)
 	if err != nil {
 		d.log.Printf(1, "authd: SAML login through %q: %v", p.server, err)
 		fail(w, http.StatusInternalServerError, "SAML login failed: "+err.Error())
 		return
 	}
+	d.mu.Lock()
+	p.requestIDs = append(p.requestIDs, reqID)
+	d.mu.Unlock()
 	http.Redirect(w, r, to, http.StatusFound)
 }
 
@@ -213,6 +251,15 @@ func (d *Daemon) acs(w http.ResponseWriter, r *http.Request, l *listener) {
 	a, err := d.saml.Consume(p.server, acsURL, r.PostForm.Get("SAMLResponse"))
 	if err != nil {
 		d.log.Printf(1, "authd: SAML login of UID '%s' refused: %v", p.uid, err)
+		fail(w, http.StatusForbidden, "SAML authentication failed")
+		return
+	}
+	d.mu.Lock()
+	answered := slices.Contains(p.requestIDs, a.RequestID)
+	d.mu.Unlock()
+	if !answered {
+		// samld sent that request, but for another login in progress
+		d.log.Printf(1, "authd: SAML response for UID '%s' answers request %q, not this login's", p.uid, excerpt(a.RequestID))
 		fail(w, http.StatusForbidden, "SAML authentication failed")
 		return
 	}
@@ -296,6 +343,15 @@ func (d *Daemon) Deny(uid, why string) {
 
 var _ authapi.Tokens = (*Daemon)(nil)
 
+// remoteAddr is the address a request came from.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
 // validHost tells whether a request's Host is a host name or address with
 // an optional port: it goes back into the page's script and the IdP
 // round trip.
@@ -312,8 +368,8 @@ func validHost(h string) bool {
 			return false
 		}
 	}
-	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		return true
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return a.Zone() == ""
 	}
 	for _, c := range host {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {

@@ -22,7 +22,7 @@ func (s samldSP) Consume(server, acsURL, samlResponse string) (*Assertion, error
 	if err != nil {
 		return nil, err
 	}
-	return &Assertion{User: l.User, Groups: l.Groups}, nil
+	return &Assertion{User: l.User, Groups: l.Groups, RequestID: l.RequestID}, nil
 }
 
 func (s samldSP) Metadata(server string) ([]byte, error) { return s.d.Metadata(server) }

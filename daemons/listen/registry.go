@@ -21,10 +21,23 @@ import (
 // first bytes before handing the connection to the fallback service.
 const DefaultPeekTimeout = 3 * time.Second
 
+// The bounds of connections in the registry's hands (read for their first
+// bytes, or waiting for their service to take them), per socket: past
+// them a new connection is closed at once, and one its service does not
+// take in time is closed. A flood then costs the registry a bounded number
+// of goroutines and descriptors, whatever a service's own limits.
+const (
+	DefaultMaxRouting     = 1024
+	DefaultDeliverTimeout = 10 * time.Second
+)
+
 // Registry binds addresses once and routes their connections.
 type Registry struct {
 	// PeekTimeout: DefaultPeekTimeout when zero.
 	PeekTimeout time.Duration
+	// MaxRouting and DeliverTimeout: their defaults when zero.
+	MaxRouting     int
+	DeliverTimeout time.Duration
 
 	mu  sync.Mutex
 	tcp map[netip.AddrPort]*tcpSocket
@@ -70,7 +83,11 @@ func (r *Registry) TCP(addr netip.AddrPort, route Route) (net.Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot listen on TCP %s for %s: %w", addr, route.Owner, err)
 		}
-		sock = &tcpSocket{reg: r, key: addr, ln: ln, routes: map[*routeListener]bool{}}
+		maxRouting := r.MaxRouting
+		if maxRouting <= 0 {
+			maxRouting = DefaultMaxRouting
+		}
+		sock = &tcpSocket{reg: r, key: addr, ln: ln, routes: map[*routeListener]bool{}, routing: make(chan struct{}, maxRouting)}
 		r.tcp[addr] = sock
 		go sock.acceptLoop()
 	}
@@ -207,6 +224,8 @@ type tcpSocket struct {
 	key    netip.AddrPort
 	ln     net.Listener
 	routes map[*routeListener]bool // guarded by reg.mu
+	// routing holds a slot for each connection being routed
+	routing chan struct{}
 }
 
 func (s *tcpSocket) acceptLoop() {
@@ -221,7 +240,15 @@ func (s *tcpSocket) acceptLoop() {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		go s.route(c)
+		select {
+		case s.routing <- struct{}{}:
+			go func() {
+				defer func() { <-s.routing }()
+				s.route(c)
+			}()
+		default:
+			c.Close() // too many in hand already
+		}
 	}
 }
 
@@ -277,9 +304,17 @@ func (s *tcpSocket) deliver(rl *routeListener, c net.Conn) {
 		c.Close()
 		return
 	}
+	wait := s.reg.DeliverTimeout
+	if wait <= 0 {
+		wait = DefaultDeliverTimeout
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
 	case rl.conns <- c:
 	case <-rl.done:
+		c.Close()
+	case <-t.C: // the service is at its own limit
 		c.Close()
 	}
 }

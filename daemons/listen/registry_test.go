@@ -241,3 +241,45 @@ func TestPrecedence(t *testing.T) {
 		t.Errorf("after authd left: %q", got)
 	}
 }
+
+// A service that takes no connections does not make the registry hold
+// more than MaxRouting of them, nor any past DeliverTimeout.
+func TestRoutingBounded(t *testing.T) {
+	r := &Registry{MaxRouting: 4, DeliverTimeout: 300 * time.Millisecond}
+	addr := freeAddr(t)
+	ln, err := r.TCP(addr, Route{Owner: "slow"}) // never accepts
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	for range 8 {
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	closed := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == io.EOF {
+			closed++
+		}
+	}
+	if closed != 8 {
+		t.Fatalf("%d of 8 connections closed (4 past the bound at once, 4 after the delivery timeout)", closed)
+	}
+	// the slots are free again: a service that accepts gets the next one
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.WriteString(c, "ok")
+			c.Close()
+		}
+	}()
+	if got := ask(t, addr, ""); got != "ok" {
+		t.Fatalf("after the flood: %q", got)
+	}
+}
