@@ -62,7 +62,7 @@ type Daemon struct {
 	serving  map[netip.AddrPort]*listener
 	failures []error
 	pending  map[string]*pendingLogin // by the 16-hex id of /saml?<id>
-	tokens   map[string]*issued       // by FortiClient UID
+	tokens   map[string][]*issued     // by FortiClient UID, oldest first
 	wg       sync.WaitGroup
 	stopped  bool
 }
@@ -92,7 +92,7 @@ func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
 	d.mu.Lock()
 	d.serving = map[netip.AddrPort]*listener{}
 	d.pending = map[string]*pendingLogin{}
-	d.tokens = map[string]*issued{}
+	d.tokens = map[string][]*issued{}
 	d.stopped = false
 	d.mu.Unlock()
 	d.reload()

@@ -229,7 +229,7 @@ func TestTokenFlow(t *testing.T) {
 	if resp, _ := l.post(l.samlPort, "/remote/saml/login", url.Values{"SAMLResponse": {"bad"}, "RelayState": {"magic=" + id}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("refused Response: %s", resp.Status)
 	}
-	if _, _, ok := l.d.Token(uid); ok {
+	if len(l.d.Tokens(uid)) != 0 {
 		t.Fatal("a token after a refused Response")
 	}
 	resp, _ = l.post(l.samlPort, "/remote/saml/login", url.Values{"SAMLResponse": {"alice"}, "RelayState": {"magic=" + id}})
@@ -239,9 +239,16 @@ func TestTokenFlow(t *testing.T) {
 	}
 	u, _ := url.Parse(loc)
 	token := u.Query().Get("tokenid")
-	got, login, ok := l.d.Token(strings.ToUpper(uid))
-	if !ok || got != token || login.User != "alice" || strings.Join(login.Groups, ",") != "IKE SAML user group" {
-		t.Fatalf("token %q %+v %v", got, login, ok)
+	ts := l.d.Tokens(strings.ToUpper(uid))
+	if len(ts) != 1 || ts[0].Token != token || ts[0].Login.User != "alice" || strings.Join(ts[0].Login.Groups, ",") != "IKE SAML user group" {
+		t.Fatalf("tokens %+v", ts)
+	}
+	// another login with the same UID (anyone may claim a UID) adds a
+	// token and voids none
+	id2 := l.loginID(l.samlPort, uid)
+	l.post(l.samlPort, "/remote/saml/login", url.Values{"SAMLResponse": {"mallory"}, "RelayState": {"magic=" + id2}})
+	if ts := l.d.Tokens(uid); len(ts) != 2 || ts[0].Token != token {
+		t.Fatalf("after a second login with the UID: %+v", ts)
 	}
 	// the login was used: its RelayState does not work twice
 	if resp, _ := l.post(l.samlPort, "/remote/saml/login", url.Values{"SAMLResponse": {"alice"}, "RelayState": {"magic=" + id}}); resp.StatusCode != http.StatusForbidden {
@@ -298,11 +305,11 @@ func TestExpiryAndBadInput(t *testing.T) {
 	}
 	id = l.loginID(l.tcpPort, uid)
 	l.post(l.tcpPort, "/remote/saml/login", url.Values{"SAMLResponse": {"alice"}, "RelayState": {"magic=" + id}})
-	if _, _, ok := l.d.Token(uid); !ok {
+	if len(l.d.Tokens(uid)) == 0 {
 		t.Fatal("no token")
 	}
 	l.clock.Advance(TokenLifetime)
-	if _, _, ok := l.d.Token(uid); ok {
+	if len(l.d.Tokens(uid)) != 0 {
 		t.Fatal("a token outlived TokenLifetime")
 	}
 	// a huge form is cut off

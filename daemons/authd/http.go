@@ -2,6 +2,7 @@ package authd
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -61,6 +62,10 @@ type issued struct {
 	token string
 	login authapi.SAMLLogin
 }
+
+// maxTokensPerUID bounds the unused tokens of one FortiClient UID (the
+// oldest goes first).
+const maxTokensPerUID = 4
 
 var uidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
 
@@ -188,9 +193,12 @@ func (d *Daemon) expireLocked() {
 			delete(d.pending, id)
 		}
 	}
-	for uid, t := range d.tokens {
-		if !now.Before(t.login.Expires) {
+	for uid, ts := range d.tokens {
+		ts = slices.DeleteFunc(ts, func(t *issued) bool { return !now.Before(t.login.Expires) })
+		if len(ts) == 0 {
 			delete(d.tokens, uid)
+		} else {
+			d.tokens[uid] = ts
 		}
 	}
 }
@@ -272,7 +280,11 @@ func (d *Daemon) acs(w http.ResponseWriter, r *http.Request, l *listener) {
 	delete(d.pending, p.id)
 	groups := d.cfg.groupsOf(p.server, a.Groups)
 	t := &issued{token: randomHex(16), login: authapi.SAMLLogin{UID: p.uid, User: user, Server: p.server, Groups: groups, IdPGroups: a.Groups, Issued: now, Expires: now.Add(TokenLifetime)}}
-	d.tokens[p.uid] = t
+	ts := append(d.tokens[p.uid], t)
+	if len(ts) > maxTokensPerUID {
+		ts = ts[len(ts)-maxTokensPerUID:]
+	}
+	d.tokens[p.uid] = ts
 	d.mu.Unlock()
 	d.log.Printf(1, "authd: SAML user '%s' (UID '%s') authenticated by %q, groups %s", user, p.uid, p.server, strings.Join(groups, ","))
 	back := fmt.Sprintf("http://localhost:%d/?tokenid=%s&username=%s", p.redirectPort, t.token, url.QueryEscape(user))
@@ -309,16 +321,16 @@ func (d *Daemon) logout(w http.ResponseWriter, r *http.Request, l *listener) {
 	io.WriteString(w, "<html><body><h3>You are logged out.</h3></body></html>\n")
 }
 
-// Token is authapi.Tokens.Token.
-func (d *Daemon) Token(uid string) (string, authapi.SAMLLogin, bool) {
+// Tokens is authapi.Tokens.Tokens.
+func (d *Daemon) Tokens(uid string) []authapi.Issued {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expireLocked()
-	t := d.tokens[strings.ToUpper(uid)]
-	if t == nil {
-		return "", authapi.SAMLLogin{}, false
+	var out []authapi.Issued
+	for _, t := range d.tokens[strings.ToUpper(uid)] {
+		out = append(out, authapi.Issued{Token: t.token, Login: t.login})
 	}
-	return t.token, t.login, true
+	return out
 }
 
 // Redeem is authapi.Tokens.Redeem.
@@ -327,12 +339,18 @@ func (d *Daemon) Redeem(uid, token string) (authapi.SAMLLogin, bool) {
 	defer d.mu.Unlock()
 	d.expireLocked()
 	uid = strings.ToUpper(uid)
-	t := d.tokens[uid]
-	if t == nil || t.token != token {
-		return authapi.SAMLLogin{}, false
+	ts := d.tokens[uid]
+	for i, t := range ts {
+		if subtle.ConstantTimeCompare([]byte(t.token), []byte(token)) == 1 {
+			if ts = slices.Delete(ts, i, i+1); len(ts) == 0 {
+				delete(d.tokens, uid)
+			} else {
+				d.tokens[uid] = ts
+			}
+			return t.login, true
+		}
 	}
-	delete(d.tokens, uid)
-	return t.login, true
+	return authapi.SAMLLogin{}, false
 }
 
 // Deny is authapi.Tokens.Deny. FNBAM_DENIED is the result public

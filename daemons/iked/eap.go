@@ -136,8 +136,8 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 			return failure("bad MS-CHAPv2 response")
 		}
 		peerCh, nt, name := p.Data[5:21], p.Data[29:53], string(p.Data[54:])
-		pw, saml, ok := d.eapSecret(sa.gw, e.identity)
-		if !ok {
+		secrets := d.eapSecrets(sa.gw, e.identity)
+		if len(secrets) == 0 {
 			if why := d.samlRefusal(sa.gw, e.identity); why != "" {
 				d.opt.SAML.Deny(e.identity, why)
 				return failure(why)
@@ -145,16 +145,23 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 			return failure("unknown user")
 		}
 		ch := eap.ChallengeHash(peerCh, e.challenge, name)
-		hash := eap.NTPasswordHash(pw)
-		if !equal(nt, eap.NTResponse(ch, hash)) {
-			if saml {
+		var hash []byte
+		var proved *eapSecret
+		for i, sec := range secrets {
+			if h := eap.NTPasswordHash(sec.secret); equal(nt, eap.NTResponse(ch, h)) {
+				hash, proved = h, &secrets[i]
+				break
+			}
+		}
+		if proved == nil {
+			if secrets[0].saml {
 				d.opt.SAML.Deny(e.identity, "wrong token")
 				return failure("wrong SAML token")
 			}
 			return failure("wrong password")
 		}
-		if saml {
-			login, ok := d.opt.SAML.Redeem(e.identity, string(pw))
+		if proved.saml {
+			login, ok := d.opt.SAML.Redeem(e.identity, string(proved.secret))
 			if !ok { // spent by another dial meanwhile
 				d.opt.SAML.Deny(e.identity, "token already used")
 				return failure("SAML token already used")
@@ -175,30 +182,38 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 	return []ike.Payload{eapPayload(eap.Packet{Code: eap.Success, ID: e.id})}
 }
 
-// eapSecret is the MS-CHAPv2 secret of an EAP identity on a phase1: a
-// local user's password, or the token authd issued to a FortiClient UID
-// after a SAML login through a server the phase1's groups take (saml).
-func (d *Daemon) eapSecret(gw *Phase1, identity string) (secret []byte, saml bool, ok bool) {
+// eapSecret is an MS-CHAPv2 secret an EAP identity may prove.
+type eapSecret struct {
+	secret []byte
+	saml   bool // a token of authd's, not a password
+}
+
+// eapSecrets are the MS-CHAPv2 secrets of an EAP identity on a phase1: a
+// local user's password, or the unused tokens authd issued to a
+// FortiClient UID after SAML logins through a server the phase1's groups
+// take (a UID may have several: another login with it must not void
+// one's token).
+func (d *Daemon) eapSecrets(gw *Phase1, identity string) []eapSecret {
 	if pw, ok := d.userPassword(gw, identity); ok {
-		return pw, false, true
+		return []eapSecret{{secret: pw}}
 	}
 	if d.opt.SAML == nil {
-		return nil, false, false
-	}
-	token, login, ok := d.opt.SAML.Token(identity)
-	if !ok {
-		return nil, false, false
+		return nil
 	}
 	groups := d.cfg.PolicyGroups[gw.Name]
 	if gw.AuthGroup != "" {
 		groups = []string{gw.AuthGroup}
 	}
-	for _, g := range groups {
-		if slices.Contains(login.Groups, g) {
-			return []byte(token), true, true
+	var out []eapSecret
+	for _, t := range d.opt.SAML.Tokens(identity) {
+		for _, g := range groups {
+			if slices.Contains(t.Login.Groups, g) {
+				out = append(out, eapSecret{secret: []byte(t.Token), saml: true})
+				break
+			}
 		}
 	}
-	return nil, false, false
+	return out
 }
 
 // samlRefusal says why a FortiClient UID has no SAML secret on gw: no
@@ -208,8 +223,8 @@ func (d *Daemon) samlRefusal(gw *Phase1, identity string) string {
 	if d.opt.SAML == nil || len(d.cfg.SAMLServers) == 0 || !isFortiClientUID(identity) {
 		return ""
 	}
-	if _, login, ok := d.opt.SAML.Token(identity); ok {
-		return fmt.Sprintf("SAML user %q is in no group of phase1 %s", login.User, gw.Name)
+	if ts := d.opt.SAML.Tokens(identity); len(ts) > 0 {
+		return fmt.Sprintf("SAML user %q is in no group of phase1 %s", ts[len(ts)-1].Login.User, gw.Name)
 	}
 	return "no SAML token (the token is used once, and expires)"
 }

@@ -17,11 +17,13 @@ type issuedTokens struct {
 	denied []string
 }
 
-func (s *issuedTokens) Token(uid string) (string, authapi.SAMLLogin, bool) {
+func (s *issuedTokens) Tokens(uid string) []authapi.Issued {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.tokens[uid]
-	return t, s.logins[uid], ok
+	if t, ok := s.tokens[uid]; ok {
+		return []authapi.Issued{{Token: t, Login: s.logins[uid]}}
+	}
+	return nil
 }
 
 func (s *issuedTokens) Deny(uid, why string) {

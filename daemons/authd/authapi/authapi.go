@@ -21,13 +21,20 @@ type SAMLLogin struct {
 
 // Tokens are the tokens authd issued and no one used yet.
 type Tokens interface {
-	// Token returns the token issued to the FortiClient with this UID
-	// while it is unused and unexpired, and the login it stands for.
-	Token(uid string) (token string, login SAMLLogin, ok bool)
-	// Redeem spends the token: it succeeds once, for the token Token
-	// returned.
+	// Tokens are the tokens issued to the FortiClient with this UID that
+	// are unused and unexpired, oldest first, with the logins they stand
+	// for (another login with the same UID does not void a token).
+	Tokens(uid string) []Issued
+	// Redeem spends a token: it succeeds once, for a token Tokens
+	// returned for that UID.
 	Redeem(uid, token string) (SAMLLogin, bool)
 	// Deny tells authd that a dial with uid's token was refused, and why
 	// (authd logs the refusal as FortiOS's fnbam result).
 	Deny(uid, why string)
+}
+
+// Issued is one token and the login it stands for.
+type Issued struct {
+	Token string
+	Login SAMLLogin
 }
