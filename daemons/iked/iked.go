@@ -80,12 +80,12 @@ type Daemon struct {
 	// numbers their connections ("sock=" of the accept line) and ownListen
 	// is the registry of the one-address mode, which has none of its own
 	tcpListeners map[netip.AddrPort]*tcpListener
-	tcpSerial    int
+	tcpSerial    atomic.Int64
 	// tcpOpen counts the open IKE-over-TCP connections, in all and by
 	// peer address, against maxTCPConns and maxTCPPerPeer
 	tcpOpen   int
 	tcpByPeer map[netip.Addr]int
-	ownListen    *listen.Registry
+	ownListen *listen.Registry
 	// known are the addresses Validate need not check (snapshotKnown)
 	known atomic.Pointer[map[netip.AddrPort]bool]
 	// knownTCP is the same for the TCP addresses (rebindTCPLocked)

@@ -248,7 +248,11 @@ func (d *Daemon) rebindTCPLocked() {
 		if d.tcpListeners[ap] != nil {
 			continue
 		}
-		ln, err := d.registry().TCP(ap, listen.Route{Owner: "iked", Prefix: ike.TCPPrefix, Declined: d.declinedTCP(ifaces)})
+		index := 0
+		if len(ifaces) > 0 {
+			index = d.cfg.IfIndex[ifaces[0]]
+		}
+		ln, err := d.registry().TCP(ap, listen.Route{Owner: "iked", Prefix: ike.TCPPrefix, Declined: d.declinedTCP(index)})
 		if err != nil {
 			d.log.Printf(1, "ike V=root:0: %v", err)
 			continue
@@ -268,7 +272,9 @@ func (d *Daemon) rebindTCPLocked() {
 
 // declinedTCP logs a connection of ike-tcp-port that did not start with
 // the IKETCP prefix, which the registry hands to authd (seed 000).
-func (d *Daemon) declinedTCP(ifaces []string) func(local, remote net.Addr) {
+func (d *Daemon) declinedTCP(index int) func(local, remote net.Addr) {
+	// no lock of iked's: the registry waits on this before it hands
+	// the connection on
 	return func(local, remote net.Addr) {
 		var l, r netip.AddrPort
 		if a, ok := local.(*net.TCPAddr); ok {
@@ -277,13 +283,7 @@ func (d *Daemon) declinedTCP(ifaces []string) func(local, remote net.Addr) {
 		if a, ok := remote.(*net.TCPAddr); ok {
 			r = unmapPort(a.AddrPort())
 		}
-		d.mu.Lock()
-		d.tcpSerial++
-		sock, index := d.tcpSerial, 0
-		if len(ifaces) > 0 {
-			index = d.cfg.IfIndex[ifaces[0]]
-		}
-		d.mu.Unlock()
+		sock := d.tcpSerial.Add(1)
 		d.log.Printf(1, "ike V=root:accepts ike tcp-transport(vd=0, vrf=0, intf=0:%d, %s->%s sock=%d refcnt=2 ph1=(nil)) (2).", index, l, r, sock)
 		d.log.Printf(1, "ike V=root:NOT IKETCP(), assign to AUTH")
 	}
@@ -348,8 +348,7 @@ func (d *Daemon) startTCP(l *tcpListener, c net.Conn) {
 	}
 	d.tcpOpen++
 	d.tcpByPeer[peer.Addr()]++
-	d.tcpSerial++
-	tc := &tcpConn{c: c, ln: l, local: local, peer: peer, sock: d.tcpSerial, out: make(chan []byte, tcpQueue), done: make(chan struct{})}
+	tc := &tcpConn{c: c, ln: l, local: local, peer: peer, sock: int(d.tcpSerial.Add(1)), out: make(chan []byte, tcpQueue), done: make(chan struct{})}
 	if len(l.ifaces) > 0 {
 		tc.ifIndex = d.cfg.IfIndex[l.ifaces[0]]
 	}
