@@ -191,9 +191,10 @@ func (s *Service) wanted(cfg httpsConfig) map[netip.AddrPort]string {
 
 var route = listen.Route{Owner: "httpsd"}
 
-// maxConns bounds the connections served at once on one address: a
-// flood waits in the kernel's backlog instead of costing a goroutine and
-// a TLS handshake each.
+// maxConns bounds the connections served at once on one address: past it
+// a flood waits in the listener registry, which holds a bounded number
+// and closes what no one takes within its delivery timeout, instead of
+// costing a TLS handshake each.
 const maxConns = 128
 
 // Validate refuses a change that would make HTTPS listen where it cannot:
