@@ -100,7 +100,7 @@ func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
 }
 
 func (d *Daemon) read(v cmdb.View, sec *cmdb.Secrets) config {
-	return readConfig(reader{s: d.rt.Store.Schema(), v: v}, sec)
+	return readConfig(reader{cmdb.Reader{Schema: d.rt.Store.Schema(), View: v}}, sec)
 }
 
 func (d *Daemon) reload() {
@@ -149,7 +149,7 @@ var route = listen.Route{Owner: "authd", Precedence: 1}
 func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	// after, not d.cfg: the previous commit may not be applied yet. No
 	// secrets: the certificate is checked when it is applied.
-	next := readConfig(reader{s: d.rt.Store.Schema(), v: after}, nil)
+	next := readConfig(reader{cmdb.Reader{Schema: d.rt.Store.Schema(), View: after}}, nil)
 	// auth-ike-saml-port equal to ike-tcp-port is the CMDB's own check
 	// (cmdb/checks.go), as on FortiOS.
 	d.mu.Lock()

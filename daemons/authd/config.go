@@ -36,76 +36,45 @@ type userGroup struct {
 
 type groupMatch struct{ server, group string }
 
-type reader struct {
-	s *cmdb.Schema
-	v cmdb.View
-}
-
-func (r reader) values(table string, e *cmdb.Entry, attr string) []string {
-	t := r.s.Table(table)
-	if t == nil || e == nil {
-		return nil
-	}
-	a := t.Attr(attr)
-	if a == nil {
-		return nil
-	}
-	return e.Get(a)
-}
-
-func (r reader) value(table string, e *cmdb.Entry, attr string) string {
-	if v := r.values(table, e, attr); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// single reads an attribute of a singleton table, its default when the
-// table was never configured.
-func (r reader) single(table, attr string) string {
-	e := r.v.Entry(table, "")
-	if e == nil {
-		e = cmdb.NewEntry("")
-	}
-	return r.value(table, e, attr)
-}
+// reader reads the configuration (cmdb.Reader).
+type reader struct{ cmdb.Reader }
 
 func readConfig(r reader, sec *cmdb.Secrets) config {
 	cfg := config{ikeTCPPort: 443, samlPort: 1001}
-	if n, err := strconv.Atoi(r.single("system settings", "ike-tcp-port")); err == nil {
+	if n, err := strconv.Atoi(r.Single("system settings", "ike-tcp-port")); err == nil {
 		cfg.ikeTCPPort = n
 	}
-	if n, err := strconv.Atoi(r.single("system global", "auth-ike-saml-port")); err == nil {
+	if n, err := strconv.Atoi(r.Single("system global", "auth-ike-saml-port")); err == nil {
 		cfg.samlPort = n
 	}
 	// seed 000: the SP certificate is user setting auth-cert; a unit
 	// whose user setting names none uses system global auth-cert
 	// (Fortinet_Factory by default).
-	cfg.certName = r.single("user setting", "auth-cert")
+	cfg.certName = r.Single("user setting", "auth-cert")
 	if cfg.certName == "" {
-		cfg.certName = r.single("system global", "auth-cert")
+		cfg.certName = r.Single("system global", "auth-cert")
 	}
 	cfg.cert, cfg.certProblem = readCertificate(r, sec, cfg.certName)
-	if rows := r.v.Table("system interface"); rows != nil {
+	if rows := r.View.Table("system interface"); rows != nil {
 		for _, e := range rows.Ordered() {
-			server := r.value("system interface", e, "ike-saml-server")
+			server := r.Value("system interface", e, "ike-saml-server")
 			if server == "" {
 				continue
 			}
 			i := samlIface{name: e.Key, server: server}
-			if ip := r.values("system interface", e, "ip"); len(ip) == 2 && r.value("system interface", e, "mode") == "static" {
+			if ip := r.Values("system interface", e, "ip"); len(ip) == 2 && r.Value("system interface", e, "mode") == "static" {
 				i.addr, _ = netip.ParseAddr(ip[0])
 			}
 			cfg.ifaces = append(cfg.ifaces, i)
 		}
 	}
-	if rows := r.v.Table("user group"); rows != nil {
+	if rows := r.View.Table("user group"); rows != nil {
 		var ct *cmdb.Table
-		if a := r.s.Table("user group").Attr("match"); a != nil {
+		if a := r.Schema.Table("user group").Attr("match"); a != nil {
 			ct = a.Child
 		}
 		for _, e := range rows.Ordered() {
-			g := userGroup{name: e.Key, members: r.values("user group", e, "member")}
+			g := userGroup{name: e.Key, members: r.Values("user group", e, "member")}
 			if ct != nil {
 				if m := e.Children["match"]; m != nil {
 					for _, me := range m.Ordered() {
@@ -125,12 +94,12 @@ func readCertificate(r reader, sec *cmdb.Secrets, name string) (*tls.Certificate
 	if name == "" {
 		return nil, "no auth-cert is set"
 	}
-	e := r.v.Entry("vpn certificate local", name)
+	e := r.View.Entry("vpn certificate local", name)
 	if e == nil {
 		return nil, fmt.Sprintf("certificate %q does not exist", name)
 	}
-	certPEM := r.value("vpn certificate local", e, "certificate")
-	key := r.values("vpn certificate local", e, "private-key")
+	certPEM := r.Value("vpn certificate local", e, "certificate")
+	key := r.Values("vpn certificate local", e, "private-key")
 	if certPEM == "" || len(key) != 2 || key[0] != "ENC" {
 		return nil, fmt.Sprintf("certificate %q has no certificate and private key", name)
 	}

@@ -102,33 +102,11 @@ type Config struct {
 	TunnelIfIndex map[string]int
 }
 
-type reader struct {
-	s *cmdb.Schema
-	v cmdb.View
-}
-
-func (r reader) values(table string, e *cmdb.Entry, attr string) []string {
-	t := r.s.Table(table)
-	if t == nil {
-		return nil
-	}
-	a := t.Attr(attr)
-	if a == nil {
-		return nil
-	}
-	return e.Get(a)
-}
-
-func (r reader) value(table string, e *cmdb.Entry, attr string) string {
-	v := r.values(table, e, attr)
-	if len(v) == 0 {
-		return ""
-	}
-	return v[0]
-}
+// reader reads the configuration (cmdb.Reader).
+type reader struct{ cmdb.Reader }
 
 func (r reader) seconds(table string, e *cmdb.Entry, attr string) time.Duration {
-	n, _ := strconv.Atoi(r.value(table, e, attr))
+	n, _ := strconv.Atoi(r.Value(table, e, attr))
 	return time.Duration(n) * time.Second
 }
 
@@ -149,7 +127,7 @@ func loadConfig(st *cmdb.Store) (*Config, error) {
 	// One read lock for the view, its revision and its key: a second
 	// store call under the lock could deadlock behind a waiting commit.
 	st.ReadCommitted(func(v cmdb.View, revision uint64, secrets *cmdb.Secrets) {
-		err = readConfig(cfg, reader{s: st.Schema(), v: v}, secrets)
+		err = readConfig(cfg, reader{cmdb.Reader{Schema: st.Schema(), View: v}}, secrets)
 		cfg.Revision = revision
 	})
 	for _, p := range cfg.Phase1s {
@@ -158,25 +136,11 @@ func loadConfig(st *cmdb.Store) (*Config, error) {
 	return cfg, err
 }
 
-// single reads an attribute of a singleton table ("system settings"), its
-// default when the table was never configured.
-func (r reader) single(table, attr string) string {
-	if e := r.v.Entry(table, ""); e != nil {
-		return r.value(table, e, attr)
-	}
-	if t := r.s.Table(table); t != nil {
-		if a := t.Attr(attr); a != nil && len(a.Default) > 0 {
-			return a.Default[0]
-		}
-	}
-	return ""
-}
-
 // interfaces reads each system interface's static address (invalid when
 // it has none) and its index.
 func (r reader) interfaces() (addrs map[string]netip.Addr, index map[string]int) {
 	addrs, index = map[string]netip.Addr{}, map[string]int{}
-	rows := r.v.Table(tableIface)
+	rows := r.View.Table(tableIface)
 	if rows == nil {
 		return addrs, index
 	}
@@ -184,7 +148,7 @@ func (r reader) interfaces() (addrs map[string]netip.Addr, index map[string]int)
 		index[k] = i + 3
 		e := rows.ByKey[k]
 		var a netip.Addr
-		if ip := r.values(tableIface, e, "ip"); len(ip) == 2 && r.value(tableIface, e, "mode") == "static" {
+		if ip := r.Values(tableIface, e, "ip"); len(ip) == 2 && r.Value(tableIface, e, "mode") == "static" {
 			a, _ = netip.ParseAddr(ip[0])
 		}
 		addrs[k] = a
@@ -194,45 +158,45 @@ func (r reader) interfaces() (addrs map[string]netip.Addr, index map[string]int)
 
 func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 	cfg.Interfaces, cfg.IfIndex = r.interfaces()
-	if n, err := strconv.Atoi(r.single(tableSettings, "ike-tcp-port")); err == nil {
+	if n, err := strconv.Atoi(r.Single(tableSettings, "ike-tcp-port")); err == nil {
 		cfg.IKETCPort = n
 	}
 	// mode-cfg clients of a phase1 with dns-mode auto get the unit's DNS
 	var systemDNS []netip.Addr
 	for _, a := range []string{"primary", "secondary"} {
-		if ip, err := netip.ParseAddr(r.single(tableDNS, a)); err == nil && !ip.IsUnspecified() {
+		if ip, err := netip.ParseAddr(r.Single(tableDNS, a)); err == nil && !ip.IsUnspecified() {
 			systemDNS = append(systemDNS, ip)
 		}
 	}
-	if users := r.v.Table("user local"); users != nil {
+	if users := r.View.Table("user local"); users != nil {
 		for _, e := range users.Ordered() {
-			if r.value("user local", e, "status") == "disable" {
+			if r.Value("user local", e, "status") == "disable" {
 				continue
 			}
-			if enc := r.values("user local", e, "passwd"); len(enc) == 2 && enc[0] == "ENC" {
+			if enc := r.Values("user local", e, "passwd"); len(enc) == 2 && enc[0] == "ENC" {
 				if plain, err := sec.Decrypt(enc[1]); err == nil {
 					cfg.Users[e.Key] = []byte(plain)
 				}
 			}
 		}
 	}
-	if groups := r.v.Table("user group"); groups != nil {
+	if groups := r.View.Table("user group"); groups != nil {
 		for _, e := range groups.Ordered() {
-			cfg.Groups[e.Key] = r.values("user group", e, "member")
+			cfg.Groups[e.Key] = r.Values("user group", e, "member")
 		}
 	}
-	if saml := r.v.Table("user saml"); saml != nil {
+	if saml := r.View.Table("user saml"); saml != nil {
 		for _, k := range saml.Keys {
 			cfg.SAMLServers[k] = true
 		}
 	}
-	if policies := r.v.Table("firewall policy"); policies != nil {
+	if policies := r.View.Table("firewall policy"); policies != nil {
 		for _, e := range policies.Ordered() {
-			if r.value("firewall policy", e, "status") == "disable" {
+			if r.Value("firewall policy", e, "status") == "disable" {
 				continue
 			}
-			groups := r.values("firewall policy", e, "groups")
-			for _, in := range r.values("firewall policy", e, "srcintf") {
+			groups := r.Values("firewall policy", e, "groups")
+			for _, in := range r.Values("firewall policy", e, "srcintf") {
 				for _, g := range groups {
 					if !slices.Contains(cfg.PolicyGroups[in], g) {
 						cfg.PolicyGroups[in] = append(cfg.PolicyGroups[in], g)
@@ -241,7 +205,7 @@ func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 			}
 		}
 	}
-	rows := r.v.Table(tablePhase1)
+	rows := r.View.Table(tablePhase1)
 	if rows == nil {
 		return nil
 	}
@@ -257,7 +221,7 @@ func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 		cfg.Order = append(cfg.Order, p1.Name)
 		cfg.TunnelIfIndex[p1.Name] = 3 + len(cfg.IfIndex) + len(cfg.Order) - 1
 	}
-	if p2rows := r.v.Table(tablePhase2); p2rows != nil {
+	if p2rows := r.View.Table(tablePhase2); p2rows != nil {
 		for _, e := range p2rows.Ordered() {
 			p2, p1name, err := readPhase2(r, e)
 			if err != nil {
@@ -274,23 +238,23 @@ func readConfig(cfg *Config, r reader, sec *cmdb.Secrets) error {
 func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
 	const t = tablePhase1
 	p := &Phase1{Name: e.Key}
-	p.Dynamic = r.value(t, e, "type") == "dynamic"
-	p.Interface = r.value(t, e, "interface")
-	p.NetworkID, _ = strconv.Atoi(r.value(t, e, "network-id"))
+	p.Dynamic = r.Value(t, e, "type") == "dynamic"
+	p.Interface = r.Value(t, e, "interface")
+	p.NetworkID, _ = strconv.Atoi(r.Value(t, e, "network-id"))
 	p.NATTKeepalive = r.seconds(t, e, "keepalive")
-	p.IKEVersion, _ = strconv.Atoi(r.value(t, e, "ike-version"))
-	if gw, err := netip.ParseAddr(r.value(t, e, "remote-gw")); err == nil {
+	p.IKEVersion, _ = strconv.Atoi(r.Value(t, e, "ike-version"))
+	if gw, err := netip.ParseAddr(r.Value(t, e, "remote-gw")); err == nil {
 		p.RemoteGW = gw
 	}
-	for _, name := range r.values(t, e, "proposal") {
+	for _, name := range r.Values(t, e, "proposal") {
 		s, err := suite.ParseIKE(name)
 		if err != nil {
 			continue // a proposal fosim cannot do is never chosen
 		}
 		p.Proposals = append(p.Proposals, s)
 	}
-	p.DHGroups = groups(r.values(t, e, "dhgrp"))
-	if enc := r.values(t, e, "psksecret"); len(enc) == 2 && enc[0] == "ENC" {
+	p.DHGroups = groups(r.Values(t, e, "dhgrp"))
+	if enc := r.Values(t, e, "psksecret"); len(enc) == 2 && enc[0] == "ENC" {
 		plain, err := sec.Decrypt(enc[1])
 		if err != nil {
 			return nil, err
@@ -298,37 +262,37 @@ func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
 		p.PSK = []byte(plain)
 	}
 	p.Keylife = r.seconds(t, e, "keylife")
-	p.Reauth = r.value(t, e, "reauth") == "enable"
-	p.DPD = r.value(t, e, "dpd")
+	p.Reauth = r.Value(t, e, "reauth") == "enable"
+	p.DPD = r.Value(t, e, "dpd")
 	p.DPDRetry = r.seconds(t, e, "dpd-retryinterval")
-	p.DPDCount, _ = strconv.Atoi(r.value(t, e, "dpd-retrycount"))
-	p.LocalID = r.value(t, e, "localid")
-	p.NATT = r.value(t, e, "nattraversal")
-	p.EAP = r.value(t, e, "eap") == "enable"
-	p.EAPIdentity = r.value(t, e, "eap-identity") == "send-request"
-	p.AuthGroup = r.value(t, e, "authusrgrp")
-	if p.Transport = r.value(t, e, "transport"); p.Transport == "" {
+	p.DPDCount, _ = strconv.Atoi(r.Value(t, e, "dpd-retrycount"))
+	p.LocalID = r.Value(t, e, "localid")
+	p.NATT = r.Value(t, e, "nattraversal")
+	p.EAP = r.Value(t, e, "eap") == "enable"
+	p.EAPIdentity = r.Value(t, e, "eap-identity") == "send-request"
+	p.AuthGroup = r.Value(t, e, "authusrgrp")
+	if p.Transport = r.Value(t, e, "transport"); p.Transport == "" {
 		p.Transport = "udp" // IKEv1: the attribute does not exist
 	}
-	p.ModeCfg = r.value(t, e, "mode-cfg") == "enable"
+	p.ModeCfg = r.Value(t, e, "mode-cfg") == "enable"
 	if p.ModeCfg {
-		switch r.value(t, e, "assign-ip-from") {
+		switch r.Value(t, e, "assign-ip-from") {
 		case "name":
-			p.PoolStart, p.PoolEnd = r.addressRange(r.value(t, e, "ipv4-name"))
+			p.PoolStart, p.PoolEnd = r.addressRange(r.Value(t, e, "ipv4-name"))
 		default:
-			p.PoolStart, _ = netip.ParseAddr(r.value(t, e, "ipv4-start-ip"))
-			p.PoolEnd, _ = netip.ParseAddr(r.value(t, e, "ipv4-end-ip"))
+			p.PoolStart, _ = netip.ParseAddr(r.Value(t, e, "ipv4-start-ip"))
+			p.PoolEnd, _ = netip.ParseAddr(r.Value(t, e, "ipv4-end-ip"))
 		}
-		p.Netmask, _ = netip.ParseAddr(r.value(t, e, "ipv4-netmask"))
-		p.DNSAuto = r.value(t, e, "dns-mode") == "auto"
+		p.Netmask, _ = netip.ParseAddr(r.Value(t, e, "ipv4-netmask"))
+		p.DNSAuto = r.Value(t, e, "dns-mode") == "auto"
 		if !p.DNSAuto {
 			for _, a := range []string{"ipv4-dns-server1", "ipv4-dns-server2", "ipv4-dns-server3"} {
-				if ip, err := netip.ParseAddr(r.value(t, e, a)); err == nil && !ip.IsUnspecified() {
+				if ip, err := netip.ParseAddr(r.Value(t, e, a)); err == nil && !ip.IsUnspecified() {
 					p.DNS = append(p.DNS, ip)
 				}
 			}
 		}
-		if inc := r.value(t, e, "ipv4-split-include"); inc != "" {
+		if inc := r.Value(t, e, "ipv4-split-include"); inc != "" {
 			p.Split = r.addressPrefixes(inc)
 		}
 	}
@@ -338,21 +302,21 @@ func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
 func readPhase2(r reader, e *cmdb.Entry) (*Phase2, string, error) {
 	const t = tablePhase2
 	p := &Phase2{Name: e.Key}
-	for _, name := range r.values(t, e, "proposal") {
+	for _, name := range r.Values(t, e, "proposal") {
 		s, err := suite.ParseESP(name)
 		if err != nil {
 			continue
 		}
 		p.Proposals = append(p.Proposals, s)
 	}
-	p.PFS = r.value(t, e, "pfs") == "enable"
+	p.PFS = r.Value(t, e, "pfs") == "enable"
 	if p.PFS {
-		p.DHGroups = groups(r.values(t, e, "dhgrp"))
+		p.DHGroups = groups(r.Values(t, e, "dhgrp"))
 	}
 	p.Keylife = r.seconds(t, e, "keylifeseconds")
-	p.Local = subnet(r.values(t, e, "src-subnet"))
-	p.Remote = subnet(r.values(t, e, "dst-subnet"))
-	return p, r.value(t, e, "phase1name"), nil
+	p.Local = subnet(r.Values(t, e, "src-subnet"))
+	p.Remote = subnet(r.Values(t, e, "dst-subnet"))
+	return p, r.Value(t, e, "phase1name"), nil
 }
 
 func subnet(v []string) netip.Prefix {
@@ -364,31 +328,31 @@ func subnet(v []string) netip.Prefix {
 
 // addressRange reads an iprange (or subnet) firewall address as a pool.
 func (r reader) addressRange(name string) (netip.Addr, netip.Addr) {
-	e := r.v.Entry(tableAddress, name)
+	e := r.View.Entry(tableAddress, name)
 	if e == nil {
 		return netip.Addr{}, netip.Addr{}
 	}
-	if r.value(tableAddress, e, "type") == "iprange" {
-		a, _ := netip.ParseAddr(r.value(tableAddress, e, "start-ip"))
-		b, _ := netip.ParseAddr(r.value(tableAddress, e, "end-ip"))
+	if r.Value(tableAddress, e, "type") == "iprange" {
+		a, _ := netip.ParseAddr(r.Value(tableAddress, e, "start-ip"))
+		b, _ := netip.ParseAddr(r.Value(tableAddress, e, "end-ip"))
 		return a, b
 	}
-	p := subnet(r.values(tableAddress, e, "subnet"))
+	p := subnet(r.Values(tableAddress, e, "subnet"))
 	return p.Addr(), lastAddr(p)
 }
 
 // addressPrefixes reads a firewall address (or group) as prefixes for a
 // split-include list.
 func (r reader) addressPrefixes(name string) []netip.Prefix {
-	if e := r.v.Entry(tableAddress, name); e != nil {
-		if r.value(tableAddress, e, "type") == "ipmask" {
-			return []netip.Prefix{subnet(r.values(tableAddress, e, "subnet"))}
+	if e := r.View.Entry(tableAddress, name); e != nil {
+		if r.Value(tableAddress, e, "type") == "ipmask" {
+			return []netip.Prefix{subnet(r.Values(tableAddress, e, "subnet"))}
 		}
 		return nil
 	}
-	if e := r.v.Entry("firewall addrgrp", name); e != nil {
+	if e := r.View.Entry("firewall addrgrp", name); e != nil {
 		var out []netip.Prefix
-		for _, m := range r.values("firewall addrgrp", e, "member") {
+		for _, m := range r.Values("firewall addrgrp", e, "member") {
 			out = append(out, r.addressPrefixes(m)...)
 		}
 		return out

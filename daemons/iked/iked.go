@@ -367,7 +367,7 @@ func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 		return nil
 	}
 	schema := d.rt.Store.Schema()
-	r := reader{s: schema, v: after}
+	r := reader{cmdb.Reader{Schema: schema, View: after}}
 	ifaces, _ := r.interfaces()
 	// Only an address the change adds is checked: one iked could not
 	// bind before (and said so) must not block every later commit. The
@@ -381,9 +381,9 @@ func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	if rows == nil {
 		return nil
 	}
-	tcpPort, _ := strconv.Atoi(r.single(tableSettings, "ike-tcp-port"))
+	tcpPort, _ := strconv.Atoi(r.Single(tableSettings, "ike-tcp-port"))
 	for _, k := range rows.Keys {
-		iface := r.value(tablePhase1, rows.ByKey[k], "interface")
+		iface := r.Value(tablePhase1, rows.ByKey[k], "interface")
 		if err := d.validateTCP(r, rows.ByKey[k], iface, ifaces[iface], tcpPort); err != nil {
 			return err
 		}

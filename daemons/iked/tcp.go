@@ -449,7 +449,7 @@ func (d *Daemon) tcpGone(tc *tcpConn) {
 // an address it cannot bind (another program holds the port). An address
 // iked holds or tried already is not checked again (see Validate).
 func (d *Daemon) validateTCP(r reader, e *cmdb.Entry, iface string, configured netip.Addr, port int) error {
-	if tr := r.value(tablePhase1, e, "transport"); tr != "tcp" && tr != "auto" {
+	if tr := r.Value(tablePhase1, e, "transport"); tr != "tcp" && tr != "auto" {
 		return nil
 	}
 	a, ok := d.rt.Map.Addr(iface, configured)

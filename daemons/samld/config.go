@@ -58,29 +58,8 @@ type Config struct {
 	Revision uint64
 }
 
-type reader struct {
-	s *cmdb.Schema
-	v cmdb.View
-}
-
-func (r reader) values(table string, e *cmdb.Entry, attr string) []string {
-	t := r.s.Table(table)
-	if t == nil {
-		return nil
-	}
-	a := t.Attr(attr)
-	if a == nil {
-		return nil
-	}
-	return e.Get(a)
-}
-
-func (r reader) value(table string, e *cmdb.Entry, attr string) string {
-	if v := r.values(table, e, attr); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
+// reader reads the configuration (cmdb.Reader).
+type reader struct{ cmdb.Reader }
 
 // loadConfig reads samld's configuration from the running CMDB. broken
 // are the entries that could not be read, with why; cfg holds the others.
@@ -88,7 +67,7 @@ func loadConfig(st *cmdb.Store) (cfg *Config, broken map[string]error) {
 	// One read lock for the view, its revision and its key (see
 	// cmdb.Store.ReadCommitted): no other store call inside.
 	st.ReadCommitted(func(v cmdb.View, revision uint64, secrets *cmdb.Secrets) {
-		cfg, broken = readConfig(reader{s: st.Schema(), v: v}, secrets)
+		cfg, broken = readConfig(reader{cmdb.Reader{Schema: st.Schema(), View: v}}, secrets)
 		cfg.Revision = revision
 	})
 	return cfg, broken
@@ -98,7 +77,7 @@ func loadConfig(st *cmdb.Store) (cfg *Config, broken map[string]error) {
 func readConfig(r reader, secrets *cmdb.Secrets) (*Config, map[string]error) {
 	cfg := &Config{Servers: map[string]*Server{}}
 	broken := map[string]error{}
-	rows := r.v.Table(tableSAML)
+	rows := r.View.Table(tableSAML)
 	if rows == nil {
 		return cfg, broken
 	}
@@ -130,12 +109,12 @@ func brokenError(broken map[string]error) error {
 func readServer(r reader, e *cmdb.Entry, secrets *cmdb.Secrets) (*Server, error) {
 	const t = tableSAML
 	s := &Server{Name: e.Key}
-	s.EntityID = r.value(t, e, "entity-id")
-	s.ACSURL = r.value(t, e, "single-sign-on-url")
-	s.LogoutURL = r.value(t, e, "single-logout-url")
-	s.IdPEntityID = r.value(t, e, "idp-entity-id")
-	s.IdPLoginURL = r.value(t, e, "idp-single-sign-on-url")
-	s.IdPLogoutURL = r.value(t, e, "idp-single-logout-url")
+	s.EntityID = r.Value(t, e, "entity-id")
+	s.ACSURL = r.Value(t, e, "single-sign-on-url")
+	s.LogoutURL = r.Value(t, e, "single-logout-url")
+	s.IdPEntityID = r.Value(t, e, "idp-entity-id")
+	s.IdPLoginURL = r.Value(t, e, "idp-single-sign-on-url")
+	s.IdPLogoutURL = r.Value(t, e, "idp-single-logout-url")
 	for _, u := range []struct{ attr, v string }{
 		{"single-sign-on-url", s.ACSURL}, {"single-logout-url", s.LogoutURL},
 		{"idp-single-sign-on-url", s.IdPLoginURL}, {"idp-single-logout-url", s.IdPLogoutURL},
@@ -147,35 +126,35 @@ func readServer(r reader, e *cmdb.Entry, secrets *cmdb.Secrets) (*Server, error)
 			return nil, fmt.Errorf("%s %q is not an http(s) URL", u.attr, u.v)
 		}
 	}
-	s.SHA1 = r.value(t, e, "digest-method") == "sha1"
-	s.ForceAuthn = r.value(t, e, "reauth") == "enable"
-	s.RequireBothSigned = r.value(t, e, "require-signed-resp-and-asrt") == "enable"
-	s.LimitRelayState = r.value(t, e, "limit-relaystate") == "enable"
-	secs, _ := strconv.Atoi(r.value(t, e, "clock-tolerance"))
+	s.SHA1 = r.Value(t, e, "digest-method") == "sha1"
+	s.ForceAuthn = r.Value(t, e, "reauth") == "enable"
+	s.RequireBothSigned = r.Value(t, e, "require-signed-resp-and-asrt") == "enable"
+	s.LimitRelayState = r.Value(t, e, "limit-relaystate") == "enable"
+	secs, _ := strconv.Atoi(r.Value(t, e, "clock-tolerance"))
 	s.ClockTolerance = time.Duration(secs) * time.Second
-	s.UserAttr = r.value(t, e, "user-name")
-	s.GroupAttr = r.value(t, e, "group-name")
-	if r.value(t, e, "adfs-claim") == "enable" {
-		s.UserAttr = claimURIs[r.value(t, e, "user-claim-type")]
-		s.GroupAttr = claimURIs[r.value(t, e, "group-claim-type")]
+	s.UserAttr = r.Value(t, e, "user-name")
+	s.GroupAttr = r.Value(t, e, "group-name")
+	if r.Value(t, e, "adfs-claim") == "enable" {
+		s.UserAttr = claimURIs[r.Value(t, e, "user-claim-type")]
+		s.GroupAttr = claimURIs[r.Value(t, e, "group-claim-type")]
 	}
-	if name := r.value(t, e, "idp-cert"); name != "" {
-		re := r.v.Entry(tableRemote, name)
+	if name := r.Value(t, e, "idp-cert"); name != "" {
+		re := r.View.Entry(tableRemote, name)
 		if re == nil {
 			return nil, fmt.Errorf("idp-cert %q: no such vpn certificate remote", name)
 		}
-		c, err := parseCertificate(r.value(tableRemote, re, "remote"))
+		c, err := parseCertificate(r.Value(tableRemote, re, "remote"))
 		if err != nil {
 			return nil, fmt.Errorf("idp-cert %q: %w", name, err)
 		}
 		s.IdPCert, s.IdPCertName = c, name
 	}
-	if name := r.value(t, e, "cert"); name != "" {
-		le := r.v.Entry(tableLocal, name)
+	if name := r.Value(t, e, "cert"); name != "" {
+		le := r.View.Entry(tableLocal, name)
 		if le == nil {
 			return nil, fmt.Errorf("cert %q: no such vpn certificate local", name)
 		}
-		c, err := parseCertificate(r.value(tableLocal, le, "certificate"))
+		c, err := parseCertificate(r.Value(tableLocal, le, "certificate"))
 		if err != nil {
 			return nil, fmt.Errorf("cert %q: %w", name, err)
 		}
@@ -205,7 +184,7 @@ func parseCertificate(text string) (*x509.Certificate, error) {
 // readPrivateKey decrypts a local certificate's private-key (stored as an
 // ENC secret) and parses the PEM key in it.
 func readPrivateKey(r reader, e *cmdb.Entry, secrets *cmdb.Secrets) (crypto.Signer, error) {
-	enc := r.values(tableLocal, e, "private-key")
+	enc := r.Values(tableLocal, e, "private-key")
 	if len(enc) != 2 || enc[0] != "ENC" {
 		return nil, errors.New("no private key")
 	}

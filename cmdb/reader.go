@@ -1,0 +1,40 @@
+package cmdb
+
+// Reader reads a view's values by table and attribute name, as the
+// daemons read their configuration: an unknown table or attribute reads
+// as nothing, an unset attribute as its default.
+type Reader struct {
+	Schema *Schema
+	View   View
+}
+
+// Values are attr's words in e of table.
+func (r Reader) Values(table string, e *Entry, attr string) []string {
+	t := r.Schema.Table(table)
+	if t == nil || e == nil {
+		return nil
+	}
+	a := t.Attr(attr)
+	if a == nil {
+		return nil
+	}
+	return e.Get(a)
+}
+
+// Value is attr's first word in e of table.
+func (r Reader) Value(table string, e *Entry, attr string) string {
+	if v := r.Values(table, e, attr); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Single is attr of a singleton table ("system settings"): its default
+// when the table was never configured.
+func (r Reader) Single(table, attr string) string {
+	e := r.View.Entry(table, "")
+	if e == nil {
+		e = NewEntry("")
+	}
+	return r.Value(table, e, attr)
+}
