@@ -15,6 +15,7 @@ import (
 	"github.com/fosim/fosim/admin/control"
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/internal/atomicfile"
 )
 
 const usage = `usage: fosim [--data DIR] <command> [arguments]   (fosim <command> --help)
@@ -498,26 +499,8 @@ func readInput(name string, stdin io.Reader) ([]byte, string, error) {
 	return b, display, nil
 }
 
-// writeFileAtomic writes through a temporary file and a rename, so a crash
-// never leaves half a backup.
+// writeFileAtomic writes a whole file or none, so a crash never leaves
+// half a backup.
 func writeFileAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".fosim-backup-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
+	return atomicfile.Write(name, data, 0o600)
 }

@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fosim/fosim/internal/atomicfile"
 )
 
 // Files in the data directory.
@@ -206,28 +208,9 @@ func (c *Config) Save(dir string) error {
 	return writeAtomic(filepath.Join(dir, configFile), append(b, '\n'), 0o600)
 }
 
+// writeAtomic writes a file of the store whole or not at all.
 func writeAtomic(name string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".ems-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
+	return atomicfile.Write(name, data, perm)
 }
 
 func isHex(s string, n int) bool {
