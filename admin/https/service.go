@@ -37,13 +37,12 @@ type Service struct {
 	Registry *listen.Registry
 	Map      *listen.Map
 
-	mu       sync.Mutex
-	cfg      httpsConfig
-	cert     *tls.Certificate
-	serving  map[netip.AddrPort]net.Listener
-	failures []error // of the last rebind
-	http     *http.Server
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	cfg     httpsConfig
+	cert    *tls.Certificate
+	certErr error // why the last certificate could not be read
+	pool    *listen.Pool
+	http    *http.Server
 }
 
 // httpsConfig is what decides where HTTPS listens.
@@ -70,7 +69,9 @@ func (s *Service) Tables() []string {
 // cannot be bound does not stop the appliance: Failures says which.
 func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
 	s.Server.init()
-	s.serving = map[netip.AddrPort]net.Listener{}
+	s.pool = &listen.Pool{Registry: s.Registry, Route: route, Serve: func(ln net.Listener, _ string) {
+		s.http.ServeTLS(netutil.LimitListener(ln, maxConns), "", "")
+	}}
 	s.http = &http.Server{
 		Handler:           s.Server,
 		TLSConfig:         &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12},
@@ -104,15 +105,13 @@ func (s *Service) reload(st *cmdb.Store) {
 		cert, certErr = loadCertificate(st.Schema(), v, sec, cfg.certName)
 	})
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.cfg = cfg
-	s.rebindLocked()
-	if certErr != nil {
-		// the old certificate stays in use
-		s.failures = append(s.failures, certErr)
-	} else {
+	s.certErr = certErr
+	if certErr == nil { // else the old certificate stays in use
 		s.cert = cert
 	}
+	s.mu.Unlock()
+	s.pool.Set(s.wanted(cfg))
 }
 
 // loadCertificate reads a "vpn certificate local" entry: its PEM
@@ -142,8 +141,12 @@ func loadCertificate(schema *cmdb.Schema, v cmdb.View, sec *cmdb.Secrets, name s
 // Failures are what the last rebind could not do, and why.
 func (s *Service) Failures() []error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.failures)
+	certErr := s.certErr
+	s.mu.Unlock()
+	if certErr != nil {
+		return append(s.pool.Failures(), certErr)
+	}
+	return s.pool.Failures()
 }
 
 // readHTTPSConfig reads admin-sport, admin-server-cert and the
@@ -183,7 +186,11 @@ func (s *Service) wanted(cfg httpsConfig) map[netip.AddrPort]string {
 			continue
 		}
 		if a, ok := s.Map.Addr(name, i.addr); ok {
-			out[netip.AddrPortFrom(a, uint16(port))] = name
+			// interfaces on one host address: the first name labels it
+			ap := netip.AddrPortFrom(a, uint16(port))
+			if old, ok := out[ap]; !ok || name < old {
+				out[ap] = name
+			}
 		}
 	}
 	return out
@@ -205,15 +212,8 @@ const maxConns = 128
 // IKE's port precedence ("GUI warnings for IKE-TCP port conflicts").
 func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	next := readHTTPSConfig(s.Server.App.Store.Schema(), after)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for addr, iface := range s.wanted(next) {
-		if s.serving[addr] != nil {
-			continue
-		}
-		if err := s.Registry.CanRoute(addr, route); err != nil {
-			return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for HTTPS on %s (interface %s, admin-sport %d): %v", addr, iface, next.port, err), Code: cmdb.CodeCheck}
-		}
+	if addr, iface, err := s.pool.Check(s.wanted(next)); err != nil {
+		return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for HTTPS on %s (interface %s, admin-sport %d): %v", addr, iface, next.port, err), Code: cmdb.CodeCheck}
 	}
 	return nil
 }
@@ -221,67 +221,18 @@ func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 // Apply moves the listeners to the committed configuration.
 func (s *Service) Apply(cs *cmdb.ChangeSet) error {
 	s.reload(s.Server.App.Store)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return errors.Join(s.failures...)
-}
-
-// rebindLocked closes the listeners no longer wanted and opens the new
-// ones. What cannot be bound goes to failures.
-func (s *Service) rebindLocked() {
-	want := s.wanted(s.cfg)
-	for addr, ln := range s.serving {
-		if _, ok := want[addr]; !ok {
-			ln.Close()
-			delete(s.serving, addr)
-		}
-	}
-	s.failures = nil
-	for addr := range want {
-		if s.serving[addr] != nil {
-			continue
-		}
-		ln, err := s.Registry.TCP(addr, route)
-		if err != nil {
-			s.failures = append(s.failures, err)
-			continue
-		}
-		s.serving[addr] = ln
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.http.ServeTLS(netutil.LimitListener(ln, maxConns), "", "")
-		}()
-	}
+	return errors.Join(s.Failures()...)
 }
 
 // Addrs are the addresses HTTPS listens on now.
-func (s *Service) Addrs() []netip.AddrPort {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []netip.AddrPort
-	for a := range s.serving {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
-	return out
-}
+func (s *Service) Addrs() []netip.AddrPort { return s.pool.Addrs() }
 
 // Stop closes the listeners and every connection.
 func (s *Service) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	for a, ln := range s.serving {
-		ln.Close()
-		delete(s.serving, a)
-	}
-	s.mu.Unlock()
+	s.pool.Close()
 	err := s.http.Close()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	if werr := s.pool.Wait(ctx); werr != nil {
+		return werr
 	}
+	return err
 }

@@ -25,11 +25,9 @@ type Service struct {
 	Registry *listen.Registry
 	Map      *listen.Map
 
-	mu       sync.Mutex
-	cfg      sshConfig
-	serving  map[netip.AddrPort]net.Listener
-	failures []error // of the last rebind
-	wg       sync.WaitGroup
+	mu   sync.Mutex
+	cfg  sshConfig
+	pool *listen.Pool
 }
 
 // sshConfig is what decides where SSH listens.
@@ -55,7 +53,8 @@ func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
 	if err := s.Server.Prepare(); err != nil {
 		return err
 	}
-	s.serving = map[netip.AddrPort]net.Listener{}
+	s.pool = &listen.Pool{Registry: s.Registry, Route: listen.Route{Owner: "sshd"},
+		Serve: func(ln net.Listener, _ string) { s.Server.ServeListener(ln) }}
 	s.reload(rt.Store)
 	return nil
 }
@@ -65,17 +64,13 @@ func (s *Service) reload(st *cmdb.Store) {
 	var cfg sshConfig
 	st.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) { cfg = readSSHConfig(st.Schema(), v) })
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.cfg = cfg
-	s.rebindLocked()
+	s.mu.Unlock()
+	s.pool.Set(s.wanted(cfg))
 }
 
 // Failures are the addresses the last rebind could not bind, and why.
-func (s *Service) Failures() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.failures)
-}
+func (s *Service) Failures() []error { return s.pool.Failures() }
 
 // readSSHConfig reads the port (system global admin-ssh-port, its
 // default when unset) and the interfaces from v.
@@ -112,7 +107,11 @@ func (s *Service) wanted(cfg sshConfig) map[netip.AddrPort]string {
 			continue
 		}
 		if a, ok := s.Map.Addr(name, i.addr); ok {
-			out[netip.AddrPortFrom(a, uint16(port))] = name
+			// interfaces on one host address: the first name labels it
+			ap := netip.AddrPortFrom(a, uint16(port))
+			if old, ok := out[ap]; !ok || name < old {
+				out[ap] = name
+			}
 		}
 	}
 	return out
@@ -122,15 +121,8 @@ func (s *Service) wanted(cfg sshConfig) map[netip.AddrPort]string {
 func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	// after, not s.cfg: the previous commit may not be applied yet
 	next := readSSHConfig(s.Server.App.Store.Schema(), after)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for addr, iface := range s.wanted(next) {
-		if s.serving[addr] != nil {
-			continue
-		}
-		if err := s.Registry.CanBind(addr); err != nil {
-			return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for SSH on %s (interface %s, admin-ssh-port %d): %v", addr, iface, next.port, err), Code: cmdb.CodeCheck}
-		}
+	if addr, iface, err := s.pool.Check(s.wanted(next)); err != nil {
+		return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for SSH on %s (interface %s, admin-ssh-port %d): %v", addr, iface, next.port, err), Code: cmdb.CodeCheck}
 	}
 	return nil
 }
@@ -138,64 +130,21 @@ func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 // Apply moves the listeners to the committed configuration.
 func (s *Service) Apply(cs *cmdb.ChangeSet) error {
 	s.reload(s.Server.App.Store)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return errors.Join(s.failures...)
-}
-
-// rebindLocked closes the listeners no longer wanted and opens the new
-// ones; sessions already logged in stay. What cannot be bound goes to
-// failures.
-func (s *Service) rebindLocked() {
-	want := s.wanted(s.cfg)
-	for addr, ln := range s.serving {
-		if _, ok := want[addr]; !ok {
-			ln.Close()
-			delete(s.serving, addr)
-		}
-	}
-	s.failures = nil
-	for addr := range want {
-		if s.serving[addr] != nil {
-			continue
-		}
-		ln, err := s.Registry.TCP(addr, listen.Route{Owner: "sshd"})
-		if err != nil {
-			s.failures = append(s.failures, err)
-			continue
-		}
-		s.serving[addr] = ln
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.Server.ServeListener(ln)
-		}()
-	}
+	return errors.Join(s.pool.Failures()...)
 }
 
 // Addrs are the addresses SSH listens on now.
-func (s *Service) Addrs() []netip.AddrPort {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []netip.AddrPort
-	for a := range s.serving {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
-	return out
-}
+func (s *Service) Addrs() []netip.AddrPort { return s.pool.Addrs() }
 
 // Stop closes the listeners and every session.
 func (s *Service) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	for a, ln := range s.serving {
-		ln.Close()
-		delete(s.serving, a)
-	}
-	s.mu.Unlock()
+	s.pool.Close()
 	s.Server.Close()
+	if err := s.pool.Wait(ctx); err != nil {
+		return err
+	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); s.Server.Wait(); close(done) }()
+	go func() { s.Server.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
