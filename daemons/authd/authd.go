@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"sync"
 	"time"
 
@@ -57,21 +56,14 @@ type Daemon struct {
 	rt  *daemons.Runtime
 	log *debuglog.Logger
 
-	mu       sync.Mutex
-	cfg      config
-	serving  map[netip.AddrPort]*listener
-	failures []error
-	pending  map[string]*pendingLogin // by the 16-hex id of /saml?<id>
-	tokens   map[string][]*issued     // by FortiClient UID, oldest first
-	wg       sync.WaitGroup
-	stopped  bool
-}
+	pool *listen.Pool
+	srv  *http.Server // of every listener
 
-type listener struct {
-	ln     net.Listener
-	srv    *http.Server
-	ifaces []string // the interfaces it serves, with their SAML servers
-	port   int      // configured (unmapped) port
+	mu      sync.Mutex
+	cfg     config
+	pending map[string]*pendingLogin // by the 16-hex id of /saml?<id>
+	tokens  map[string][]*issued     // by FortiClient UID, oldest first
+	stopped bool
 }
 
 // New returns authd handing SAML to saml.
@@ -90,11 +82,17 @@ func (d *Daemon) Start(ctx context.Context, rt *daemons.Runtime) error {
 	d.rt = rt
 	d.log = rt.Debug.Logger("authd")
 	d.mu.Lock()
-	d.serving = map[netip.AddrPort]*listener{}
 	d.pending = map[string]*pendingLogin{}
 	d.tokens = map[string][]*issued{}
 	d.stopped = false
 	d.mu.Unlock()
+	d.srv = d.newServer()
+	tlsCfg := &tls.Config{GetCertificate: d.certificate, MinVersion: tls.VersionTLS12}
+	d.pool = &listen.Pool{Registry: rt.Listen, Route: route, Serve: func(ln net.Listener, iface string) {
+		// at most maxConns at once per address; the registry closes
+		// what waits longer than its delivery timeout
+		d.srv.Serve(tls.NewListener(labelled{netutil.LimitListener(ln, maxConns), iface}, tlsCfg))
+	}}
 	d.reload()
 	return nil
 }
@@ -107,21 +105,26 @@ func (d *Daemon) reload() {
 	var cfg config
 	d.rt.Store.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) { cfg = d.read(v, sec) })
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.stopped {
+		d.mu.Unlock()
 		return
 	}
 	d.cfg = cfg
+	d.mu.Unlock()
 	if cfg.cert == nil && len(cfg.ifaces) > 0 {
 		d.log.Printf(1, "authd: SAML HTTPS has no certificate: %s", cfg.certProblem)
 	}
-	d.rebindLocked()
+	for _, err := range d.pool.Set(d.wanted(cfg)) {
+		d.log.Printf(1, "authd: %v", err)
+	}
 }
 
 // wanted is where cfg makes authd listen: both SAML ports of every
-// interface with an ike-saml-server that this host has.
-func (d *Daemon) wanted(cfg config) map[netip.AddrPort]*listener {
-	out := map[netip.AddrPort]*listener{}
+// interface with an ike-saml-server that this host has, labelled by the
+// interface (the first, where several share a host address) whose SAML
+// server they serve.
+func (d *Daemon) wanted(cfg config) map[netip.AddrPort]string {
+	out := map[netip.AddrPort]string{}
 	for _, i := range cfg.ifaces {
 		a, ok := d.rt.Map.Addr(i.name, i.addr)
 		if !ok {
@@ -129,12 +132,9 @@ func (d *Daemon) wanted(cfg config) map[netip.AddrPort]*listener {
 		}
 		for _, port := range []int{cfg.ikeTCPPort, cfg.samlPort} {
 			ap := netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))
-			l := out[ap]
-			if l == nil {
-				l = &listener{port: port}
-				out[ap] = l
+			if _, taken := out[ap]; !taken {
+				out[ap] = i.name
 			}
-			l.ifaces = append(l.ifaces, i.name)
 		}
 	}
 	return out
@@ -152,15 +152,8 @@ func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	next := readConfig(reader{cmdb.Reader{Schema: d.rt.Store.Schema(), View: after}}, nil)
 	// auth-ike-saml-port equal to ike-tcp-port is the CMDB's own check
 	// (cmdb/checks.go), as on FortiOS.
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for ap, l := range d.wanted(next) {
-		if d.serving[ap] != nil {
-			continue
-		}
-		if err := d.rt.Listen.CanRoute(ap, route); err != nil {
-			return &cmdb.Error{Msg: fmt.Sprintf("cannot serve IKE SAML authentication on %s (interface %s, port %d): %v", ap, l.ifaces[0], l.port, err), Code: cmdb.CodeCheck}
-		}
+	if addr, iface, err := d.pool.Check(d.wanted(next)); err != nil {
+		return &cmdb.Error{Msg: fmt.Sprintf("cannot serve IKE SAML authentication on %s (interface %s): %v", addr, iface, err), Code: cmdb.CodeCheck}
 	}
 	return nil
 }
@@ -168,43 +161,7 @@ func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 // Apply moves to the committed configuration.
 func (d *Daemon) Apply(cs *cmdb.ChangeSet) error {
 	d.reload()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return errors.Join(d.failures...)
-}
-
-func (d *Daemon) rebindLocked() {
-	want := d.wanted(d.cfg)
-	for ap, l := range d.serving {
-		if w, ok := want[ap]; ok && slices.Equal(w.ifaces, l.ifaces) && w.port == l.port {
-			continue
-		}
-		l.srv.Close()
-		delete(d.serving, ap)
-	}
-	d.failures = nil
-	for ap, l := range want {
-		if d.serving[ap] != nil {
-			continue
-		}
-		ln, err := d.rt.Listen.TCP(ap, route)
-		if err != nil {
-			d.failures = append(d.failures, err)
-			d.log.Printf(1, "authd: %v", err)
-			continue
-		}
-		l.ln = ln
-		l.srv = d.newServer(l)
-		d.serving[ap] = l
-		// at most maxConns at once per address; the registry closes
-		// what waits longer than its delivery timeout
-		tlsLn := tls.NewListener(netutil.LimitListener(ln, maxConns), &tls.Config{GetCertificate: d.certificate, MinVersion: tls.VersionTLS12})
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			l.srv.Serve(tlsLn)
-		}()
-	}
+	return errors.Join(d.pool.Failures()...)
 }
 
 // certificate is the auth-cert of the running configuration, read at
@@ -219,41 +176,39 @@ func (d *Daemon) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 }
 
 // Addrs are the addresses authd serves now.
-func (d *Daemon) Addrs() []netip.AddrPort {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []netip.AddrPort
-	for a := range d.serving {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
-	return out
-}
+func (d *Daemon) Addrs() []netip.AddrPort { return d.pool.Addrs() }
 
 // Failures are the addresses the last rebind could not take, and why.
-func (d *Daemon) Failures() []error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.failures)
-}
+func (d *Daemon) Failures() []error { return d.pool.Failures() }
 
 // Stop closes every listener and connection.
 func (d *Daemon) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	d.stopped = true
-	for ap, l := range d.serving {
-		l.srv.Close()
-		delete(d.serving, ap)
-	}
 	d.mu.Unlock()
-	done := make(chan struct{})
-	go func() { d.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	d.pool.Close()
+	d.srv.Close()
+	return d.pool.Wait(ctx)
+}
+
+// labelled tags the connections of a listener with the interface it
+// serves, for the handlers (see ifaceOf).
+type labelled struct {
+	net.Listener
+	iface string
+}
+
+func (l labelled) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
+	return labelledConn{c, l.iface}, nil
+}
+
+type labelledConn struct {
+	net.Conn
+	iface string
 }
 
 // now is the appliance clock.

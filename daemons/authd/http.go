@@ -1,8 +1,10 @@
 package authd
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -69,16 +71,29 @@ const maxTokensPerUID = 4
 
 var uidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
 
-// newServer is the HTTPS server of one listener.
-func (d *Daemon) newServer(l *listener) *http.Server {
+// ifaceKey holds, in a request's context, the interface whose listener
+// took its connection.
+type ifaceKey struct{}
+
+// newServer is the HTTPS server of every listener.
+func (d *Daemon) newServer() *http.Server {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/saml_login", func(w http.ResponseWriter, r *http.Request) { d.samlLogin(w, r, l) })
+	mux.HandleFunc("/saml_login", d.samlLogin)
 	mux.HandleFunc("/saml", d.toIdP)
-	mux.HandleFunc("/remote/saml/login", func(w http.ResponseWriter, r *http.Request) { d.acs(w, r, l) })
-	mux.HandleFunc("/remote/saml/metadata/", func(w http.ResponseWriter, r *http.Request) { d.metadata(w, r, l) })
-	mux.HandleFunc("/remote/saml/logout", func(w http.ResponseWriter, r *http.Request) { d.logout(w, r, l) })
+	mux.HandleFunc("/remote/saml/login", d.acs)
+	mux.HandleFunc("/remote/saml/metadata/", d.metadata)
+	mux.HandleFunc("/remote/saml/logout", d.logout)
 	return &http.Server{
-		Handler:           mux,
+		Handler: mux,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if tc, ok := c.(*tls.Conn); ok {
+				c = tc.NetConn()
+			}
+			if lc, ok := c.(labelledConn); ok {
+				ctx = context.WithValue(ctx, ifaceKey{}, lc.iface)
+			}
+			return ctx
+		},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -99,12 +114,13 @@ func (d *Daemon) newServer(l *listener) *http.Server {
 	}
 }
 
-// serverOf is the SAML server of the interface a listener serves.
-func (d *Daemon) serverOf(l *listener) string {
+// serverOf is the SAML server of the interface whose listener took r.
+func (d *Daemon) serverOf(r *http.Request) string {
+	iface, _ := r.Context().Value(ifaceKey{}).(string)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, i := range d.cfg.ifaces {
-		if i.name == l.ifaces[0] {
+		if i.name == iface {
 			return i.server
 		}
 	}
@@ -125,7 +141,7 @@ func fail(w http.ResponseWriter, code int, msg string) {
 
 // samlLogin is FortiClient's entry: UID and REDIRECT_PORT in, the page
 // that sends the browser on to /saml?<id> out.
-func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request, l *listener) {
+func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		fail(w, http.StatusBadRequest, "Bad request")
@@ -142,7 +158,7 @@ func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request, l *listener) 
 		fail(w, http.StatusBadRequest, "Bad request")
 		return
 	}
-	server := d.serverOf(l)
+	server := d.serverOf(r)
 	if server == "" {
 		fail(w, http.StatusNotFound, "SAML is not enabled on this interface")
 		return
@@ -235,7 +251,7 @@ func (d *Daemon) toIdP(w http.ResponseWriter, r *http.Request) {
 
 // acs takes the IdP's Response: samld verifies it, authd issues the token
 // and sends the browser back to FortiClient.
-func (d *Daemon) acs(w http.ResponseWriter, r *http.Request, l *listener) {
+func (d *Daemon) acs(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		fail(w, http.StatusMethodNotAllowed, "The assertion consumer takes HTTP-POST")
 		return
@@ -291,8 +307,8 @@ func (d *Daemon) acs(w http.ResponseWriter, r *http.Request, l *listener) {
 	http.Redirect(w, r, back, http.StatusFound)
 }
 
-func (d *Daemon) metadata(w http.ResponseWriter, r *http.Request, l *listener) {
-	md, err := d.saml.Metadata(d.serverOf(l))
+func (d *Daemon) metadata(w http.ResponseWriter, r *http.Request) {
+	md, err := d.saml.Metadata(d.serverOf(r))
 	if err != nil {
 		fail(w, http.StatusNotFound, err.Error())
 		return
@@ -301,13 +317,13 @@ func (d *Daemon) metadata(w http.ResponseWriter, r *http.Request, l *listener) {
 	w.Write(md)
 }
 
-func (d *Daemon) logout(w http.ResponseWriter, r *http.Request, l *listener) {
+func (d *Daemon) logout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		fail(w, http.StatusBadRequest, "Bad request")
 		return
 	}
-	next, err := d.saml.Logout(d.serverOf(l), r.Form)
+	next, err := d.saml.Logout(d.serverOf(r), r.Form)
 	if err != nil {
 		d.log.Printf(1, "authd: SAML logout refused: %v", err)
 		fail(w, http.StatusBadRequest, "SAML logout failed")
