@@ -83,8 +83,12 @@ func (p *Pool) Set(want map[netip.AddrPort]string) []error {
 	return slices.Clone(p.failures)
 }
 
-// Addrs are the addresses the pool listens on now, sorted.
+// Addrs are the addresses the pool listens on now, sorted. A nil pool
+// (a service never started) has none, as it has no failures.
 func (p *Pool) Addrs() []netip.AddrPort {
+	if p == nil {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]netip.AddrPort, 0, len(p.serving))
@@ -97,6 +101,9 @@ func (p *Pool) Addrs() []netip.AddrPort {
 
 // Failures are what the last Set could not bind, and why.
 func (p *Pool) Failures() []error {
+	if p == nil {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.failures)
@@ -104,6 +111,9 @@ func (p *Pool) Failures() []error {
 
 // Close closes every listener (not the connections they gave).
 func (p *Pool) Close() {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for ap, l := range p.serving {
@@ -114,6 +124,9 @@ func (p *Pool) Close() {
 
 // Wait waits for every Serve to return, or for ctx.
 func (p *Pool) Wait(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {
