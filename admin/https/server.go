@@ -75,7 +75,10 @@ func (s *Server) init() {
 		mux.HandleFunc("/api/v2/authentication", s.serveAuthentication)
 		mux.HandleFunc("/api/v2/cmdb/", s.authenticated(s.serveCmdb))
 		mux.HandleFunc("/api/v2/monitor/", s.authenticated(s.serveMonitor))
-		mux.HandleFunc("/", s.serveOther)
+		mux.HandleFunc(loginPath, s.serveLoginPage)
+		mux.HandleFunc(dashboardPath, s.serveDashboard)
+		mux.HandleFunc("/ng/logout", s.serveGUILogout)
+		mux.HandleFunc("/", s.serveRoot)
 		s.mux = mux
 	})
 }
@@ -92,7 +95,7 @@ func (s *Server) serveOther(w http.ResponseWriter, r *http.Request) {
 		rep.fail(w, http.StatusNotFound, errNotSimulated("API "+r.URL.Path))
 		return
 	}
-	http.Error(w, "not simulated yet: the web GUI (fosim serves the REST API under /api/v2/)", http.StatusNotFound)
+	http.Error(w, "not simulated yet: GUI page "+r.URL.Path+" (fosim's GUI has /login and "+dashboardPath+"; the REST API is under /api/v2/)", http.StatusNotFound)
 }
 
 func remoteAddr(r *http.Request) netip.Addr {
