@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test ./daemons/fcnacd -run '^$$' -fuzz '^FuzzDecodePush$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./daemons/fcnacd -run '^$$' -fuzz '^FuzzDecodeEndpoints$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./daemons/fcnacd/ztnatoken -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./daemons/iked/fctdata -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 # Benchmarks (figures go to BENCHMARKS.md).
 bench:

@@ -90,8 +90,8 @@ func startAppliance(ctx context.Context, config, configName string, clk *clock.C
 		// over TCP shares ike-tcp-port with it through one registry
 		saml := samld.New()
 		auth := authd.New(authd.SAMLD(saml))
-		a.ike = iked.New(iked.Options{Addr: "127.0.0.1", Port: ports[0], NATTPort: ports[1], SAML: auth})
 		a.fcnacd = fcnacd.New(fcnacd.Options{})
+		a.ike = iked.New(iked.Options{Addr: "127.0.0.1", Port: ports[0], NATTPort: ports[1], SAML: auth, EMS: a.fcnacd})
 		m := &listen.Map{}
 		if err := m.ParseMapping("port1=127.0.0.1"); err != nil {
 			return nil, err

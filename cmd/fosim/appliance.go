@@ -91,10 +91,12 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	samlDaemon := samld.New()
 	a.authd = authd.New(authd.SAMLD(samlDaemon))
 	opt.IKE.SAML = a.authd
+	// fcnacd, the EMS connector: a client of the EMSs, it listens nowhere;
+	// iked asks it for the tags, serials and tokens of ZTNA posture checks.
+	emsConnector := fcnacd.New(fcnacd.Options{})
+	opt.IKE.EMS = emsConnector
 	ikeDaemon := iked.New(opt.IKE)
 	ds := []daemons.Daemon{samlDaemon, a.authd, ikeDaemon}
-	// fcnacd, the EMS connector: a client of the EMSs, it listens nowhere.
-	emsConnector := fcnacd.New(fcnacd.Options{})
 	ds = append(ds, emsConnector)
 	// One lockout for SSH and HTTPS logins: an address locked out on one
 	// is locked out on the other, as on FortiOS.

@@ -57,7 +57,14 @@ type Phase1 struct {
 	// Transport is udp, tcp (RFC 9329 on ike-tcp-port) or auto (both:
 	// the peer chooses, FortiClient's "Auto (UDP fallback TCP)")
 	Transport string
-	Phase2s   []*Phase2
+	// EMSSNCheck (ems-sn-check): the FortiClient's EMS serial must be an
+	// EMS of this FortiGate. ZTNATags (remote-gw-match ztna) are the
+	// remote-gw-ztna-tags in order, tag groups replaced by their members:
+	// the IP FortiClient reports must resolve one of them.
+	EMSSNCheck bool
+	ZTNAMatch  bool
+	ZTNATags   []string
+	Phase2s    []*Phase2
 	// Revision is the configuration revision this was read at.
 	Revision uint64
 }
@@ -274,6 +281,11 @@ func readPhase1(r reader, e *cmdb.Entry, sec *cmdb.Secrets) (*Phase1, error) {
 	if p.Transport = r.Value(t, e, "transport"); p.Transport == "" {
 		p.Transport = "udp" // IKEv1: the attribute does not exist
 	}
+	p.EMSSNCheck = r.Value(t, e, "ems-sn-check") == "enable"
+	if p.Dynamic && r.Value(t, e, "remote-gw-match") == "ztna" {
+		p.ZTNAMatch = true
+		p.ZTNATags = r.ztnaTags(r.Values(t, e, "remote-gw-ztna-tags"))
+	}
 	p.ModeCfg = r.Value(t, e, "mode-cfg") == "enable"
 	if p.ModeCfg {
 		switch r.Value(t, e, "assign-ip-from") {
@@ -358,6 +370,20 @@ func (r reader) addressPrefixes(name string) []netip.Prefix {
 		return out
 	}
 	return nil
+}
+
+// ztnaTags lists tag addresses in order, a group (category ztna-ems-tag)
+// standing for its members.
+func (r reader) ztnaTags(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if g := r.View.Entry("firewall addrgrp", n); g != nil {
+			out = append(out, r.Values("firewall addrgrp", g, "member")...)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

@@ -83,6 +83,10 @@ func (d *Daemon) continueEAP(sa *ikeSA, in []ike.Payload) []ike.Payload {
 			sa.eapUser, sa.fctUID = e.saml.User, e.saml.UID
 			d.log.Printf(1, "%s SAML user %q (FortiClient UID %s) of group %s", pre, e.saml.User, e.saml.UID, strings.Join(e.saml.Groups, ","))
 		}
+		d.readFortiClientNotifies(sa, in, pre)
+		if fail := d.checkPosture(sa); fail != nil {
+			return fail
+		}
 		ours := []ike.Payload{{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: sa.keys.PSKAuth(kr, sa.initResp, sa.ni, suite.IDBody(e.idr), false)}}}
 		first := e.first
 		sa.eap = nil

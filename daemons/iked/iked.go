@@ -23,6 +23,7 @@ import (
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/daemons/fcnacd/fcnacdapi"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
 	"github.com/fosim/fosim/daemons/listen"
@@ -45,6 +46,10 @@ type Options struct {
 	// SAML are the tokens of authd's SAML logins, which FortiClient
 	// dials EAP with; nil: no SAML users.
 	SAML authapi.Tokens
+	// EMS is fcnacd, the EMS connector: the tags, EMS serial numbers and
+	// ZTNA tokens of ems-sn-check and remote-gw-match ztna; nil: no EMS,
+	// so those checks refuse every client.
+	EMS fcnacdapi.Connector
 }
 
 // Daemon is iked.

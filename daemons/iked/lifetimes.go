@@ -28,7 +28,7 @@ func (d *Daemon) successor(sa *ikeSA, s suite.Suite, spiI, spiR uint64, initiato
 		spiI: spiI, spiR: spiR, initiator: initiator, suite: s,
 		path: sa.path, local: sa.local, peer: sa.peer, ifIndex: sa.ifIndex, natMe: sa.natMe, natPeer: sa.natPeer,
 		peerID: sa.peerID, created: sa.created, estab: d.now(), setupDur: sa.setupDur,
-		eapUser: sa.eapUser, fctUID: sa.fctUID, dpdSent: sa.dpdSent, dpdRecv: sa.dpdRecv, lastRecv: d.now(),
+		eapUser: sa.eapUser, fctUID: sa.fctUID, fct: sa.fct, dpdSent: sa.dpdSent, dpdRecv: sa.dpdRecv, lastRecv: d.now(),
 		ikeTotal: max(sa.ikeTotal, 1) + 1, childTotal: sa.childTotal}
 }
 

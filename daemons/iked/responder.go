@@ -327,6 +327,7 @@ func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 			d.log.Printf(1, "%s processing notify type INITIAL_CONTACT", pre)
 		}
 	}
+	d.readFortiClientNotifies(sa, in, pre)
 	d.log.Printf(1, "%s peer identifier %s", pre, idi)
 	if auth == nil && gw.EAP {
 		d.log.Printf(1, "%s eap-peer=yes", pre)
@@ -356,6 +357,9 @@ func (d *Daemon) handleAuth(sa *ikeSA, in []ike.Payload) []ike.Payload {
 	}
 	d.log.Printf(1, "%s auth verify done", pre)
 	d.log.Printf(1, "%s authentication succeeded", pre)
+	if fail := d.checkPosture(sa); fail != nil {
+		return fail
+	}
 	return d.establish(sa, in, ours)
 }
 
@@ -376,6 +380,13 @@ func (d *Daemon) establish(sa *ikeSA, in, out []ike.Payload) []ike.Payload {
 	if gw.Dynamic {
 		sa.index = d.freeIndex(gw.Name)
 		sa.name = fmt.Sprintf("%s_%d", gw.Name, sa.index)
+	}
+	if sa.tokenCheck {
+		if fail := d.checkToken(sa); fail != nil {
+			d.releaseIndex(sa)
+			return fail
+		}
+		out = append(out, notify(ike.NotifyEMSZTNATagsCheckSuccess, nil))
 	}
 	// tunnels are numbered after the phase1s ("serial=" of the tunnel
 	// list; seed 002's parent is 1, its instance 5)

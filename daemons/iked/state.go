@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/daemons/iked/fctdata"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
 	"github.com/fosim/fosim/daemons/iked/suite"
@@ -62,18 +63,24 @@ type ikeSA struct {
 	// had (rekeys included), for "created 1/3" in the gateway list
 	ikeTotal, childTotal int
 
-	children  []*childSA
-	rekeyed   bool // replaced by a new IKE SA (CREATE_CHILD_SA rekey)
-	eap       *eapState
-	eapUser   string
-	fctUID    string // the FortiClient UID of a SAML login
-	assigned  netip.Addr
-	timers    []*clock.Timer
-	lastRecv  time.Time
-	dpdSent   int
-	dpdRecv   int
-	dpdMissed int
-	dpdTimer  *clock.Timer
+	children []*childSA
+	rekeyed  bool // replaced by a new IKE SA (CREATE_CHILD_SA rekey)
+	eap      *eapState
+	eapUser  string
+	fctUID   string // the FortiClient UID of a SAML login or of the FCT data
+	// fct is the FortiClient's FCT data (FORTICLIENT_CONNECT), ztnaToken
+	// its ZTNA_TAG JWT, and tokenCheck says the tags must come from that
+	// token (the EMS resolved none of the phase1's)
+	fct        *fctdata.Data
+	ztnaToken  string
+	tokenCheck bool
+	assigned   netip.Addr
+	timers     []*clock.Timer
+	lastRecv   time.Time
+	dpdSent    int
+	dpdRecv    int
+	dpdMissed  int
+	dpdTimer   *clock.Timer
 }
 
 // childSA is an IPsec SA pair negotiated under an IKE SA.

@@ -110,7 +110,7 @@ func newLabIn(t testing.TB, config string, debug bool, netns string, opt Options
 		ds.SetLevel("ike", -1)
 	}
 	if opt.Addr == "" {
-		opt = Options{Addr: "127.0.0.1", Port: freeUDPPort(t), NATTPort: freeUDPPort(t)}
+		opt.Addr, opt.Port, opt.NATTPort = "127.0.0.1", freeUDPPort(t), freeUDPPort(t)
 	}
 	l.addr, l.port = opt.Addr, opt.Port
 	l.d = New(opt)

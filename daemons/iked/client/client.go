@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fosim/fosim/daemons/iked/fctdata"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
@@ -37,6 +38,16 @@ type Config struct {
 	// to take another user's name with its own keys (for tests and labs
 	// of the gateway's refusal).
 	IdentityAfterSuccess string
+	// FCT, when set, is sent as FortiClient's FORTICLIENT_CONNECT notify
+	// in the first IKE_AUTH request (its UID, IP, MACs, EMS serial …), and
+	// ZTNAToken, when set, as the ZTNA_TAG notify (the JWT of its tags
+	// from its EMS) in the request that completes authentication.
+	FCT       *fctdata.Data
+	ZTNAToken string
+	// FCTRaw, when set, is sent as the FORTICLIENT_CONNECT data instead
+	// of FCT, as is: malformed data, for tests and labs of the gateway's
+	// refusal.
+	FCTRaw []byte
 	// Local is the address to send from (default: any).
 	Local netip.AddrPort
 	// Transport is TransportUDP (the default) or TransportTCP (RFC 9329,
@@ -63,6 +74,9 @@ type Tunnel struct {
 	SPIIn, SPIOut uint32
 	// Responder is the gateway's ID.
 	Responder string
+	// ZTNATokenAccepted: the gateway answered EMS_ZTNA_TAGS_CHECK_SUCCESS
+	// (it took the tags of the ZTNA token).
+	ZTNATokenAccepted bool
 	// espEnc and espInteg are the child SA's outbound keys, espSeq its
 	// last sequence number sent
 	espEnc, espInteg []byte
@@ -194,6 +208,15 @@ func (t *Tunnel) authenticate(ctx context.Context, initReq, initResp, ni, nr []b
 	if cfg.EAPIdentity == "" {
 		payloads = append(payloads, ike.Payload{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: t.keys.PSKAuth(cfg.PSK, initReq, nr, suite.IDBody(id), true)}})
 	}
+	switch {
+	case cfg.FCTRaw != nil:
+		payloads = append(payloads, ike.Payload{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyFortiClientConnect, Data: cfg.FCTRaw}})
+	case cfg.FCT != nil:
+		payloads = append(payloads, ike.Payload{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyFortiClientConnect, Data: cfg.FCT.Encode()}})
+	}
+	if cfg.ZTNAToken != "" && cfg.EAPIdentity == "" {
+		payloads = append(payloads, ztnaTag(cfg.ZTNAToken))
+	}
 	if cfg.ModeCfg {
 		payloads = append(payloads, ike.Payload{Type: ike.PayloadCP, Body: &ike.CP{Type: ike.CFGRequest, Attrs: []ike.CPAttr{
 			{Type: ike.CPInternalIP4Address}, {Type: ike.CPInternalIP4Netmask}, {Type: ike.CPInternalIP4DNS}, {Type: ike.CPInternalIP4Subnet}}}})
@@ -238,13 +261,22 @@ func (t *Tunnel) authenticate(ctx context.Context, initReq, initResp, ni, nr []b
 		if kr == nil {
 			kr = t.keys.SKpr
 		}
-		in, err = t.call(ctx, ike.IKE_AUTH, []ike.Payload{{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: t.keys.PSKAuth(ki, initReq, nr, suite.IDBody(id), true)}}})
+		final := []ike.Payload{{Type: ike.PayloadAUTH, Body: &ike.Auth{Method: ike.AuthPSK, Data: t.keys.PSKAuth(ki, initReq, nr, suite.IDBody(id), true)}}}
+		if cfg.ZTNAToken != "" {
+			final = append(final, ztnaTag(cfg.ZTNAToken))
+		}
+		in, err = t.call(ctx, ike.IKE_AUTH, final)
 		if err != nil {
 			return err
 		}
 		ra = ike.Get[*ike.Auth](in, ike.PayloadAUTH)
 		if ra == nil || !bytes.Equal(ra.Data, t.keys.PSKAuth(kr, initResp, ni, suite.IDBody(idr), false)) {
 			return errors.New("ike: the gateway's AUTH after EAP does not verify")
+		}
+	}
+	for _, n := range ike.Notifies(in) {
+		if n.Type == ike.NotifyEMSZTNATagsCheckSuccess {
+			t.ZTNATokenAccepted = true
 		}
 	}
 	if cp := ike.Get[*ike.CP](in, ike.PayloadCP); cp != nil {
@@ -283,6 +315,10 @@ func (t *Tunnel) SendESP(inner []byte) error {
 		return err
 	}
 	return t.conn.sendESP(pkt)
+}
+
+func ztnaTag(token string) ike.Payload {
+	return ike.Payload{Type: ike.PayloadNotify, Body: &ike.Notify{Type: ike.NotifyZTNATag, Data: []byte(token)}}
 }
 
 var any4 = ike.Selector{Type: ike.TSIPv4Range, EndPort: 65535, Start: netip.IPv4Unspecified(), End: netip.MustParseAddr("255.255.255.255")}

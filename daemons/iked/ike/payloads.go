@@ -159,6 +159,20 @@ const (
 	NotifyEAPOnlyAuthentication   = 16417
 	NotifyFragmentationSupported  = 16430
 	NotifySignatureHashAlgorithms = 16431
+
+	// NotifyFortiClientConnect is FortiClient's private FORTICLIENT_CONNECT
+	// (0xF100, in RFC 7296's private-use status range), its FCT data
+	// (package fctdata): the type public reverse engineering of
+	// FortiClient 7.4 records.
+	NotifyFortiClientConnect = 0xF100
+	// The ZTNA posture notifies of seed 002 (FortiOS 7.4.5+): no public
+	// source gives their numbers, so these are fosim's own, in the same
+	// private ranges (status: 40960+, error: 8192-16383). Replace them
+	// when a capture shows FortiClient's.
+	NotifyZTNATag                  = 0xF1F0 // ZTNA_TAG: FortiClient's JWT of its tags
+	NotifyEMSZTNATagsCheckSuccess  = 0xF1F1 // EMS_ZTNA_TAGS_CHECK_SUCCESS
+	NotifyEMSZTNATagsCheckFailure  = 0x3F10 // the IKE_AUTH ZTNA TAGS check failure notification
+	NotifyEMSSerialNumberCheckFail = 0x3F11 // ems-sn-check refused the client's EMS
 )
 
 var notifyNames = map[uint16]string{
@@ -170,6 +184,9 @@ var notifyNames = map[uint16]string{
 	NotifyInternalAddressFail: "INTERNAL_ADDRESS_FAILURE", NotifyFailedCPRequired: "FAILED_CP_REQUIRED",
 	NotifyTSUnacceptable: "TS_UNACCEPTABLE", NotifyInvalidSelectors: "INVALID_SELECTORS",
 	NotifyTemporaryFailure: "TEMPORARY_FAILURE", NotifyChildSANotFound: "CHILD_SA_NOT_FOUND",
+	NotifyInitialContact: "INITIAL_CONTACT", NotifyFortiClientConnect: "FORTICLIENT_CONNECT",
+	NotifyZTNATag: "ZTNA_TAG", NotifyEMSZTNATagsCheckSuccess: "EMS_ZTNA_TAGS_CHECK_SUCCESS",
+	NotifyEMSZTNATagsCheckFailure: "EMS_ZTNA_TAGS_CHECK_FAILURE", NotifyEMSSerialNumberCheckFail: "EMS_SN_CHECK_FAILURE",
 }
 
 // NotifyName is the RFC 7296 name of a notify type, or its number.
