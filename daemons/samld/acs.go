@@ -80,6 +80,11 @@ func (d *Daemon) Consume(server, acsURL, samlResponse string) (*Login, error) {
 		}
 		return nil, err
 	}
+	return d.consumeLogged(s, acsURL, samlResponse)
+}
+
+// consumeLogged is Consume once the server is known.
+func (d *Daemon) consumeLogged(s *Server, acsURL, samlResponse string) (*Login, error) {
 	login, err := d.consume(s, acsURL, samlResponse)
 	if err != nil {
 		r := &refusal{reason: err.Error()}

@@ -44,6 +44,11 @@ func (d *Daemon) Login(server, relayState string) (Redirect, error) {
 	if err != nil {
 		return Redirect{}, err
 	}
+	return d.login(s, relayState)
+}
+
+func (d *Daemon) login(s *Server, relayState string) (Redirect, error) {
+	server := s.Name
 	if s.IdPLoginURL == "" {
 		return Redirect{}, fmt.Errorf("SAML server %q has no idp-single-sign-on-url", server)
 	}

@@ -32,6 +32,7 @@ const (
 // authd owns the HTTP side and calls it.
 type Daemon struct {
 	rt  *daemons.Runtime
+	clk *clock.Clock
 	log *debuglog.Logger
 
 	mu  sync.Mutex
@@ -68,6 +69,7 @@ func (d *Daemon) Start(_ context.Context, rt *daemons.Runtime) error {
 	cfg, broken := loadConfig(rt.Store)
 	d.mu.Lock()
 	d.rt = rt
+	d.clk = rt.Clock
 	d.log = rt.Debug.Logger(d.Name())
 	d.cfg = cfg
 	d.mu.Unlock()
@@ -111,7 +113,7 @@ func (d *Daemon) Apply(*cmdb.ChangeSet) error {
 // Stop ends the daemon.
 func (d *Daemon) Stop(context.Context) error { return nil }
 
-func (d *Daemon) clock() *clock.Clock { return d.rt.Clock }
+func (d *Daemon) clock() *clock.Clock { return d.clk }
 
 // logger is the debug logger, nil before Start.
 func (d *Daemon) logger() *debuglog.Logger {

@@ -1,0 +1,41 @@
+package samld
+
+import (
+	"errors"
+
+	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/daemons/debuglog"
+)
+
+// SP is a SAML service provider configured outside `config user saml`:
+// admin SSO to the GUI (`config system saml`), whose front end builds the
+// Server itself. It sends the same AuthnRequests and makes the same
+// Response checks as the daemon, with its own outstanding requests and
+// replay cache, on clk.
+type SP struct{ d *Daemon }
+
+// NewSP returns an SP whose debug lines go to log.
+func NewSP(clk *clock.Clock, log *debuglog.Logger) *SP {
+	d := New()
+	d.clk, d.log = clk, log
+	return &SP{d: d}
+}
+
+// Login is Daemon.Login for s: the IdP's single sign-on URL carrying a
+// new AuthnRequest in the HTTP-Redirect binding.
+func (sp *SP) Login(s *Server, relayState string) (Redirect, error) {
+	if s == nil {
+		return Redirect{}, errors.New("no SAML service provider configured")
+	}
+	return sp.d.login(s, relayState)
+}
+
+// Consume is Daemon.Consume for s: every check of a posted Response
+// (signature by s.IdPCert, audience, destination, InResponseTo one of
+// this SP's requests, times on the clock, replay).
+func (sp *SP) Consume(s *Server, acsURL, samlResponse string) (*Login, error) {
+	if s == nil {
+		return nil, errors.New("no SAML service provider configured")
+	}
+	return sp.d.consumeLogged(s, acsURL, samlResponse)
+}
