@@ -113,6 +113,12 @@ func (s *Store) accessOf(user string) *Access {
 			admins, e = api, v.Entry("system api-user", user)
 		}
 	}
+	if e == nil {
+		// An admin logged in through SAML SSO (system sso-admin) too.
+		if sso := s.schema.Table("system sso-admin"); sso != nil {
+			admins, e = sso, v.Entry("system sso-admin", user)
+		}
+	}
 	if e == nil || admins == nil || profiles == nil {
 		return &Access{groups: map[string]Level{}}
 	}
