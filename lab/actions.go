@@ -171,6 +171,9 @@ func (r *runner) dial(ctx context.Context, args actionArgs) (string, error) {
 		}
 		cfg.EAPIdentity, cfg.EAPPassword, cfg.EAPMethod = t.uid, []byte(t.token), eap.MSCHAPv2
 	}
+	if err := r.ztnaDialOptions(&cfg, name, args); err != nil {
+		return "", err
+	}
 	if err := args.unknown("dial"); err != nil {
 		return "", err
 	}
@@ -189,6 +192,9 @@ func (r *runner) dial(ctx context.Context, args actionArgs) (string, error) {
 		cfg.Server, tun.Responder, ikeS.Name(), dh, tun.SPIIn, tun.SPIOut)
 	if tun.VirtualIP.IsValid() {
 		fmt.Fprintf(&out, "assigned address %s netmask %s dns %v split %v\n", tun.VirtualIP, tun.Netmask, tun.DNS, tun.Split)
+	}
+	if tun.ZTNATokenAccepted {
+		out.WriteString("the gateway took the ZTNA token's tags (EMS_ZTNA_TAGS_CHECK_SUCCESS)\n")
 	}
 	return out.String(), nil
 }

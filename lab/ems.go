@@ -108,7 +108,7 @@ func (p *emsPeer) close() {
 	os.RemoveAll(p.dir)
 }
 
-// emsAction is "! ems down|up|slow DURATION|wait|settle".
+// emsAction is "! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]".
 func (r *runner) emsAction(words []string) (string, error) {
 	p := r.ems
 	if p == nil {
@@ -116,6 +116,9 @@ func (r *runner) emsAction(words []string) (string, error) {
 	}
 	if len(words) == 1 && (words[0] == "wait" || words[0] == "settle") {
 		return r.waitEMS(words[0] == "wait"), nil
+	}
+	if len(words) >= 1 && words[0] == "token" {
+		return r.emsToken(context.Background(), words[1:])
 	}
 	cfg, err := ems.Open(p.dir)
 	if err != nil {
@@ -131,7 +134,7 @@ func (r *runner) emsAction(words []string) (string, error) {
 		}
 		cfg.Delay = ems.Duration(d)
 	default:
-		return "", fmt.Errorf("! ems down|up|slow DURATION|wait|settle")
+		return "", fmt.Errorf("! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]")
 	}
 	if err := cfg.Save(p.dir); err != nil {
 		return "", err
