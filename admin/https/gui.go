@@ -167,9 +167,10 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 			{"Uptime", uptime(now.Sub(s.App.Started))},
 		},
 	}
-	if a := st.Lookup("system admin", sess.user); a != nil && len(a.Values["accprofile"]) == 1 {
-		p.Profile = a.Values["accprofile"][0]
-	}
+	// The profile the CMDB enforces: a system admin's, an SSO admin's.
+	cs := st.NewSession(sess.user, "gui")
+	p.Profile = cs.Access().Profile
+	cs.Discard()
 	p.Tunnels, p.TunnelsNote = s.tunnelRows(sess.user)
 	render(w, http.StatusOK, dashboardTemplate, p)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
+	"github.com/fosim/fosim/daemons/samld"
 )
 
 // VPN is what the REST API asks iked: the same snapshot the CLI's
@@ -44,6 +45,8 @@ type Server struct {
 	mux      *http.ServeMux
 	mu       sync.Mutex
 	sessions map[string]*adminSession // by cookie value
+	// sp checks admin SSO's SAML Responses (config system saml).
+	sp *samld.SP
 }
 
 // identity is who a request acts for.
@@ -56,6 +59,9 @@ type identity struct {
 type adminSession struct {
 	id, csrf string
 	user     string
+	from     netip.Addr
+	sso      bool      // logged in through SAML SSO
+	started  time.Time // login
 	last     time.Time // last request, for admintimeout
 }
 
@@ -69,6 +75,7 @@ func (s *Server) init() {
 			s.Lockout = cli.NewLoginGuard(s.App)
 		}
 		s.sessions = map[string]*adminSession{}
+		s.sp = samld.NewSP(s.App.Clock, s.App.Debug.Logger("samld"))
 		mux := http.NewServeMux()
 		mux.HandleFunc("/logincheck", s.serveLogin)
 		mux.HandleFunc("/logout", s.serveLogout)
@@ -78,6 +85,8 @@ func (s *Server) init() {
 		mux.HandleFunc(loginPath, s.serveLoginPage)
 		mux.HandleFunc(dashboardPath, s.serveDashboard)
 		mux.HandleFunc("/ng/logout", s.serveGUILogout)
+		mux.HandleFunc("/saml/", s.serveSAML)
+		mux.HandleFunc(ssoMetadataPath, s.serveSAML)
 		mux.HandleFunc("/", s.serveRoot)
 		s.mux = mux
 	})
@@ -316,7 +325,14 @@ func (s *Server) passwordLogin(r *http.Request, user, pw string) (sess *adminSes
 		return nil, s.Lockout.Failed(src)
 	}
 	s.Lockout.Succeeded(src)
-	sess = &adminSession{id: randomHex(16), csrf: randomHex(16), user: user, last: s.App.Clock.Now()}
+	return s.newSession(user, r), false
+}
+
+// newSession is a new cookie session of user from r's address; at
+// maxSessions the oldest idle one goes.
+func (s *Server) newSession(user string, r *http.Request) *adminSession {
+	now := s.App.Clock.Now()
+	sess := &adminSession{id: randomHex(16), csrf: randomHex(16), user: user, from: remoteAddr(r), started: now, last: now}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.sessions) >= maxSessions {
@@ -329,7 +345,7 @@ func (s *Server) passwordLogin(r *http.Request, user, pw string) (sess *adminSes
 		delete(s.sessions, oldest.id)
 	}
 	s.sessions[sess.id] = sess
-	return sess, false
+	return sess
 }
 
 // serveAuthentication is FortiOS 7.4's /api/v2/authentication: POST

@@ -17,8 +17,12 @@ func (d *Daemon) Metadata(server string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return metadata(s)
+}
+
+func metadata(s *Server) ([]byte, error) {
 	if s.EntityID == "" || s.ACSURL == "" {
-		return nil, fmt.Errorf("SAML server %q has no entity-id or single-sign-on-url", server)
+		return nil, fmt.Errorf("SAML server %q has no entity-id or single-sign-on-url", s.Name)
 	}
 	signed := s.SigningCert != nil
 	wantSigned := true

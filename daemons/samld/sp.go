@@ -39,3 +39,11 @@ func (sp *SP) Consume(s *Server, acsURL, samlResponse string) (*Login, error) {
 	}
 	return sp.d.consumeLogged(s, acsURL, samlResponse)
 }
+
+// Metadata is s's SP metadata, as Daemon.Metadata writes it.
+func (sp *SP) Metadata(s *Server) ([]byte, error) {
+	if s == nil {
+		return nil, errors.New("no SAML service provider configured")
+	}
+	return metadata(s)
+}

@@ -1,0 +1,263 @@
+package https
+
+import (
+	"crypto"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/daemons/samld"
+)
+
+// Admin SAML SSO with this unit as the service provider (config system
+// saml, role service-provider): the login page's "Single Sign-On" sends
+// the browser to the IdP with an AuthnRequest (HTTP-Redirect); the IdP
+// posts its Response to FortiOS's ACS, /saml/?acs. samld's SP makes every
+// check of the Response; the admin is then a session as a password login
+// makes, with the access profile of its system sso-admin entry.
+
+// FortiOS's SP endpoints for admin SSO, as its GUI lists them under
+// server-address: the entity ID /metadata/, the ACS /saml/?acs and the
+// single logout /saml/?sls.
+const (
+	ssoMetadataPath = "/metadata/"
+	ssoACSPath      = "/saml/?acs"
+	ssoLogoutPath   = "/saml/?sls"
+	// ssoRequestCookie holds the ID of the AuthnRequest this browser
+	// was sent with, so that a Response posted into another browser
+	// (login CSRF) is refused.
+	ssoRequestCookie = "fosim_saml_request"
+)
+
+// adminSP is config system saml as samld's Server (its IdP half may be
+// missing: idpReady says); nil without error
+// when SSO is off or this unit is the IdP. base is the scheme and host
+// the browser reached, used when server-address is empty.
+func (s *Server) adminSP(base string) (*samld.Server, error) {
+	st := s.App.Store
+	if st.Schema().Table("system saml") == nil {
+		return nil, nil
+	}
+	val := func(a string) string { return st.SingletonValue("system saml", a) }
+	if val("status") != "enable" || val("role") != "service-provider" {
+		return nil, nil
+	}
+	if val("binding-protocol") == "post" {
+		return nil, errors.New("not simulated yet: binding-protocol post (AuthnRequests go in the HTTP-Redirect binding)")
+	}
+	if addr := val("server-address"); addr != "" {
+		base = "https://" + addr
+	}
+	or := func(v, def string) string {
+		if v != "" {
+			return v
+		}
+		return def
+	}
+	tol, _ := strconv.Atoi(val("tolerance"))
+	srv := &samld.Server{
+		Name:              "system saml",
+		EntityID:          or(val("entity-id"), base+ssoMetadataPath),
+		ACSURL:            or(val("single-sign-on-url"), base+ssoACSPath),
+		LogoutURL:         or(val("single-logout-url"), base+ssoLogoutPath),
+		IdPEntityID:       val("idp-entity-id"),
+		IdPLoginURL:       val("idp-single-sign-on-url"),
+		IdPLogoutURL:      val("idp-single-logout-url"),
+		IdPCertName:       val("idp-cert"),
+		UserAttr:          "username",
+		RequireBothSigned: val("require-signed-resp-and-asrt") == "enable",
+		ClockTolerance:    time.Duration(tol) * time.Minute,
+	}
+	var err error
+	st.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) {
+		if name := val("cert"); name != "" {
+			c, cerr := loadCertificate(st.Schema(), v, sec, name)
+			if cerr != nil {
+				err = fmt.Errorf("system saml cert: %w", cerr)
+				return
+			}
+			key, ok := c.PrivateKey.(crypto.Signer)
+			if !ok {
+				err = fmt.Errorf("system saml cert %q: the private key cannot sign", name)
+				return
+			}
+			srv.SigningCert, srv.SigningKey = c.Leaf, key
+			if srv.SigningCert == nil {
+				if srv.SigningCert, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+					return
+				}
+			}
+		}
+		if srv.IdPCertName == "" {
+			return
+		}
+		t := st.Schema().Table("vpn certificate remote")
+		e := v.Entry("vpn certificate remote", srv.IdPCertName)
+		if t == nil || e == nil {
+			err = fmt.Errorf("idp-cert %q: no such vpn certificate remote", srv.IdPCertName)
+			return
+		}
+		b, _ := pem.Decode([]byte(strings.TrimSpace(strings.Join(e.Get(t.Attr("remote")), " "))))
+		if b == nil || b.Type != "CERTIFICATE" {
+			err = fmt.Errorf("idp-cert %q: no PEM certificate", srv.IdPCertName)
+			return
+		}
+		if srv.IdPCert, err = x509.ParseCertificate(b.Bytes); err != nil {
+			err = fmt.Errorf("idp-cert %q: %w", srv.IdPCertName, err)
+			return
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// idpReady says what system saml lacks to send admins to the IdP.
+func idpReady(srv *samld.Server) error {
+	if srv.IdPEntityID == "" || srv.IdPLoginURL == "" || srv.IdPCert == nil {
+		return errors.New("system saml needs idp-entity-id, idp-single-sign-on-url and idp-cert")
+	}
+	return nil
+}
+
+// requestBase is the scheme and host a request came to.
+func requestBase(r *http.Request) string {
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host
+}
+
+// serveSAML is the SP side of admin SSO: GET /saml/login/ starts a login,
+// POST /saml/?acs takes the IdP's Response, /metadata/ is the SP
+// metadata.
+func (s *Server) serveSAML(w http.ResponseWriter, r *http.Request) {
+	srv, err := s.adminSP(requestBase(r))
+	if err == nil && srv == nil {
+		err = errors.New("SAML single sign-on is not enabled (config system saml: status enable, role service-provider)")
+	}
+	switch {
+	case r.URL.Path == ssoLoginPath && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		if err == nil {
+			err = idpReady(srv)
+		}
+		if err != nil {
+			s.ssoFailed(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		red, err := s.sp.Login(srv, "")
+		if err != nil {
+			s.ssoFailed(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		// The Response must come back to the browser that asked: the
+		// IdP posts it cross-site, hence SameSite=None.
+		http.SetCookie(w, &http.Cookie{Name: ssoRequestCookie, Value: red.RequestID, Path: "/saml/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
+		http.Redirect(w, r, red.URL, http.StatusSeeOther)
+	case r.URL.Path == "/saml/" && r.URL.RawQuery == "acs" && r.Method == http.MethodPost:
+		if err == nil {
+			err = idpReady(srv)
+		}
+		if err != nil {
+			s.ssoFailed(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if err := r.ParseForm(); err != nil {
+			s.ssoFailed(w, http.StatusBadRequest, errors.New("bad SAML POST"))
+			return
+		}
+		login, err := s.sp.Consume(srv, requestBase(r)+r.URL.RequestURI(), r.PostForm.Get("SAMLResponse"))
+		if err != nil {
+			s.ssoFailed(w, http.StatusForbidden, err)
+			return
+		}
+		if c, cerr := r.Cookie(ssoRequestCookie); cerr != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(login.RequestID)) != 1 {
+			s.ssoFailed(w, http.StatusForbidden, errors.New("the SAML Response answers a login this browser did not start"))
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: ssoRequestCookie, Path: "/saml/", MaxAge: -1, Secure: true, SameSite: http.SameSiteNoneMode})
+		user := login.User
+		if user == "" {
+			user = login.NameID
+		}
+		if err := s.ssoAdmin(user, login.Attributes["profilename"]); err != nil {
+			s.ssoFailed(w, http.StatusForbidden, err)
+			return
+		}
+		sess := s.newSession(user, r)
+		sess.sso = true
+		s.setSessionCookies(w, sess)
+		http.Redirect(w, r, dashboardPath, http.StatusSeeOther)
+	case r.URL.Path == ssoMetadataPath && r.Method == http.MethodGet:
+		if err != nil {
+			s.ssoFailed(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		md, err := s.sp.Metadata(srv)
+		if err != nil {
+			s.ssoFailed(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		w.Write(md)
+	default:
+		s.ssoFailed(w, http.StatusNotFound, errors.New("not simulated yet: "+r.Method+" "+r.URL.RequestURI()+" (admin SSO serves /saml/login/, POST /saml/?acs and /metadata/; single logout is not simulated)"))
+	}
+}
+
+// ssoAdmin admits an IdP user: its system sso-admin entry, or, when
+// default-profile is set, a new one as FortiOS adds at an SSO admin's
+// first login (with the assertion's profilename when that profile
+// exists). Without either it is refused as FortiOS does.
+func (s *Server) ssoAdmin(user string, profileNames []string) error {
+	st := s.App.Store
+	if user == "" {
+		return errors.New("the SAML assertion names no user")
+	}
+	if st.Lookup("system admin", user) != nil {
+		// A local admin of that name logs in with its password.
+		return fmt.Errorf("admin %q is a local administrator, not an SSO admin", user)
+	}
+	if st.Lookup("system sso-admin", user) != nil {
+		return nil
+	}
+	profile := st.SingletonValue("system saml", "default-profile")
+	if len(profileNames) == 1 && st.Lookup("system accprofile", profileNames[0]) != nil {
+		profile = profileNames[0]
+	}
+	if st.SingletonValue("system saml", "default-profile") == "" {
+		return fmt.Errorf("The admin %q doesn't exist (no system sso-admin entry, and system saml has no default-profile)", user)
+	}
+	sess := st.NewSystemSession(user, "sso")
+	defer sess.Discard()
+	t, err := sess.OpenTable("system sso-admin")
+	if err != nil {
+		return err
+	}
+	e, err := t.Edit(user)
+	if err != nil {
+		return err
+	}
+	if err := e.Set("accprofile", cmdb.Words(profile)); err != nil {
+		return err
+	}
+	if err := e.Set("vdom", cmdb.Words("root")); err != nil {
+		return err
+	}
+	return e.Save()
+}
+
+// ssoFailed shows why an SSO login failed on the login page.
+func (s *Server) ssoFailed(w http.ResponseWriter, status int, err error) {
+	s.renderLogin(w, status, loginPage{Error: "Single Sign-On failed: " + err.Error()}, s.samlSettings())
+}

@@ -1,0 +1,283 @@
+package https
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fosim/fosim/cli"
+	"github.com/fosim/fosim/cmdb/cmdbtest"
+	"github.com/fosim/fosim/grammar"
+)
+
+// selfSigned is a new RSA key and certificate for the test IdP, as PEM.
+func selfSigned(t *testing.T, cn string) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	return certPEM, keyPEM
+}
+
+// freePort is a loopback TCP port free a moment ago (pysaml2 needs its
+// own URL in its configuration before it listens).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// pysaml2IdP is the pysaml2 IdP of testdata/pysaml2_admin_idp.py, trusting
+// the appliance's SP metadata; it returns its base URL and certificate.
+func pysaml2IdP(t *testing.T, spMetadata []byte, users map[string]map[string]string) (base, certPEM string) {
+	t.Helper()
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t, "pysaml2 test IdP")
+	port := freePort(t)
+	base = "http://127.0.0.1:" + strconv.Itoa(port)
+	files := map[string]string{"cert.pem": certPEM, "key.pem": keyPEM, "sp.xml": string(spMetadata)}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, _ := json.Marshal(map[string]any{
+		"entity_id": base + "/metadata", "base": base, "port": port, "users": users,
+		"key": filepath.Join(dir, "key.pem"), "cert": filepath.Join(dir, "cert.pem"), "sp_metadata": filepath.Join(dir, "sp.xml"),
+	})
+	cfgFile := filepath.Join(dir, "idp.json")
+	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "testdata/pysaml2_admin_idp.py", cfgFile)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		ready <- strings.HasPrefix(line, "ready")
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cancel()
+			cmd.Wait()
+			t.Fatalf("pysaml2 IdP did not start: %s", stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("pysaml2 IdP not ready in 30s: %s", stderr.String())
+	}
+	return base, certPEM
+}
+
+// requireSAMLPeers skips loudly (or fails under FOSIM_REQUIRE_PEERS=1)
+// without pysaml2 and xmlsec1.
+func requireSAMLPeers(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("/usr/bin/python3", "-c", "import saml2").Run(); err != nil {
+		skipOrFail(t, "python3-pysaml2 is not installed (apt-get install python3-pysaml2)")
+	}
+	if _, err := exec.LookPath("xmlsec1"); err != nil {
+		skipOrFail(t, "xmlsec1 is not installed (apt-get install xmlsec1)")
+	}
+}
+
+// ssoLab is an appliance with admin SSO to a pysaml2 IdP.
+type ssoLab struct {
+	ts  *httptest.Server
+	app *cli.Appliance
+	idp string
+}
+
+func newSSOLab(t *testing.T, users map[string]map[string]string, extra string) *ssoLab {
+	t.Helper()
+	requireSAMLPeers(t)
+	st := cmdbtest.Store(t)
+	cmdbtest.Apply(t, st, "config system admin\nedit admin\nset password "+testPassword+"\nnext\nend\n"+
+		"config system accprofile\nedit readonly\nset sysgrp read\nset fwgrp read\nset vpngrp read\nnext\nend\n"+extra)
+	app := cli.NewAppliance(st)
+	ts := httptest.NewTLSServer(&Server{App: app})
+	t.Cleanup(ts.Close)
+	// The SP metadata pysaml2 trusts is what the appliance serves.
+	cmdbtest.Apply(t, st, "config system saml\nset status enable\nend\n")
+	resp, err := ts.Client().Get(ts.URL + ssoMetadataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(md), ts.URL+"/saml/?acs") {
+		t.Fatalf("SP metadata: %d\n%s", resp.StatusCode, md)
+	}
+	base, certPEM := pysaml2IdP(t, md, users)
+	cmdbtest.Apply(t, st, "config vpn certificate remote\nedit REMOTE_Cert_1\nset remote "+grammar.Quote(strings.TrimSpace(certPEM))+"\nnext\nend\n"+
+		"config system saml\nset idp-entity-id "+grammar.Quote(base+"/metadata")+"\nset idp-single-sign-on-url "+grammar.Quote(base+"/sso")+
+		"\nset idp-cert REMOTE_Cert_1\nend\n")
+	return &ssoLab{ts: ts, app: app, idp: base}
+}
+
+// ssoLogin goes from the login page's Single Sign-On button through the
+// IdP's form and back; it returns the text of the page it ends on.
+func (l *ssoLab) ssoLogin(t *testing.T, ctx context.Context, user, password, shot string) string {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(l.ts.URL+loginPath),
+		chromedp.WaitVisible(chromedp.CSS("#sso_button")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if shot != "" {
+		screenshot(t, ctx, shot+"-login")
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#sso_button")),
+		chromedp.WaitVisible(chromedp.CSS("#idp_user")),
+		chromedp.SendKeys(chromedp.CSS("#idp_user"), user),
+		chromedp.SendKeys(chromedp.CSS("#idp_password"), password),
+		chromedp.Click(chromedp.CSS("#idp_submit")),
+		chromedp.WaitVisible(chromedp.CSS("#system_status, .error")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if shot != "" {
+		screenshot(t, ctx, shot)
+	}
+	return text(t, ctx, "body")
+}
+
+// An admin of system sso-admin logs in through pysaml2 from the login
+// page, with that entry's read-only profile enforced on the REST API the
+// session then reaches; an IdP user with no sso-admin entry is refused
+// until default-profile is set, then added with the assertion's
+// profilename.
+func TestSSOLoginPysaml2(t *testing.T) {
+	lab := newSSOLab(t, map[string]map[string]string{
+		"alice": {"password": "alice-pw"},
+		"bob":   {"password": "bob-pw", "profilename": "readonly"},
+	}, "config system sso-admin\nedit alice\nset accprofile readonly\nset vdom root\nnext\nend\n")
+	ctx := chromium(t)
+	page := lab.ssoLogin(t, ctx, "alice", "alice-pw", "sso-dashboard")
+	if !strings.Contains(page, "alice (readonly)") || !strings.Contains(page, "System Information") {
+		t.Fatalf("after SSO:\n%s", page)
+	}
+	read, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("/api/v2/cmdb/firewall/address").then(r => r.status + "")`, chromedp.EvalAwaitPromise))
+	if err != nil || read != "200" {
+		t.Fatalf("REST read in the SSO session: %s %v", read, err)
+	}
+	write, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("/api/v2/cmdb/firewall/address", {method: "POST",
+		headers: {"X-CSRFTOKEN": document.cookie.match(/ccsrftoken="?([0-9a-f]+)/)[1], "Content-Type": "application/json"},
+		body: JSON.stringify({name: "from-sso", subnet: "10.9.9.0 255.255.255.0"})}).then(r => r.json()).then(j => j.http_status + " " + j.error)`, chromedp.EvalAwaitPromise))
+	if err != nil || write != "403 -14" {
+		t.Fatalf("REST write with a read-only SSO profile: %s %v", write, err)
+	}
+	if lab.app.Store.Lookup("firewall address", "from-sso") != nil {
+		t.Fatal("a read-only SSO admin stored an address")
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#logout_button")), chromedp.WaitVisible(chromedp.CSS("#login_button"))); err != nil {
+		t.Fatal(err)
+	}
+
+	// bob has no sso-admin entry and there is no default-profile.
+	page = lab.ssoLogin(t, ctx, "bob", "bob-pw", "sso-refused")
+	if !strings.Contains(page, `The admin "bob" doesn't exist`) {
+		t.Fatalf("unknown SSO admin:\n%s", page)
+	}
+	cmdbtest.Apply(t, lab.app.Store, "config system saml\nset default-profile prof_admin\nend\n")
+	page = lab.ssoLogin(t, ctx, "bob", "bob-pw", "")
+	if !strings.Contains(page, "bob (readonly)") {
+		t.Fatalf("bob with default-profile and profilename readonly:\n%s", page)
+	}
+	if e := lab.app.Store.Lookup("system sso-admin", "bob"); e == nil || strings.Join(e.Values["accprofile"], "") != "readonly" {
+		t.Fatalf("bob's sso-admin entry: %v", e)
+	}
+}
+
+// A Response that is not the IdP's, or posted with SSO off, makes no
+// session; the SSO endpoints say what is not simulated.
+func TestSSOBadResponse(t *testing.T) {
+	certPEM, _ := selfSigned(t, "idp")
+	ts, app := newGUI(t, "config vpn certificate remote\nedit REMOTE_Cert_1\nset remote "+grammar.Quote(strings.TrimSpace(certPEM))+"\nnext\nend\n", nil)
+	c := noRedirect(ts)
+	post := func(body string) (int, string) {
+		t.Helper()
+		resp, err := c.PostForm(ts.URL+"/saml/?acs", map[string][]string{"SAMLResponse": {body}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		for _, ck := range resp.Cookies() {
+			if strings.HasPrefix(ck.Name, "APSCOOKIE_") && ck.Value != "" {
+				t.Errorf("a session cookie was set: %v", ck)
+			}
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("PHNhbWxwOlJlc3BvbnNlLz4="); code != 503 || !strings.Contains(body, "not enabled") {
+		t.Errorf("SSO off: %d %s", code, body)
+	}
+	cmdbtest.Apply(t, app.Store, "config system saml\nset status enable\nset idp-entity-id https://idp.example/\n"+
+		"set idp-single-sign-on-url https://idp.example/sso\nset idp-cert REMOTE_Cert_1\nend\n")
+	for _, bad := range []string{"", "not base64!", "PHNhbWxwOlJlc3BvbnNlLz4="} {
+		if code, body := post(bad); code != 403 || !strings.Contains(body, "Single Sign-On failed") {
+			t.Errorf("response %q: %d %s", bad, code, body)
+		}
+	}
+	resp, err := c.Get(ts.URL + ssoLoginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || !strings.HasPrefix(loc, "https://idp.example/sso?SAMLRequest=") {
+		t.Errorf("SSO login: %d %s", resp.StatusCode, loc)
+	}
+	resp, err = c.Get(ts.URL + "/saml/?sls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("single logout: %d", resp.StatusCode)
+	}
+}
