@@ -13,12 +13,14 @@ import (
 
 	"github.com/fosim/fosim/daemons/iked/client"
 	"github.com/fosim/fosim/daemons/iked/eap"
+	"github.com/fosim/fosim/daemons/iked/fctdata"
 	"github.com/fosim/fosim/daemons/iked/suite"
 )
 
 const clientUsage = `usage: fosim client --server ADDR --psk KEY|--psk-file F [--transport udp|tcp|auto [--tcp-port N]] [--proposal P] [--dh N] [--mode-cfg]
          [--eap-user U --eap-password P|--eap-password-file F [--eap-method md5]]
          [--saml --saml-port N [--uid HEX32] [--saml-user U --saml-password-file F [--saml-totp-file F]]]
+         [--fct-uid HEX32 [--fct-ip IP] [--fct-mac M]… [--fct-host H] [--fct-user U] [--ems-sn SN] [--ems-tenant ID] [--ztna-token-file F]]
          [--rekey] [--hold D]
 
 Dial an IKEv2 gateway with fosim's own initiator, print what was negotiated
@@ -35,6 +37,14 @@ auth-ike-saml-port. With --saml-user the IdP's login form is filled in
 (and a FortiToken code from the TOTP secret in --saml-totp-file); without,
 the IdP URL is printed for a person to open in a browser. The certificate
 of the FortiGate is not checked (a lab's is self-signed).
+
+With --fct-uid it is a FortiClient managed by an EMS (seed 002): its FCT
+data (the FORTICLIENT_CONNECT notify: UID, the IP and MACs it reports, its
+EMS's serial number and tenant id) goes in the first IKE_AUTH request, for
+the gateway's ems-sn-check and remote-gw-match ztna; --ztna-token-file
+sends the ZTNA token its EMS issued (a JWT, "fosim ems token") in the
+ZTNA_TAG notify, which the gateway checks when the EMS cannot tell it the
+client's tags.
 
 The secrets also come from $FOSIM_PSK, $FOSIM_EAP_PASSWORD and
 $FOSIM_SAML_PASSWORD (a flag is visible in the process list).
@@ -67,6 +77,15 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	eapPassword := fs.String("eap-password", "", "the EAP user's password (prefer --eap-password-file or $FOSIM_EAP_PASSWORD)")
 	eapPasswordFile := fs.String("eap-password-file", "", "read the EAP password from this file (first line)")
 	eapMethod := fs.String("eap-method", "mschapv2", "EAP method: mschapv2 or md5")
+	fctUID := fs.String("fct-uid", "", "send FortiClient's FCT data with this FortiClient UID (32 hex digits)")
+	fctIP := fs.String("fct-ip", "", "with --fct-uid: the IP address FortiClient reports (default the local address)")
+	var fctMACs multiFlag
+	fs.Var(&fctMACs, "fct-mac", "with --fct-uid: a MAC address FortiClient reports (00-0c-29-2c-4d-d7; repeatable)")
+	fctHost := fs.String("fct-host", "", "with --fct-uid: the host name FortiClient reports (default this host's)")
+	fctUser := fs.String("fct-user", "", "with --fct-uid: the user FortiClient reports (default $USER)")
+	emsSN := fs.String("ems-sn", "", "with --fct-uid: the serial number of FortiClient's EMS (FCTEMS…)")
+	emsTenant := fs.String("ems-tenant", "", "with --fct-uid: the tenant id of FortiClient's EMS")
+	ztnaTokenFile := fs.String("ztna-token-file", "", "with --fct-uid: send the ZTNA token (JWT) in this file")
 	rekey := fs.Bool("rekey", false, "rekey the child SA and then the IKE SA once up")
 	hold := fs.Duration("hold", 0, "keep the tunnel up this long before deleting it")
 	data := fs.String("data", "", "ignored: the client keeps no state")
@@ -126,6 +145,10 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := client.Config{Server: addr, PSK: []byte(*psk), ID: *id, IKE: ikeS, ESP: espS, ModeCfg: *modeCfg,
 		EAPIdentity: *eapUser, EAPPassword: []byte(*eapPassword), EAPMethod: method, Transport: *transport}
+	if err := fortiClientData(&cfg, *fctUID, *fctIP, fctMACs, *fctHost, *fctUser, *emsSN, *emsTenant, *ztnaTokenFile); err != nil {
+		fmt.Fprintln(stderr, "fosim client:", err)
+		return 2
+	}
 	if *samlLogin {
 		res, err := samlDialLogin(samlOptions{addr: addr.Addr(), port: *samlPort, uid: *uid, user: *samlUser, passwordFile: *samlPasswordFile, totpFile: *samlTOTPFile}, stdout, stderr)
 		if err != nil {
@@ -146,6 +169,9 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	if tun.VirtualIP.IsValid() {
 		fmt.Fprintf(stdout, "assigned address %s netmask %s dns %v split %v\n", tun.VirtualIP, tun.Netmask, tun.DNS, tun.Split)
+	}
+	if tun.ZTNATokenAccepted {
+		fmt.Fprintln(stdout, "the gateway took the ZTNA token's tags (EMS_ZTNA_TAGS_CHECK_SUCCESS)")
 	}
 	if *rekey {
 		if err := tun.RekeyChild(ctx); err != nil {
@@ -216,3 +242,49 @@ func dialTransport(cfg client.Config, tcpPort int, stderr io.Writer) (*client.Tu
 	t, err = client.Dial(ctx, tcp)
 	return t, tcp, err
 }
+
+// fortiClientData puts FortiClient's FCT data and ZTNA token into cfg.
+func fortiClientData(cfg *client.Config, uid, ip string, macs []string, host, user, emsSN, emsTenant, tokenFile string) error {
+	if uid == "" {
+		if ip != "" || len(macs) > 0 || emsSN != "" || emsTenant != "" || tokenFile != "" {
+			return errors.New("--fct-ip, --fct-mac, --ems-sn, --ems-tenant and --ztna-token-file need --fct-uid")
+		}
+		return nil
+	}
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if user == "" {
+		user = os.Getenv("USER")
+	}
+	d := &fctdata.Data{FCTVersion: "7.4.5.1949", UID: uid, MACs: macs, Host: host, User: user,
+		OS: "fosim client", EMSSerial: emsSN, EMSTenant: emsTenant}
+	if ip != "" {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("--fct-ip: %q is not an IPv4 address", ip)
+		}
+		d.IP = a
+	} else if a := cfg.Local.Addr(); a.Is4() && !a.IsUnspecified() {
+		d.IP = a
+	}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return fmt.Errorf("--ztna-token-file: %w", err)
+		}
+		cfg.ZTNAToken = strings.TrimSpace(string(b))
+		d.Tags = true
+	}
+	if _, err := fctdata.Parse(d.Encode()); err != nil {
+		return err
+	}
+	cfg.FCT = d
+	return nil
+}
+
+// multiFlag is a flag given several times.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
