@@ -31,6 +31,7 @@ const emsPort = "${EMS_PORT}"
 // emsPeer is a lab's EMS: its store in a temporary directory, serving
 // HTTPS on loopback.
 type emsPeer struct {
+	srv    *ems.Server
 	dir    string
 	port   int
 	server *http.Server
@@ -77,6 +78,7 @@ func startEMS(labDir string) (*emsPeer, error) {
 		return fail(err)
 	}
 	p.port = ln.Addr().(*net.TCPAddr).Port
+	p.srv = srv
 	var ctx context.Context
 	ctx, p.cancel = context.WithCancel(context.Background())
 	go srv.Run(ctx)
@@ -108,7 +110,7 @@ func (p *emsPeer) close() {
 	os.RemoveAll(p.dir)
 }
 
-// emsAction is "! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]".
+// emsAction is "! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]|tunnels".
 func (r *runner) emsAction(words []string) (string, error) {
 	p := r.ems
 	if p == nil {
@@ -119,6 +121,9 @@ func (r *runner) emsAction(words []string) (string, error) {
 	}
 	if len(words) >= 1 && words[0] == "token" {
 		return r.emsToken(context.Background(), words[1:])
+	}
+	if len(words) == 1 && words[0] == "tunnels" {
+		return r.emsTunnels(), nil
 	}
 	cfg, err := ems.Open(p.dir)
 	if err != nil {
@@ -134,7 +139,7 @@ func (r *runner) emsAction(words []string) (string, error) {
 		}
 		cfg.Delay = ems.Duration(d)
 	default:
-		return "", fmt.Errorf("! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]")
+		return "", fmt.Errorf("! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]|tunnels")
 	}
 	if err := cfg.Save(p.dir); err != nil {
 		return "", err

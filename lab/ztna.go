@@ -127,3 +127,23 @@ func (r *runner) ztnaDialOptions(cfg *client.Config, name string, args actionArg
 	cfg.FCT = fct
 	return nil
 }
+
+// emsTunnels is "! ems tunnels": the endpoints the EMS marked off the VPN
+// after a FortiGate's tunnel-down message, waiting (boundedly) for the
+// message, which fcnacd sends in the background.
+func (r *runner) emsTunnels() string {
+	var downs []ems.TunnelDown
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if downs = r.ems.srv.TunnelDowns(); len(downs) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(downs) == 0 {
+		return "no tunnel-down message\n"
+	}
+	var out strings.Builder
+	for _, t := range downs {
+		fmt.Fprintf(&out, "%s: tunnel down (intf=%s, addr=%s, vdom=%s) from FortiGate %s\n", t.UID, t.Interface, t.Addr, t.VDOM, t.FortiGate)
+	}
+	return out.String()
+}

@@ -69,6 +69,8 @@ type Daemon struct {
 	ids    map[string]int
 	nextID int
 	stale  map[string]bool
+	// tunnelSlots bounds the tunnel-down messages in flight
+	tunnelSlots chan struct{}
 }
 
 var _ fcnacdapi.Connector = (*Daemon)(nil)
@@ -85,7 +87,7 @@ func New(opt Options) *Daemon {
 		opt.RetryMax = max(60*time.Second, opt.RetryMin)
 	}
 	return &Daemon{opt: opt, conns: map[int]*conn{}, ids: map[string]int{}, stale: map[string]bool{},
-		reload: make(chan struct{}, 1), write: make(chan struct{}, 1)}
+		reload: make(chan struct{}, 1), write: make(chan struct{}, 1), tunnelSlots: make(chan struct{}, maxTunnelDowns)}
 }
 
 // Name is the daemon's name and debug application.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fosim/fosim/daemons/fcnacd/fcnacdapi"
 	"github.com/fosim/fosim/daemons/iked/eap"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
@@ -629,8 +630,18 @@ func (d *Daemon) deleteSALocked(sa *ikeSA, notifyPeer bool) {
 		sa.state = stateDeleted
 		return
 	}
+	// a FortiClient's EMS hears of its tunnel going (seed 001)
+	toldEMS := sa.state == stateEstablished && sa.fctUID != "" && d.opt.EMS != nil &&
+		d.opt.EMS.TunnelDown(fcnacdapi.TunnelEvent{UID: sa.fctUID, Interface: sa.name, Addr: sa.assigned, VDOM: "root"})
 	if sa.state == stateEstablished && d.log.Enabled(1) {
 		d.log.Printf(1, "ike V=root:0:%s: going to be deleted", sa.name)
+		if toldEMS {
+			addr := "0.0.0.0"
+			if sa.assigned.IsValid() {
+				addr = sa.assigned.String()
+			}
+			d.log.Printf(1, "ike V=root:0:%s: sent tunnel-down message to EMS: (fct-uid=%s, intf=%s, addr=%s, vdom=root)", sa.name, sa.fctUID, sa.name, addr)
+		}
 		d.log.Printf(1, "ike V=root:0:%s: flushing", sa.name)
 		for _, c := range sa.children {
 			d.log.Printf(1, "ike V=root:0:%s: deleting IPsec SA with SPI %08x", sa.name, c.spiOut)

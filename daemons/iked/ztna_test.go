@@ -34,12 +34,20 @@ type emsTags struct {
 	byIP                map[netip.Addr][]string
 	key                 *rsa.PublicKey
 	now                 func() time.Time
+	downs               []fcnacdapi.TunnelEvent
 }
 
 func (e *emsTags) TagsOf(ip netip.Addr) []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.byIP[ip]
+}
+
+func (e *emsTags) TunnelDown(ev fcnacdapi.TunnelEvent) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.downs = append(e.downs, ev)
+	return true
 }
 
 func (e *emsTags) KnownSerial(sn string) (int, bool) { return 1, sn == e.serial }
@@ -162,6 +170,12 @@ func TestZTNATagsFromEMS(t *testing.T) {
 		t.Fatalf("gateways %+v", gws)
 	}
 	tun.Delete(context.Background())
+	wantLines(t, l.log(), "ike V=root:0:FCT_0: sent tunnel-down message to EMS: (fct-uid="+fctUID+", intf=FCT_0, addr=10.212.134.200, vdom=root)")
+	ems.mu.Lock()
+	if len(ems.downs) != 1 || ems.downs[0].UID != fctUID || ems.downs[0].Interface != "FCT_0" || ems.downs[0].Addr.String() != "10.212.134.200" {
+		t.Fatalf("the EMS was told %+v", ems.downs)
+	}
+	ems.mu.Unlock()
 
 	// untagged: the address the packets come from resolves a tag, the
 	// reported one does not

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -87,7 +89,24 @@ type Server struct {
 	streams  map[*stream]bool
 	// fabric lists the FortiGates that connected, by serial number.
 	fabric map[string]FabricDevice
+	// tunnels are the endpoints' last VPN tunnel-down messages, by UID
+	tunnels map[string]TunnelDown
 }
+
+// TunnelDown is a FortiGate's message that an endpoint's VPN tunnel went
+// down (seed 001: "sent tunnel-down message to EMS"): EMS marks the
+// endpoint off the VPN.
+type TunnelDown struct {
+	UID       string    `json:"uid"`
+	FortiGate string    `json:"fortigate"`
+	Interface string    `json:"interface"`
+	Addr      string    `json:"addr,omitempty"`
+	VDOM      string    `json:"vdom"`
+	At        time.Time `json:"at"`
+}
+
+// maxTunnelMarks bounds the marks kept (one per endpoint).
+const maxTunnelMarks = 200000
 
 type stream struct {
 	out  chan Push
@@ -104,7 +123,7 @@ func NewServer(dir string, clk *clock.Clock) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, clock: clk, keys: keys, streams: map[*stream]bool{}, fabric: map[string]FabricDevice{}}
+	s := &Server{dir: dir, clock: clk, keys: keys, streams: map[*stream]bool{}, fabric: map[string]FabricDevice{}, tunnels: map[string]TunnelDown{}}
 	if _, err := s.reload(); err != nil {
 		return nil, err
 	}
@@ -299,6 +318,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, TokenAnswer{Token: tok})
 	}))
+	mux.HandleFunc("POST /api/v1/endpoints/{uid}/tunnel-down", s.slow(s.tunnelDown))
 	mux.HandleFunc("GET /api/v1/ws", s.slow(s.serveStream))
 	return mux
 }
@@ -423,6 +443,9 @@ func (s *Server) AdminHandler() http.Handler {
 		s.clock.Advance(d)
 		io.WriteString(w, s.clock.Now().Format(time.RFC3339)+"\n")
 	})
+	mux.HandleFunc("GET /tunnels", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.TunnelDowns())
+	})
 	mux.HandleFunc("GET /fabric", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.Fabric())
 	})
@@ -436,4 +459,51 @@ func (s *Server) AdminHandler() http.Handler {
 		io.WriteString(w, tok+"\n")
 	})
 	return mux
+}
+
+// tunnelDown is POST /api/v1/endpoints/{uid}/tunnel-down: the endpoint
+// must be one of this EMS's; the body is {"interface","addr","vdom"}.
+func (s *Server) tunnelDown(w http.ResponseWriter, r *http.Request, cfg *Config) {
+	uid := r.PathValue("uid")
+	if !slices.ContainsFunc(cfg.Endpoints, func(e Endpoint) bool { return e.UID == uid }) {
+		http.Error(w, "no endpoint "+uid, http.StatusNotFound)
+		return
+	}
+	var body struct {
+		Interface string `json:"interface"`
+		Addr      string `json:"addr"`
+		VDOM      string `json:"vdom"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Interface == "" || len(body.Interface) > 64 || len(body.VDOM) > 32 {
+		http.Error(w, "bad tunnel-down message", http.StatusBadRequest)
+		return
+	}
+	if body.Addr != "" {
+		if _, err := netip.ParseAddr(body.Addr); err != nil {
+			http.Error(w, "bad tunnel-down address", http.StatusBadRequest)
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tunnels[uid]; !ok && len(s.tunnels) >= maxTunnelMarks {
+		http.Error(w, "too many endpoints", http.StatusServiceUnavailable)
+		return
+	}
+	s.tunnels[uid] = TunnelDown{UID: uid, FortiGate: r.Header.Get("X-FortiGate-Serial"), Interface: body.Interface, Addr: body.Addr, VDOM: body.VDOM, At: s.clock.Now()}
+	writeJSON(w, struct{}{})
+}
+
+// TunnelDowns lists the endpoints' last tunnel-down messages, by UID.
+func (s *Server) TunnelDowns() []TunnelDown {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]TunnelDown, 0, len(s.tunnels))
+	for _, t := range s.tunnels {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b TunnelDown) int { return strings.Compare(a.UID, b.UID) })
+	return out
 }

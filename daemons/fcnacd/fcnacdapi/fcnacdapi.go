@@ -41,6 +41,11 @@ type Connector interface {
 	// ("EMS1_ZTNA_a"), false when no enabled EMS has that serial.
 	TagName(serial, tag string) (string, bool)
 
+	// TunnelDown tells the EMSs that a FortiClient's VPN tunnel went
+	// down (seed 001's "sent tunnel-down message to EMS"), in the
+	// background: false when no EMS is enabled, so nothing is sent.
+	TunnelDown(TunnelEvent) bool
+
 	// FetchCertificate connects to an EMS as configured now and returns
 	// its certificate and identity, trusted or not ("execute fctems
 	// verify").
@@ -136,4 +141,12 @@ type Certificate struct {
 	// What the EMS said about itself.
 	Serial, TenantID, Version string
 	Capabilities              []string
+}
+
+// TunnelEvent is a FortiClient's tunnel going down.
+type TunnelEvent struct {
+	UID       string     // the FortiClient UID
+	Interface string     // the dial-up instance ("Dialup-TimeOut_0")
+	Addr      netip.Addr // the mode-cfg address it had (invalid: none)
+	VDOM      string
 }
