@@ -47,6 +47,8 @@ type Server struct {
 	sessions map[string]*adminSession // by cookie value
 	// sp checks admin SSO's SAML Responses (config system saml).
 	sp *samld.SP
+	// logins counts sessions made (their seq).
+	logins uint64
 }
 
 // identity is who a request acts for.
@@ -61,6 +63,7 @@ type adminSession struct {
 	user     string
 	from     netip.Addr
 	sso      bool      // logged in through SAML SSO
+	seq      uint64    // login order, for the CLI's session list
 	started  time.Time // login
 	last     time.Time // last request, for admintimeout
 }
@@ -76,6 +79,7 @@ func (s *Server) init() {
 		}
 		s.sessions = map[string]*adminSession{}
 		s.sp = samld.NewSP(s.App.Clock, s.App.Debug.Logger("samld"))
+		s.App.AddAdminSessions(s)
 		mux := http.NewServeMux()
 		mux.HandleFunc("/logincheck", s.serveLogin)
 		mux.HandleFunc("/logout", s.serveLogout)
@@ -344,8 +348,47 @@ func (s *Server) newSession(user string, r *http.Request) *adminSession {
 		}
 		delete(s.sessions, oldest.id)
 	}
+	s.logins++
+	sess.seq = s.logins
 	s.sessions[sess.id] = sess
 	return sess
+}
+
+// AdminSessions are the live GUI and REST sessions, for "get system info
+// admin status".
+func (s *Server) AdminSessions() []cli.AdminSession {
+	s.init()
+	now := s.App.Clock.Now()
+	s.mu.Lock()
+	live := make([]adminSession, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		if now.Sub(sess.last) <= cli.AdminTimeout(s.App.Store, sess.user) {
+			live = append(live, *sess)
+		}
+	}
+	s.mu.Unlock()
+	out := make([]cli.AdminSession, 0, len(live))
+	for _, sess := range live {
+		cs := s.App.Store.NewSession(sess.user, "https")
+		profile := cs.Access().Profile
+		cs.Discard()
+		out = append(out, cli.AdminSession{ID: sess.id, Seq: sess.seq, User: sess.user, Type: "https", From: sess.from,
+			SSO: sess.sso, Profile: profile, Started: sess.started})
+	}
+	return out
+}
+
+// DisconnectAdminSession ends a session ("execute
+// disconnect-admin-session").
+func (s *Server) DisconnectAdminSession(id string) bool {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[id] == nil {
+		return false
+	}
+	delete(s.sessions, id)
+	return true
 }
 
 // serveAuthentication is FortiOS 7.4's /api/v2/authentication: POST

@@ -214,8 +214,34 @@ func TestSSOLoginPysaml2(t *testing.T) {
 	if lab.app.Store.Lookup("firewall address", "from-sso") != nil {
 		t.Fatal("a read-only SSO admin stored an address")
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#logout_button")), chromedp.WaitVisible(chromedp.CSS("#login_button"))); err != nil {
+	// A password login beside it; both appear in FortiOS's list, the
+	// SSO one from SSO(<ip>), and the SSO one can be disconnected.
+	resp, err := lab.ts.Client().PostForm(lab.ts.URL+"/logincheck", map[string][]string{"username": {"admin"}, "secretkey": {testPassword}})
+	if err != nil {
 		t.Fatal(err)
+	}
+	resp.Body.Close()
+	status := runCLI(lab.app, "admin", "get system info admin status")
+	for _, want := range []string{
+		"Index  User name   Login type  From\n0      alice       https       SSO(127.0.0.1)\n1      admin       https       127.0.0.1\n",
+		"Logged in users: 2\nUSERNAME        TYPE    FROM             TIME\nalice           https   SSO(127.0.0.1)   ",
+	} {
+		if !strings.Contains(status, want) {
+			t.Errorf("get system info admin status lacks %q:\n%s", want, status)
+		}
+	}
+	diag := runCLI(lab.app, "admin", "diagnose system admin-session list")
+	if !strings.Contains(diag, "*** entry 0 ***\nsession_id: 1 (seq: 0)\nusername: alice\nadmin template: SSO\nfrom: SSO(127.0.0.1) (type 7)\nprofile: readonly\nadom: root\nsession length: ") {
+		t.Errorf("diagnose system admin-session list:\n%s", diag)
+	}
+	if out := runCLI(lab.app, "admin", "execute disconnect-admin-session 0"); strings.TrimSpace(out) != "" {
+		t.Errorf("disconnect: %q", out)
+	}
+	if out := runCLI(lab.app, "admin", "execute disconnect-admin-session 7"); !strings.Contains(out, "invalid admin session index") {
+		t.Errorf("disconnect of no session: %q", out)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(lab.ts.URL+dashboardPath), chromedp.WaitVisible(chromedp.CSS("#login_button"))); err != nil {
+		t.Fatalf("the disconnected SSO session still reaches the dashboard: %v", err)
 	}
 
 	// bob has no sso-admin entry and there is no default-profile.
@@ -280,4 +306,14 @@ func TestSSOBadResponse(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Errorf("single logout: %d", resp.StatusCode)
 	}
+}
+
+// runCLI runs CLI lines as user and returns what they print.
+func runCLI(app *cli.Appliance, user, lines string) string {
+	var out strings.Builder
+	sh := cli.New(app, app.Store.NewSession(user, "test"), &out)
+	for _, l := range strings.Split(lines, "\n") {
+		sh.Line(l)
+	}
+	return out.String()
 }
