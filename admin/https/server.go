@@ -1,10 +1,10 @@
 // Package https is the appliance's HTTPS admin service: FortiOS's REST
 // API (/api/v2/cmdb/… and /api/v2/monitor/…) on admin-sport, with API
 // users' tokens and admin password sessions (/logincheck, the ccsrftoken
-// cookie, /logout). Every write goes through the CMDB's structured edit
-// API in a session of the caller, so the caller's access profile and
-// every check of the CLI apply. The web GUI and admin SAML SSO are not
-// simulated yet.
+// cookie, /logout), a small server-rendered web GUI (gui.go) and admin
+// SAML SSO as service provider (sso.go). Every write goes through the
+// CMDB's structured edit API in a session of the caller, so the caller's
+// access profile and every check of the CLI apply.
 package https
 
 import (

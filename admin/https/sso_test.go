@@ -170,6 +170,7 @@ func (l *ssoLab) ssoLogin(t *testing.T, ctx context.Context, user, password, sho
 	if shot != "" {
 		screenshot(t, ctx, shot+"-login")
 	}
+	began := time.Now()
 	if err := chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS("#sso_button")),
 		chromedp.WaitVisible(chromedp.CSS("#idp_user")),
@@ -180,6 +181,7 @@ func (l *ssoLab) ssoLogin(t *testing.T, ctx context.Context, user, password, sho
 	); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("SSO login of %s, from the button to the page after the ACS: %v", user, time.Since(began).Round(time.Millisecond))
 	if shot != "" {
 		screenshot(t, ctx, shot)
 	}
