@@ -577,6 +577,10 @@ func (d *Daemon) handleInformational(sa *ikeSA, in []ike.Payload) []ike.Payload 
 	pre := prefix(sa.name, sa.serial)
 	var out []ike.Payload
 	empty := true
+	if n := d.tokenUpdate(sa, in); n != nil {
+		out = append(out, *n)
+		empty = false
+	}
 	for _, p := range in {
 		del, ok := p.Body.(*ike.Delete)
 		if !ok {

@@ -144,3 +144,49 @@ var emsPrefix = regexp.MustCompile(`^EMS[0-9]+_`)
 // shortTag is a tag address as FortiOS's check lines name it:
 // EMS1_ZTNA_all_registered_clients → ZTNA_all_registered_clients.
 func shortTag(name string) string { return emsPrefix.ReplaceAllString(name, "") }
+
+// tokenUpdate takes a ZTNA_TAG notify in an INFORMATIONAL of an
+// established tunnel: FortiClient sends its token again when its tags
+// change or the token is renewed (FortiOS 7.4.5+). A token that verifies
+// with one of the phase1's tags is answered EMS_ZTNA_TAGS_CHECK_SUCCESS.
+// One that does not is logged and the tunnel stays: the tags are checked
+// before the tunnel, and once connected the endpoint is trusted (what
+// Fortinet documents for dial-up posture; policies on the EMS tag
+// addresses enforce changes after that). nil when there is no such
+// notify.
+func (d *Daemon) tokenUpdate(sa *ikeSA, in []ike.Payload) *ike.Payload {
+	var token []byte
+	for _, n := range ike.Notifies(in) {
+		if n.Type == ike.NotifyZTNATag {
+			token = n.Data
+		}
+	}
+	if token == nil || sa.state != stateEstablished {
+		return nil
+	}
+	pre := prefix(sa.name, sa.serial)
+	d.log.Printf(1, "%s processing notify type ZTNA_TAG", pre)
+	if len(token) > ztnatoken.MaxLen || sa.fct == nil || d.opt.EMS == nil || !sa.gw.ZTNAMatch {
+		d.log.Printf(1, "%s ZTNA tags update token ignored (len=%d): no FCT data, no EMS or no remote-gw-match ztna", pre, len(token))
+		return nil
+	}
+	d.log.Printf(1, "%s received ZTNA tags update token (len=%d) data=%s", pre, len(token), token)
+	tok, err := d.opt.EMS.VerifyToken(string(token), sa.fct.EMSSerial, sa.fct.UID)
+	if err != nil {
+		d.log.Printf(1, "%s EMS ZTNA token refused: %v (the tunnel stays)", pre, err)
+		return nil
+	}
+	for _, want := range sa.gw.ZTNATags {
+		for _, t := range tok.Tags {
+			if name, ok := d.opt.EMS.TagName(sa.fct.EMSSerial, t.Name); ok && name == want {
+				sa.ztnaToken = string(token)
+				d.log.Printf(1, "ike V=root:0:%s: EMS ZTNA token tags check success %s", sa.name, shortTag(want))
+				d.log.Printf(1, "%s send EMS_ZTNA_TAGS_CHECK_SUCCESS", pre)
+				n := notify(ike.NotifyEMSZTNATagsCheckSuccess, nil)
+				return &n
+			}
+		}
+	}
+	d.log.Printf(1, "%s EMS ZTNA token carries none of the phase1's tags now (the tunnel stays)", pre)
+	return nil
+}

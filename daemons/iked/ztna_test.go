@@ -239,7 +239,20 @@ func TestZTNATokenFallback(t *testing.T) {
 		"ike V=root:0:FCT_0:1: received ZTNA tags update token (len="+strconv.Itoa(len(good))+") data="+good,
 		"ike V=root:0:FCT_0: EMS ZTNA token tags check success ZTNA_a",
 		"ike V=root:0:FCT_0:1: send EMS_ZTNA_TAGS_CHECK_SUCCESS")
-	tun.Delete(context.Background())
+	// renewals during the tunnel's life: a good one is answered, one that
+	// lost the tag or expired is logged and the tunnel stays
+	ctx := context.Background()
+	if ok, err := tun.SendZTNAToken(ctx, ztnaToken(t, key, jwt.SigningMethodRS256, fctUID, now, 2*time.Hour, "a")); err != nil || !ok {
+		t.Fatalf("renewal: %v %v\n%s", ok, err, l.log())
+	}
+	if ok, err := tun.SendZTNAToken(ctx, ztnaToken(t, key, jwt.SigningMethodRS256, fctUID, now, 2*time.Hour, "Low")); err != nil || ok {
+		t.Fatalf("renewal without the tag: %v %v", ok, err)
+	}
+	wantLines(t, l.log(), "ike V=root:0:FCT_0:1: EMS ZTNA token carries none of the phase1's tags now (the tunnel stays)")
+	if err := tun.DPD(ctx); err != nil || len(l.d.Gateways()) != 1 {
+		t.Fatalf("the tunnel went after a renewal without the tag: %v", err)
+	}
+	tun.Delete(ctx)
 
 	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	noneTok, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"endpoint": map[string]any{"uid": fctUID, "tags": []any{map[string]any{"name": "a", "type": 1}}},

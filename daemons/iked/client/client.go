@@ -390,5 +390,22 @@ func (t *Tunnel) DPD(ctx context.Context) error {
 	return err
 }
 
+// SendZTNAToken sends a renewed ZTNA token (the ZTNA_TAG notify in an
+// INFORMATIONAL), as FortiClient does when its tags change or its token
+// is renewed, and tells whether the gateway answered
+// EMS_ZTNA_TAGS_CHECK_SUCCESS.
+func (t *Tunnel) SendZTNAToken(ctx context.Context, token string) (bool, error) {
+	in, err := t.call(ctx, ike.INFORMATIONAL, []ike.Payload{ztnaTag(token)})
+	if err != nil {
+		return false, err
+	}
+	for _, n := range ike.Notifies(in) {
+		if n.Type == ike.NotifyEMSZTNATagsCheckSuccess {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Close drops the tunnel without telling the gateway.
 func (t *Tunnel) Close() error { return t.conn.Close() }
