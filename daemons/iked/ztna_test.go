@@ -8,6 +8,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -328,4 +331,36 @@ func rawFCTDial(l *lab, data []byte) (*client.Tunnel, error) {
 	defer cancel()
 	return client.Dial(ctx, client.Config{Server: l.d.Addrs()[0], PSK: []byte("s3cret-psk"), IKE: ikeS, ESP: espS, ModeCfg: true,
 		Local: netip.MustParseAddrPort("127.0.0.1:0"), FCTRaw: data})
+}
+
+// A token Debian's PyJWT (python3-jwt) signs with the EMS key, in the
+// seed's layout, is accepted by iked's JWT fallback: ours reads a
+// third-party token (peers/ems checks the other way, PyJWT reading ours).
+func TestZTNATokenSignedByPyJWT(t *testing.T) {
+	if exec.Command("/usr/bin/python3", "-c", "import jwt, cryptography").Run() != nil {
+		missingPeer(t, "python3-jwt (Debian: apt-get install python3-jwt python3-cryptography)")
+	}
+	l, _, key := ztnaLab(t)
+	keyFile := filepath.Join(t.TempDir(), "ems.key")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const script = `
+import sys, jwt
+now = int(sys.argv[3])
+claims = {"endpoint": {"uid": sys.argv[2], "tags": [{"name": "a", "type": 1, "levl": None}, {"name": "Low", "type": 3, "levl": None}],
+          "nwifs": None, "ztna_cert_sn": "B09D97178121B588ED3055137577522C7B689B79", "owner": None},
+          "exp": now + 3600, "iat": now}
+print(jwt.encode(claims, open(sys.argv[1]).read(), algorithm="RS256"))
+`
+	out, err := exec.Command("/usr/bin/python3", "-c", script, keyFile, fctUID, strconv.FormatInt(l.clock.Now().Unix(), 10)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("PyJWT: %v\n%s", err, out)
+	}
+	tok := strings.TrimSpace(string(out))
+	tun, err := ztnaDial(l, fctOf("10.160.1.197"), tok)
+	if err != nil || !tun.ZTNATokenAccepted {
+		t.Fatalf("PyJWT's token: %v\n%s", err, l.log())
+	}
+	tun.Delete(context.Background())
 }
