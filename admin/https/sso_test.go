@@ -26,6 +26,7 @@ import (
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/grammar"
+	"github.com/fosim/fosim/peers/idp"
 )
 
 // selfSigned is a new RSA key and certificate for the test IdP, as PEM.
@@ -127,19 +128,31 @@ func requireSAMLPeers(t *testing.T) {
 type ssoLab struct {
 	ts  *httptest.Server
 	app *cli.Appliance
-	idp string
+	// idpForm are the CSS selectors of the IdP's login form.
+	idpForm struct{ user, password, submit string }
 }
 
 func newSSOLab(t *testing.T, users map[string]map[string]string, extra string) *ssoLab {
 	t.Helper()
 	requireSAMLPeers(t)
+	lab, md := newSSOAppliance(t, extra)
+	base, certPEM := pysaml2IdP(t, md, users)
+	lab.trustIdP(t, base+"/metadata", base+"/sso", certPEM)
+	lab.idpForm.user, lab.idpForm.password, lab.idpForm.submit = "#idp_user", "#idp_password", "#idp_submit"
+	return lab
+}
+
+// newSSOAppliance is an appliance with system saml enabled as SP, no IdP
+// yet, and the SP metadata it serves.
+func newSSOAppliance(t *testing.T, extra string) (*ssoLab, []byte) {
+	t.Helper()
 	st := cmdbtest.Store(t)
 	cmdbtest.Apply(t, st, "config system admin\nedit admin\nset password "+testPassword+"\nnext\nend\n"+
 		"config system accprofile\nedit readonly\nset sysgrp read\nset fwgrp read\nset vpngrp read\nnext\nend\n"+extra)
 	app := cli.NewAppliance(st)
 	ts := httptest.NewTLSServer(&Server{App: app})
 	t.Cleanup(ts.Close)
-	// The SP metadata pysaml2 trusts is what the appliance serves.
+	// The SP metadata the IdP trusts is what the appliance serves.
 	cmdbtest.Apply(t, st, "config system saml\nset status enable\nend\n")
 	resp, err := ts.Client().Get(ts.URL + ssoMetadataPath)
 	if err != nil {
@@ -150,11 +163,15 @@ func newSSOLab(t *testing.T, users map[string]map[string]string, extra string) *
 	if resp.StatusCode != 200 || !strings.Contains(string(md), ts.URL+"/saml/?acs") {
 		t.Fatalf("SP metadata: %d\n%s", resp.StatusCode, md)
 	}
-	base, certPEM := pysaml2IdP(t, md, users)
-	cmdbtest.Apply(t, st, "config vpn certificate remote\nedit REMOTE_Cert_1\nset remote "+grammar.Quote(strings.TrimSpace(certPEM))+"\nnext\nend\n"+
-		"config system saml\nset idp-entity-id "+grammar.Quote(base+"/metadata")+"\nset idp-single-sign-on-url "+grammar.Quote(base+"/sso")+
+	return &ssoLab{ts: ts, app: app}, md
+}
+
+// trustIdP points system saml at an IdP.
+func (l *ssoLab) trustIdP(t *testing.T, entityID, loginURL, certPEM string) {
+	t.Helper()
+	cmdbtest.Apply(t, l.app.Store, "config vpn certificate remote\nedit REMOTE_Cert_1\nset remote "+grammar.Quote(strings.TrimSpace(certPEM))+"\nnext\nend\n"+
+		"config system saml\nset idp-entity-id "+grammar.Quote(entityID)+"\nset idp-single-sign-on-url "+grammar.Quote(loginURL)+
 		"\nset idp-cert REMOTE_Cert_1\nend\n")
-	return &ssoLab{ts: ts, app: app, idp: base}
 }
 
 // ssoLogin goes from the login page's Single Sign-On button through the
@@ -173,10 +190,10 @@ func (l *ssoLab) ssoLogin(t *testing.T, ctx context.Context, user, password, sho
 	began := time.Now()
 	if err := chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS("#sso_button")),
-		chromedp.WaitVisible(chromedp.CSS("#idp_user")),
-		chromedp.SendKeys(chromedp.CSS("#idp_user"), user),
-		chromedp.SendKeys(chromedp.CSS("#idp_password"), password),
-		chromedp.Click(chromedp.CSS("#idp_submit")),
+		chromedp.WaitVisible(chromedp.CSS(l.idpForm.user)),
+		chromedp.SendKeys(chromedp.CSS(l.idpForm.user), user),
+		chromedp.SendKeys(chromedp.CSS(l.idpForm.password), password),
+		chromedp.Click(chromedp.CSS(l.idpForm.submit)),
 		chromedp.WaitVisible(chromedp.CSS("#system_status, .error")),
 	); err != nil {
 		t.Fatal(err)
@@ -318,4 +335,49 @@ func runCLI(app *cli.Appliance, user, lines string) string {
 		sh.Line(l)
 	}
 	return out.String()
+}
+
+// fosim's own FortiAuthenticator-style IdP (peers/idp, in this process)
+// is an IdP of the GUI too: an sso-admin logs in from the login page.
+func TestSSOLoginFosimIdP(t *testing.T) {
+	lab, md := newSSOAppliance(t, "config system sso-admin\nedit carol\nset accprofile readonly\nset vdom root\nnext\nend\n")
+	dir := t.TempDir()
+	cfg, err := idp.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.SetUser(idp.User{Name: "carol"}, "carol-password"); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := idp.ServiceProviderFromMetadata(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.Name, sp.Prefix, sp.AuthMethod = "fortigate-gui", "fgtadmin", idp.AuthPasswordOnly
+	sp.Attributes = []idp.Attribute{{Name: "username", Field: idp.FieldUsername}}
+	if err := cfg.SetServiceProvider(sp); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := idp.NewServer(dir, lab.app.Clock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idpTS := httptest.NewServer(srv.Handler())
+	t.Cleanup(idpTS.Close)
+	cfg.ServerAddress = strings.TrimPrefix(idpTS.URL, "http://")
+	if err := cfg.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, "idp-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := idp.IdPURLs(cfg.ServerAddress, sp.Prefix)
+	lab.trustIdP(t, urls.EntityID, urls.Login, string(certPEM))
+	lab.idpForm.user, lab.idpForm.password, lab.idpForm.submit = "#username", "#password", `input[type="submit"]`
+	ctx := chromium(t)
+	page := lab.ssoLogin(t, ctx, "carol", "carol-password", "sso-fosim-idp")
+	if !strings.Contains(page, "carol (readonly)") {
+		t.Fatalf("after SSO through fosim's IdP:\n%s", page)
+	}
 }
