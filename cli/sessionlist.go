@@ -105,17 +105,21 @@ func (s AdminSession) from() string {
 	return s.From.String()
 }
 
-// getAdminStatus prints "get system info admin status" as FortiOS 7.x
-// does (a published 7.x output): an index table, then "Logged in users"
-// and one line per session. The published sample had an empty index
-// table; fosim fills it, the index being what disconnect-admin-session
-// takes. SSH sessions are not listed yet (admin SSH does not report its
-// sessions).
+// getAdminStatus prints "get system info admin status": the index table
+// of the 6.0 CLI reference (login type WEB or CLI, "ssh(<ip>)" from for
+// CLI sessions), then the "Logged in users" table a published 7.x output
+// adds (type https or ssh, and the login time). The index is what
+// disconnect-admin-session takes. SSH sessions are not listed yet (admin
+// SSH does not report its sessions).
 func getAdminStatus(sh *Shell, args []string, out io.Writer) error {
 	list, _ := sh.App.adminSessions()
 	fmt.Fprintf(out, "Index  User name   Login type  From\n")
 	for i, s := range list {
-		fmt.Fprintf(out, "%-6d %-11s %-11s %s\n", i, s.User, s.Type, s.from())
+		typ, from := "WEB", s.from()
+		if s.Type != "https" {
+			typ, from = "CLI", s.Type+"("+from+")"
+		}
+		fmt.Fprintf(out, "%-6d %-11s %-11s %s\n", i, s.User, typ, from)
 	}
 	fmt.Fprintf(out, "Logged in users: %d\n", len(list))
 	fmt.Fprintf(out, "USERNAME        TYPE    FROM             TIME\n")

@@ -242,7 +242,7 @@ func TestSSOLoginPysaml2(t *testing.T) {
 	resp.Body.Close()
 	status := runCLI(lab.app, "admin", "get system info admin status")
 	for _, want := range []string{
-		"Index  User name   Login type  From\n0      alice       https       SSO(127.0.0.1)\n1      admin       https       127.0.0.1\n",
+		"Index  User name   Login type  From\n0      alice       WEB         SSO(127.0.0.1)\n1      admin       WEB         127.0.0.1\n",
 		"Logged in users: 2\nUSERNAME        TYPE    FROM             TIME\nalice           https   SSO(127.0.0.1)   ",
 	} {
 		if !strings.Contains(status, want) {
