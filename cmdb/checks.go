@@ -20,6 +20,7 @@ var entryChecks = map[string]func(v View, t *Table, e *Entry) error{
 	"system settings":            checkSettings,
 	"system global":              checkGlobal,
 	"firewall address":           checkAddress,
+	"firewall addrgrp":           checkAddrgrp,
 	"firewall policy":            checkPolicy,
 	"vpn ipsec phase2-interface": checkPhase2,
 	"system interface":           checkInterface,
@@ -142,6 +143,43 @@ func checkAddress(_ View, t *Table, e *Entry) error {
 	return nil
 }
 
+// checkAddrgrp: FortiOS 7.4+ tag groups. A ztna-ems-tag group's members
+// must be EMS tag addresses (type dynamic, sub-type ems-tag) or
+// ztna-ems-tag groups; a ztna-geo-tag group's, geography addresses or
+// ztna-geo-tag groups. FortiOS's exact message for this refusal is not
+// public: the generic node_check_object one names the first bad member.
+func checkAddrgrp(v View, t *Table, e *Entry) error {
+	category := value(t, e, "category")
+	if category != "ztna-ems-tag" && category != "ztna-geo-tag" {
+		return nil
+	}
+	s := schemaOf(v)
+	if s == nil {
+		return nil
+	}
+	addrs := s.Table("firewall address")
+	for _, m := range values(t, e, "member") {
+		if g := v.Entry(t.Path, m); g != nil {
+			if value(t, g, "category") != category {
+				return checkFail("member", m)
+			}
+			continue
+		}
+		a := v.Entry("firewall address", m)
+		if a == nil || addrs == nil {
+			continue // a missing reference is refused by the reference check
+		}
+		ok := value(addrs, a, "type") == "dynamic" && value(addrs, a, "sub-type") == "ems-tag"
+		if category == "ztna-geo-tag" {
+			ok = value(addrs, a, "type") == "geography"
+		}
+		if !ok {
+			return checkFail("member", m)
+		}
+	}
+	return nil
+}
+
 func checkPolicy(_ View, t *Table, e *Entry) error {
 	for _, need := range []string{"srcintf", "dstintf"} {
 		if len(values(t, e, need)) == 0 {
@@ -202,6 +240,10 @@ func checkInterface(v View, t *Table, e *Entry) error {
 // checks them whole when that table changed.
 var dependents = map[string][]string{
 	"system settings": {"system interface"},
+	// an EMS tag address turned ipmask breaks the ztna-ems-tag groups
+	// holding it
+	"firewall address": {"firewall addrgrp"},
+	"firewall addrgrp": {"firewall addrgrp"},
 }
 
 // recheckDependents runs the save checks of every entry of the tables

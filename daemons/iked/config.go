@@ -373,18 +373,30 @@ func (r reader) addressPrefixes(name string) []netip.Prefix {
 }
 
 // ztnaTags lists tag addresses in order, a group (category ztna-ems-tag)
-// standing for its members.
+// standing for its members, nested groups too (depth-bounded, so a loop of
+// groups ends).
 func (r reader) ztnaTags(names []string) []string {
 	var out []string
-	for _, n := range names {
-		if g := r.View.Entry("firewall addrgrp", n); g != nil {
-			out = append(out, r.Values("firewall addrgrp", g, "member")...)
-			continue
+	var walk func(names []string, depth int)
+	walk = func(names []string, depth int) {
+		for _, n := range names {
+			g := r.View.Entry("firewall addrgrp", n)
+			switch {
+			case g == nil:
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			case depth < maxGroupDepth:
+				walk(r.Values("firewall addrgrp", g, "member"), depth+1)
+			}
 		}
-		out = append(out, n)
 	}
+	walk(names, 0)
 	return out
 }
+
+// maxGroupDepth bounds address group nesting as read by iked.
+const maxGroupDepth = 8
 
 func lastAddr(p netip.Prefix) netip.Addr {
 	a := p.Masked().Addr().As4()

@@ -364,3 +364,62 @@ print(jwt.encode(claims, open(sys.argv[1]).read(), algorithm="RS256"))
 	}
 	tun.Delete(context.Background())
 }
+
+// A phase1's remote-gw-ztna-tags naming a ztna-ems-tag group (nested
+// too): the client passes when its IP has any tag of the group, from the
+// EMS or, with the EMS unreachable, from its ZTNA token.
+func TestZTNATagGroup(t *testing.T) {
+	l, ems, key := ztnaLab(t)
+	l.apply(`config firewall address
+    edit "EMS1_ZTNA_Low"
+        set type dynamic
+        set sub-type ems-tag
+        set obj-tag "Low"
+    next
+end
+config firewall addrgrp
+    edit "inner"
+        set category ztna-ems-tag
+        set member "EMS1_ZTNA_all_registered_clients"
+    next
+    edit "posture"
+        set category ztna-ems-tag
+        set member "EMS1_ZTNA_a" "inner"
+    next
+end
+config vpn ipsec phase1-interface
+    edit "FCT"
+        set remote-gw-ztna-tags "posture"
+    next
+end
+`)
+	ems.mu.Lock()
+	ems.byIP[netip.MustParseAddr("172.16.200.242")] = []string{"EMS1_ZTNA_Low", "EMS1_ZTNA_all_registered_clients"}
+	ems.byIP[netip.MustParseAddr("172.16.200.243")] = []string{"EMS1_ZTNA_Low"}
+	ems.mu.Unlock()
+	ctx := context.Background()
+	tun, err := ztnaDial(l, fctOf("172.16.200.242"), "")
+	if err != nil {
+		t.Fatalf("client with a tag of the nested group refused: %v\n%s", err, l.log())
+	}
+	wantLines(t, l.log(), "ike V=root:0:FCT:1: EMS ZTNA tags check success ZTNA_all_registered_clients")
+	tun.Delete(ctx)
+
+	var rej client.ErrRejected
+	if _, err := ztnaDial(l, fctOf("172.16.200.243"), ""); !errors.As(err, &rej) || rej.Notify != ike.NotifyEMSZTNATagsCheckFailure {
+		t.Fatalf("client with a tag outside the group: %v\n%s", err, l.log())
+	}
+	wantLines(t, l.log(), "ike V=root:0:FCT:2: EMS ZTNA tags check failure, abort")
+
+	// the EMS resolves nothing for this IP: the token's tag "a" is in the group
+	now := l.clock.Now()
+	tun, err = ztnaDial(l, fctOf("10.160.1.197"), ztnaToken(t, key, jwt.SigningMethodRS256, fctUID, now, time.Hour, "Low", "a"))
+	if err != nil || !tun.ZTNATokenAccepted {
+		t.Fatalf("token with a tag of the group refused: %v\n%s", err, l.log())
+	}
+	wantLines(t, l.log(), "ike V=root:0:FCT_0: EMS ZTNA token tags check success ZTNA_a")
+	tun.Delete(ctx)
+	if _, err := ztnaDial(l, fctOf("10.160.1.197"), ztnaToken(t, key, jwt.SigningMethodRS256, fctUID, now, time.Hour, "Low")); !errors.As(err, &rej) || rej.Notify != ike.NotifyEMSZTNATagsCheckFailure {
+		t.Fatalf("token with no tag of the group: %v\n%s", err, l.log())
+	}
+}
