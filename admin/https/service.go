@@ -102,7 +102,7 @@ func (s *Service) reload(st *cmdb.Store) {
 	var certErr error
 	st.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) {
 		cfg = readHTTPSConfig(st.Schema(), v)
-		cert, certErr = loadCertificate(st.Schema(), v, sec, cfg.certName)
+		cert, certErr = loadCertificate(st.Schema(), v, sec, "admin-server-cert", cfg.certName)
 	})
 	s.mu.Lock()
 	s.cfg = cfg
@@ -116,24 +116,24 @@ func (s *Service) reload(st *cmdb.Store) {
 
 // loadCertificate reads a "vpn certificate local" entry: its PEM
 // certificate and its private key, a secret decrypted with sec.
-func loadCertificate(schema *cmdb.Schema, v cmdb.View, sec *cmdb.Secrets, name string) (*tls.Certificate, error) {
+func loadCertificate(schema *cmdb.Schema, v cmdb.View, sec *cmdb.Secrets, setting, name string) (*tls.Certificate, error) {
 	t := schema.Table("vpn certificate local")
 	e := v.Entry("vpn certificate local", name)
 	if t == nil || e == nil {
-		return nil, fmt.Errorf("admin-server-cert %q: no such vpn certificate local", name)
+		return nil, fmt.Errorf("%s %q: no such vpn certificate local", setting, name)
 	}
 	certPEM := strings.Join(e.Get(t.Attr("certificate")), " ")
 	key := e.Get(t.Attr("private-key"))
 	if len(key) != 2 || key[0] != "ENC" {
-		return nil, fmt.Errorf("admin-server-cert %q has no private key", name)
+		return nil, fmt.Errorf("%s %q has no private key", setting, name)
 	}
 	keyPEM, err := sec.Decrypt(key[1])
 	if err != nil {
-		return nil, fmt.Errorf("admin-server-cert %q: private key: %w", name, err)
+		return nil, fmt.Errorf("%s %q: private key: %w", setting, name, err)
 	}
 	c, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
 	if err != nil {
-		return nil, fmt.Errorf("admin-server-cert %q: %w", name, err)
+		return nil, fmt.Errorf("%s %q: %w", setting, name, err)
 	}
 	return &c, nil
 }

@@ -78,9 +78,9 @@ func (s *Server) adminSP(base string) (*samld.Server, error) {
 	var err error
 	st.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) {
 		if name := val("cert"); name != "" {
-			c, cerr := loadCertificate(st.Schema(), v, sec, name)
+			c, cerr := loadCertificate(st.Schema(), v, sec, "system saml cert", name)
 			if cerr != nil {
-				err = fmt.Errorf("system saml cert: %w", cerr)
+				err = cerr
 				return
 			}
 			key, ok := c.PrivateKey.(crypto.Signer)

@@ -317,6 +317,29 @@ func TestSSOBadResponse(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || !strings.HasPrefix(loc, "https://idp.example/sso?SAMLRequest=") {
 		t.Errorf("SSO login: %d %s", resp.StatusCode, loc)
 	}
+	// With cert, the AuthnRequest is signed (HTTP-Redirect's SigAlg and
+	// Signature) and the metadata carries the certificate.
+	spCert, spKey := selfSigned(t, "fosim SP")
+	cmdbtest.Apply(t, app.Store, "config vpn certificate local\nedit SP_Signing\nset certificate "+grammar.Quote(strings.TrimSpace(spCert))+
+		"\nset private-key "+grammar.Quote(strings.TrimSpace(spKey))+"\nnext\nend\nconfig system saml\nset cert SP_Signing\nend\n")
+	resp, err = c.Get(ts.URL + ssoLoginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	why, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || !strings.Contains(loc, "&SigAlg=") || !strings.Contains(loc, "&Signature=") {
+		t.Errorf("signed SSO login: %d %s %s", resp.StatusCode, loc, why)
+	}
+	resp, err = c.Get(ts.URL + ssoMetadataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(md), `AuthnRequestsSigned="true"`) || !strings.Contains(string(md), "X509Certificate") {
+		t.Errorf("metadata with cert:\n%s", md)
+	}
 	resp, err = c.Get(ts.URL + "/saml/?sls")
 	if err != nil {
 		t.Fatal(err)
