@@ -213,7 +213,9 @@ func (l *ssoLab) ssoLogin(t *testing.T, ctx context.Context, user, password, sho
 func TestSSOLoginPysaml2(t *testing.T) {
 	lab := newSSOLab(t, map[string]map[string]string{
 		"alice": {"password": "alice-pw"},
-		"bob":   {"password": "bob-pw", "profilename": "readonly"},
+		// Seed 004's asymmetric algorithms: the IdP signs bob's
+		// Responses with RSA-SHA512 and SHA-512 digests.
+		"bob": {"password": "bob-pw", "profilename": "readonly", "sign": "sha512"},
 	}, "config system sso-admin\nedit alice\nset accprofile readonly\nset vdom root\nnext\nend\n")
 	ctx := chromium(t)
 	page := lab.ssoLogin(t, ctx, "alice", "alice-pw", "sso-dashboard")

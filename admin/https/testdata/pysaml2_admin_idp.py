@@ -5,11 +5,12 @@ python3-pysaml2): the appliance's GUI is its service provider.
 Usage: pysaml2_admin_idp.py CONFIG.json
 CONFIG holds entity_id, base (this IdP's URL), key, cert (PEM files),
 sp_metadata (a file), port (0: any), and users: {name: {"password": P,
-"profilename": optional access profile}}.
+"profilename": optional access profile, "sign": "sha256" (default) or
+"sha512", the signature and digest algorithms of that user's Responses}}.
 
 Routes, on 127.0.0.1:port ("ready PORT" is printed once listening):
   GET  /sso    the HTTP-Redirect AuthnRequest; answers with a login form
-  POST /auth   the form; a signed Response (RSA-SHA256) in the HTTP-POST
+  POST /auth   the form; a signed Response (RSA-SHA256 or -SHA512) in the HTTP-POST
                binding's self-submitting form, carrying the attributes
                "username" and, when the user has one, "profilename".
 """
@@ -24,7 +25,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.saml import NAMEID_FORMAT_UNSPECIFIED, NameID
 from saml2.server import Server
-from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+from saml2.xmldsig import DIGEST_SHA256, DIGEST_SHA512, SIG_RSA_SHA256, SIG_RSA_SHA512
 
 LOGIN_FORM = """<!DOCTYPE html><html><head><title>Test IdP</title></head><body>
 <h1>Test IdP sign-in</h1>
@@ -88,7 +89,8 @@ class IdP:
             name_id=NameID(format=NAMEID_FORMAT_UNSPECIFIED, text=name),
             authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
             sign_response=True, sign_assertion=True,
-            sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256,
+            sign_alg=SIG_RSA_SHA512 if user.get("sign") == "sha512" else SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA512 if user.get("sign") == "sha512" else DIGEST_SHA256,
         )
         args = self.server.apply_binding(BINDING_HTTP_POST, str(response),
                                          req.assertion_consumer_service_url, relay, response=True)
