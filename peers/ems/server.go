@@ -80,6 +80,10 @@ type Server struct {
 	clock *clock.Clock
 	keys  *Keys
 
+	// writeMu serialises the server's own writes of the store
+	// (registrations).
+	writeMu sync.Mutex
+
 	mu       sync.Mutex
 	cfg      *Config
 	stamp    string
@@ -318,6 +322,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, TokenAnswer{Token: tok})
 	}))
+	mux.HandleFunc("POST /api/v1/endpoints/register", s.slow(s.register))
 	mux.HandleFunc("POST /api/v1/endpoints/{uid}/tunnel-down", s.slow(s.tunnelDown))
 	mux.HandleFunc("GET /api/v1/ws", s.slow(s.serveStream))
 	return mux
