@@ -30,16 +30,18 @@ type command struct {
 	writes, super, readsAll bool
 }
 
-// commands is the shell's command tree; '?' and Tab read it.
+// commands is the shell's command tree; '?' and Tab read it. Each file
+// of commands appends its own in an init (files init in name order: none
+// may assign the list).
 var commands []*command
 
 func init() {
-	commands = []*command{
+	commands = append(commands, []*command{
 		{path: "get system status", help: "System status.", run: getSystemStatus},
 		{path: "execute factory-reset", help: "Reset to factory default.", run: executeFactoryReset, writes: true, super: true},
 		{path: "execute date", help: "Get/set system date.", args: "<yyyy-mm-dd>", maxArgs: 1, run: executeDate},
 		{path: "execute time", help: "Get/set system time.", args: "<hh:mm:ss>", maxArgs: 1, run: executeTime},
-	}
+	}...)
 }
 
 // lookupCommand matches a statement against the command tree, each word
