@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -15,12 +20,14 @@ import (
 	"github.com/fosim/fosim/daemons/iked/eap"
 	"github.com/fosim/fosim/daemons/iked/fctdata"
 	"github.com/fosim/fosim/daemons/iked/suite"
+	"github.com/fosim/fosim/peers/ems"
 )
 
 const clientUsage = `usage: fosim client --server ADDR --psk KEY|--psk-file F [--transport udp|tcp|auto [--tcp-port N]] [--proposal P] [--dh N] [--mode-cfg]
          [--eap-user U --eap-password P|--eap-password-file F [--eap-method md5]]
          [--saml --saml-port N [--uid HEX32] [--saml-user U --saml-password-file F [--saml-totp-file F]]]
-         [--fct-uid HEX32 [--fct-ip IP] [--fct-mac M]… [--fct-host H] [--fct-user U] [--ems-sn SN] [--ems-tenant ID] [--ztna-token-file F]]
+         [--fct-uid HEX32 [--fct-ip IP] [--fct-mac M]… [--fct-host H] [--fct-user U] [--ems-sn SN] [--ems-tenant ID] [--ztna-token-file F]
+          [--ems HOST:PORT [--ems-ca-file F]]]
          [--rekey] [--hold D]
 
 Dial an IKEv2 gateway with fosim's own initiator, print what was negotiated
@@ -44,7 +51,14 @@ EMS's serial number and tenant id) goes in the first IKE_AUTH request, for
 the gateway's ems-sn-check and remote-gw-match ztna; --ztna-token-file
 sends the ZTNA token its EMS issued (a JWT, "fosim ems token") in the
 ZTNA_TAG notify, which the gateway checks when the EMS cannot tell it the
-client's tags.
+client's tags. --ems HOST:PORT registers with the EMS first, as FortiClient
+does on its telemetry connection (fosim's EMS, "fosim ems"; its API is
+fosim's own): UID, IP, MACs, host, user, OS and FortiClient version go to
+the EMS, and its answer gives the EMS serial number, tenant id and, when
+the EMS has ZTNA tokens on, the token the dial sends. --ems-ca-file is the
+EMS certificate (or its CA) to trust; without it the certificate is not
+checked and its SHA-256 fingerprint is printed, as FortiClient asks its
+user to accept an EMS it does not know.
 
 The secrets also come from $FOSIM_PSK, $FOSIM_EAP_PASSWORD and
 $FOSIM_SAML_PASSWORD (a flag is visible in the process list).
@@ -86,6 +100,8 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	emsSN := fs.String("ems-sn", "", "with --fct-uid: the serial number of FortiClient's EMS (FCTEMS…)")
 	emsTenant := fs.String("ems-tenant", "", "with --fct-uid: the tenant id of FortiClient's EMS")
 	ztnaTokenFile := fs.String("ztna-token-file", "", "with --fct-uid: send the ZTNA token (JWT) in this file")
+	emsAddr := fs.String("ems", "", "with --fct-uid: register with this EMS (HOST:PORT) before dialing, and dial with its answer")
+	emsCAFile := fs.String("ems-ca-file", "", "with --ems: trust the EMS certificate in this PEM file (else it is not checked)")
 	rekey := fs.Bool("rekey", false, "rekey the child SA and then the IKE SA once up")
 	hold := fs.Duration("hold", 0, "keep the tunnel up this long before deleting it")
 	data := fs.String("data", "", "ignored: the client keeps no state")
@@ -148,6 +164,30 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fortiClientData(&cfg, *fctUID, *fctIP, fctMACs, *fctHost, *fctUser, *emsSN, *emsTenant, *ztnaTokenFile); err != nil {
 		fmt.Fprintln(stderr, "fosim client:", err)
 		return 2
+	}
+	switch {
+	case *emsAddr == "" && *emsCAFile != "":
+		fmt.Fprintln(stderr, "fosim client: --ems-ca-file needs --ems")
+		return 2
+	case *emsAddr != "" && cfg.FCT == nil:
+		fmt.Fprintln(stderr, "fosim client: --ems needs --fct-uid")
+		return 2
+	case *emsAddr != "" && (*emsSN != "" || *emsTenant != ""):
+		fmt.Fprintln(stderr, "fosim client: --ems-sn and --ems-tenant come from the EMS with --ems")
+		return 2
+	case *emsAddr != "":
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		reg, err := registerWithEMS(ctx, &cfg, *emsAddr, *emsCAFile, stderr)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(stderr, "fosim client:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "registered with EMS %s (tenant %s) as %s, IP %s: tags %s", reg.Serial, reg.TenantID, reg.Record.UID, reg.Record.IP, tagList(reg.Record.Tags))
+		if reg.Token != "" {
+			fmt.Fprintf(stdout, ", ZTNA token (len=%d)", len(reg.Token))
+		}
+		fmt.Fprintln(stdout)
 	}
 	if *samlLogin {
 		res, err := samlDialLogin(samlOptions{addr: addr.Addr(), port: *samlPort, uid: *uid, user: *samlUser, passwordFile: *samlPasswordFile, totpFile: *samlTOTPFile}, stdout, stderr)
@@ -281,6 +321,89 @@ func fortiClientData(cfg *client.Config, uid, ip string, macs []string, host, us
 	}
 	cfg.FCT = d
 	return nil
+}
+
+// registerWithEMS registers cfg's FortiClient with its EMS, as
+// FortiClient does before it dials, and puts the answer in its FCT data:
+// the EMS serial number and tenant id, and the ZTNA token unless one was
+// given. FortiClient reports its own address: without --fct-ip, the local
+// address towards the gateway.
+func registerWithEMS(ctx context.Context, cfg *client.Config, addr, caFile string, stderr io.Writer) (*ems.Registered, error) {
+	d := cfg.FCT
+	if !d.IP.IsValid() {
+		a, err := localAddrTo(cfg.Server)
+		if err != nil {
+			return nil, fmt.Errorf("--ems: the address FortiClient reports: %v (give --fct-ip)", err)
+		}
+		d.IP = a
+	}
+	tlsCfg, err := emsTLS(addr, caFile, stderr)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	defer hc.CloseIdleConnections()
+	reg, err := ems.Register(ctx, hc, addr, ems.Registration{UID: d.UID, IP: d.IP, MACs: d.MACs, Host: d.Host, User: d.User, OS: d.OS, FCTVersion: d.FCTVersion})
+	if err != nil {
+		return nil, err
+	}
+	d.EMSSerial, d.EMSTenant = reg.Serial, reg.TenantID
+	if reg.Token != "" && cfg.ZTNAToken == "" {
+		cfg.ZTNAToken, d.Tags = reg.Token, true
+	}
+	if _, err := fctdata.Parse(d.Encode()); err != nil {
+		return nil, fmt.Errorf("the EMS's answer does not make FCT data: %w", err)
+	}
+	return reg, nil
+}
+
+// emsTLS trusts caFile's certificates for the EMS; without a file, any
+// certificate, whose fingerprint is printed.
+func emsTLS(addr, caFile string, stderr io.Writer) (*tls.Config, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--ems %q: %v", addr, err)
+	}
+	if caFile == "" {
+		return &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 {
+				fp := sha256.Sum256(cs.PeerCertificates[0].Raw)
+				fmt.Fprintf(stderr, "fosim client: EMS certificate not checked (no --ems-ca-file): %s, SHA-256 %X\n", cs.PeerCertificates[0].Subject, fp)
+			}
+			return nil
+		}}, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ems-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ems-ca-file %s: no PEM certificate", caFile)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
+}
+
+// localAddrTo is the local IPv4 address the system routes to server by
+// (a UDP "connection" sends nothing).
+func localAddrTo(server netip.AddrPort) (netip.Addr, error) {
+	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(server))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
+
+func tagList(tags []ems.Tag) string {
+	if len(tags) == 0 {
+		return "none"
+	}
+	names := make([]string, len(tags))
+	for i, t := range tags {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // multiFlag is a flag given several times.
