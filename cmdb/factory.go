@@ -1,8 +1,6 @@
 package cmdb
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -105,7 +103,10 @@ func factoryCertificates(serial string, now time.Time) (string, error) {
 		return "", err
 	}
 	leaf := func(cn string, signer *x509.Certificate, signKey any) (der []byte, key any, err error) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		// RSA 2048, as a FortiGate's factory certificates are: admins
+		// sign SAML with Fortinet_Factory (user saml cert), which lasso
+		// and samld do with RSA keys
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -114,3 +114,20 @@ func TestMetadata(t *testing.T) {
 		t.Fatal("metadata certificate is not cert's")
 	}
 }
+
+// The factory certificates sign as Fortinet_CA_SSL does: admins name
+// Fortinet_Factory in user saml cert (RSA, as on a FortiGate).
+func TestFactoryCertificateSigns(t *testing.T) {
+	l := newLab(t, baseConfig(idpKey(), "        set cert \"Fortinet_Factory\"\n"))
+	r, err := l.d.Login("SAML-IPSEC", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, q := decodeRedirect(t, r.URL, "SAMLRequest")
+	raw := r.URL[strings.Index(r.URL, "?")+1 : strings.Index(r.URL, "&Signature=")]
+	sig, _ := base64.StdEncoding.DecodeString(q.Get("Signature"))
+	h := sha1.Sum([]byte(raw))
+	if err := rsa.VerifyPKCS1v15(l.d.cfg.Servers["SAML-IPSEC"].SigningCert.PublicKey.(*rsa.PublicKey), crypto.SHA1, h[:], sig); err != nil {
+		t.Fatalf("request signature with Fortinet_Factory: %v", err)
+	}
+}
