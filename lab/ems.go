@@ -110,7 +110,7 @@ func (p *emsPeer) close() {
 	os.RemoveAll(p.dir)
 }
 
-// emsAction is "! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]|tunnels".
+// emsAction is "! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]|register uid=UID ip=IP …|tunnels".
 func (r *runner) emsAction(words []string) (string, error) {
 	p := r.ems
 	if p == nil {
@@ -121,6 +121,9 @@ func (r *runner) emsAction(words []string) (string, error) {
 	}
 	if len(words) >= 1 && words[0] == "token" {
 		return r.emsToken(context.Background(), words[1:])
+	}
+	if len(words) >= 1 && words[0] == "register" {
+		return r.emsRegister(context.Background(), words[1:])
 	}
 	if len(words) == 1 && words[0] == "tunnels" {
 		return r.emsTunnels(), nil
@@ -139,7 +142,7 @@ func (r *runner) emsAction(words []string) (string, error) {
 		}
 		cfg.Delay = ems.Duration(d)
 	default:
-		return "", fmt.Errorf("! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]|tunnels")
+		return "", fmt.Errorf("! ems down|up|slow DURATION|wait|settle|token uid=UID [as=NAME]|register uid=UID ip=IP …|tunnels")
 	}
 	if err := cfg.Save(p.dir); err != nil {
 		return "", err

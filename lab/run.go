@@ -11,6 +11,7 @@ import (
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/client"
+	"github.com/fosim/fosim/peers/ems"
 )
 
 // Options tune a run.
@@ -43,10 +44,11 @@ type Result struct {
 type runner struct {
 	lab     *Lab
 	app     *appliance
-	ems     *emsPeer             // the lab's EMS (ems.json); nil without one
-	idp     *idpPeer             // the lab's IdP (idp.json); nil without one
-	saml    map[string]samlToken // SAML logins' tokens, by client name
-	ztna    map[string]string    // ZTNA tokens fetched from the EMS, by client name
+	ems     *emsPeer                   // the lab's EMS (ems.json); nil without one
+	idp     *idpPeer                   // the lab's IdP (idp.json); nil without one
+	saml    map[string]samlToken       // SAML logins' tokens, by client name
+	ztna    map[string]string          // ZTNA tokens fetched from the EMS, by client name
+	emsReg  map[string]*ems.Registered // the EMS's answers to "! ems register", by client name
 	tunnels map[string]*client.Tunnel
 	bound   map[string]string // labelled masks' values so far
 	timeout time.Duration
@@ -94,7 +96,7 @@ func Run(ctx context.Context, l *Lab, opt Options) (res *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
-	r := &runner{lab: l, app: app, ems: peer, idp: idpPeer, saml: map[string]samlToken{}, ztna: map[string]string{}, tunnels: map[string]*client.Tunnel{}, bound: map[string]string{}, timeout: opt.StepTimeout, settle: opt.Settle}
+	r := &runner{lab: l, app: app, ems: peer, idp: idpPeer, saml: map[string]samlToken{}, ztna: map[string]string{}, emsReg: map[string]*ems.Registered{}, tunnels: map[string]*client.Tunnel{}, bound: map[string]string{}, timeout: opt.StepTimeout, settle: opt.Settle}
 	defer func() {
 		for _, t := range r.tunnels {
 			t.Close()

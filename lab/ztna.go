@@ -73,13 +73,10 @@ func (r *runner) emsToken(ctx context.Context, words []string) (string, error) {
 	if uid == "" {
 		return "", fmt.Errorf("! ems token uid=UID [as=NAME]")
 	}
-	keys, err := ems.LoadKeys(r.ems.dir)
+	hc, err := r.emsClient()
 	if err != nil {
 		return "", err
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(keys.Cert)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}
 	defer hc.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("https://127.0.0.1:%d/api/v1/endpoints/%s/token", r.ems.port, uid), nil)
 	if err != nil {
@@ -107,11 +104,105 @@ func (r *runner) emsToken(ctx context.Context, words []string) (string, error) {
 	return fmt.Sprintf("ZTNA token of %s from the EMS (len=%d)\n", uid, len(body.Token)), nil
 }
 
+// emsClient is an HTTPS client of the lab's EMS with its certificate
+// pinned, as a registered FortiClient trusts its EMS.
+func (r *runner) emsClient() (*http.Client, error) {
+	keys, err := ems.LoadKeys(r.ems.dir)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(keys.Cert)
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}, nil
+}
+
+// emsRegister is "! ems register uid=UID ip=IP [mac=M;M…] [host=H]
+// [user=U] [os=OS] [fctver=V] [as=NAME]": FortiClient's registration with
+// the lab's EMS (what "fosim client --ems" does before it dials). The
+// answer's EMS serial and tenant id are what "! dial … registered" sends,
+// its token what "! dial … ztna-token" sends. It then waits, boundedly,
+// until the FortiGate's connector has the endpoint (on push).
+func (r *runner) emsRegister(ctx context.Context, words []string) (string, error) {
+	args := parseActionArgs(words)
+	reg := ems.Registration{
+		UID:        args.get("uid", ""),
+		Host:       args.get("host", "DESKTOP-FOSIM"),
+		User:       args.get("user", "tester"),
+		OS:         args.get("os", "Microsoft Windows 10 , 64-bit (build 19045)"),
+		FCTVersion: args.get("fctver", "7.4.5.1949"),
+	}
+	ip := args.get("ip", "")
+	for _, m := range strings.Split(args.get("mac", ""), ";") {
+		if m != "" {
+			reg.MACs = append(reg.MACs, m)
+		}
+	}
+	name := args.get("as", "client")
+	if err := args.unknown("ems register"); err != nil {
+		return "", err
+	}
+	a, err := netip.ParseAddr(ip)
+	if reg.UID == "" || err != nil {
+		return "", fmt.Errorf("! ems register uid=UID ip=IPV4 [mac=M;M] [host=H] [user=U] [os=OS] [fctver=V] [as=NAME]")
+	}
+	reg.IP = a
+	hc, err := r.emsClient()
+	if err != nil {
+		return "", err
+	}
+	defer hc.CloseIdleConnections()
+	answer, err := ems.Register(ctx, hc, fmt.Sprintf("127.0.0.1:%d", r.ems.port), reg)
+	if err != nil {
+		return fmt.Sprintf("registration failed: %v\n", err), nil
+	}
+	r.emsReg[name] = answer
+	var tags []string
+	for _, t := range answer.Record.Tags {
+		tags = append(tags, t.Name)
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "registered %s with EMS %s (tenant %s): tags %s", answer.Record.UID, answer.Serial, answer.TenantID, strings.Join(tags, ", "))
+	if answer.Token != "" {
+		r.ztna[name] = answer.Token
+		fmt.Fprintf(&out, "; ZTNA token (len=%d)", len(answer.Token))
+	}
+	out.WriteString("\n")
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if r.fortiGateHas(answer.Record) {
+			out.WriteString("the FortiGate has the endpoint\n")
+			break
+		}
+		if time.Now().After(deadline) {
+			out.WriteString("the FortiGate has not heard of the endpoint\n")
+			break
+		}
+	}
+	return out.String(), nil
+}
+
+// fortiGateHas tells whether the connector holds rec as the EMS has it
+// now (its IP: a re-registration moves it).
+func (r *runner) fortiGateHas(rec ems.Record) bool {
+	for _, e := range r.app.fcnacd.Endpoints() {
+		if e.UID == rec.UID && e.IP == rec.IP {
+			return true
+		}
+	}
+	return false
+}
+
 // ztnaDialOptions puts the FCT data and the token into a dial's config.
 func (r *runner) ztnaDialOptions(cfg *client.Config, name string, args actionArgs) error {
 	fct, err := fctOptions(args)
 	if err != nil {
 		return err
+	}
+	if args.flag("registered") {
+		reg, ok := r.emsReg[name]
+		if !ok || fct == nil {
+			return fmt.Errorf("! dial registered: needs fct-uid= and an \"! ems register as=%s\" before", name)
+		}
+		fct.EMSSerial, fct.EMSTenant = reg.Serial, reg.TenantID
 	}
 	if args.flag("ztna-token") {
 		tok, ok := r.ztna[name]
