@@ -10,6 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/fosim/fosim/clock"
 )
 
 // FortiClient's registration: a new endpoint is created, registered and
@@ -99,4 +101,37 @@ func tagNames(tags []Tag) string {
 		names = append(names, t.Name)
 	}
 	return strings.Join(names, ",")
+}
+
+// BenchmarkRegister: one registration (the store read, changed, written
+// and pushed) with 10,000 endpoints in the store.
+func BenchmarkRegister(b *testing.B) {
+	dir := b.TempDir()
+	cfg, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10_000 {
+		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if err := cfg.SetEndpoint(Endpoint{UID: NewUID(), IP: ip, Registered: true, Online: true, CertSN: NewCertSN()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := cfg.SetRule(TagRule{Tag: "all_registered_clients", Type: TagTypeZeroTrust, Conditions: []Condition{{Field: "registered", Value: "yes"}}}); err != nil {
+		b.Fatal(err)
+	}
+	if err := cfg.Save(dir); err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewServer(dir, clock.New(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := Registration{UID: NewUID(), IP: netip.MustParseAddr("172.16.200.250"), MACs: []string{"00-0c-29-3c-9a-0e"}, Host: "PC3", User: "alice", OS: "Microsoft Windows 11", FCTVersion: "7.4.5.1949"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Register(reg, netip.MustParseAddr("127.0.0.1")); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
