@@ -183,6 +183,12 @@ func (a *appliance) Listening() string {
 	if a.ike != nil && len(a.ike.Addrs()) > 0 {
 		parts = append(parts, fmt.Sprintf("IKE on UDP %v", a.ike.Addrs()))
 	}
+	if a.ike != nil && len(a.ike.TCPAddrs()) > 0 {
+		parts = append(parts, fmt.Sprintf("IKE on TCP %v", a.ike.TCPAddrs()))
+	}
+	if a.authd != nil && len(a.authd.Addrs()) > 0 {
+		parts = append(parts, fmt.Sprintf("IKE SAML (HTTPS) on %v", a.authd.Addrs()))
+	}
 	if a.control != nil {
 		parts = append(parts, "control socket "+a.control.Path())
 	}
