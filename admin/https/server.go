@@ -13,8 +13,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -291,13 +293,20 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
+	// The body is a form whatever Content-Type says: Terraform's
+	// provider posts its form labelled application/json.
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		http.Error(w, "bad login form", http.StatusBadRequest)
+		return
+	}
+	form, err := url.ParseQuery(string(raw))
+	if err != nil {
 		http.Error(w, "bad login form", http.StatusBadRequest)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain")
-	sess, locked := s.passwordLogin(r, r.PostForm.Get("username"), r.PostForm.Get("secretkey"))
+	sess, locked := s.passwordLogin(r, form.Get("username"), form.Get("secretkey"))
 	switch {
 	case locked:
 		w.Write([]byte("2"))
