@@ -31,6 +31,9 @@ type tfClient struct {
 	username string
 	password string
 	vdom     string // the provider's vdom; "global" sends scope=global
+	// tokenInQuery: the provider before 1.21.0 sent the token as
+	// ?access_token= after the vdom instead of an Authorization header
+	tokenInQuery bool
 }
 
 func newTFClient(t *testing.T, api *testAPI) *tfClient {
@@ -71,7 +74,11 @@ func (c *tfClient) send(method, path, vdom string, body []byte, versionCheck boo
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, "https://"+c.target+path+tfQuery(vdom, ""), rd)
+	special := ""
+	if c.tokenInQuery && c.token != "" {
+		special = "access_token=" + c.token
+	}
+	req, err := http.NewRequest(method, "https://"+c.target+path+tfQuery(vdom, special), rd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,7 +103,7 @@ func (c *tfClient) send(method, path, vdom string, body []byte, versionCheck boo
 	if versionCheck {
 		req.Header.Set("accept", "application/json")
 	}
-	if token != "" {
+	if token != "" && !c.tokenInQuery {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http.Do(req)
@@ -615,3 +622,48 @@ func TestTerraformAuthentication(t *testing.T) {
 
 // readEntry reads one entry of a table.
 func (c *tfClient) readEntry(path string) (map[string]any, error) { return c.read(path, false) }
+
+// TestTerraformBefore1_21 replays the provider before 1.21.0: the token as
+// ?access_token= after vdom=, and the deprecated fortios_vpn_ipsec_phase1interface
+// resource, whose body always carries type, comments, remote-gw and
+// psksecret, empty or not.
+func TestTerraformBefore1_21(t *testing.T) {
+	api := newTestAPI(t)
+	tf := newTFClient(t, api)
+	tf.tokenInQuery = true
+	if v, err := tf.deviceVersion(); err != nil || v == "" {
+		t.Fatalf("version: %q %v", v, err)
+	}
+	const base = "/api/v2/cmdb/vpn.ipsec/phase1-interface"
+	id, err := tf.createUpdate("POST", base, map[string]any{
+		"name": "tf-old", "type": "static", "interface": "port1", "peertype": "any",
+		"proposal": "aes128-sha256 aes256-sha256", "comments": "", "remote-gw": "198.51.100.7",
+		"psksecret": "old-provider-psk",
+	})
+	if err != nil || id != "tf-old" {
+		t.Fatalf("create: %q %v", id, err)
+	}
+	e, err := tf.readEntry(base + "/" + id)
+	if err != nil || e == nil || e["remote-gw"] != "198.51.100.7" || e["type"] != "static" || e["comments"] != "" {
+		t.Fatalf("read: %v %v", e, err)
+	}
+	if _, err := tf.createUpdate("PUT", base+"/"+id, map[string]any{
+		"name": "tf-old", "type": "static", "interface": "port1", "comments": "renamed peer",
+		"remote-gw": "198.51.100.8", "psksecret": "old-provider-psk",
+	}); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if e, err = tf.readEntry(base + "/" + id); err != nil || e["remote-gw"] != "198.51.100.8" || e["comments"] != "renamed peer" {
+		t.Fatalf("read updated: %v %v", e, err)
+	}
+	if err := tf.delete(base + "/" + id); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := tf.readEntry(base + "/" + id); e != nil || err != nil {
+		t.Fatalf("read after delete: %v %v", e, err)
+	}
+	tf.token = "0123456789abcdef0123456789abcd"
+	if _, err := tf.readEntry(base); err == nil || !strings.Contains(err.Error(), "(401)") {
+		t.Fatalf("bad token in the query: %v", err)
+	}
+}
