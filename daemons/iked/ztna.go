@@ -1,6 +1,7 @@
 package iked
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"slices"
@@ -27,7 +28,7 @@ func (d *Daemon) readFortiClientNotifies(sa *ikeSA, in []ike.Payload, pre string
 				d.log.Printf(1, "%s ignoring FCT data (len = %d): %v", pre, len(n.Data), err)
 				continue
 			}
-			d.log.Printf(1, "%s received FCT data len = %d, data = '%s'", pre, len(n.Data), trimNUL(n.Data))
+			d.log.Printf(1, "%s received FCT data len = %d, data = '%s'", pre, len(n.Data), bytes.TrimRight(n.Data, "\x00"))
 			d.log.Printf(1, "%s received FCT-UID : %s", pre, fct.UID)
 			if fct.EMSSerial != "" {
 				d.log.Printf(1, "%s received EMS SN : %s", pre, fct.EMSSerial)
@@ -44,13 +45,6 @@ func (d *Daemon) readFortiClientNotifies(sa *ikeSA, in []ike.Payload, pre string
 			sa.ztnaToken = string(n.Data)
 		}
 	}
-}
-
-func trimNUL(b []byte) []byte {
-	for len(b) > 0 && b[len(b)-1] == 0 {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // checkPosture runs ems-sn-check and the EMS side of remote-gw-match
@@ -98,7 +92,6 @@ func (d *Daemon) checkPosture(sa *ikeSA) []ike.Payload {
 // checkToken is the JWT fallback: the token's tags, signed by the
 // FortiClient's EMS, for its UID, unexpired on the appliance clock.
 func (d *Daemon) checkToken(sa *ikeSA) []ike.Payload {
-	gw := sa.gw
 	pre := prefix(sa.name, sa.serial)
 	d.log.Printf(1, "%s processing notify type ZTNA_TAG", pre)
 	d.log.Printf(1, "%s received ZTNA tags update token (len=%d) data=%s", pre, len(sa.ztnaToken), sa.ztnaToken)
@@ -107,17 +100,26 @@ func (d *Daemon) checkToken(sa *ikeSA) []ike.Payload {
 		d.log.Printf(1, "%s EMS ZTNA token refused: %v", pre, err)
 		return d.failZTNA(sa)
 	}
-	for _, want := range gw.ZTNATags {
-		for _, t := range tok.Tags {
-			if name, ok := d.opt.EMS.TagName(sa.fct.EMSSerial, t.Name); ok && name == want {
-				d.log.Printf(1, "ike V=root:0:%s: EMS ZTNA token tags check success %s", sa.name, shortTag(want))
-				d.log.Printf(1, "%s send EMS_ZTNA_TAGS_CHECK_SUCCESS", pre)
-				return nil
-			}
-		}
+	if d.tokenMatches(sa, tok) {
+		return nil
 	}
 	d.log.Printf(1, "%s EMS ZTNA token carries none of the phase1's tags", pre)
 	return d.failZTNA(sa)
+}
+
+// tokenMatches tells whether a verified token carries one of the phase1's
+// tags, and logs FortiOS's success lines when it does.
+func (d *Daemon) tokenMatches(sa *ikeSA, tok *ztnatoken.Token) bool {
+	for _, want := range sa.gw.ZTNATags {
+		for _, t := range tok.Tags {
+			if name, ok := d.opt.EMS.TagName(sa.fct.EMSSerial, t.Name); ok && name == want {
+				d.log.Printf(1, "ike V=root:0:%s: EMS ZTNA token tags check success %s", sa.name, shortTag(want))
+				d.log.Printf(1, "%s send EMS_ZTNA_TAGS_CHECK_SUCCESS", prefix(sa.name, sa.serial))
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (d *Daemon) failZTNA(sa *ikeSA) []ike.Payload {
@@ -176,16 +178,10 @@ func (d *Daemon) tokenUpdate(sa *ikeSA, in []ike.Payload) *ike.Payload {
 		d.log.Printf(1, "%s EMS ZTNA token refused: %v (the tunnel stays)", pre, err)
 		return nil
 	}
-	for _, want := range sa.gw.ZTNATags {
-		for _, t := range tok.Tags {
-			if name, ok := d.opt.EMS.TagName(sa.fct.EMSSerial, t.Name); ok && name == want {
-				sa.ztnaToken = string(token)
-				d.log.Printf(1, "ike V=root:0:%s: EMS ZTNA token tags check success %s", sa.name, shortTag(want))
-				d.log.Printf(1, "%s send EMS_ZTNA_TAGS_CHECK_SUCCESS", pre)
-				n := notify(ike.NotifyEMSZTNATagsCheckSuccess, nil)
-				return &n
-			}
-		}
+	if d.tokenMatches(sa, tok) {
+		sa.ztnaToken = string(token)
+		n := notify(ike.NotifyEMSZTNATagsCheckSuccess, nil)
+		return &n
 	}
 	d.log.Printf(1, "%s EMS ZTNA token carries none of the phase1's tags now (the tunnel stays)", pre)
 	return nil
