@@ -1,13 +1,10 @@
 package idp
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"html"
 	"io"
 	"net"
@@ -141,7 +138,7 @@ func havePysaml2() bool {
 	if _, err := exec.LookPath("xmlsec1"); err != nil {
 		return false
 	}
-	return startPythonSP() == nil
+	return pythonSP.start() == nil
 }
 
 // lab is an IdP on a loopback port with one SP ("ipsec", as in seed 001)
@@ -215,14 +212,7 @@ func newLab(t *testing.T, edit func(*Config)) *lab {
 
 // pythonSP is the pysaml2 SP script in its serve mode, one process for
 // the whole test binary (importing saml2 takes a second).
-var pythonSP struct {
-	once   sync.Once
-	mu     sync.Mutex
-	in     io.WriteCloser
-	out    *bufio.Reader
-	stderr bytes.Buffer
-	err    error
-}
+var pythonSP = &scriptPeer{script: "testdata/pysaml2_sp.py", args: []string{"serve"}}
 
 func TestMain(m *testing.M) {
 	passwordCost = bcrypt.MinCost // bcrypt's default cost is a second under -race
@@ -230,9 +220,7 @@ func TestMain(m *testing.M) {
 	if testCertificate.dir != "" {
 		os.RemoveAll(testCertificate.dir)
 	}
-	if pythonSP.in != nil {
-		pythonSP.in.Close() // the script ends at the end of its input
-	}
+	pythonSP.stop()
 	lassoPeer.stop()
 	os.Exit(code)
 }
@@ -255,58 +243,9 @@ func (l *lab) pysaml2(args ...string) map[string]any {
 	return v
 }
 
-func startPythonSP() error {
-	p := &pythonSP
-	p.once.Do(func() {
-		cmd := exec.Command("/usr/bin/python3", "testdata/pysaml2_sp.py", "serve")
-		cmd.Stderr = &p.stderr
-		if p.in, p.err = cmd.StdinPipe(); p.err != nil {
-			return
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			p.err = err
-			return
-		}
-		p.out = bufio.NewReader(out)
-		if p.err = cmd.Start(); p.err != nil {
-			return
-		}
-		if ready, err := p.out.ReadBytes('\n'); err != nil || !bytes.Contains(ready, []byte(`"ready"`)) {
-			p.err = fmt.Errorf("pysaml2 SP did not start: %v %s", err, p.stderr.String())
-		}
-	})
-	return p.err
-}
-
 func (l *lab) askPysaml2(args ...string) (map[string]any, error) {
-	p := &pythonSP
-	if err := startPythonSP(); err != nil {
-		return nil, err
-	}
-	argv := append([]string{args[0], "--metadata", l.metadata, "--entity-id", l.sp.EntityID,
-		"--acs", l.sp.ACSURL, "--sls", l.sp.SLSURL}, args[1:]...)
-	line, _ := json.Marshal(argv)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := p.in.Write(append(line, '\n')); err != nil {
-		return nil, fmt.Errorf("%v: %s", err, p.stderr.String())
-	}
-	answer, err := p.out.ReadBytes('\n')
-	if err != nil {
-		return nil, fmt.Errorf("%v: %s", err, p.stderr.String())
-	}
-	var v struct {
-		Result map[string]any
-		Error  string
-	}
-	if err := json.Unmarshal(answer, &v); err != nil {
-		return nil, fmt.Errorf("printed %q: %v", answer, err)
-	}
-	if v.Error != "" {
-		return nil, errors.New(v.Error)
-	}
-	return v.Result, nil
+	return pythonSP.ask(append([]string{args[0], "--metadata", l.metadata, "--entity-id", l.sp.EntityID,
+		"--acs", l.sp.ACSURL, "--sls", l.sp.SLSURL}, args[1:]...)...)
 }
 
 // browser is a user agent with a cookie jar.

@@ -24,6 +24,7 @@ import (
 // whole test binary.
 type scriptPeer struct {
 	script string
+	args   []string // before the script's own, e.g. its serve mode
 	once   sync.Once
 	mu     sync.Mutex
 	in     io.WriteCloser
@@ -36,7 +37,7 @@ var lassoPeer = &scriptPeer{script: "testdata/lasso_sp.py"}
 
 func (p *scriptPeer) start() error {
 	p.once.Do(func() {
-		cmd := exec.Command("/usr/bin/python3", p.script)
+		cmd := exec.Command("/usr/bin/python3", append([]string{p.script}, p.args...)...)
 		cmd.Stderr = &p.stderr
 		if p.in, p.err = cmd.StdinPipe(); p.err != nil {
 			return
