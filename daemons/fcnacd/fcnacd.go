@@ -143,17 +143,21 @@ func attrValue(s *cmdb.Schema, table string, e *cmdb.Entry, attr string) []strin
 	return e.Get(a)
 }
 
-func first(v []string) string {
-	if len(v) == 0 {
-		return ""
+// attrWord is the first word of attr (or of its default), "" when the
+// schema has no such attribute.
+func attrWord(s *cmdb.Schema, table string, e *cmdb.Entry, attr string) string {
+	if t := s.Table(table); t != nil {
+		if a := t.Attr(attr); a != nil {
+			return e.Value(a)
+		}
 	}
-	return v[0]
+	return ""
 }
 
 // readConfig reads what fcnacd needs from a view of the configuration.
 func readConfig(s *cmdb.Schema, v cmdb.View) config {
 	cfg := config{ems: map[int]emsConfig{}}
-	get := func(table string, e *cmdb.Entry, attr string) string { return first(attrValue(s, table, e, attr)) }
+	get := func(table string, e *cmdb.Entry, attr string) string { return attrWord(s, table, e, attr) }
 	if rows := v.Table(tableEMS); rows != nil {
 		for _, e := range rows.Ordered() {
 			id, err := strconv.Atoi(e.Key)
@@ -314,7 +318,7 @@ func (d *Daemon) trusted(cert *x509.Certificate) bool {
 	return slices.ContainsFunc(d.cfg.trusted, func(c *x509.Certificate) bool { return c.Equal(cert) })
 }
 
-// gatewayInterface is the interface whose subnet holds ip.
+// gatewayInterfaceLocked is the interface whose subnet holds ip.
 func (d *Daemon) gatewayInterfaceLocked(ip netip.Addr) string {
 	best, bits := "", -1
 	for _, i := range d.cfg.ifaces {
@@ -325,7 +329,7 @@ func (d *Daemon) gatewayInterfaceLocked(ip netip.Addr) string {
 	return best
 }
 
-// TagName is the CMDB name of an EMS tag.
+// tagObjectName is the CMDB name of an EMS tag's address.
 func tagObjectName(emsID int, tag string, mac bool) string {
 	n := fmt.Sprintf("EMS%d_ZTNA_%s", emsID, tag)
 	if mac {

@@ -68,7 +68,7 @@ func emsTagObjects(s *cmdb.Schema, v cmdb.View) []string {
 	var out []string
 	for _, k := range rows.Keys {
 		e := rows.ByKey[k]
-		if first(attrValue(s, tableAddress, e, "type")) != "dynamic" || first(attrValue(s, tableAddress, e, "sub-type")) != "ems-tag" {
+		if attrWord(s, tableAddress, e, "type") != "dynamic" || attrWord(s, tableAddress, e, "sub-type") != "ems-tag" {
 			continue
 		}
 		if _, _, _, ok := parseTagObjectName(k); ok {
@@ -186,7 +186,7 @@ func (d *Daemon) setDirtyReason(emsID int, reason string) {
 	var cur string
 	d.rt.Store.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
 		if e := v.Entry(tableEMS, key); e != nil {
-			cur = first(attrValue(d.rt.Store.Schema(), tableEMS, e, "dirty-reason"))
+			cur = attrWord(d.rt.Store.Schema(), tableEMS, e, "dirty-reason")
 		}
 	})
 	if cur == "" || cur == reason {
