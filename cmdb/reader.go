@@ -1,5 +1,10 @@
 package cmdb
 
+import (
+	"net/netip"
+	"slices"
+)
+
 // Reader reads a view's values by table and attribute name, as the
 // daemons read their configuration: an unknown table or attribute reads
 // as nothing, an unset attribute as its default.
@@ -37,4 +42,26 @@ func (r Reader) Single(table, attr string) string {
 		e = NewEntry("")
 	}
 	return r.Value(table, e, attr)
+}
+
+// InterfacesAllowing are the system interfaces whose allowaccess has
+// access ("ssh", "https"), with their static address (invalid when they
+// have none): where an admin service listens.
+func (r Reader) InterfacesAllowing(access string) map[string]netip.Addr {
+	out := map[string]netip.Addr{}
+	rows := r.View.Table("system interface")
+	if rows == nil {
+		return out
+	}
+	for name, e := range rows.ByKey {
+		if !slices.Contains(r.Values("system interface", e, "allowaccess"), access) {
+			continue
+		}
+		var a netip.Addr
+		if ip := r.Values("system interface", e, "ip"); len(ip) == 2 && r.Value("system interface", e, "mode") == "static" {
+			a, _ = netip.ParseAddr(ip[0])
+		}
+		out[name] = a
+	}
+	return out
 }

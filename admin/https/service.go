@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,16 +44,13 @@ type Service struct {
 	http    *http.Server
 }
 
-// httpsConfig is what decides where HTTPS listens.
+// httpsConfig is what decides where HTTPS listens: admin-sport on the
+// interfaces with https in allowaccess (by name, their static addresses),
+// with admin-server-cert.
 type httpsConfig struct {
 	port     int
 	certName string
-	ifaces   map[string]httpsIface
-}
-
-type httpsIface struct {
-	addr  netip.Addr // configured static address (invalid when none)
-	https bool       // allowaccess has https
+	ifaces   map[string]netip.Addr
 }
 
 // Name is the service's debug name.
@@ -152,48 +148,20 @@ func (s *Service) Failures() []error {
 // readHTTPSConfig reads admin-sport, admin-server-cert and the
 // interfaces from v (defaults when unset).
 func readHTTPSConfig(schema *cmdb.Schema, v cmdb.View) httpsConfig {
-	cfg := httpsConfig{port: 443, certName: "Fortinet_GUI_Server", ifaces: map[string]httpsIface{}}
-	if g := schema.Table("system global"); g != nil {
-		global := v.Entry("system global", "")
-		if global == nil {
-			global = cmdb.NewEntry("")
-		}
-		if n, err := strconv.Atoi(global.Value(g.Attr("admin-sport"))); err == nil {
-			cfg.port = n
-		}
-		if c := global.Value(g.Attr("admin-server-cert")); c != "" {
-			cfg.certName = c
-		}
+	r := cmdb.Reader{Schema: schema, View: v}
+	cfg := httpsConfig{port: 443, certName: "Fortinet_GUI_Server", ifaces: r.InterfacesAllowing("https")}
+	if n, err := strconv.Atoi(r.Single("system global", "admin-sport")); err == nil {
+		cfg.port = n
 	}
-	t := schema.Table("system interface")
-	for _, e := range v.Table("system interface").Ordered() {
-		name := e.Key
-		i := httpsIface{https: slices.Contains(e.Get(t.Attr("allowaccess")), "https")}
-		if ip := e.Get(t.Attr("ip")); len(ip) == 2 && strings.Join(e.Get(t.Attr("mode")), "") == "static" {
-			i.addr, _ = netip.ParseAddr(ip[0])
-		}
-		cfg.ifaces[name] = i
+	if c := r.Single("system global", "admin-server-cert"); c != "" {
+		cfg.certName = c
 	}
 	return cfg
 }
 
 // wanted is where cfg makes HTTPS listen, by address.
 func (s *Service) wanted(cfg httpsConfig) map[netip.AddrPort]string {
-	out := map[netip.AddrPort]string{}
-	port := s.Map.Port(cfg.port)
-	for name, i := range cfg.ifaces {
-		if !i.https {
-			continue
-		}
-		if a, ok := s.Map.Addr(name, i.addr); ok {
-			// interfaces on one host address: the first name labels it
-			ap := netip.AddrPortFrom(a, uint16(port))
-			if old, ok := out[ap]; !ok || name < old {
-				out[ap] = name
-			}
-		}
-	}
-	return out
+	return s.Map.Listen(cfg.ifaces, cfg.port)
 }
 
 var route = listen.Route{Owner: "httpsd"}

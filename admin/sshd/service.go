@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/fosim/fosim/cmdb"
@@ -30,15 +28,11 @@ type Service struct {
 	pool *listen.Pool
 }
 
-// sshConfig is what decides where SSH listens.
+// sshConfig is what decides where SSH listens: admin-ssh-port on the
+// interfaces with ssh in allowaccess (by name, their static addresses).
 type sshConfig struct {
 	port   int
-	ifaces map[string]sshIface
-}
-
-type sshIface struct {
-	addr netip.Addr // configured static address (invalid when none)
-	ssh  bool       // allowaccess has ssh
+	ifaces map[string]netip.Addr
 }
 
 // Name is the service's debug name.
@@ -75,46 +69,17 @@ func (s *Service) Failures() []error { return s.pool.Failures() }
 // readSSHConfig reads the port (system global admin-ssh-port, its
 // default when unset) and the interfaces from v.
 func readSSHConfig(schema *cmdb.Schema, v cmdb.View) sshConfig {
-	cfg := sshConfig{port: 22, ifaces: map[string]sshIface{}}
-	if g := schema.Table("system global"); g != nil {
-		global := v.Entry("system global", "")
-		if global == nil {
-			global = cmdb.NewEntry("")
-		}
-		if n, err := strconv.Atoi(global.Value(g.Attr("admin-ssh-port"))); err == nil {
-			cfg.port = n
-		}
-	}
-	t := schema.Table("system interface")
-	if rows := v.Table("system interface"); rows != nil {
-		for name, e := range rows.ByKey {
-			i := sshIface{ssh: slices.Contains(e.Get(t.Attr("allowaccess")), "ssh")}
-			if ip := e.Get(t.Attr("ip")); len(ip) == 2 && strings.Join(e.Get(t.Attr("mode")), "") == "static" {
-				i.addr, _ = netip.ParseAddr(ip[0])
-			}
-			cfg.ifaces[name] = i
-		}
+	r := cmdb.Reader{Schema: schema, View: v}
+	cfg := sshConfig{port: 22, ifaces: r.InterfacesAllowing("ssh")}
+	if n, err := strconv.Atoi(r.Single("system global", "admin-ssh-port")); err == nil {
+		cfg.port = n
 	}
 	return cfg
 }
 
 // wanted is where cfg makes SSH listen, by address.
 func (s *Service) wanted(cfg sshConfig) map[netip.AddrPort]string {
-	out := map[netip.AddrPort]string{}
-	port := s.Map.Port(cfg.port)
-	for name, i := range cfg.ifaces {
-		if !i.ssh {
-			continue
-		}
-		if a, ok := s.Map.Addr(name, i.addr); ok {
-			// interfaces on one host address: the first name labels it
-			ap := netip.AddrPortFrom(a, uint16(port))
-			if old, ok := out[ap]; !ok || name < old {
-				out[ap] = name
-			}
-		}
-	}
-	return out
+	return s.Map.Listen(cfg.ifaces, cfg.port)
 }
 
 // Validate refuses a change that would make SSH listen where it cannot.

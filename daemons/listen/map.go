@@ -82,3 +82,23 @@ func onHost(a netip.Addr) bool {
 	}
 	return false
 }
+
+// Listen is where a service on port listens for ifaces (interface →
+// configured address): the host addresses the map gives them, port
+// offset, each labelled by its interface (the first name, where several
+// share a host address).
+func (m *Map) Listen(ifaces map[string]netip.Addr, port int) map[netip.AddrPort]string {
+	out := map[netip.AddrPort]string{}
+	p := uint16(m.Port(port))
+	for name, configured := range ifaces {
+		a, ok := m.Addr(name, configured)
+		if !ok {
+			continue
+		}
+		ap := netip.AddrPortFrom(a, p)
+		if old, taken := out[ap]; !taken || name < old {
+			out[ap] = name
+		}
+	}
+	return out
+}
