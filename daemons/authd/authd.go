@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -121,22 +122,14 @@ func (d *Daemon) reload() {
 
 // wanted is where cfg makes authd listen: both SAML ports of every
 // interface with an ike-saml-server that this host has, labelled by the
-// interface (the first, where several share a host address) whose SAML
-// server they serve.
+// interface whose SAML server they serve.
 func (d *Daemon) wanted(cfg config) map[netip.AddrPort]string {
-	out := map[netip.AddrPort]string{}
+	ifaces := map[string]netip.Addr{}
 	for _, i := range cfg.ifaces {
-		a, ok := d.rt.Map.Addr(i.name, i.addr)
-		if !ok {
-			continue
-		}
-		for _, port := range []int{cfg.ikeTCPPort, cfg.samlPort} {
-			ap := netip.AddrPortFrom(a, uint16(d.rt.Map.Port(port)))
-			if _, taken := out[ap]; !taken {
-				out[ap] = i.name
-			}
-		}
+		ifaces[i.name] = i.addr
 	}
+	out := d.rt.Map.Listen(ifaces, cfg.ikeTCPPort)
+	maps.Copy(out, d.rt.Map.Listen(ifaces, cfg.samlPort))
 	return out
 }
 
