@@ -76,7 +76,7 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	tcpPort := fs.Int("tcp-port", 443, "with --transport auto: the gateway's ike-tcp-port")
 	samlLogin := fs.Bool("saml", false, "log in through the gateway's SAML IdP first (FortiClient's SAML dial-up)")
 	samlPort := fs.Int("saml-port", 0, "with --saml: the gateway's SAML port (ike-tcp-port or auth-ike-saml-port)")
-	uid := fs.String("uid", "", "with --saml: the FortiClient UID (32 hex digits; default a new one)")
+	uid := fs.String("uid", "", "with --saml: the FortiClient UID (32 hex digits; default --fct-uid's, else a new one)")
 	samlUser := fs.String("saml-user", "", "with --saml: fill the IdP's login form as this user")
 	samlPasswordFile := fs.String("saml-password-file", "", "with --saml-user: read the IdP password from this file (else $FOSIM_SAML_PASSWORD)")
 	samlTOTPFile := fs.String("saml-totp-file", "", "with --saml-user: a FortiToken TOTP secret (base32) to answer the IdP's token code")
@@ -190,6 +190,14 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 	}
 	if *samlLogin {
+		// one FortiClient, one UID: its SAML login's and its FCT data's
+		switch {
+		case *uid == "":
+			*uid = *fctUID
+		case *fctUID != "" && !strings.EqualFold(*uid, *fctUID):
+			fmt.Fprintln(stderr, "fosim client: --uid and --fct-uid name two FortiClients: give one")
+			return 2
+		}
 		res, err := samlDialLogin(samlOptions{addr: addr.Addr(), port: *samlPort, uid: *uid, user: *samlUser, passwordFile: *samlPasswordFile, totpFile: *samlTOTPFile}, stdout, stderr)
 		if err != nil {
 			fmt.Fprintln(stderr, "fosim client:", err)
