@@ -146,10 +146,9 @@ func serveEMS(ctx context.Context, dir, listen, admin string, stdout io.Writer) 
 	errs := make(chan error, 2)
 	go func() { errs <- apiServer.Serve(tls.NewListener(server.Listener(apiListener), server.TLSConfig())) }()
 	go func() { errs <- adminServer.Serve(adminListener) }()
-	cfg, _ := ems.Open(dir)
 	fp := server.Keys().Fingerprint()
 	fmt.Fprintf(stdout, "fosim ems: %s on https://%s/api/v1/ (certificate SHA-256 %s), admin on http://%s/\n",
-		cfg.Serial, apiListener.Addr(), strings.ToUpper(hex.EncodeToString(fp[:])), adminListener.Addr())
+		server.Serial(), apiListener.Addr(), strings.ToUpper(hex.EncodeToString(fp[:])), adminListener.Addr())
 	select {
 	case <-ctx.Done():
 		err = nil

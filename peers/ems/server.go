@@ -137,6 +137,9 @@ func NewServer(dir string, clk *clock.Clock) (*Server, error) {
 // Keys returns the EMS key and certificate.
 func (s *Server) Keys() *Keys { return s.keys }
 
+// Serial is the EMS's serial number, from the store as last read.
+func (s *Server) Serial() string { return s.config().Serial }
+
 // TLSConfig is the EMS's HTTPS configuration: its own certificate.
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{s.keys.TLS}, MinVersion: tls.VersionTLS12}
