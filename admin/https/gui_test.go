@@ -6,9 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,52 +15,24 @@ import (
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
+	"github.com/fosim/fosim/internal/chromiumtest"
 )
 
 // chromium is Debian's headless Chromium driven by chromedp, with a fresh
 // profile; it accepts the test server's self-signed certificate.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := exec.LookPath("/usr/bin/chromium"); err != nil {
+	if !chromiumtest.Installed() {
 		skipOrFail(t, "chromium is not installed (apt-get install chromium)")
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("chromium does not start: %v", err)
-	}
-	return bctx
+	return chromiumtest.Start(t, 1280, 800, chromedp.Flag("ignore-certificate-errors", true))
 }
 
 // screenshot saves the page to $FOSIM_GUI_SCREENSHOTS when set (to look
 // at), else to the test's temporary directory.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	dir := os.Getenv("FOSIM_GUI_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	path := filepath.Join(dir, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", path)
+	chromiumtest.Screenshot(t, ctx, "FOSIM_GUI_SCREENSHOTS", name)
 }
 
 // newGUI is the HTTPS server of a fresh appliance whose admin has

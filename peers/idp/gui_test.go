@@ -6,59 +6,28 @@ import (
 	"html"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/fosim/fosim/internal/chromiumtest"
 )
 
 // chromium is Debian's headless Chromium driven by chromedp, with a fresh
 // profile.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
-	_, err := exec.LookPath("/usr/bin/chromium")
-	requirePeer(t, err == nil, "chromium (apt-get install chromium)")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("chromium does not start: %v", err)
-	}
-	return bctx
+	requirePeer(t, chromiumtest.Installed(), "chromium (apt-get install chromium)")
+	return chromiumtest.Start(t, 1200, 900)
 }
 
 // screenshots go to $FOSIM_IDP_SCREENSHOTS when set (to look at them),
 // else to the test's temporary directory.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	dir := os.Getenv("FOSIM_IDP_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	path := filepath.Join(dir, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", path)
+	chromiumtest.Screenshot(t, ctx, "FOSIM_IDP_SCREENSHOTS", name)
 }
 
 // browserSP is an SP a browser can reach: /start sends the browser to the
