@@ -9,6 +9,7 @@
 package fctdata
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -135,7 +136,7 @@ func Parse(b []byte) (*Data, error) {
 func (d *Data) Encode() []byte {
 	var b strings.Builder
 	line := func(k, v string) { b.WriteString(k + "=" + v + "\n") }
-	line("VER", or(d.Version, "1"))
+	line("VER", cmp.Or(d.Version, "1"))
 	line("FCTVER", d.FCTVersion)
 	line("UID", d.UID)
 	ip := ""
@@ -151,7 +152,7 @@ func (d *Data) Encode() []byte {
 	line("HOST", d.Host)
 	line("USER", d.User)
 	line("OSVER", d.OS)
-	line("REG_STATUS", or(d.RegStatus, "0"))
+	line("REG_STATUS", cmp.Or(d.RegStatus, "0"))
 	if d.EMSSerial != "" || d.EMSTenant != "" || d.Tags {
 		line("EMSSN", d.EMSSerial)
 		line("EMSID", d.EMSTenant)
@@ -162,13 +163,6 @@ func (d *Data) Encode() []byte {
 		line("FCTTAGS", tags)
 	}
 	return append([]byte(b.String()), 0)
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func isHex32(s string) bool {
