@@ -245,7 +245,7 @@ func TestPrecedence(t *testing.T) {
 // A service that takes no connections does not make the registry hold
 // more than MaxRouting of them, nor any past DeliverTimeout.
 func TestRoutingBounded(t *testing.T) {
-	r := &Registry{MaxRouting: 4, DeliverTimeout: 300 * time.Millisecond}
+	r := &Registry{MaxRouting: 4, DeliverTimeout: time.Second}
 	addr := freeAddr(t)
 	ln, err := r.TCP(addr, Route{Owner: "slow"}) // never accepts
 	if err != nil {
@@ -261,15 +261,33 @@ func TestRoutingBounded(t *testing.T) {
 		defer c.Close()
 		conns = append(conns, c)
 	}
-	closed := 0
+	// each connection's close, timed: the 4 past the bound at once, the 4
+	// in hand after the delivery timeout
+	start := time.Now()
+	took := make(chan time.Duration, len(conns))
 	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if _, err := c.Read(make([]byte, 1)); err == io.EOF {
-			closed++
+		go func() {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Read(make([]byte, 1)); err == io.EOF {
+				took <- time.Since(start)
+				return
+			}
+			took <- -1
+		}()
+	}
+	soon, late := 0, 0
+	for range conns {
+		switch d := <-took; {
+		case d < 0:
+			t.Fatal("a connection was not closed")
+		case d < 500*time.Millisecond:
+			soon++
+		default:
+			late++
 		}
 	}
-	if closed != 8 {
-		t.Fatalf("%d of 8 connections closed (4 past the bound at once, 4 after the delivery timeout)", closed)
+	if soon != 4 || late != 4 {
+		t.Fatalf("%d closed at once and %d after the delivery timeout, want 4 and 4", soon, late)
 	}
 	// the slots are free again: a service that accepts gets the next one
 	go func() {
