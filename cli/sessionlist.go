@@ -75,25 +75,23 @@ func (a *Appliance) adminSessions() ([]AdminSession, []AdminSessionSource) {
 	l.mu.Lock()
 	srcs := slices.Clone(l.list)
 	l.mu.Unlock()
-	var all []AdminSession
-	var owner []AdminSessionSource
+	type owned struct {
+		s   AdminSession
+		src AdminSessionSource
+	}
+	var all []owned
 	for _, src := range srcs {
 		for _, s := range src.AdminSessions() {
-			all = append(all, s)
-			owner = append(owner, src)
+			all = append(all, owned{s, src})
 		}
 	}
-	idx := make([]int, len(all))
-	for i := range idx {
-		idx[i] = i
+	slices.SortStableFunc(all, func(a, b owned) int { return a.s.Started.Compare(b.s.Started) })
+	sessions := make([]AdminSession, len(all))
+	owners := make([]AdminSessionSource, len(all))
+	for i, o := range all {
+		sessions[i], owners[i] = o.s, o.src
 	}
-	slices.SortStableFunc(idx, func(i, j int) int { return all[i].Started.Compare(all[j].Started) })
-	sorted := make([]AdminSession, len(all))
-	srcOf := make([]AdminSessionSource, len(all))
-	for k, i := range idx {
-		sorted[k], srcOf[k] = all[i], owner[i]
-	}
-	return sorted, srcOf
+	return sessions, owners
 }
 
 // from is where a session came from: SSO sessions as "SSO(<ip>)" (seed
