@@ -53,8 +53,9 @@ func (f *Form) Visit(ctx context.Context, client *http.Client, idpURL string) er
 			if err != nil {
 				return err
 			}
-			if next.Hostname() == "localhost" || next.Hostname() == "127.0.0.1" {
-				// the FortiGate's redirect back to FortiClient's port
+			if next.Hostname() == "localhost" && next.Query().Has("tokenid") {
+				// the FortiGate's redirect back to FortiClient's port (an
+				// IdP on a loopback address redirects to itself: not this)
 				back, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+next.Port()+next.RequestURI(), nil)
 				if err != nil {
 					return err
