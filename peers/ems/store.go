@@ -205,12 +205,7 @@ func (c *Config) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, configFile), append(b, '\n'), 0o600)
-}
-
-// writeAtomic writes a file of the store whole or not at all.
-func writeAtomic(name string, data []byte, perm os.FileMode) error {
-	return atomicfile.Write(name, data, perm)
+	return atomicfile.Write(filepath.Join(dir, configFile), append(b, '\n'), 0o600)
 }
 
 func isHex(s string, n int) bool {
