@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/fosim/fosim/internal/atomicfile"
 )
 
 // IdP certificates besides the default one live in DIR/certs as
@@ -57,10 +59,10 @@ func AddCertificate(dir, name string, certPEM, keyPEM []byte) error {
 	if _, _, err := parseKeyPair(certPEM, keyPEM); err != nil {
 		return fmt.Errorf("certificate %q: %v", name, err)
 	}
-	if err := writeAtomic(k, keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(k, keyPEM, 0o600); err != nil {
 		return err
 	}
-	return writeAtomic(c, certPEM, 0o644)
+	return atomicfile.Write(c, certPEM, 0o644)
 }
 
 // Certificates lists the IdP certificates: the default one first.

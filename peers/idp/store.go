@@ -252,12 +252,7 @@ func (c *Config) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, configFile), append(b, '\n'), 0o600)
-}
-
-// writeAtomic writes a file of the store whole or not at all.
-func writeAtomic(name string, data []byte, perm os.FileMode) error {
-	return atomicfile.Write(name, data, perm)
+	return atomicfile.Write(filepath.Join(dir, configFile), append(b, '\n'), 0o600)
 }
 
 // Validate checks the whole configuration.
@@ -620,10 +615,10 @@ func generateCertificate(certPath, keyPath, commonName string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return err
 	}
-	return writeAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return atomicfile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
 // loadCertificate reads the default IdP certificate and key.
