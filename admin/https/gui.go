@@ -2,6 +2,7 @@ package https
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -201,15 +202,7 @@ func pluralize(n int, word string) string {
 }
 
 func clockHMS(d time.Duration) string {
-	h, m, sec := int(d/time.Hour), int(d/time.Minute)%60, int(d/time.Second)%60
-	return two(h) + ":" + two(m) + ":" + two(sec)
-}
-
-func two(n int) string {
-	if n < 10 {
-		return "0" + strconv.Itoa(n)
-	}
-	return strconv.Itoa(n)
+	return fmt.Sprintf("%02d:%02d:%02d", int(d/time.Hour), int(d/time.Minute)%60, int(d/time.Second)%60)
 }
 
 // tunnelRows is the IPsec monitor: the tunnels iked holds, when the
