@@ -276,32 +276,6 @@ func (sh *Shell) fctemsID(name string) (int, error) {
 	return 0, &cmdb.Error{Msg: "entry not found in datasource", Code: cmdb.CodeNotFound}
 }
 
-// askYesNo asks question on an interactive terminal; scripts and the exec
-// channel answer yes, as for every FortiOS question.
-func (sh *Shell) askYesNo(question string) bool {
-	sh.print(question)
-	if sh.Term == nil {
-		sh.print("y\n")
-		return true
-	}
-	for range 1000 {
-		k, err := sh.Term.ReadKey()
-		if err != nil {
-			break
-		}
-		switch k {
-		case 'y', 'Y':
-			sh.print("y\n")
-			return true
-		case 'n', 'N', 3:
-			sh.print("n\n")
-			return false
-		}
-	}
-	sh.print("\n")
-	return false
-}
-
 func (sh *Shell) trustRemoteCert(cert *fcnacdapi.Certificate) error {
 	t, err := sh.Session.OpenTable("vpn certificate remote")
 	if err != nil {

@@ -266,16 +266,21 @@ func (sh *Shell) fail(err error) {
 
 // confirm asks a FortiOS y/n question; without a terminal the answer is yes.
 func (sh *Shell) confirm(question string) bool {
-	sh.print(question + "\nDo you want to continue? (y/n)")
+	return sh.askYesNo(question + "\nDo you want to continue? (y/n)")
+}
+
+// askYesNo asks question on an interactive terminal; scripts and the exec
+// channel answer yes, as for every FortiOS question.
+func (sh *Shell) askYesNo(question string) bool {
+	sh.print(question)
 	if sh.Term == nil {
 		sh.print("y\n")
 		return true
 	}
-	for {
+	for range 1000 {
 		k, err := sh.Term.ReadKey()
 		if err != nil {
-			sh.print("\n")
-			return false
+			break
 		}
 		switch k {
 		case 'y', 'Y':
@@ -286,4 +291,6 @@ func (sh *Shell) confirm(question string) bool {
 			return false
 		}
 	}
+	sh.print("\n")
+	return false
 }
