@@ -144,9 +144,7 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		"config system interface\nedit port1\nset mode static\nset ip 127.0.0.1/8\nset allowaccess ping https\nnext\nend\n"+
 		"config system api-user\nedit ansible\nset accprofile super_admin\nset vdom root\nnext\nend\n")
 	app := cli.NewAppliance(st)
-	var out strings.Builder
-	cli.New(app, st.NewSession("admin", "test"), &out).Line("execute api-user generate-key ansible")
-	token := strings.TrimSpace(strings.TrimPrefix(strings.Split(out.String(), "\n")[0], "New API key: "))
+	token := generateKey(t, app, "admin", "ansible")
 	svc := &Service{Server: &Server{App: app}, Registry: &listen.Registry{}, Map: &listen.Map{}}
 	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug}, svc)
 	if err := sup.Start(context.Background()); err != nil {

@@ -52,9 +52,7 @@ func startBenchAppliance(b *testing.B) *benchAppliance {
 		"config system admin\nedit admin\nset password "+testPassword+"\nnext\nend\n"+
 		"config system api-user\nedit bench\nset accprofile super_admin\nnext\nend\n")
 	app := cli.NewAppliance(st)
-	var out strings.Builder
-	cli.New(app, st.NewSession("admin", "bench"), &out).Line("execute api-user generate-key bench")
-	token := strings.TrimSpace(strings.TrimPrefix(strings.Split(out.String(), "\n")[0], "New API key: "))
+	token := generateKey(b, app, "admin", "bench")
 	svc := &Service{Server: &Server{App: app}, Registry: &listen.Registry{}, Map: &listen.Map{}}
 	sup := daemons.NewSupervisor(&daemons.Runtime{Store: st, Clock: app.Clock, Debug: app.Debug}, svc)
 	if err := sup.Start(context.Background()); err != nil {

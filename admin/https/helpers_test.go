@@ -58,13 +58,21 @@ func (api *testAPI) cli(t testing.TB, user, lines string) string {
 // prints.
 func (api *testAPI) generateKey(t testing.TB, admin, user string) string {
 	t.Helper()
-	out := api.cli(t, admin, "execute api-user generate-key "+user)
-	for _, l := range strings.Split(out, "\n") {
+	return generateKey(t, api.app, admin, user)
+}
+
+// generateKey runs "execute api-user generate-key user" on app as admin
+// and reads the key it prints.
+func generateKey(t testing.TB, app *cli.Appliance, admin, user string) string {
+	t.Helper()
+	var out strings.Builder
+	cli.New(app, app.Store.NewSession(admin, "test"), &out).Line("execute api-user generate-key " + user)
+	for _, l := range strings.Split(out.String(), "\n") {
 		if k, ok := strings.CutPrefix(l, "New API key: "); ok {
 			return strings.TrimSpace(k)
 		}
 	}
-	t.Fatalf("generate-key printed no key: %q", out)
+	t.Fatalf("generate-key printed no key: %q", out.String())
 	return ""
 }
 

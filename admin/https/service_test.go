@@ -58,9 +58,7 @@ func TestServiceListensFromTheConfiguration(t *testing.T) {
 		"edit port2\nset ip 192.0.2.1/24\nset allowaccess ping\nnext\nend\n"+
 		"config system api-user\nedit automation\nset accprofile super_admin\nnext\nend\n")
 	app := cli.NewAppliance(st)
-	var out strings.Builder
-	cli.New(app, st.NewSession("admin", "test"), &out).Line("execute api-user generate-key automation")
-	token := strings.TrimSpace(strings.TrimPrefix(strings.Split(out.String(), "\n")[0], "New API key: "))
+	token := generateKey(t, app, "admin", "automation")
 	reg := &listen.Registry{}
 	m := &listen.Map{}
 	if err := m.ParseMapping("port2=127.0.0.2"); err != nil {
