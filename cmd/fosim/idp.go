@@ -544,12 +544,18 @@ func idpEndSession(dir, id string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return copyAnswer(resp, "session "+id, stdout)
+}
+
+// copyAnswer prints the running IdP's answer, or returns it as the error
+// of what when it is not 200 OK.
+func copyAnswer(resp *http.Response, what string, stdout io.Writer) error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("session %s: %s", id, strings.TrimSpace(string(b)))
+		return fmt.Errorf("%s: %s", what, strings.TrimSpace(string(b)))
 	}
-	_, err = stdout.Write(b)
+	_, err := stdout.Write(b)
 	return err
 }
 
@@ -598,11 +604,5 @@ func idpClock(dir string, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("clock: %s", strings.TrimSpace(string(b)))
-	}
-	_, err = stdout.Write(b)
-	return err
+	return copyAnswer(resp, "clock", stdout)
 }
