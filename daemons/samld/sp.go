@@ -14,6 +14,9 @@ import (
 // replay cache, on clk.
 type SP struct{ d *Daemon }
 
+// errNoServer is what an SP returns when given no Server.
+var errNoServer = errors.New("no SAML service provider configured")
+
 // NewSP returns an SP whose debug lines go to log.
 func NewSP(clk *clock.Clock, log *debuglog.Logger) *SP {
 	d := New()
@@ -25,7 +28,7 @@ func NewSP(clk *clock.Clock, log *debuglog.Logger) *SP {
 // new AuthnRequest in the HTTP-Redirect binding.
 func (sp *SP) Login(s *Server, relayState string) (Redirect, error) {
 	if s == nil {
-		return Redirect{}, errors.New("no SAML service provider configured")
+		return Redirect{}, errNoServer
 	}
 	return sp.d.login(s, relayState)
 }
@@ -35,7 +38,7 @@ func (sp *SP) Login(s *Server, relayState string) (Redirect, error) {
 // this SP's requests, times on the clock, replay).
 func (sp *SP) Consume(s *Server, acsURL, samlResponse string) (*Login, error) {
 	if s == nil {
-		return nil, errors.New("no SAML service provider configured")
+		return nil, errNoServer
 	}
 	return sp.d.consumeLogged(s, acsURL, samlResponse)
 }
@@ -43,7 +46,7 @@ func (sp *SP) Consume(s *Server, acsURL, samlResponse string) (*Login, error) {
 // Metadata is s's SP metadata, as Daemon.Metadata writes it.
 func (sp *SP) Metadata(s *Server) ([]byte, error) {
 	if s == nil {
-		return nil, errors.New("no SAML service provider configured")
+		return nil, errNoServer
 	}
 	return metadata(s)
 }
