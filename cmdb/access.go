@@ -1,7 +1,9 @@
 package cmdb
 
 import (
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -209,3 +211,26 @@ func (s *Session) ReadOnly() bool { return s.access.ReadOnly() }
 // runningEntry reads the committed entry; the caller holds the store's
 // read lock (a session's operation does).
 func (s *Store) runningEntry(table, key string) *Entry { return runningView{s}.Entry(table, key) }
+
+// AdminTrusted applies an admin entry's trusthost1…10 (table system
+// admin) to a source address: with none set every address may log in.
+// SSH and HTTPS logins both ask it.
+func AdminTrusted(t *Table, e *Entry, src netip.Addr) bool {
+	src = src.Unmap()
+	any := true
+	for i := 1; i <= 10; i++ {
+		a := t.Attr("trusthost" + strconv.Itoa(i))
+		if a == nil {
+			continue
+		}
+		v := e.Get(a)
+		if len(v) != 2 || v[0] == "0.0.0.0" && v[1] == "0.0.0.0" {
+			continue
+		}
+		any = false
+		if p, ok := IPv4MaskPrefix(v); ok && p.Contains(src) {
+			return true
+		}
+	}
+	return any
+}

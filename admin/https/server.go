@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -200,6 +199,7 @@ func (s *Server) tokenUser(token string, src netip.Addr) (string, error) {
 			}
 			user = e.Key
 			hosts = trustHosts(t.Attr("trusthost").Child, e)
+			return // keys are unique: no need to decrypt the rest
 		}
 	})
 	if user == "" {
@@ -467,20 +467,5 @@ func adminTrusted(st *cmdb.Store, user string, src netip.Addr) bool {
 	if t == nil || e == nil {
 		return false
 	}
-	any := true
-	for i := 1; i <= 10; i++ {
-		a := t.Attr("trusthost" + strconv.Itoa(i))
-		if a == nil {
-			continue
-		}
-		v := e.Get(a)
-		if len(v) != 2 || v[0] == "0.0.0.0" && v[1] == "0.0.0.0" {
-			continue
-		}
-		any = false
-		if p, ok := cmdb.IPv4MaskPrefix(v); ok && p.Contains(src) {
-			return true
-		}
-	}
-	return any
+	return cmdb.AdminTrusted(t, e, src)
 }

@@ -366,23 +366,7 @@ func trusted(t *cmdb.Table, e *cmdb.Entry, addr net.Addr) bool {
 	if err != nil {
 		return false
 	}
-	ip := ap.Addr().Unmap()
-	any := true
-	for i := 1; i <= 10; i++ {
-		a := t.Attr("trusthost" + strconv.Itoa(i))
-		if a == nil {
-			continue
-		}
-		v := e.Get(a)
-		if len(v) != 2 || v[0] == "0.0.0.0" && v[1] == "0.0.0.0" {
-			continue
-		}
-		any = false
-		if p, ok := cmdb.IPv4MaskPrefix(v); ok && p.Contains(ip) {
-			return true
-		}
-	}
-	return any
+	return cmdb.AdminTrusted(t, e, ap.Addr())
 }
 
 func (s *Server) fail(c ssh.ConnMetadata, why string) error {
