@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,21 +17,42 @@ import (
 // smaller.
 const MaxBody = 1 << 20
 
-// cmdbRequest is one /api/v2/cmdb/<path>/<name>[/<mkey>] request.
+// cmdbRequest is one /api/v2/cmdb/<path>/<name>[/<mkey>[/<attr>[/<key>]…]]
+// request.
 type cmdbRequest struct {
 	table   *cmdb.Table
 	mkey    string // "" for the whole table (or a singleton)
 	hasMkey bool
-	// sub is a nested table or list of names of the entry
-	// (/firewall/addrgrp/g/member[/web]), subKey one of its items
-	sub       *cmdb.Attr
-	subKey    string
-	hasSubKey bool
-	reply     *reply
+	// steps go down from the entry (a singleton's, or mkey's) through
+	// nested tables to the one the request addresses, the last: a nested
+	// table or a list of names (/firewall/addrgrp/g/member[/web],
+	// /system/saml/service-providers/sp/assertion-attributes[/a]).
+	steps []subStep
+	reply *reply
+}
+
+// subStep is one level below the entry: an attribute holding a nested
+// table or a list of names, and one item of it (every step but the last
+// names one: the path goes through it).
+type subStep struct {
+	attr   *cmdb.Attr
+	key    string
+	hasKey bool
+}
+
+// sub is the nested table or list the request addresses; nil for a
+// top-level table.
+func (req *cmdbRequest) sub() *subStep {
+	if len(req.steps) == 0 {
+		return nil
+	}
+	return &req.steps[len(req.steps)-1]
 }
 
 // parseCmdbPath splits /api/v2/cmdb/vpn.ipsec/phase1-interface/<mkey>:
-// the dots of the first segment are the spaces of the table path.
+// the dots of the first segment are the spaces of the table path; after
+// the entry, attribute names and item keys alternate, as deep as the
+// schema nests tables.
 func (s *Server) parseCmdbPath(r *http.Request, rep *reply) (*cmdbRequest, error) {
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/api/v2/cmdb/")
 	segs := strings.Split(rest, "/")
@@ -51,24 +73,38 @@ func (s *Server) parseCmdbPath(r *http.Request, rep *reply) (*cmdbRequest, error
 		return nil, inputError("command parse error before '"+grammar.Excerpt(segs[1])+"'", cmdb.CodeParse)
 	}
 	req := &cmdbRequest{table: t, reply: rep}
-	switch {
-	case len(segs) == 2, len(segs) == 3 && segs[2] == "":
-	case len(segs) == 3 && !t.Singleton:
-		req.mkey, req.hasMkey = segs[2], true
-		rep.mkey = keyValue(t, segs[2])
-	case len(segs) <= 5 && !t.Singleton && segs[2] != "":
-		req.mkey, req.hasMkey = segs[2], true
-		rep.mkey = keyValue(t, segs[2])
-		a := t.Attr(segs[3])
-		if a == nil || (a.Child == nil || a.Child.Singleton) && a.Type != cmdb.TRefs && a.Type != cmdb.TStrings {
-			return nil, inputError("command parse error before '"+grammar.Excerpt(segs[3])+"'", cmdb.CodeParse)
+	below := segs[2:]
+	if n := len(below); n > 0 && below[n-1] == "" {
+		below = below[:n-1] // a trailing slash
+	}
+	if slices.Contains(below, "") {
+		return nil, inputError("command parse error before '"+grammar.Excerpt(strings.Join(segs[2:], "/"))+"'", cmdb.CodeParse)
+	}
+	if !t.Singleton && len(below) > 0 {
+		req.mkey, req.hasMkey = below[0], true
+		rep.mkey = keyValue(t, below[0])
+		below = below[1:]
+	}
+	for len(below) > 0 {
+		name := below[0]
+		a := t.Attr(name)
+		list := a != nil && (a.Type == cmdb.TRefs || a.Type == cmdb.TStrings)
+		// A nested singleton (none is modelled) is refused with the
+		// rest: a URL names tables of items and lists of names.
+		if a == nil || !list && (a.Child == nil || a.Child.Singleton) {
+			return nil, inputError("command parse error before '"+grammar.Excerpt(name)+"'", cmdb.CodeParse)
 		}
-		req.sub = a
-		if len(segs) == 5 && segs[4] != "" {
-			req.subKey, req.hasSubKey = segs[4], true
+		step := subStep{attr: a}
+		if len(below) > 1 {
+			step.key, step.hasKey = below[1], true
 		}
-	default:
-		return nil, errNotSimulated("URLs nested deeper than one table (" + grammar.Excerpt(strings.Join(segs[2:], "/")) + "); write the nested table in its entry")
+		req.steps = append(req.steps, step)
+		if len(below) > 2 && list {
+			// an item of a list of names holds nothing
+			return nil, inputError("command parse error before '"+grammar.Excerpt(below[2])+"'", cmdb.CodeParse)
+		}
+		below = below[min(len(below), 2):]
+		t = a.Child
 	}
 	return req, nil
 }
@@ -88,9 +124,9 @@ func (s *Server) serveCmdb(w http.ResponseWriter, r *http.Request, who *identity
 		return
 	}
 	switch {
-	case req.sub != nil && r.Method == http.MethodGet:
-		s.subGet(w, who, req)
-	case req.sub != nil:
+	case req.sub() != nil && r.Method == http.MethodGet:
+		s.subGet(w, r, who, req)
+	case req.sub() != nil:
 		s.cmdbWrite(w, r, who, req)
 	case r.Method == http.MethodGet:
 		s.cmdbGet(w, r, who, req)
@@ -146,16 +182,16 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 			opt.fields[name] = true
 		}
 	}
-	filters, err := parseFilters(q["filter"])
+	lq, err := parseListQuery(q, tableHas(req.table))
 	if err != nil {
 		rep.fail(w, http.StatusBadRequest, err)
 		return
 	}
-	start, count := atoiOr(q.Get("start"), 0), atoiOr(q.Get("count"), -1)
 	meta := q.Get("with_meta") == "1"
 	var refs map[string]int // with_meta: references to each entry
 	t := req.table
 	var results []object
+	var listed []listRow
 	var single object
 	var rev uint64
 	found := true
@@ -185,16 +221,18 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 			results = []object{entryOut(v, t, e, opt, refs)}
 			return
 		}
-		results = []object{}
 		if meta {
 			refs = refCounts(s.App.Store.Schema(), v, t.Path)
 		}
+		listed = make([]listRow, 0, rows.Len())
 		for _, e := range rows.Ordered() {
-			// filters see every attribute, whatever format keeps
-			if len(filters) > 0 && !filters.match(entryJSON(v, t, e, outOptions{datasource: opt.datasource})) {
-				continue
+			row := listRow{out: entryOut(v, t, e, opt, refs)}
+			row.full = row.out
+			if lq.needsFull() && opt.fields != nil {
+				// filter and sort see every attribute, whatever format keeps
+				row.full = entryJSON(v, t, e, outOptions{datasource: opt.datasource})
 			}
-			results = append(results, entryOut(v, t, e, opt, refs))
+			listed = append(listed, row)
 		}
 	})
 	switch {
@@ -205,17 +243,8 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 	case req.hasMkey:
 		rep.results(w, rev, results)
 	default:
-		matched := len(results)
-		if start > len(results) {
-			start = len(results)
-		}
-		results = results[start:]
-		if count >= 0 && count < len(results) {
-			results = results[:count]
-		}
-		rep.results(w, rev, results,
-			member{"size", len(results)}, member{"limit_reached", false},
-			member{"matched_count", matched}, member{"next_idx", start + len(results) - 1})
+		page, matched := lq.run(listed)
+		rep.results(w, rev, page, listMembers(page, matched, lq.start)...)
 	}
 }
 
@@ -285,7 +314,7 @@ func (s *Server) cmdbWrite(w http.ResponseWriter, r *http.Request, who *identity
 		return
 	}
 	switch {
-	case req.sub != nil:
+	case req.sub() != nil:
 		err = s.subWrite(tbl, req, r.Method, body, st.Secrets())
 	case r.Method == http.MethodDelete && t.Singleton:
 		err = inputError("command parse error before 'delete'", cmdb.CodeParse)

@@ -475,3 +475,158 @@ func TestSubTables(t *testing.T) {
 		t.Fatalf("deeper: %d", code)
 	}
 }
+
+// sort=attr[,asc|dsc], repeated for ties, after filter and before start
+// and count; a sort on an attribute the table lacks is refused.
+func TestSort(t *testing.T) {
+	api := newTestAPI(t)
+	api.cli(t, "admin", "config firewall address\nedit c\nset subnet 10.1.0.0/16\nset color 2\nnext\nedit a\nset subnet 10.2.0.0/16\nset color 5\nnext\n"+
+		"edit d\nset subnet 10.3.0.0/16\nset color 2\nnext\nedit b\nset subnet 10.4.0.0/16\nset color 10\nnext\nend")
+	names := func(path string) []string {
+		t.Helper()
+		code, m := api.do(t, "GET", path, nil)
+		if code != 200 {
+			t.Fatalf("%s: %d %v", path, code, m)
+		}
+		var out []string
+		for _, e := range m["results"].([]any) {
+			out = append(out, e.(map[string]any)["name"].(string))
+		}
+		return out
+	}
+	same := func(got []string, want ...string) bool { return strings.Join(got, " ") == strings.Join(want, " ") }
+	// the factory address "all" (and others) sort with the rest: filter them out
+	f := "&filter=subnet=@10."
+	if got := names("/api/v2/cmdb/firewall/address?sort=name" + f); !same(got, "a", "b", "c", "d") {
+		t.Fatalf("sort=name: %v", got)
+	}
+	if got := names("/api/v2/cmdb/firewall/address?sort=name,dsc" + f); !same(got, "d", "c", "b", "a") {
+		t.Fatalf("sort=name,dsc: %v", got)
+	}
+	// numbers by value (10 after 5), ties by the second key, format does
+	// not hide what sort reads
+	if got := names("/api/v2/cmdb/firewall/address?format=name&sort=color&sort=name,dsc" + f); !same(got, "d", "c", "a", "b") {
+		t.Fatalf("sort=color&sort=name,dsc: %v", got)
+	}
+	// start and count page the sorted list; matched_count is the filtered size
+	code, m := api.do(t, "GET", "/api/v2/cmdb/firewall/address?sort=name,dsc&start=1&count=2"+f, nil)
+	if res := m["results"].([]any); code != 200 || len(res) != 2 || res[0].(map[string]any)["name"] != "c" || res[1].(map[string]any)["name"] != "b" ||
+		m["matched_count"] != float64(4) || m["size"] != float64(2) {
+		t.Fatalf("sorted page: %d %v", code, m)
+	}
+	for _, bad := range []string{"sort=colour", "sort=name,desc", "sort=tagging"} {
+		code, m := api.do(t, "GET", "/api/v2/cmdb/firewall/address?"+bad, nil)
+		if msg, _ := m["cli_error"].(string); code != 400 || m["status"] != "error" || !strings.Contains(msg, "Return code") {
+			t.Fatalf("%s: %d %v", bad, code, m)
+		}
+	}
+	// a sub-table's items sort the same way
+	api.cli(t, "admin", "config firewall addrgrp\nedit g\nset member c a d\nnext\nend")
+	if got := names("/api/v2/cmdb/firewall/addrgrp/g/member?sort=name"); !same(got, "a", "c", "d") {
+		t.Fatalf("members sorted: %v", got)
+	}
+}
+
+// Sub-tables two levels deep: the assertion attributes of a SAML service
+// provider (child tables of a singleton), each request one commit; an
+// interface list of a policy (one level) by name.
+func TestDeepSubTables(t *testing.T) {
+	api := newTestAPI(t)
+	sp := "/api/v2/cmdb/system/saml/service-providers"
+	if code, m := api.do(t, "POST", sp, map[string]any{"name": "fgt2", "sp-entity-id": "https://fgt2/metadata/"}); code != 200 || m["mkey"] != "fgt2" {
+		t.Fatalf("POST service provider: %d %v", code, m)
+	}
+	attrs := sp + "/fgt2/assertion-attributes"
+	rev := api.st.Revision()
+	if code, m := api.do(t, "POST", attrs, map[string]any{"name": "username", "type": "username"}); code != 200 || m["mkey"] != "username" || m["revision_changed"] != true {
+		t.Fatalf("POST two levels down: %d %v", code, m)
+	}
+	if got := api.st.Revision(); got != rev+1 {
+		t.Fatalf("one POST, revisions %d -> %d", rev, got)
+	}
+	if code, m := api.do(t, "POST", attrs+"/mail", map[string]any{"type": "email"}); code != 200 || m["mkey"] != "mail" {
+		t.Fatalf("POST with the key in the URL: %d %v", code, m)
+	}
+	if code, m := api.do(t, "POST", attrs, map[string]any{"name": "mail"}); code != 500 || m["error"] != float64(-5) {
+		t.Fatalf("POST twice: %d %v", code, m)
+	}
+	if code, m := api.do(t, "PUT", attrs+"/mail", map[string]any{"type": "profile-name"}); code != 200 || m["revision_changed"] != true {
+		t.Fatalf("PUT two levels down: %d %v", code, m)
+	}
+	if out := api.cli(t, "admin", "show system saml"); !strings.Contains(out, "edit \"mail\"\n                    set type profile-name") || !strings.Contains(out, `edit "username"`) {
+		t.Fatalf("CLI after PUT: %q", out)
+	}
+	code, m := api.do(t, "GET", attrs+"/mail", nil)
+	if res := m["results"].([]any); code != 200 || len(res) != 1 || res[0].(map[string]any)["type"] != "profile-name" {
+		t.Fatalf("GET one item: %d %v", code, m)
+	}
+	code, m = api.do(t, "GET", attrs+"?sort=name,dsc", nil)
+	if res := m["results"].([]any); code != 200 || len(res) != 2 || res[0].(map[string]any)["name"] != "username" {
+		t.Fatalf("GET the table: %d %v", code, m)
+	}
+	// bad values, unknown items and attributes: FortiOS's codes, nothing stored
+	rev = api.st.Revision()
+	for _, c := range []struct {
+		method, path string
+		body         any
+		status       int
+		code         float64
+	}{
+		{"PUT", attrs + "/mail", map[string]any{"type": "phone"}, 500, -651},
+		{"PUT", attrs + "/nope", map[string]any{"type": "email"}, 404, -3},
+		{"POST", sp + "/nope/assertion-attributes", map[string]any{"name": "x"}, 404, -3},
+		{"DELETE", attrs + "/nope", nil, 404, -3},
+		{"POST", attrs, map[string]any{"name": "x", "colour": 1}, 500, -61},
+		{"GET", sp + "/fgt2/nosuch", nil, 404, -61},
+		{"GET", attrs + "/mail/type", nil, 404, -61},
+	} {
+		code, m := api.do(t, c.method, c.path, c.body)
+		if code != c.status || m["error"] != c.code {
+			t.Fatalf("%s %s: %d %v", c.method, c.path, code, m)
+		}
+	}
+	if code, _ := api.do(t, "GET", sp+"/nope/assertion-attributes", nil); code != 404 {
+		t.Fatalf("GET under a missing provider: %d", code)
+	}
+	if code, _ := api.do(t, "GET", attrs+"/nope", nil); code != 404 {
+		t.Fatalf("GET a missing item: %d", code)
+	}
+	if got := api.st.Revision(); got != rev {
+		t.Fatalf("refused requests committed: %d -> %d", rev, got)
+	}
+	// a read-only user reads two levels down but cannot write there
+	api.cli(t, "admin", "config system accprofile\nedit ro\nset sysgrp read\nnext\nend\nconfig system api-user\nedit viewer\nset accprofile ro\nnext\nend")
+	ro := api.generateKey(t, "admin", "viewer")
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+ro) }
+	if code, _ := api.doWith(t, "GET", attrs+"/mail", nil, bearer); code != 200 {
+		t.Fatalf("read-only GET: %d", code)
+	}
+	if code, m := api.doWith(t, "DELETE", attrs+"/mail", nil, bearer); code != 403 || m["error"] != float64(-14) {
+		t.Fatalf("read-only DELETE: %d %v", code, m)
+	}
+	if code, m := api.do(t, "DELETE", attrs+"/mail", nil); code != 200 || m["revision_changed"] != true {
+		t.Fatalf("DELETE two levels down: %d %v", code, m)
+	}
+	if code, m := api.do(t, "DELETE", attrs, nil); code != 200 {
+		t.Fatalf("DELETE the whole table: %d %v", code, m)
+	}
+	if out := api.cli(t, "admin", "show system saml"); strings.Contains(out, "assertion-attributes") || !strings.Contains(out, `edit "fgt2"`) {
+		t.Fatalf("CLI after DELETE: %q", out)
+	}
+
+	// one level, by name: the source interfaces of a policy
+	api.cli(t, "admin", "config firewall policy\nedit 1\nset srcintf port1\nset dstintf port2\nset srcaddr all\nset dstaddr all\nset service ALL\nset schedule always\nnext\nend")
+	pol := "/api/v2/cmdb/firewall/policy/1/srcintf"
+	if code, m := api.do(t, "POST", pol, map[string]any{"name": "port3"}); code != 200 || m["mkey"] != "port3" {
+		t.Fatalf("POST srcintf: %d %v", code, m)
+	}
+	if code, _ := api.do(t, "GET", pol+"/port3", nil); code != 200 {
+		t.Fatalf("GET srcintf/port3: %d", code)
+	}
+	if code, m := api.do(t, "DELETE", pol+"/port1", nil); code != 200 {
+		t.Fatalf("DELETE srcintf/port1: %d %v", code, m)
+	}
+	if out := api.cli(t, "admin", "show firewall policy 1"); !strings.Contains(out, `set srcintf "port3"`) {
+		t.Fatalf("CLI policy: %q", out)
+	}
+}
