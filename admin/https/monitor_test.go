@@ -1,9 +1,15 @@
 package https
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/fosim/fosim/cli"
 
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
@@ -55,5 +61,151 @@ func TestMonitorVPNIPsec(t *testing.T) {
 	}
 	if code, _ := api.do(t, "GET", "/api/v2/monitor/router/ipv4", nil); code != 404 {
 		t.Fatalf("unmodelled monitor: %d", code)
+	}
+}
+
+// cookieLogin logs user in through /logincheck and returns a request
+// preparer that sends the session's cookies (and its X-CSRFTOKEN).
+func cookieLogin(t *testing.T, api *testAPI, user string) func(*http.Request) {
+	t.Helper()
+	resp, err := api.http.Client().PostForm(api.http.URL+"/logincheck", map[string][]string{"username": {user}, "secretkey": {testPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "1" {
+		t.Fatalf("login of %s: %q", user, body)
+	}
+	cookies := resp.Cookies()
+	return func(r *http.Request) {
+		for _, c := range cookies {
+			r.AddCookie(c)
+			if c.Name == "ccsrftoken" {
+				r.Header.Set("X-CSRFTOKEN", strings.Trim(c.Value, `"`))
+			}
+		}
+	}
+}
+
+// currentAdmins reads monitor/system/current-admins as prep's caller.
+func currentAdmins(t *testing.T, api *testAPI, query string, prep func(*http.Request)) []map[string]any {
+	t.Helper()
+	code, m := api.doWith(t, "GET", "/api/v2/monitor/system/current-admins"+query, nil, prep)
+	if code != 200 || m["path"] != "system" || m["name"] != "current-admins" {
+		t.Fatalf("current-admins: %d %v", code, m)
+	}
+	var out []map[string]any
+	for _, e := range m["results"].([]any) {
+		out = append(out, e.(map[string]any))
+	}
+	return out
+}
+
+// monitor/system/current-admins lists the GUI/REST cookie sessions and
+// the CLI logins (an SSH front end's, through cli.LoginSessions) of the
+// one list the CLI prints; API token calls are no session; logouts
+// remove them; reading it needs sysgrp.
+func TestMonitorCurrentAdmins(t *testing.T) {
+	api := newTestAPI(t)
+	token := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+api.token) }
+	for i := 0; i < 2; i++ {
+		if got := currentAdmins(t, api, "", token); len(got) != 0 {
+			t.Fatalf("token calls listed as sessions: %v", got)
+		}
+	}
+	api.app.Clock.Advance(time.Minute) // the two logins below start apart
+	before := api.app.Clock.Now().Unix()
+	gui := cookieLogin(t, api, "admin")
+	after := api.app.Clock.Now().Unix()
+	got := currentAdmins(t, api, "", gui)
+	if len(got) != 1 {
+		t.Fatalf("one GUI session: %v", got)
+	}
+	e := got[0]
+	if e["admin"] != "admin" || e["method"] != "https" || e["srcaddr"] != "127.0.0.1" || e["profile"] != "super_admin" ||
+		e["is_current"] != true || e["disconnect_enabled"] != false || e["time"].(float64) < float64(before) || e["time"].(float64) > float64(after) {
+		t.Fatalf("own GUI session: %v", e)
+	}
+	if e := currentAdmins(t, api, "", token)[0]; e["is_current"] != false || e["disconnect_enabled"] != true {
+		t.Fatalf("the GUI session seen with a token: %v", e)
+	}
+
+	// an SSH login, as a CLI front end reports it
+	var ssh cli.LoginSessions
+	api.app.AddAdminSessions(&ssh)
+	api.app.Clock.Advance(time.Minute)
+	disconnected := false
+	logout := ssh.Add(cli.AdminSession{User: "admin", Type: "ssh", From: netip.MustParseAddr("127.0.0.2"), Profile: "super_admin",
+		Started: api.app.Clock.Now()}, func() { disconnected = true })
+	got = currentAdmins(t, api, "", token)
+	if len(got) != 2 || got[0]["method"] != "https" || got[1]["method"] != "ssh" || got[1]["srcaddr"] != "127.0.0.2" || got[1]["id"] != float64(1) {
+		t.Fatalf("GUI and SSH sessions, oldest first: %v", got)
+	}
+	// the CLI prints the same list
+	if out := api.cli(t, "admin", "get system info admin status"); !strings.Contains(out, "Logged in users: 2") || !strings.Contains(out, "ssh(127.0.0.2)") {
+		t.Fatalf("CLI list: %q", out)
+	}
+	// filter and sort as on any list
+	if got := currentAdmins(t, api, "?filter=method==ssh", token); len(got) != 1 || got[0]["method"] != "ssh" {
+		t.Fatalf("filter: %v", got)
+	}
+	if got := currentAdmins(t, api, "?sort=time,dsc", token); got[0]["method"] != "ssh" {
+		t.Fatalf("sort: %v", got)
+	}
+	if code, _ := api.do(t, "GET", "/api/v2/monitor/system/current-admins?sort=nosuch", nil); code != 400 {
+		t.Fatalf("sort on an unknown field: %d", code)
+	}
+
+	// /api/v2/authentication's session_key is one session, however it is
+	// presented
+	resp, err := api.http.Client().Post(api.http.URL+"/api/v2/authentication", "application/json",
+		strings.NewReader(`{"username":"admin","secretkey":"`+testPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth map[string]any
+	json.NewDecoder(resp.Body).Decode(&auth)
+	resp.Body.Close()
+	key, _ := auth["session_key"].(string)
+	if key == "" {
+		t.Fatalf("authentication: %v", auth)
+	}
+	got = currentAdmins(t, api, "", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+key) })
+	if len(got) != 3 || got[2]["is_current"] != true || got[0]["is_current"] != false {
+		t.Fatalf("with the session key: %v", got)
+	}
+	if got := currentAdmins(t, api, "?access_token="+key, nil); len(got) != 3 {
+		t.Fatalf("the session key as access_token: %v", got)
+	}
+
+	// a profile without system access may not read it
+	api.cli(t, "admin", "config system accprofile\nedit fwonly\nset fwgrp read-write\nnext\nend\nconfig system api-user\nedit fw\nset accprofile fwonly\nnext\nend")
+	fw := api.generateKey(t, "admin", "fw")
+	if code, m := api.doWith(t, "GET", "/api/v2/monitor/system/current-admins", nil, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+fw) }); code != 403 || m["error"] != float64(-14) {
+		t.Fatalf("without sysgrp: %d %v", code, m)
+	}
+
+	// logouts: the SSH front end's, the GUI's /logout, a disconnect
+	logout()
+	req, _ := http.NewRequest("POST", api.http.URL+"/logout", nil)
+	gui(req)
+	if resp, err := api.http.Client().Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	if got := currentAdmins(t, api, "", token); len(got) != 1 || got[0]["is_current"] != false {
+		t.Fatalf("after two logouts: %v", got)
+	}
+	api.cli(t, "admin", "execute disconnect-admin-session 0")
+	if got := currentAdmins(t, api, "", token); len(got) != 0 {
+		t.Fatalf("after the disconnect: %v", got)
+	}
+	// a login disconnected from the CLI is told so and is gone
+	ssh.Add(cli.AdminSession{User: "admin", Type: "ssh", From: netip.MustParseAddr("127.0.0.2"), Started: api.app.Clock.Now()}, func() { disconnected = true })
+	api.cli(t, "admin", "execute disconnect-admin-session 0")
+	if !disconnected || len(currentAdmins(t, api, "", token)) != 0 {
+		t.Fatalf("disconnected SSH login: %v", disconnected)
 	}
 }
