@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,21 @@ type loginPage struct {
 	Username string
 	SSO      bool // the "Single Sign-On" button
 	SSOURL   string
+	// Redirect is where a login goes on: the dashboard, or the IdP
+	// request of another unit that sent the admin here.
+	Redirect string
+}
+
+// afterLogin is where a login goes on: only this unit's own IdP
+// endpoint (a SAML login another unit started) or the dashboard, never
+// another site.
+func afterLogin(redirect string) string {
+	if strings.HasPrefix(redirect, idpPathPrefix) && !strings.ContainsAny(redirect, "\\\r\n") {
+		if u, err := url.Parse(redirect); err == nil && u.Scheme == "" && u.Host == "" {
+			return redirect
+		}
+	}
+	return dashboardPath
 }
 
 // serveLoginPage is GET /login (the form) and POST /login (its answer:
@@ -63,7 +79,7 @@ func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		if s.cookieSession(r) != nil {
-			http.Redirect(w, r, dashboardPath, http.StatusSeeOther)
+			http.Redirect(w, r, afterLogin(r.URL.Query().Get("redirect")), http.StatusSeeOther)
 			return
 		}
 		// default-login-page sso: straight to the IdP; "?normal" keeps
@@ -72,7 +88,7 @@ func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, ssoLoginPath, http.StatusSeeOther)
 			return
 		}
-		s.renderLogin(w, http.StatusOK, loginPage{}, saml)
+		s.renderLogin(w, http.StatusOK, loginPage{Redirect: afterLogin(r.URL.Query().Get("redirect"))}, saml)
 	case http.MethodPost:
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
@@ -86,16 +102,17 @@ func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		user := r.PostForm.Get("username")
+		next := afterLogin(r.PostForm.Get("redirect"))
 		sess, locked := s.passwordLogin(r, user, r.PostForm.Get("secretkey"))
 		switch {
 		case locked:
-			s.renderLogin(w, http.StatusOK, loginPage{Username: user, Error: "Too many bad login attempts. Please try again later."}, saml)
+			s.renderLogin(w, http.StatusOK, loginPage{Username: user, Redirect: next, Error: "Too many bad login attempts. Please try again later."}, saml)
 		case sess == nil:
-			s.renderLogin(w, http.StatusOK, loginPage{Username: user, Error: "Authentication failure."}, saml)
+			s.renderLogin(w, http.StatusOK, loginPage{Username: user, Redirect: next, Error: "Authentication failure."}, saml)
 		default:
 			s.setSessionCookies(w, sess)
 			http.SetCookie(w, &http.Cookie{Name: loginCSRFCookie, Path: loginPath, MaxAge: -1})
-			http.Redirect(w, r, dashboardPath, http.StatusSeeOther)
+			http.Redirect(w, r, next, http.StatusSeeOther)
 		}
 	default:
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -277,7 +294,14 @@ func (s *Server) serveGUILogout(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		delete(s.sessions, sess.id)
+		login := sess.saml
 		s.mu.Unlock()
+		w.Header().Add("Set-Cookie", s.cookieName()+`=""; path=/; Max-Age=0`)
+		w.Header().Add("Set-Cookie", `ccsrftoken=""; path=/; Max-Age=0`)
+		if next := s.ssoLogout(r, login); next != "" {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
 	}
 	w.Header().Add("Set-Cookie", s.cookieName()+`=""; path=/; Max-Age=0`)
 	w.Header().Add("Set-Cookie", `ccsrftoken=""; path=/; Max-Age=0`)

@@ -72,6 +72,7 @@ var loginTemplate = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 {{if .Error}}<div class="error" role="alert">{{.Error}}</div>{{end}}
 <form method="post" action="/login" autocomplete="off">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
+{{if .Redirect}}<input type="hidden" name="redirect" value="{{.Redirect}}">{{end}}
 <label for="username">Username</label>
 <input id="username" name="username" value="{{.Username}}" autofocus required>
 <label for="secretkey">Password</label>

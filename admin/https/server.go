@@ -48,6 +48,8 @@ type Server struct {
 	sessions map[string]*adminSession // by cookie value
 	// sp checks admin SSO's SAML Responses (config system saml).
 	sp *samld.SP
+	// idp answers other units' AuthnRequests when this one is the IdP.
+	idp *samld.IdP
 	// logins counts sessions made (their seq).
 	logins uint64
 }
@@ -63,10 +65,11 @@ type adminSession struct {
 	id, csrf string
 	user     string
 	from     netip.Addr
-	sso      bool      // logged in through SAML SSO
-	seq      uint64    // login order, for the CLI's session list
-	started  time.Time // login
-	last     time.Time // last request, for admintimeout
+	sso      bool         // logged in through SAML SSO
+	saml     *samld.Login // that login, for single logout
+	seq      uint64       // login order, for the CLI's session list
+	started  time.Time    // login
+	last     time.Time    // last request, for admintimeout
 }
 
 // maxSessions bounds the password sessions kept; the oldest idle one goes
@@ -80,6 +83,8 @@ func (s *Server) init() {
 		}
 		s.sessions = map[string]*adminSession{}
 		s.sp = samld.NewSP(s.App.Clock, s.App.Debug.Logger("samld"))
+		s.idp = samld.NewIdP(s.App.Clock, s.App.Debug.Logger("samld"))
+		s.sp.OnLogout(s.endSSOSessions)
 		s.App.AddAdminSessions(s)
 		mux := http.NewServeMux()
 		mux.HandleFunc("/logincheck", s.serveLogin)
@@ -92,6 +97,7 @@ func (s *Server) init() {
 		mux.HandleFunc("/ng/logout", s.serveGUILogout)
 		mux.HandleFunc("/saml/", s.serveSAML)
 		mux.HandleFunc(ssoMetadataPath, s.serveSAML)
+		mux.HandleFunc(idpPathPrefix, s.serveIdP)
 		mux.HandleFunc("/", s.serveRoot)
 		s.mux = mux
 	})

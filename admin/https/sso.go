@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +65,7 @@ func (s *Server) adminSP(base string) (*samld.Server, error) {
 	tol, _ := strconv.Atoi(val("tolerance"))
 	srv := &samld.Server{
 		Name:              "system saml",
-		EntityID:          or(val("entity-id"), base+ssoMetadataPath),
+		EntityID:          or(val("entity-id"), "http://"+hostOf(base)+ssoMetadataPath),
 		ACSURL:            or(val("single-sign-on-url"), base+ssoACSPath),
 		LogoutURL:         or(val("single-logout-url"), base+ssoLogoutPath),
 		IdPEntityID:       val("idp-entity-id"),
@@ -78,40 +79,12 @@ func (s *Server) adminSP(base string) (*samld.Server, error) {
 	var err error
 	st.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) {
 		if name := val("cert"); name != "" {
-			c, cerr := loadCertificate(st.Schema(), v, sec, "system saml cert", name)
-			if cerr != nil {
-				err = cerr
+			if srv.SigningCert, srv.SigningKey, err = signingPair(st.Schema(), v, sec, "system saml cert", name); err != nil {
 				return
 			}
-			key, ok := c.PrivateKey.(crypto.Signer)
-			if !ok {
-				err = fmt.Errorf("system saml cert %q: the private key cannot sign", name)
-				return
-			}
-			srv.SigningCert, srv.SigningKey = c.Leaf, key
-			if srv.SigningCert == nil {
-				if srv.SigningCert, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-					return
-				}
-			}
 		}
-		if srv.IdPCertName == "" {
-			return
-		}
-		t := st.Schema().Table("vpn certificate remote")
-		e := v.Entry("vpn certificate remote", srv.IdPCertName)
-		if t == nil || e == nil {
-			err = fmt.Errorf("idp-cert %q: no such vpn certificate remote", srv.IdPCertName)
-			return
-		}
-		b, _ := pem.Decode([]byte(strings.TrimSpace(strings.Join(e.Get(t.Attr("remote")), " "))))
-		if b == nil || b.Type != "CERTIFICATE" {
-			err = fmt.Errorf("idp-cert %q: no PEM certificate", srv.IdPCertName)
-			return
-		}
-		if srv.IdPCert, err = x509.ParseCertificate(b.Bytes); err != nil {
-			err = fmt.Errorf("idp-cert %q: %w", srv.IdPCertName, err)
-			return
+		if srv.IdPCertName != "" {
+			srv.IdPCert, err = remoteCertificate(st.Schema(), v, "idp-cert", srv.IdPCertName)
 		}
 	})
 	if err != nil {
@@ -120,12 +93,57 @@ func (s *Server) adminSP(base string) (*samld.Server, error) {
 	return srv, nil
 }
 
+// signingPair is a vpn certificate local that signs SAML messages.
+func signingPair(schema *cmdb.Schema, v cmdb.View, sec *cmdb.Secrets, setting, name string) (*x509.Certificate, crypto.Signer, error) {
+	c, err := loadCertificate(schema, v, sec, setting, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, ok := c.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s %q: the private key cannot sign", setting, name)
+	}
+	leaf := c.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+			return nil, nil, fmt.Errorf("%s %q: %w", setting, name, err)
+		}
+	}
+	return leaf, key, nil
+}
+
+// remoteCertificate is a vpn certificate remote (a peer's certificate).
+func remoteCertificate(schema *cmdb.Schema, v cmdb.View, setting, name string) (*x509.Certificate, error) {
+	t := schema.Table("vpn certificate remote")
+	e := v.Entry("vpn certificate remote", name)
+	if t == nil || e == nil {
+		return nil, fmt.Errorf("%s %q: no such vpn certificate remote", setting, name)
+	}
+	b, _ := pem.Decode([]byte(strings.TrimSpace(strings.Join(e.Get(t.Attr("remote")), " "))))
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s %q: no PEM certificate", setting, name)
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", setting, name, err)
+	}
+	return c, nil
+}
+
 // idpReady says what system saml lacks to send admins to the IdP.
 func idpReady(srv *samld.Server) error {
 	if srv.IdPEntityID == "" || srv.IdPLoginURL == "" || srv.IdPCert == nil {
 		return errors.New("system saml needs idp-entity-id, idp-single-sign-on-url and idp-cert")
 	}
 	return nil
+}
+
+// hostOf is the host (and port) of a scheme://host base: FortiOS's
+// entity IDs are http:// URLs of server-address whatever the scheme
+// served.
+func hostOf(base string) string {
+	_, host, _ := strings.Cut(base, "://")
+	return host
 }
 
 // requestBase is the scheme and host a request came to.
@@ -190,14 +208,37 @@ func (s *Server) serveSAML(w http.ResponseWriter, r *http.Request) {
 		if user == "" {
 			user = login.NameID
 		}
-		if err := s.ssoAdmin(user, login.Attributes["profilename"]); err != nil {
+		if err := s.ssoAdmin(user, login.Attributes); err != nil {
 			s.ssoFailed(w, http.StatusForbidden, err)
 			return
 		}
 		sess := s.newSession(user, r)
-		sess.sso = true
+		s.mu.Lock()
+		sess.sso, sess.saml = true, login
+		s.mu.Unlock()
 		s.setSessionCookies(w, sess)
 		http.Redirect(w, r, dashboardPath, http.StatusSeeOther)
+	case r.URL.Path == "/saml/" && r.URL.RawQuery != "" && strings.HasPrefix(r.URL.RawQuery, "sls") && r.Method == http.MethodGet:
+		// FortiOS's single logout URL is /saml/?sls; the binding's
+		// parameters follow it (/saml/?sls&SAMLResponse=…).
+		if err == nil {
+			err = idpReady(srv)
+		}
+		if err != nil {
+			s.ssoFailed(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		q := r.URL.Query()
+		q.Del("sls")
+		next, err := s.sp.HandleLogout(srv, q)
+		if err != nil {
+			s.ssoFailed(w, http.StatusForbidden, fmt.Errorf("single logout: %w", err))
+			return
+		}
+		if next == "" { // the IdP's answer to our LogoutRequest
+			next = loginPath
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
 	case r.URL.Path == ssoMetadataPath && r.Method == http.MethodGet:
 		if err != nil {
 			s.ssoFailed(w, http.StatusServiceUnavailable, err)
@@ -211,15 +252,17 @@ func (s *Server) serveSAML(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/samlmetadata+xml")
 		w.Write(md)
 	default:
-		s.ssoFailed(w, http.StatusNotFound, errors.New("not simulated yet: "+r.Method+" "+r.URL.RequestURI()+" (admin SSO serves /saml/login/, POST /saml/?acs and /metadata/; single logout is not simulated)"))
+		s.ssoFailed(w, http.StatusNotFound, errors.New("not simulated yet: "+r.Method+" "+r.URL.RequestURI()+" (admin SSO serves /saml/login/, POST /saml/?acs, GET /saml/?sls and /metadata/)"))
 	}
 }
 
 // ssoAdmin admits an IdP user: its system sso-admin entry, or, when
 // default-profile is set, a new one as FortiOS adds at an SSO admin's
 // first login (with the assertion's profilename when that profile
-// exists). Without either it is refused as FortiOS does.
-func (s *Server) ssoAdmin(user string, profileNames []string) error {
+// exists, and its adoms as the VDOMs). Without either it is refused as
+// FortiOS does. An entry with ext-auth-group-match admits only users the
+// IdP puts in that group (the groupmatch attribute, seed 004).
+func (s *Server) ssoAdmin(user string, attrs map[string][]string) error {
 	st := s.App.Store
 	if user == "" {
 		return errors.New("the SAML assertion names no user")
@@ -228,15 +271,32 @@ func (s *Server) ssoAdmin(user string, profileNames []string) error {
 		// A local admin of that name logs in with its password.
 		return fmt.Errorf("admin %q is a local administrator, not an SSO admin", user)
 	}
-	if st.Lookup("system sso-admin", user) != nil {
+	if e := st.Lookup("system sso-admin", user); e != nil {
+		group := e.Value(st.Schema().Table("system sso-admin").Attr("ext-auth-group-match"))
+		if group != "" && !slices.Contains(attrs["groupmatch"], group) {
+			return fmt.Errorf("The admin %q does not match group %q of the IdP (groupmatch %q)", user, group, strings.Join(attrs["groupmatch"], ","))
+		}
 		return nil
 	}
 	profile := st.SingletonValue("system saml", "default-profile")
-	if len(profileNames) == 1 && st.Lookup("system accprofile", profileNames[0]) != nil {
-		profile = profileNames[0]
+	if names := attrs["profilename"]; len(names) == 1 && st.Lookup("system accprofile", names[0]) != nil {
+		profile = names[0]
 	}
 	if st.SingletonValue("system saml", "default-profile") == "" {
 		return fmt.Errorf("The admin %q doesn't exist (no system sso-admin entry, and system saml has no default-profile)", user)
+	}
+	// fosim has one VDOM: adoms naming others give no access to them.
+	vdoms := []string{"root"}
+	if adoms := attrs["adoms"]; len(adoms) > 0 {
+		vdoms = nil
+		for _, a := range adoms {
+			if a == "root" {
+				vdoms = append(vdoms, a)
+			}
+		}
+		if len(vdoms) == 0 {
+			return fmt.Errorf("The admin %q has no VDOM here: the IdP's adoms %q name none of this unit's (root)", user, strings.Join(adoms, ","))
+		}
 	}
 	sess := st.NewSystemSession(user, "sso")
 	defer sess.Discard()
@@ -251,10 +311,44 @@ func (s *Server) ssoAdmin(user string, profileNames []string) error {
 	if err := e.Set("accprofile", cmdb.Words(profile)); err != nil {
 		return err
 	}
-	if err := e.Set("vdom", cmdb.Words("root")); err != nil {
+	if err := e.Set("vdom", cmdb.Words(vdoms...)); err != nil {
 		return err
 	}
 	return e.Save()
+}
+
+// ssoLogout is where an SSO session's logout goes on: the IdP's
+// idp-single-logout-url with a LogoutRequest, or "" when there is none to
+// send (a password session, no single logout URL, or SSO since turned
+// off: the session here has ended either way).
+func (s *Server) ssoLogout(r *http.Request, login *samld.Login) string {
+	if login == nil {
+		return ""
+	}
+	srv, err := s.adminSP(requestBase(r))
+	if err != nil || srv == nil || srv.IdPLogoutURL == "" {
+		return ""
+	}
+	red, err := s.sp.Logout(srv, login, "")
+	if err != nil {
+		return ""
+	}
+	return red.URL
+}
+
+// endSSOSessions ends the SSO sessions an IdP's LogoutRequest names.
+func (s *Server) endSSOSessions(lo samld.IdPLogout) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sess := range s.sessions {
+		if sess.saml == nil || sess.saml.NameID != lo.NameID {
+			continue
+		}
+		if len(lo.SessionIndexes) > 0 && !slices.Contains(lo.SessionIndexes, sess.saml.SessionIndex) {
+			continue
+		}
+		delete(s.sessions, id)
+	}
 }
 
 // ssoFailed shows why an SSO login failed on the login page.

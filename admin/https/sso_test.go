@@ -346,9 +346,10 @@ func TestSSOBadResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	why, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 404 {
-		t.Errorf("single logout: %d", resp.StatusCode)
+	if resp.StatusCode != 403 || !strings.Contains(string(why), "no SAMLRequest or SAMLResponse") {
+		t.Errorf("single logout without a message: %d %s", resp.StatusCode, why)
 	}
 }
 

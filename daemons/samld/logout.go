@@ -31,6 +31,10 @@ func (d *Daemon) Logout(l *Login, relayState string) (Redirect, error) {
 	if err != nil {
 		return Redirect{}, err
 	}
+	return d.logout(s, l, relayState)
+}
+
+func (d *Daemon) logout(s *Server, l *Login, relayState string) (Redirect, error) {
 	if s.IdPLogoutURL == "" {
 		return Redirect{}, fmt.Errorf("SAML server %q has no idp-single-logout-url", s.Name)
 	}
@@ -75,6 +79,10 @@ func (d *Daemon) HandleLogout(server string, query url.Values) (redirect string,
 	if err != nil {
 		return "", err
 	}
+	return d.handleLogoutLogged(s, query)
+}
+
+func (d *Daemon) handleLogoutLogged(s *Server, query url.Values) (redirect string, err error) {
 	redirect, err = d.handleLogout(s, query)
 	if err != nil {
 		// fosim's wording: FortiOS's is not public.

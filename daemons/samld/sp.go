@@ -2,6 +2,7 @@ package samld
 
 import (
 	"errors"
+	"net/url"
 
 	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/daemons/debuglog"
@@ -49,4 +50,29 @@ func (sp *SP) Metadata(s *Server) ([]byte, error) {
 		return nil, errNoServer
 	}
 	return metadata(s)
+}
+
+// Logout is Daemon.Logout for s: the LogoutRequest for a login, in the
+// HTTP-Redirect binding to s.IdPLogoutURL.
+func (sp *SP) Logout(s *Server, l *Login, relayState string) (Redirect, error) {
+	if s == nil {
+		return Redirect{}, errNoServer
+	}
+	if l == nil {
+		return Redirect{}, errors.New("no SAML login to log out")
+	}
+	return sp.d.logout(s, l, relayState)
+}
+
+// OnLogout sets what the SP calls for each accepted LogoutRequest of the
+// IdP, before it answers it.
+func (sp *SP) OnLogout(f func(IdPLogout)) { sp.d.OnLogout(f) }
+
+// HandleLogout is Daemon.HandleLogout for s: the IdP's LogoutResponse to
+// a Logout, or its own LogoutRequest (answered by the redirect returned).
+func (sp *SP) HandleLogout(s *Server, query url.Values) (redirect string, err error) {
+	if s == nil {
+		return "", errNoServer
+	}
+	return sp.d.handleLogoutLogged(s, query)
 }
