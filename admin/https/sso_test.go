@@ -407,3 +407,35 @@ func TestSSOLoginFosimIdP(t *testing.T) {
 		t.Fatalf("after SSO through fosim's IdP:\n%s", page)
 	}
 }
+
+// Seed 004's groupmatch: an sso-admin with ext-auth-group-match logs in
+// only when the IdP's groupmatch attribute names that group; adoms give
+// an added SSO admin its VDOMs, and none of this unit's is no access.
+func TestSSOGroupMatchAndAdoms(t *testing.T) {
+	lab := newSSOLab(t, map[string]map[string]string{
+		"carol": {"password": "carol-pw", "groupmatch": "lab-admins,auditors"},
+		"dave":  {"password": "dave-pw", "groupmatch": "auditors"},
+		"erin":  {"password": "erin-pw", "adoms": "root,adom2"},
+		"frank": {"password": "frank-pw", "adoms": "adom1"},
+	}, "config system sso-admin\nedit carol\nset accprofile readonly\nset ext-auth-group-match lab-admins\nnext\n"+
+		"edit dave\nset accprofile readonly\nset ext-auth-group-match lab-admins\nnext\nend\n"+
+		"config system saml\nset default-profile readonly\nend\n")
+	if page := lab.ssoLogin(t, chromium(t), "carol", "carol-pw", ""); !strings.Contains(page, "carol (readonly)") {
+		t.Fatalf("carol in lab-admins:\n%s", page)
+	}
+	if page := lab.ssoLogin(t, chromium(t), "dave", "dave-pw", "sso-groupmatch"); !strings.Contains(page, `The admin "dave" does not match group "lab-admins"`) {
+		t.Fatalf("dave outside lab-admins:\n%s", page)
+	}
+	if page := lab.ssoLogin(t, chromium(t), "erin", "erin-pw", ""); !strings.Contains(page, "erin (readonly)") {
+		t.Fatalf("erin with adoms root,adom2:\n%s", page)
+	}
+	if e := lab.app.Store.Lookup("system sso-admin", "erin"); e == nil || strings.Join(e.Values["vdom"], " ") != "root" {
+		t.Fatalf("erin's VDOMs: %v", e)
+	}
+	if page := lab.ssoLogin(t, chromium(t), "frank", "frank-pw", ""); !strings.Contains(page, `The admin "frank" has no VDOM here`) {
+		t.Fatalf("frank with adoms adom1:\n%s", page)
+	}
+	if lab.app.Store.Lookup("system sso-admin", "frank") != nil {
+		t.Fatal("frank was added")
+	}
+}

@@ -5,14 +5,16 @@ python3-pysaml2): the appliance's GUI is its service provider.
 Usage: pysaml2_admin_idp.py CONFIG.json
 CONFIG holds entity_id, base (this IdP's URL), key, cert (PEM files),
 sp_metadata (a file), port (0: any), and users: {name: {"password": P,
-"profilename": optional access profile, "sign": "sha256" (default) or
+"profilename": optional access profile, "groupmatch" and "adoms":
+optional comma-separated values of those attributes, "sign": "sha256" (default) or
 "sha512", the signature and digest algorithms of that user's Responses}}.
 
 Routes, on 127.0.0.1:port ("ready PORT" is printed once listening):
   GET  /sso    the HTTP-Redirect AuthnRequest; answers with a login form
   POST /auth   the form; a signed Response (RSA-SHA256 or -SHA512) in the HTTP-POST
                binding's self-submitting form, carrying the attributes
-               "username" and, when the user has one, "profilename".
+               "username" and, when the user has them, "profilename",
+               "groupmatch" and "adoms".
 """
 import html
 import json
@@ -81,6 +83,9 @@ class IdP:
         identity = {"username": [name]}
         if user.get("profilename"):
             identity["profilename"] = [user["profilename"]]
+        for multi in ("groupmatch", "adoms"):  # comma-separated values
+            if user.get(multi):
+                identity[multi] = user[multi].split(",")
         response = self.server.create_authn_response(
             identity=identity,
             in_response_to=req.id,
