@@ -153,7 +153,12 @@ type dashboardPage struct {
 	// TunnelsNote replaces the table when the IPsec monitor cannot be
 	// shown (no iked, or the profile has no VPN read access).
 	TunnelsNote string
+	// QuickAccess are the units this one is the SAML IdP of (seed 004's
+	// Quick Access menu; this unit is marked with an asterisk).
+	QuickAccess []quickLink
 }
+
+type quickLink struct{ Name, URL string }
 
 type statusRow struct{ Name, Value string }
 
@@ -190,6 +195,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	p.Profile = cs.Access().Profile
 	cs.Discard()
 	p.Tunnels, p.TunnelsNote = s.tunnelRows(sess.user)
+	p.QuickAccess = s.quickAccess()
 	render(w, http.StatusOK, dashboardTemplate, p)
 }
 

@@ -54,6 +54,7 @@ main { padding: 20px; display: grid; grid-template-columns: 380px 1fr; gap: 20px
 .widget { min-width: 0; overflow-x: auto; background: #fff; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.1); }
 .widget h2 { margin: 0; font-size: 15px; padding: 12px; border-bottom: 1px solid #e3e7eb; }
 .widget p { margin: 0; padding: 12px; color: #6b7785; }
+.quick { margin: 0; padding: 12px 12px 12px 32px; line-height: 1.8; }
 table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid #eef0f2; white-space: nowrap; }
 th { color: #6b7785; font-weight: normal; background: #f7f8f9; }
@@ -103,6 +104,9 @@ var dashboardTemplate = template.Must(template.New("dashboard").Parse(`<!DOCTYPE
 {{range .Tunnels}}<tr><td>{{.Name}}</td><td>{{.Type}}</td><td>{{.Peer}}</td><td>{{.User}}</td><td>{{.TunnelIP}}</td><td>{{.Phase2}}</td><td>{{.Incoming}}</td><td class="{{if eq .Status "Up"}}up{{else}}down{{end}}">{{.Status}}</td></tr>{{end}}
 </table>{{end}}
 </section>
+{{if .QuickAccess}}<section class="widget" id="quick_access"><h2>Quick Access</h2>
+<ul class="quick"><li>{{.Hostname}} *</li>{{range .QuickAccess}}<li><a href="{{.URL}}">{{.Name}}</a></li>{{end}}</ul>
+</section>{{end}}
 </main>
 </body></html>
 `))

@@ -38,9 +38,10 @@ func idpURLs(host, prefix string) (entityID, login, logout string) {
 
 // spEntry is one service-providers entry and its assertion attributes.
 type spEntry struct {
-	name, entityID, acs, logout, certName string
-	idpEntityID, idpLogin, idpLogout      string
-	attrs                                 []assertionAttr
+	name, prefix, entityID, acs, logout string
+	portal, certName                    string
+	idpEntityID, idpLogin, idpLogout    string
+	attrs                               []assertionAttr
 }
 
 type assertionAttr struct{ name, kind string }
@@ -107,29 +108,66 @@ func (s *Server) adminIdP(prefix, base string) (*samld.IdPService, []assertionAt
 
 // findServiceProvider is the service-providers entry with that prefix.
 func findServiceProvider(r cmdb.Reader, prefix string) (spEntry, bool) {
+	if prefix == "" {
+		return spEntry{}, false
+	}
+	for _, sp := range serviceProviders(r) {
+		if sp.prefix == prefix {
+			return sp, true
+		}
+	}
+	return spEntry{}, false
+}
+
+// serviceProviders are system saml's service-providers entries.
+func serviceProviders(r cmdb.Reader) []spEntry {
 	t := r.Schema.Table("system saml")
 	saml := r.View.Entry("system saml", "")
 	spAttr := t.Attr("service-providers")
-	if saml == nil || prefix == "" || spAttr == nil || spAttr.Child == nil || saml.Children[spAttr.Name] == nil {
-		return spEntry{}, false
+	if saml == nil || spAttr == nil || spAttr.Child == nil || saml.Children[spAttr.Name] == nil {
+		return nil
 	}
 	spt := spAttr.Child
+	var out []spEntry
 	for _, e := range saml.Children[spAttr.Name].Ordered() {
 		get := func(a string) string { return strings.Join(e.Get(spt.Attr(a)), " ") }
-		if get("prefix") != prefix {
-			continue
-		}
-		sp := spEntry{name: e.Key, entityID: get("sp-entity-id"), acs: get("sp-single-sign-on-url"),
-			logout: get("sp-single-logout-url"), certName: get("sp-cert"),
+		sp := spEntry{name: e.Key, prefix: get("prefix"), entityID: get("sp-entity-id"), acs: get("sp-single-sign-on-url"),
+			logout: get("sp-single-logout-url"), portal: get("sp-portal-url"), certName: get("sp-cert"),
 			idpEntityID: get("idp-entity-id"), idpLogin: get("idp-single-sign-on-url"), idpLogout: get("idp-single-logout-url")}
 		if aa := spt.Attr("assertion-attributes"); aa != nil && aa.Child != nil && e.Children[aa.Name] != nil {
 			for _, a := range e.Children[aa.Name].Ordered() {
 				sp.attrs = append(sp.attrs, assertionAttr{name: a.Key, kind: a.Value(aa.Child.Attr("type"))})
 			}
 		}
-		return sp, true
+		out = append(out, sp)
 	}
-	return spEntry{}, false
+	return out
+}
+
+// quickAccess are the service providers of this IdP, each with its
+// sp-portal-url (else its /saml/login/ under sp-entity-id's host): where
+// the dashboard's Quick Access sends an admin, who arrives logged in.
+func (s *Server) quickAccess() []quickLink {
+	st := s.App.Store
+	if st.Schema().Table("system saml") == nil || st.SingletonValue("system saml", "status") != "enable" ||
+		st.SingletonValue("system saml", "role") != "identity-provider" {
+		return nil
+	}
+	var links []quickLink
+	st.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
+		for _, sp := range serviceProviders(cmdb.Reader{Schema: st.Schema(), View: v}) {
+			u := sp.portal
+			if u == "" {
+				if e, err := url.Parse(sp.entityID); err == nil && e.Host != "" {
+					u = "https://" + e.Host + ssoLoginPath
+				}
+			}
+			if pu, err := url.Parse(u); err == nil && (pu.Scheme == "https" || pu.Scheme == "http") {
+				links = append(links, quickLink{Name: sp.name, URL: u})
+			}
+		}
+	})
+	return links
 }
 
 // serveIdP answers /saml-idp/<prefix>/metadata/, login/ and logout/.

@@ -219,6 +219,11 @@ func TestFabricSSOBetweenUnits(t *testing.T) {
 	idp, sp := newFabricPair(t, "")
 	c := browser(t)
 	loginGUI(t, c, idp, "alice")
+	// The IdP's dashboard lists its service providers (Quick Access),
+	// each a link to its SSO login.
+	if _, dash := get(t, c, idp.ts.URL+dashboardPath); !strings.Contains(dash, `<a href="https://`+sp.host+`/saml/login/">csf_unit2</a>`) {
+		t.Fatalf("no Quick Access link on the IdP's dashboard:\n%s", dash)
+	}
 	resp, page := ssoVia(t, c, sp)
 	if resp.Request.URL.Host != sp.host || resp.Request.URL.Path != dashboardPath || !strings.Contains(page, "alice") {
 		t.Fatalf("SSO ended on %s: %.600s", resp.Request.URL, page)
