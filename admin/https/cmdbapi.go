@@ -119,8 +119,8 @@ func (s *Server) serveCmdb(w http.ResponseWriter, r *http.Request, who *identity
 		rep.fail(w, http.StatusNotFound, err)
 		return
 	}
-	if err := checkVdom(r); err != nil {
-		rep.fail(w, http.StatusNotFound, err)
+	if status, err := s.checkVdom(r, who); err != nil {
+		rep.fail(w, status, err)
 		return
 	}
 	switch {
@@ -137,14 +137,32 @@ func (s *Server) serveCmdb(w http.ResponseWriter, r *http.Request, who *identity
 	}
 }
 
-// checkVdom accepts the one VDOM fosim has; ?global=1 and scope=global
-// address it too.
-func checkVdom(r *http.Request) error {
-	q := r.URL.Query()
-	if v := q.Get("vdom"); v != "" && v != "root" {
-		return inputError("vdom '"+v+"' not found", cmdb.CodeNotFound)
+// checkVdom accepts the one VDOM fosim has (?global=1 and scope=global
+// address it too) for a caller allowed in it: an admin, API user or SSO
+// admin whose vdom list is empty or names root. A caller of other VDOMs
+// only, which fosim does not have, may reach nothing here (403, -14).
+func (s *Server) checkVdom(r *http.Request, who *identity) (status int, err error) {
+	if v := r.URL.Query().Get("vdom"); v != "" && v != "root" {
+		return http.StatusNotFound, inputError("vdom '"+grammar.Excerpt(v)+"' not found", cmdb.CodeNotFound)
 	}
-	return nil
+	var vdoms []string
+	s.App.Store.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
+		// the tables a user's access profile is looked up in, in that order
+		for _, path := range []string{"system admin", "system api-user", "system sso-admin"} {
+			t := s.App.Store.Schema().Table(path)
+			if t == nil || t.Attr("vdom") == nil {
+				continue
+			}
+			if e := v.Entry(path, who.user); e != nil {
+				vdoms = e.Get(t.Attr("vdom"))
+				return
+			}
+		}
+	})
+	if len(vdoms) > 0 && !slices.Contains(vdoms, "root") {
+		return http.StatusForbidden, &cmdb.Error{Msg: "Permission denied.", Code: cmdb.CodePermission}
+	}
+	return 0, nil
 }
 
 func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, req *cmdbRequest) {

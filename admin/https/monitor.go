@@ -21,8 +21,8 @@ func (s *Server) serveMonitor(w http.ResponseWriter, r *http.Request, who *ident
 		rep.fail(w, http.StatusMethodNotAllowed, errNotSimulated("monitor actions ("+r.Method+" "+rest+")"))
 		return
 	}
-	if err := checkVdom(r); err != nil {
-		rep.fail(w, http.StatusNotFound, err)
+	if status, err := s.checkVdom(r, who); err != nil {
+		rep.fail(w, status, err)
 		return
 	}
 	switch rest {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A REST POST and the CLI's set of the same values store the same entry,
@@ -628,5 +629,109 @@ func TestDeepSubTables(t *testing.T) {
 	}
 	if out := api.cli(t, "admin", "show firewall policy 1"); !strings.Contains(out, `set srcintf "port3"`) {
 		t.Fatalf("CLI policy: %q", out)
+	}
+}
+
+// Another API user's token acts with that user's profile and VDOMs, never
+// the first user's: a firewall-only profile writes addresses but cannot
+// read or change API users (its own key's owner's neither), a user of
+// another VDOM reaches nothing; nothing it is refused is stored.
+func TestAnotherUsersToken(t *testing.T) {
+	api := newTestAPI(t)
+	api.cli(t, "admin", "config system accprofile\nedit fwonly\nset fwgrp read-write\nnext\nend\n"+
+		"config system api-user\nedit fw\nset accprofile fwonly\nnext\nedit elsewhere\nset accprofile super_admin\nset vdom vdom1\nnext\nend")
+	fw, elsewhere := api.generateKey(t, "admin", "fw"), api.generateKey(t, "admin", "elsewhere")
+	as := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	if code, m := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "fw1"}, as(fw)); code != 200 {
+		t.Fatalf("fw writes an address: %d %v", code, m)
+	}
+	rev := api.st.Revision()
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/v2/cmdb/system/api-user", nil},
+		{"GET", "/api/v2/cmdb/system/api-user/automation", nil},
+		{"PUT", "/api/v2/cmdb/system/api-user/automation", map[string]any{"accprofile": "fwonly"}},
+		{"POST", "/api/v2/cmdb/system/api-user/fw/trusthost", map[string]any{"ipv4-trusthost": "0.0.0.0 0.0.0.0"}},
+		{"PUT", "/api/v2/cmdb/system/api-user/fw", map[string]any{"accprofile": "super_admin"}},
+		{"DELETE", "/api/v2/cmdb/system/api-user/automation", nil},
+		{"GET", "/api/v2/monitor/system/current-admins", nil},
+	} {
+		if code, m := api.doWith(t, c.method, c.path, c.body, as(fw)); code != 403 || m["error"] != float64(-14) {
+			t.Fatalf("fw %s %s: %d %v", c.method, c.path, code, m)
+		}
+	}
+	for _, path := range []string{"/api/v2/cmdb/firewall/address", "/api/v2/cmdb/firewall/address?vdom=root", "/api/v2/cmdb/system/global", "/api/v2/monitor/system/status"} {
+		if code, m := api.doWith(t, "GET", path, nil, as(elsewhere)); code != 403 || m["error"] != float64(-14) {
+			t.Fatalf("a vdom1 user GET %s: %d %v", path, code, m)
+		}
+	}
+	if code, _ := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "far"}, as(elsewhere)); code != 403 {
+		t.Fatalf("a vdom1 user POST: %d", code)
+	}
+	if got := api.st.Revision(); got != rev || api.st.Lookup("firewall address", "far") != nil {
+		t.Fatalf("refused requests committed: %d -> %d", rev, got)
+	}
+	if out := api.cli(t, "admin", "show system api-user fw"); !strings.Contains(out, "set accprofile \"fwonly\"") || strings.Contains(out, "trusthost") {
+		t.Fatalf("fw changed itself: %q", out)
+	}
+	// the first user's token still works and is still its own
+	if code, _ := api.do(t, "GET", "/api/v2/cmdb/system/api-user", nil); code != 200 {
+		t.Fatalf("automation after the others' keys: %d", code)
+	}
+	// root among its VDOMs lets it in
+	api.cli(t, "admin", "config system api-user\nedit elsewhere\nset vdom vdom1 root\nnext\nend")
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/firewall/address", nil, as(elsewhere)); code != 200 {
+		t.Fatalf("a vdom1 and root user: %d", code)
+	}
+}
+
+// A cookie session's writes: an expired session is 401 even with its
+// ccsrftoken; another session's ccsrftoken, or one sent only as the
+// cookie, is 403; nothing refused is stored.
+func TestSessionWritesRefused(t *testing.T) {
+	api := newTestAPI(t)
+	a, b := cookieLogin(t, api, "admin"), cookieLogin(t, api, "admin")
+	rev := api.st.Revision()
+	csrfOf := func(prep func(*http.Request)) string {
+		r, _ := http.NewRequest("GET", "/", nil)
+		prep(r)
+		return r.Header.Get("X-CSRFTOKEN")
+	}
+	// a's cookies with b's token
+	crossed := func(r *http.Request) { a(r); r.Header.Set("X-CSRFTOKEN", csrfOf(b)) }
+	if code, m := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "x1"}, crossed); code != 403 || m["status"] != "error" {
+		t.Fatalf("another session's CSRF token: %d %v", code, m)
+	}
+	// the cookie alone, as a browser sends it to another site's form
+	cookieOnly := func(r *http.Request) { a(r); r.Header.Del("X-CSRFTOKEN") }
+	for _, method := range []string{"POST", "PUT", "DELETE"} {
+		path := "/api/v2/cmdb/firewall/address"
+		if method != "POST" {
+			path += "/all"
+		}
+		if code, _ := api.doWith(t, method, path, map[string]any{"name": "x2", "comment": "x"}, cookieOnly); code != 403 {
+			t.Fatalf("%s without X-CSRFTOKEN: %d", method, code)
+		}
+	}
+	// a's session expires (admintimeout 5 minutes of the appliance clock);
+	// b, used meanwhile, lives on
+	for i := 0; i < 2; i++ {
+		api.app.Clock.Advance(3 * time.Minute)
+		if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/system/global", nil, b); code != 200 {
+			t.Fatalf("b in use: %d", code)
+		}
+	}
+	if code, m := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "x3"}, a); code != 401 || m["status"] != "error" {
+		t.Fatalf("expired session with its CSRF token: %d %v", code, m)
+	}
+	if got := api.st.Revision(); got != rev {
+		t.Fatalf("refused writes committed: %d -> %d", rev, got)
+	}
+	if code, m := api.doWith(t, "POST", "/api/v2/cmdb/firewall/address", map[string]any{"name": "x4"}, b); code != 200 || api.st.Lookup("firewall address", "x4") == nil {
+		t.Fatalf("the live session writes: %d %v", code, m)
 	}
 }
