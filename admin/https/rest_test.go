@@ -735,3 +735,30 @@ func TestSessionWritesRefused(t *testing.T) {
 		t.Fatalf("the live session writes: %d %v", code, m)
 	}
 }
+
+// A list below an entry exists only when its condition holds, as in the
+// CLI: a phase1-interface's backup-gateway needs mode-cfg enable.
+func TestSubTableConditions(t *testing.T) {
+	api := newTestAPI(t)
+	if code, m := api.do(t, "POST", "/api/v2/cmdb/vpn.ipsec/phase1-interface", map[string]any{
+		"name": "hq", "interface": "port1", "ike-version": "2", "remote-gw": "192.0.2.1",
+		"psksecret": "sup3r-secret-psk", "proposal": "aes256-sha256", "peertype": "any",
+	}); code != 200 {
+		t.Fatalf("POST phase1: %d %v", code, m)
+	}
+	bg := "/api/v2/cmdb/vpn.ipsec/phase1-interface/hq/backup-gateway"
+	if code, m := api.do(t, "GET", bg, nil); code != 500 || m["error"] != float64(-61) {
+		t.Fatalf("GET without mode-cfg: %d %v", code, m)
+	}
+	if code, m := api.do(t, "POST", bg, map[string]any{"name": "gw2.example.com"}); code != 500 || m["error"] != float64(-61) {
+		t.Fatalf("POST without mode-cfg: %d %v", code, m)
+	}
+	api.cli(t, "admin", "config vpn ipsec phase1-interface\nedit hq\nset type dynamic\nset mode-cfg enable\nnext\nend")
+	if code, m := api.do(t, "POST", bg, map[string]any{"name": "gw2.example.com"}); code != 200 || m["mkey"] != "gw2.example.com" {
+		t.Fatalf("POST with mode-cfg: %d %v", code, m)
+	}
+	code, m := api.do(t, "GET", bg, nil)
+	if res := m["results"].([]any); code != 200 || len(res) != 1 || res[0].(map[string]any)["name"] != "gw2.example.com" {
+		t.Fatalf("GET with mode-cfg: %d %v", code, m)
+	}
+}
