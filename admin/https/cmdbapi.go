@@ -242,13 +242,17 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 		if meta {
 			refs = refCounts(s.App.Store.Schema(), v, t.Path)
 		}
+		// filter and sort see the attributes they name, whatever format keeps
+		var fullOpt *outOptions
+		if lq.needsFull() && opt.fields != nil {
+			fullOpt = &outOptions{fields: lq.attrs(), datasource: opt.datasource}
+		}
 		listed = make([]listRow, 0, rows.Len())
 		for _, e := range rows.Ordered() {
 			row := listRow{out: entryOut(v, t, e, opt, refs)}
 			row.full = row.out
-			if lq.needsFull() && opt.fields != nil {
-				// filter and sort see every attribute, whatever format keeps
-				row.full = entryJSON(v, t, e, outOptions{datasource: opt.datasource})
+			if fullOpt != nil {
+				row.full = entryJSON(v, t, e, *fullOpt)
 			}
 			listed = append(listed, row)
 		}

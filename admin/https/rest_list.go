@@ -69,14 +69,28 @@ func tableHas(t *cmdb.Table) func(string) bool {
 }
 
 // listRow is one entry of a list: out as the reply writes it, full with
-// every attribute (format may have left out the ones filter and sort
-// read).
+// the attributes filter and sort read (format may have left them out).
 type listRow struct {
 	out, full object
 }
 
 // needsFull tells whether rows need their full objects besides out.
 func (lq listQuery) needsFull() bool { return len(lq.filters) > 0 || len(lq.sorts) > 0 }
+
+// attrs are the attributes filter and sort read: all a row's full
+// object needs.
+func (lq listQuery) attrs() map[string]bool {
+	out := map[string]bool{}
+	for _, any := range lq.filters {
+		for _, c := range any {
+			out[c.attr] = true
+		}
+	}
+	for _, k := range lq.sorts {
+		out[k.attr] = true
+	}
+	return out
+}
 
 // run filters, sorts and pages rows; matched counts the entries that
 // passed the filters, before start and count.
