@@ -75,3 +75,16 @@ func (l *LoginSessions) DisconnectAdminSession(id string) bool {
 	}
 	return true
 }
+
+// DisconnectAdmin ends the session of login method typ ("https", "ssh")
+// numbered seq (AdminSession's Type and Seq, the method and id the REST
+// API's current-admins gives); false when there is none.
+func (a *Appliance) DisconnectAdmin(typ string, seq uint64) bool {
+	list, srcs := a.adminSessions()
+	for i, s := range list {
+		if s.Type == typ && s.Seq == seq {
+			return srcs[i].DisconnectAdminSession(s.ID)
+		}
+	}
+	return false
+}

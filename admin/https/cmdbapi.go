@@ -301,6 +301,23 @@ func atoiOr(s string, def int) int {
 	return def
 }
 
+// readBody reads a request's JSON object, at most MaxBody bytes; status
+// is 413 for a larger one, else 400.
+func readBody(w http.ResponseWriter, r *http.Request) (body map[string]any, status int, err error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, http.StatusRequestEntityTooLarge, errors.New("request body larger than 1 MiB")
+		}
+		return nil, http.StatusBadRequest, err
+	}
+	if body, err = decodeObject(raw); err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	return body, 0, nil
+}
+
 // cmdbWrite is POST (create), PUT (change) and DELETE, each through the
 // structured edit API in a session of the caller, so that the access
 // profile and every check of the CLI apply.
@@ -309,18 +326,10 @@ func (s *Server) cmdbWrite(w http.ResponseWriter, r *http.Request, who *identity
 	t := req.table
 	var body map[string]any
 	if r.Method != http.MethodDelete {
-		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				rep.fail(w, http.StatusRequestEntityTooLarge, errors.New("request body larger than 1 MiB"))
-				return
-			}
-			rep.fail(w, http.StatusBadRequest, err)
-			return
-		}
-		if body, err = decodeObject(raw); err != nil {
-			rep.fail(w, http.StatusBadRequest, err)
+		var status int
+		var err error
+		if body, status, err = readBody(w, r); err != nil {
+			rep.fail(w, status, err)
 			return
 		}
 	}

@@ -2,27 +2,31 @@ package https
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/fosim/fosim/cli"
-	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
 )
 
 // serveMonitor answers /api/v2/monitor/<path>/<name> for what this
-// appliance has: system/status, system/current-admins and vpn/ipsec.
+// appliance has: system/status, system/current-admins (and
+// disconnect-admins/select) and vpn/ipsec.
 func (s *Server) serveMonitor(w http.ResponseWriter, r *http.Request, who *identity) {
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/api/v2/monitor/"), "/")
 	path, name, _ := strings.Cut(rest, "/")
-	rep := &reply{srv: s, method: r.Method, path: path, name: name}
-	if r.Method != http.MethodGet {
-		rep.fail(w, http.StatusMethodNotAllowed, errNotSimulated("monitor actions ("+r.Method+" "+rest+")"))
-		return
-	}
+	name, action, _ := strings.Cut(name, "/")
+	rep := &reply{srv: s, method: r.Method, path: path, name: name, action: action}
 	if status, err := s.checkVdom(r, who); err != nil {
 		rep.fail(w, status, err)
+		return
+	}
+	if r.Method == http.MethodPost && rest == "system/disconnect-admins/select" {
+		s.disconnectAdmins(w, r, rep, who)
+		return
+	}
+	if r.Method != http.MethodGet {
+		rep.fail(w, http.StatusMethodNotAllowed, errNotSimulated("monitor actions ("+r.Method+" "+rest+")"))
 		return
 	}
 	switch rest {
@@ -133,51 +137,4 @@ func selectorsJSON(sels []ike.Selector) []object {
 		})
 	}
 	return out
-}
-
-// currentAdminFields are the members of a monitor/system/current-admins
-// entry, as FortiOS 7.6 names them. Its "intf" (the interface the admin
-// came in on) is left out: fosim's front ends do not record it.
-var currentAdminFields = []string{"id", "admin", "srcaddr", "time", "method", "profile", "is_current", "disconnect_enabled"}
-
-// currentAdmins is monitor/system/current-admins: every logged-in
-// administrator of every front end (GUI and REST cookie sessions, SSH and
-// console logins), the list "get system info admin status" prints.
-// Reading it needs read access to system configuration (sysgrp), as on
-// FortiOS. A call with an API token is no session and is not listed. Each
-// entry's id numbers the session among those of its method; time is when
-// it logged in (Unix seconds); is_current marks the caller's own session,
-// which it cannot disconnect (disconnect_enabled, which also needs
-// sysgrp read-write).
-func (s *Server) currentAdmins(w http.ResponseWriter, r *http.Request, rep *reply, who *identity) {
-	sess := s.App.Store.NewSession(who.user, "rest")
-	defer sess.Discard()
-	// system admin is in sysgrp: opening it checks the read right
-	if _, err := sess.OpenTable("system admin"); err != nil {
-		rep.fail(w, 0, err)
-		return
-	}
-	lq, err := parseListQuery(r.URL.Query(), func(f string) bool { return slices.Contains(currentAdminFields, f) })
-	if err != nil {
-		rep.fail(w, http.StatusBadRequest, err)
-		return
-	}
-	mayDisconnect := sess.Access().Can("sysgrp", cmdb.LevelReadWrite)
-	var rows []listRow
-	for _, a := range s.App.AdminSessions() {
-		current := who.session != nil && a.Type == "https" && a.ID == who.session.id
-		o := object{
-			{"id", a.Seq},
-			{"admin", a.User},
-			{"srcaddr", a.From.String()},
-			{"time", a.Started.Unix()},
-			{"method", a.Type},
-			{"profile", a.Profile},
-			{"is_current", current},
-			{"disconnect_enabled", mayDisconnect && !current},
-		}
-		rows = append(rows, listRow{out: o, full: o})
-	}
-	page, _ := lq.run(rows)
-	rep.results(w, s.App.Store.Revision(), page)
 }

@@ -209,3 +209,72 @@ func TestMonitorCurrentAdmins(t *testing.T) {
 		t.Fatalf("disconnected SSH login: %v", disconnected)
 	}
 }
+
+// monitor/system/disconnect-admins/select ends sessions by the id and
+// method current-admins gives them; it needs sysgrp read-write, refuses
+// the caller's own session and a session that is gone.
+func TestMonitorDisconnectAdmins(t *testing.T) {
+	api := newTestAPI(t)
+	const url = "/api/v2/monitor/system/disconnect-admins/select"
+	token := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+api.token) }
+	a := cookieLogin(t, api, "admin")
+	var ssh cli.LoginSessions
+	api.app.AddAdminSessions(&ssh)
+	disconnected := false
+	ssh.Add(cli.AdminSession{User: "admin", Type: "ssh", From: netip.MustParseAddr("127.0.0.2"), Started: api.app.Clock.Now()}, func() { disconnected = true })
+	byMethod := func(method string) map[string]any {
+		for _, e := range currentAdmins(t, api, "", token) {
+			if e["method"] == method {
+				return e
+			}
+		}
+		return nil
+	}
+	sshID, guiID := byMethod("ssh")["id"], byMethod("https")["id"]
+
+	// who may not
+	api.cli(t, "admin", "config system accprofile\nedit sysro\nset sysgrp read\nnext\nend\nconfig system api-user\nedit ro\nset accprofile sysro\nnext\nend")
+	ro := api.generateKey(t, "admin", "ro")
+	if code, m := api.doWith(t, "POST", url, map[string]any{"id": sshID, "method": "ssh"}, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+ro) }); code != 403 || m["error"] != float64(-14) {
+		t.Fatalf("sysgrp read only: %d %v", code, m)
+	}
+	// what may not be
+	for _, c := range []struct {
+		body   any
+		status int
+	}{
+		{map[string]any{"id": 99, "method": "ssh"}, 404},
+		{map[string]any{"admins": []any{map[string]any{"id": sshID, "method": "ssh"}, map[string]any{"id": 99, "method": "https"}}}, 404},
+		{map[string]any{"id": "one", "method": "ssh"}, 400},
+		{map[string]any{"id": sshID}, 400},
+		{`{"id": 1,`, 400},
+	} {
+		if code, m := api.doWith(t, "POST", url, c.body, token); code != c.status || m["status"] != "error" {
+			t.Fatalf("%v: %d %v", c.body, code, m)
+		}
+	}
+	if disconnected || byMethod("ssh") == nil {
+		t.Fatal("a refused request disconnected the SSH login")
+	}
+	if code, m := api.doWith(t, "POST", url, map[string]any{"id": guiID, "method": "https"}, a); code != 400 || byMethod("https") == nil {
+		t.Fatalf("its own session: %d %v", code, m)
+	}
+
+	// one, then the rest as a list, from another session
+	if code, m := api.doWith(t, "POST", url, map[string]any{"id": sshID, "method": "ssh"}, token); code != 200 || m["status"] != "success" || m["name"] != "disconnect-admins" {
+		t.Fatalf("disconnect SSH: %d %v", code, m)
+	}
+	if !disconnected || byMethod("ssh") != nil {
+		t.Fatalf("SSH login left: %v", disconnected)
+	}
+	b := cookieLogin(t, api, "admin")
+	if code, m := api.doWith(t, "POST", url, map[string]any{"admins": []any{map[string]any{"id": guiID, "method": "https"}}}, b); code != 200 {
+		t.Fatalf("disconnect a GUI session from another: %d %v", code, m)
+	}
+	if code, _ := api.doWith(t, "GET", "/api/v2/cmdb/system/global", nil, a); code != 401 {
+		t.Fatalf("the disconnected session's cookie: %d", code)
+	}
+	if got := currentAdmins(t, api, "", b); len(got) != 1 || got[0]["is_current"] != true {
+		t.Fatalf("left: %v", got)
+	}
+}
