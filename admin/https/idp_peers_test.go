@@ -267,13 +267,14 @@ end
 	return l
 }
 
-// authnRequest is an AuthnRequest the SP made, to be carried by a browser.
-type authnRequest struct{ id, url string }
+// spRequest is an AuthnRequest or LogoutRequest the SP made, in the
+// HTTP-Redirect binding, for a browser to carry.
+type spRequest struct{ id, url string }
 
-func (l *idpPeerLab) request(t *testing.T, signed bool) authnRequest {
+func (l *idpPeerLab) request(t *testing.T, signed bool) spRequest {
 	t.Helper()
 	v := l.sp.must(t, "request", map[string]any{"sp": l.spConf, "signed": signed})
-	r := authnRequest{id: v["id"].(string), url: v["url"].(string)}
+	r := spRequest{id: v["id"].(string), url: v["url"].(string)}
 	if !strings.HasPrefix(r.url, l.idpSSO+"?") {
 		t.Fatalf("%s sends its AuthnRequest to %s, not the metadata's %s", l.sp.lib, r.url, l.idpSSO)
 	}
@@ -284,38 +285,52 @@ func (l *idpPeerLab) request(t *testing.T, signed bool) authnRequest {
 	return r
 }
 
-// samlResponse is the IdP page's self-posting form: the Response and
-// where it goes.
-func samlResponse(t *testing.T, page string) (action, response string) {
-	t.Helper()
+// samlForm is the IdP page's self-posting form: where it goes and what
+// it posts.
+func samlForm(page string) (action string, fields url.Values) {
 	m := formAction.FindStringSubmatch(page)
 	if m == nil {
-		return "", ""
+		return "", nil
 	}
+	fields = url.Values{}
 	for _, in := range formInput.FindAllStringSubmatch(page, -1) {
-		if in[1] == "SAMLResponse" {
-			response = html.UnescapeString(in[2])
-		}
+		fields.Set(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
 	}
-	return html.UnescapeString(m[1]), response
+	return html.UnescapeString(m[1]), fields
+}
+
+// relayState is the RelayState an SP sent with a message, "" for none.
+func relayState(t *testing.T, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("RelayState")
 }
 
 // answer follows r in browser c, which must be logged in on the
 // appliance already, and returns the Response posted to the SP's ACS.
-func (l *idpPeerLab) answer(t *testing.T, c *http.Client, r authnRequest) string {
+func (l *idpPeerLab) answer(t *testing.T, c *http.Client, r spRequest) string {
 	t.Helper()
 	resp, page := get(t, c, r.url)
-	return l.responseOn(t, resp, page)
+	return l.responseOn(t, r, resp, page)
 }
 
-func (l *idpPeerLab) responseOn(t *testing.T, resp *http.Response, page string) string {
+// responseOn is the Response to r on the appliance's page: posted to the
+// SP's ACS, with the request's RelayState.
+func (l *idpPeerLab) responseOn(t *testing.T, r spRequest, resp *http.Response, page string) string {
 	t.Helper()
-	action, saml := samlResponse(t, page)
+	action, fields := samlForm(page)
+	saml := fields.Get("SAMLResponse")
 	if saml == "" {
 		t.Fatalf("no SAMLResponse from the appliance: %d %s %.600s", resp.StatusCode, resp.Request.URL, page)
 	}
 	if action != l.acs {
 		t.Fatalf("the Response is posted to %q, not the SP's ACS %q", action, l.acs)
+	}
+	if want := relayState(t, r.url); fields.Get("RelayState") != want {
+		t.Errorf("the Response carries RelayState %q, the request %q", fields.Get("RelayState"), want)
 	}
 	return saml
 }
@@ -347,7 +362,7 @@ func (l *idpPeerLab) verify(requestID, saml string) (verified, error) {
 // accepted checks what the SP library read from the Response to r: the
 // admin's name and access profile, the IdP, audience, destination and
 // request.
-func (l *idpPeerLab) accepted(t *testing.T, r authnRequest, saml, user, profile string) verified {
+func (l *idpPeerLab) accepted(t *testing.T, r spRequest, saml, user, profile string) verified {
 	t.Helper()
 	v, err := l.verify(r.id, saml)
 	if err != nil {
@@ -367,11 +382,12 @@ func (l *idpPeerLab) accepted(t *testing.T, r authnRequest, saml, user, profile 
 
 // logout makes the SP's LogoutRequest for the session v, has browser c
 // carry it to the appliance, and returns the appliance's answer.
-func (l *idpPeerLab) logout(t *testing.T, c *http.Client, v verified, signed bool) (id string, resp *http.Response, body string) {
+func (l *idpPeerLab) logout(t *testing.T, c *http.Client, v verified, signed bool) (lo spRequest, resp *http.Response, body string) {
 	t.Helper()
-	lo := l.sp.must(t, "logout", map[string]any{"sp": l.spConf, "signed": signed,
+	v2 := l.sp.must(t, "logout", map[string]any{"sp": l.spConf, "signed": signed,
 		"session": v.Session, "name_id": v.NameID, "session_index": v.SessionIndex})
-	u := lo["url"].(string)
+	lo = spRequest{id: v2["id"].(string), url: v2["url"].(string)}
+	u := lo.url
 	if !strings.HasPrefix(u, l.idpSLO+"?") {
 		t.Fatalf("%s sends its LogoutRequest to %s, not the metadata's %s", l.sp.lib, u, l.idpSLO)
 	}
@@ -381,18 +397,21 @@ func (l *idpPeerLab) logout(t *testing.T, c *http.Client, v verified, signed boo
 	stay := *c
 	stay.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, body = get(t, &stay, u)
-	return lo["id"].(string), resp, body
+	return lo, resp, body
 }
 
 // loggedOut tells the LogoutResponse the appliance sent the browser to
 // the SP's SLS with, as the SP library reads it.
-func (l *idpPeerLab) loggedOut(t *testing.T, id string, resp *http.Response, body string) {
+func (l *idpPeerLab) loggedOut(t *testing.T, lo spRequest, resp *http.Response, body string) {
 	t.Helper()
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode/100 != 3 || err != nil || !strings.HasPrefix(loc.String(), l.sls+"?") {
 		t.Fatalf("single logout: %d Location %q: %.400s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
-	st := l.sp.must(t, "logout_response", map[string]any{"sp": l.spConf, "request_id": id, "query": loc.RawQuery})
+	if got, want := loc.Query().Get("RelayState"), relayState(t, lo.url); got != want {
+		t.Errorf("the LogoutResponse carries RelayState %q, the request %q", got, want)
+	}
+	st := l.sp.must(t, "logout_response", map[string]any{"sp": l.spConf, "request_id": lo.id, "query": loc.RawQuery})
 	if st["status"] != "urn:oasis:names:tc:SAML:2.0:status:Success" {
 		t.Fatalf("%s read the LogoutResponse as %v", l.sp.lib, st)
 	}
@@ -403,6 +422,21 @@ func (l *idpPeerLab) loggedIn(t *testing.T, c *http.Client) bool {
 	t.Helper()
 	resp, _ := get(t, c, l.unit.ts.URL+dashboardPath)
 	return resp.Request.URL.Path == dashboardPath
+}
+
+// changed is the same SP script playing an SP with some of its settings
+// changed.
+func (l *idpPeerLab) changed(settings map[string]string) *idpPeerLab {
+	conf := map[string]any{}
+	for k, v := range l.spConf {
+		conf[k] = v
+	}
+	for k, v := range settings {
+		conf[k] = v
+	}
+	other := *l
+	other.spConf = conf
+	return &other
 }
 
 // testIdPPeer is the whole exchange with one SP library.
@@ -423,18 +457,8 @@ func testIdPPeer(t *testing.T, lib, module, pkg string) {
 	forged := base64.StdEncoding.EncodeToString(bytes.ReplaceAll(raw, []byte(">ops<"), []byte(">super_admin<")))
 	r2, r3 := l.request(t, false), l.request(t, false)
 	saml2 := l.answer(t, c, r2)
-	// The same SP script playing an SP with one thing changed.
-	changed := func(key, value string) *idpPeerLab {
-		conf := map[string]any{}
-		for k, v := range l.spConf {
-			conf[k] = v
-		}
-		conf[key] = value
-		other := *l
-		other.spConf = conf
-		return &other
-	}
-	otherSP, otherACS := changed("entity_id", "https://"+lib+"-other.example/saml/metadata"), changed("acs", "https://"+lib+"-sp.example/saml/other-acs")
+	otherSP := l.changed(map[string]string{"entity_id": "https://" + lib + "-other.example/saml/metadata"})
+	otherACS := l.changed(map[string]string{"acs": "https://" + lib + "-sp.example/saml/other-acs"})
 	for name, refuse := range map[string]func() error{
 		"profilename altered":          func() error { _, err := l.verify(r.id, forged); return err },
 		"InResponseTo another request": func() error { _, err := l.verify(r3.id, saml2); return err },
@@ -448,6 +472,18 @@ func testIdPPeer(t *testing.T, lib, module, pkg string) {
 		}
 	}
 
+	// A request naming another ACS than sp-single-sign-on-url (as
+	// pysaml2's carry their AssertionConsumerServiceURL) gets no
+	// assertion there.
+	r = otherACS.request(t, false)
+	if resp, page := get(t, c, r.url); strings.Contains(page, "SAMLResponse") {
+		if action, _ := samlForm(page); action != l.acs {
+			t.Errorf("the appliance posts an assertion to %s, not sp-single-sign-on-url %s", action, l.acs)
+		}
+	} else {
+		t.Logf("the appliance on %s's request with another ACS: %d %s", lib, resp.StatusCode, strings.TrimSpace(page))
+	}
+
 	// A browser not logged in goes to the login page, then on to the SP.
 	c2 := browser(t)
 	r = l.request(t, false)
@@ -456,20 +492,20 @@ func testIdPPeer(t *testing.T, lib, module, pkg string) {
 		t.Fatalf("a browser not logged in ended on %s: %.400s", resp.Request.URL, page)
 	}
 	resp, page = submitForm(t, c2, page, resp.Request.URL.String(), url.Values{"username": {"alice"}, "secretkey": {testPassword}})
-	second := l.accepted(t, r, l.responseOn(t, resp, page), "alice", "ops")
+	second := l.accepted(t, r, l.responseOn(t, r, resp, page), "alice", "ops")
 
 	// SP-initiated single logout, unsigned as the SP has no sp-cert here:
 	// it ends the session the LogoutRequest names, not alice's other one.
-	id, resp, body := l.logout(t, c, first, false)
-	l.loggedOut(t, id, resp, body)
+	lo, resp, body := l.logout(t, c, first, false)
+	l.loggedOut(t, lo, resp, body)
 	if l.loggedIn(t, c) {
 		t.Error("the GUI session is still there after single logout")
 	}
 	if !l.loggedIn(t, c2) {
 		t.Error("single logout of one session ended alice's other session too")
 	}
-	id, resp, body = l.logout(t, c2, second, false)
-	l.loggedOut(t, id, resp, body)
+	lo, resp, body = l.logout(t, c2, second, false)
+	l.loggedOut(t, lo, resp, body)
 	if l.loggedIn(t, c2) {
 		t.Error("the second GUI session is still there after its single logout")
 	}
@@ -499,6 +535,21 @@ end
 	} else {
 		t.Logf("the appliance on %s's unsigned AuthnRequest: %d %s", lib, resp.StatusCode, strings.TrimSpace(page))
 	}
+	// Signed by another key in the SP's name: refused too.
+	dir := t.TempDir()
+	impostorCert, impostorKey := selfSigned(t, lib+" impostor")
+	impostor := map[string]string{"cert": filepath.Join(dir, "impostor-cert.pem"), "key": filepath.Join(dir, "impostor-key.pem")}
+	for name, text := range map[string]string{"cert": impostorCert, "key": impostorKey} {
+		if err := os.WriteFile(impostor[name], []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = l.changed(impostor).request(t, true)
+	if resp, page := get(t, c3, r.url); resp.StatusCode/100 != 4 || strings.Contains(page, "SAMLResponse") {
+		t.Fatalf("an AuthnRequest signed by another key than sp-cert: %d %.400s", resp.StatusCode, page)
+	} else {
+		t.Logf("the appliance on an AuthnRequest signed by another key: %d %s", resp.StatusCode, strings.TrimSpace(page))
+	}
 	r = l.request(t, true)
 	third := l.accepted(t, r, l.answer(t, c3, r), "alice", "ops")
 
@@ -509,8 +560,8 @@ end
 	} else {
 		t.Logf("the appliance on %s's unsigned LogoutRequest: %d %s", lib, resp.StatusCode, strings.TrimSpace(body))
 	}
-	id, resp, body = l.logout(t, c3, third, true)
-	l.loggedOut(t, id, resp, body)
+	lo, resp, body = l.logout(t, c3, third, true)
+	l.loggedOut(t, lo, resp, body)
 	if l.loggedIn(t, c3) {
 		t.Error("the GUI session is still there after a signed single logout")
 	}
