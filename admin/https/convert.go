@@ -16,7 +16,7 @@ import (
 // This file converts between CMDB entries and FortiOS's JSON: integers as
 // numbers, addresses with masks as "10.0.0.0 255.255.255.0", option lists
 // space-separated, lists of names as [{"name": …, "q_origin_key": …}],
-// nested tables as arrays of objects, secrets as "ENC …". Writes go
+// nested tables as arrays of objects, secrets as "ENC XXXX". Writes go
 // through the structured edit API, value by value, so that a REST write
 // and the CLI's "set" of the same words store the same thing.
 
@@ -85,6 +85,10 @@ func valueJSON(v cmdb.View, a *cmdb.Attr, words []string, o outOptions) any {
 				return n
 			}
 		}
+	case cmdb.TPassword, cmdb.TPasswordHash:
+		if len(words) > 0 {
+			return secretMask
+		}
 	case cmdb.TRefs, cmdb.TStrings:
 		list := []object{}
 		for _, w := range words {
@@ -98,6 +102,15 @@ func valueJSON(v cmdb.View, a *cmdb.Attr, words []string, o outOptions) any {
 	}
 	return strings.Join(words, " ")
 }
+
+// secretMask is what FortiOS's REST API answers for a secret that is set
+// (psksecret, passwd, an admin's password, an API key): the words "ENC
+// XXXX", never the ciphertext "show" prints (which the built-in key
+// decrypts). Terraform's fortios provider skips exactly this value when it
+// reads an object back; a published walk through /api/v2/cmdb/system/admin
+// shows "password": "ENC XXXX". An unset secret is "", as other empty
+// strings.
+const secretMask = "ENC XXXX"
 
 // refTable names the table a reference resolves in, as FortiOS's
 // datasource ("firewall.address").
@@ -218,6 +231,14 @@ func applyValue(e *cmdb.EntryEdit, a *cmdb.Attr, raw any, sec *cmdb.Secrets) err
 			return nil // FortiOS's reply read back: the uuid it already has
 		}
 		return inputError("value parse error before '"+strings.Join(words, " ")+"'", cmdb.CodeValue)
+	}
+	if (a.Type == cmdb.TPassword || a.Type == cmdb.TPasswordHash) && strings.Join(words, " ") == secretMask {
+		// the mask a GET answered, sent back with the rest of the object:
+		// it stands for the secret stored, and nothing else
+		if len(e.Entry().Get(a)) == 0 {
+			return inputError("value parse error before '"+a.Name+"'", cmdb.CodeValue)
+		}
+		return nil
 	}
 	if sameSecret(a, e.Entry().Get(a), words, sec) {
 		// the secret it has, given in clear again (Ansible sends it on
