@@ -451,9 +451,14 @@ func testIdPPeer(t *testing.T, lib, module, pkg string) {
 	first := l.accepted(t, r, saml, "alice", "ops")
 	t.Logf("%s accepted: NameID %s, attributes %v, signed %v", lib, first.NameID, first.Attributes, first.Signed)
 
-	// The library's own checks refuse the same Response altered, as the
-	// answer to another request, and at another SP.
+	// The library refuses the same Response altered, as the answer to
+	// another request, at another SP and at another ACS (lasso leaves
+	// Destination to the SP: its script compares it, as mod_auth_mellon
+	// does).
 	raw, _ := base64.StdEncoding.DecodeString(saml)
+	if !bytes.Contains(raw, []byte(">ops<")) {
+		t.Fatalf("no profilename value ops in the Response:\n%s", raw)
+	}
 	forged := base64.StdEncoding.EncodeToString(bytes.ReplaceAll(raw, []byte(">ops<"), []byte(">super_admin<")))
 	r2, r3 := l.request(t, false), l.request(t, false)
 	saml2 := l.answer(t, c, r2)
