@@ -126,6 +126,19 @@ func (p *IdP) ServeSLO(s *IdPService, w http.ResponseWriter, r *http.Request, en
 		p.refused(s, w, http.StatusInternalServerError, err)
 		return
 	}
+	// crewjam answers a LogoutRequest it refuses with a bare 400: check
+	// it first to say why (it keeps no replay cache of its own here, so
+	// checking twice consumes nothing).
+	if !isLogoutResponse(r) {
+		req, err := saml.NewIdpLogoutRequest(idp, r)
+		if err == nil {
+			err = req.Validate()
+		}
+		if err != nil {
+			p.refused(s, w, http.StatusBadRequest, err)
+			return
+		}
+	}
 	idp.ServeSLO(w, r)
 }
 
@@ -190,6 +203,15 @@ func (p *IdP) unsignedLogout(s *IdPService, w http.ResponseWriter, r *http.Reque
 	http.Redirect(w, r, u, http.StatusSeeOther)
 }
 
+// isLogoutResponse tells a LogoutResponse (to a LogoutRequest of this
+// IdP) from a LogoutRequest.
+func isLogoutResponse(r *http.Request) bool {
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Has("SAMLResponse")
+	}
+	return r.PostFormValue("SAMLResponse") != ""
+}
+
 func (p *IdP) refused(s *IdPService, w http.ResponseWriter, status int, err error) {
 	// fosim's wording: FortiOS's IdP debug lines are not public.
 	p.log.Printf(1, "samld: IdP for %q: refused: %v", s.Name, err)
@@ -228,6 +250,8 @@ func (p *IdP) provider(s *IdPService, auth Authenticate, end EndSession) (*saml.
 		LogoutBindings:          []string{saml.HTTPRedirectBinding},
 		ServiceProviderProvider: spDescriptor{s},
 		SignatureMethod:         dsig.RSASHA256SignatureMethod,
+		// The NameID is the admin's name, in no particular format.
+		NameIDFormats:           []saml.NameIDFormat{saml.UnspecifiedNameIDFormat},
 		WantAuthnRequestsSigned: s.SPCert != nil,
 		ValidDuration:           &life,
 		Clock:                   dsig.NewFakeClockAt(p.clk.Now()),
