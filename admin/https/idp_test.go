@@ -27,7 +27,7 @@ type fabricUnit struct {
 	host string // address:port, its server-address
 }
 
-func newFabricUnit(t *testing.T, addr string) *fabricUnit {
+func newFabricUnit(t testing.TB, addr string) *fabricUnit {
 	t.Helper()
 	st := cmdbtest.Store(t)
 	cmdbtest.Apply(t, st, "config system admin\nedit admin\nset password "+testPassword+"\nnext\nend\n")
@@ -46,7 +46,7 @@ func newFabricUnit(t *testing.T, addr string) *fabricUnit {
 
 // factoryCertPEM is the unit's Fortinet_Factory certificate, as the SP
 // imports it to trust the IdP.
-func (u *fabricUnit) factoryCertPEM(t *testing.T) string {
+func (u *fabricUnit) factoryCertPEM(t testing.TB) string {
 	t.Helper()
 	st := u.app.Store
 	e := st.Lookup("vpn certificate local", "Fortinet_Factory")
@@ -59,7 +59,7 @@ func (u *fabricUnit) factoryCertPEM(t *testing.T) string {
 // newFabricPair is seed 004's pair of units on FortiGate's terms: idp is
 // the identity provider with the sp unit as its service provider
 // "csf_unit2" (prefix csf_fosim2), as Security Fabric SSO configures them.
-func newFabricPair(t *testing.T, spExtra string) (idp, sp *fabricUnit) {
+func newFabricPair(t testing.TB, spExtra string) (idp, sp *fabricUnit) {
 	t.Helper()
 	idp = newFabricUnit(t, "127.0.0.1")
 	sp = newFabricUnit(t, "127.0.0.2")
@@ -132,7 +132,7 @@ set server-address "`+sp.host+`"
 
 // browser is a cookie-keeping client that follows redirects, trusting
 // both units' factory certificates as an admin who accepted them would.
-func browser(t *testing.T) *http.Client {
+func browser(t testing.TB) *http.Client {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -141,7 +141,7 @@ func browser(t *testing.T) *http.Client {
 	return &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 }
 
-func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+func get(t testing.TB, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -152,7 +152,7 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func postForm(t *testing.T, c *http.Client, u string, form url.Values) (*http.Response, string) {
+func postForm(t testing.TB, c *http.Client, u string, form url.Values) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.PostForm(u, form)
 	if err != nil {
@@ -169,7 +169,7 @@ var (
 )
 
 // submitForm posts the page's (first) form as the browser would.
-func submitForm(t *testing.T, c *http.Client, page, pageURL string, set url.Values) (*http.Response, string) {
+func submitForm(t testing.TB, c *http.Client, page, pageURL string, set url.Values) (*http.Response, string) {
 	t.Helper()
 	m := formAction.FindStringSubmatch(page)
 	if m == nil {
@@ -191,7 +191,7 @@ func submitForm(t *testing.T, c *http.Client, page, pageURL string, set url.Valu
 }
 
 // loginGUI logs in on a unit's login page, as an admin types it.
-func loginGUI(t *testing.T, c *http.Client, u *fabricUnit, user string) {
+func loginGUI(t testing.TB, c *http.Client, u *fabricUnit, user string) {
 	t.Helper()
 	resp, page := get(t, c, u.ts.URL+loginPath)
 	resp, page = submitForm(t, c, page, resp.Request.URL.String(), url.Values{"username": {user}, "secretkey": {testPassword}})
@@ -202,7 +202,7 @@ func loginGUI(t *testing.T, c *http.Client, u *fabricUnit, user string) {
 
 // ssoVia starts an SSO login on the SP unit and follows it through the
 // IdP unit; it returns the page it ends on and its URL.
-func ssoVia(t *testing.T, c *http.Client, sp *fabricUnit) (*http.Response, string) {
+func ssoVia(t testing.TB, c *http.Client, sp *fabricUnit) (*http.Response, string) {
 	t.Helper()
 	resp, page := get(t, c, sp.ts.URL+ssoLoginPath)
 	if !strings.Contains(page, "SAMLResponse") {
@@ -376,4 +376,26 @@ end
 	if resp, page := ssoVia(t, c, sp); resp.Request.URL.Path != dashboardPath {
 		t.Fatalf("signed request: %d %s %.300s", resp.StatusCode, resp.Request.URL, page)
 	}
+}
+
+// BenchmarkFabricSSO is one Security Fabric SSO hop: an admin logged in on
+// the IdP unit opens the SP unit's SSO login and lands on its dashboard
+// (AuthnRequest, signed Response, every check at the ACS). The floor is
+// a password login on the SP unit's login page in the same run.
+func BenchmarkFabricSSO(b *testing.B) {
+	idp, sp := newFabricPair(b, "")
+	c := browser(b)
+	loginGUI(b, c, idp, "alice")
+	b.Run("sso-hop", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if resp, page := ssoVia(b, c, sp); resp.Request.URL.Path != dashboardPath {
+				b.Fatalf("SSO ended on %s: %.300s", resp.Request.URL, page)
+			}
+		}
+	})
+	b.Run("password-login-floor", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			loginGUI(b, browser(b), sp, "admin")
+		}
+	})
 }
