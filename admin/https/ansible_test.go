@@ -40,22 +40,27 @@ func requireAnsible(t *testing.T) string {
 	return bin
 }
 
-// ansibleRun is ansible-playbook against one fosim, its inventory and
-// token in a temporary folder.
+// ansibleRun is ansible-playbook against one fosim, its inventory in a
+// temporary folder.
 type ansibleRun struct {
-	bin, dir, inventory, token string
+	bin, dir, inventory string
 }
 
-func newAnsibleRun(t *testing.T, bin string, port int, token string) *ansibleRun {
+// newAnsibleRun writes an inventory of fosim on 127.0.0.1:port over
+// httpapi, with hostVars ("key=value" lines) added.
+func newAnsibleRun(t *testing.T, bin string, port int, hostVars ...string) *ansibleRun {
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "hosts")
 	text := "[fgt]\nfosim ansible_host=127.0.0.1\n\n[fgt:vars]\n" +
 		"ansible_connection=httpapi\nansible_network_os=fortinet.fortios.fortios\n" +
 		"ansible_httpapi_use_ssl=yes\nansible_httpapi_validate_certs=no\nansible_httpapi_port=" + strconv.Itoa(port) + "\n"
+	for _, v := range hostVars {
+		text += v + "\n"
+	}
 	if err := os.WriteFile(inv, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &ansibleRun{bin: bin, dir: dir, inventory: inv, token: token}
+	return &ansibleRun{bin: bin, dir: dir, inventory: inv}
 }
 
 // play runs testdata/<playbook> with vars as extra vars and returns the
@@ -66,7 +71,6 @@ func (a *ansibleRun) play(t *testing.T, playbook string, vars map[string]any, ex
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars["token"] = a.token
 	j, err := json.Marshal(vars)
 	if err != nil {
 		t.Fatal(err)
@@ -138,11 +142,12 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sup.Stop(5 * time.Second)
-	ans := newAnsibleRun(t, bin, port, token)
+	ans := newAnsibleRun(t, bin, port)
 
 	first := map[string]any{
 		"comment": "first", "policy_action": "accept", "srcaddr": names("ans_servers"), "schedule": "always",
 		"status": "enable", "fwgrp": "read", "members": names("ans_alice", "ans_bob", "ans_idp"), "tunnels": 0,
+		"token": token,
 	}
 	with := func(changes map[string]any) map[string]any {
 		m := maps.Clone(first)
@@ -287,7 +292,8 @@ func showAll(t *testing.T, st *cmdb.Store, table string) string {
 
 // Without a token, Ansible logs in with the admin's password: its
 // /api/v2/authentication try gets 401, it falls back to /logincheck, and
-// its writes carry the ccsrftoken it was given.
+// its writes carry the ccsrftoken it was given; monitor
+// system/current-admins lists its session as the caller's own.
 func TestAnsiblePasswordLogin(t *testing.T) {
 	bin := requireAnsible(t)
 	st := cmdbtest.Store(t)
@@ -302,29 +308,9 @@ func TestAnsiblePasswordLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sup.Stop(5 * time.Second)
-	dir := t.TempDir()
-	inv := filepath.Join(dir, "hosts")
-	os.WriteFile(inv, []byte("[fgt]\nfosim ansible_host=127.0.0.1\n\n[fgt:vars]\n"+
-		"ansible_connection=httpapi\nansible_network_os=fortinet.fortios.fortios\n"+
-		"ansible_httpapi_use_ssl=yes\nansible_httpapi_validate_certs=no\nansible_httpapi_port="+strconv.Itoa(port)+"\n"+
-		"ansible_user=admin\nansible_password="+testPassword+"\n"), 0o600)
-	play := filepath.Join(dir, "pw.yml")
-	os.WriteFile(play, []byte(`
-- hosts: fosim
-  gather_facts: false
-  tasks:
-    - fortinet.fortios.fortios_firewall_address:
-        vdom: root
-        state: present
-        firewall_address: {name: ans_pw, subnet: "10.30.0.0 255.255.0.0", comment: by password}
-`), 0o600)
-	cmd := exec.Command(bin, "-i", inv, play)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "ANSIBLE_NOCOLOR=1", "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "tmp"), "ANSIBLE_PERSISTENT_CONTROL_PATH_DIR="+filepath.Join(dir, "pc"))
-	out, err := cmd.CombinedOutput()
-	m := recapLine.FindStringSubmatch(string(out))
-	if err != nil || m == nil || m[2] != "1" || m[4] != "0" {
-		t.Fatalf("ansible-playbook with a password: %v\n%s", err, out)
+	ans := newAnsibleRun(t, bin, port, "ansible_user=admin", "ansible_password="+testPassword)
+	if n, o := ans.play(t, "ansible_password.yml", map[string]any{}); n != 1 {
+		t.Fatalf("ansible-playbook with a password: changed=%d, want 1\n%s", n, o)
 	}
 	e := st.Lookup("firewall address", "ans_pw")
 	if e == nil || strings.Join(e.Values["comment"], " ") != "by password" {
