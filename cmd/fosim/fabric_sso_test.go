@@ -534,21 +534,32 @@ func TestFabricSSOTwoProcesses(t *testing.T) {
 	t.Run("unknown admin", func(t *testing.T) {
 		// bob is an admin of unit 1 with no sso-admin entry on unit 2,
 		// which has no default-profile: FortiOS's "doesn't exist". His
-		// browser is another one (a browser context of its own).
+		// browser is another one (a browser context of its own), not
+		// logged in on unit 1: unit 2's Single Sign-On sends it to unit
+		// 1's login page first, as the seed says.
 		ctx, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
 		defer cancel()
 		// Its first run opens the tab, with no timeout (chromedp.Run).
 		if err := chromedp.Do(ctx); err != nil {
 			t.Fatal(err)
 		}
-		loginIdP(t, ctx, "bob")
 		browse(t, ctx, "bob's Single Sign-On on unit 2",
 			chromedp.Navigate(spURL+"/login"),
 			chromedp.WaitVisible(chromedp.CSS("#sso_button")),
 			chromedp.Click(chromedp.CSS("#sso_button")),
+			chromedp.WaitVisible(chromedp.CSS("#login_button")),
+		)
+		fabricScreenshot(t, ctx, "5-idp-login-for-sp")
+		if at := location(t, ctx); at.Host != idp.https || at.Path != "/login" {
+			t.Fatalf("unit 2's Single Sign-On, not logged in on unit 1, is at %s, not unit 1's login page", at)
+		}
+		browse(t, ctx, "bob's login on unit 1 for unit 2",
+			chromedp.SendKeys(chromedp.CSS("#username"), "bob"),
+			chromedp.SendKeys(chromedp.CSS("#secretkey"), fabricPassword),
+			chromedp.Click(chromedp.CSS("#login_button")),
 			chromedp.WaitVisible(chromedp.CSS("#system_status, .error")),
 		)
-		fabricScreenshot(t, ctx, "5-sp-unknown-admin")
+		fabricScreenshot(t, ctx, "6-sp-unknown-admin")
 		if at := location(t, ctx); at.Host != sp.https {
 			t.Fatalf("bob's Single Sign-On ended on %s", at)
 		}
