@@ -95,8 +95,11 @@ func (a *Appliance) adminSessions() ([]AdminSession, []AdminSessionSource) {
 }
 
 // from is where a session came from: SSO sessions as "SSO(<ip>)" (seed
-// 004).
+// 004), the console (no address) as "console".
 func (s AdminSession) from() string {
+	if !s.From.IsValid() {
+		return s.Type
+	}
 	if s.SSO {
 		return "SSO(" + s.From.String() + ")"
 	}
@@ -107,15 +110,17 @@ func (s AdminSession) from() string {
 // of the 6.0 CLI reference (login type WEB or CLI, "ssh(<ip>)" from for
 // CLI sessions), then the "Logged in users" table a published 7.x output
 // adds (type https or ssh, and the login time). The index is what
-// disconnect-admin-session takes. SSH sessions are not listed yet (admin
-// SSH does not report its sessions).
+// disconnect-admin-session takes.
 func getAdminStatus(sh *Shell, args []string, out io.Writer) error {
 	list, _ := sh.App.adminSessions()
 	fmt.Fprintf(out, "Index  User name   Login type  From\n")
 	for i, s := range list {
 		typ, from := "WEB", s.from()
 		if s.Type != "https" {
-			typ, from = "CLI", s.Type+"("+from+")"
+			typ = "CLI"
+			if s.From.IsValid() {
+				from = s.Type + "(" + from + ")"
+			}
 		}
 		fmt.Fprintf(out, "%-6d %-11s %-11s %s\n", i, s.User, typ, from)
 	}
@@ -156,8 +161,10 @@ func diagnoseAdminSessionList(sh *Shell, args []string, out io.Writer) error {
 		if s.SSO {
 			fmt.Fprintf(out, "admin template: SSO\n")
 			fmt.Fprintf(out, "from: %s (type 7)\n", s.from())
-		} else {
+		} else if s.From.IsValid() {
 			fmt.Fprintf(out, "from: %s(%s)\n", s.Type, s.From)
+		} else {
+			fmt.Fprintf(out, "from: %s\n", s.Type)
 		}
 		fmt.Fprintf(out, "profile: %s\n", s.Profile)
 		fmt.Fprintf(out, "adom: root\n")

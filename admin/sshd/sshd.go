@@ -76,6 +76,10 @@ type Server struct {
 	conns       map[net.Conn]bool
 	closed      bool
 
+	// logins are the logged-in connections, in the appliance's admin
+	// session list ("get system info admin status").
+	logins cli.LoginSessions
+
 	logMu  sync.Mutex
 	logged map[string]*logCount
 }
@@ -156,6 +160,7 @@ func (s *Server) Prepare() error {
 			s.Lockout = cli.NewLoginGuard(s.App)
 		}
 		s.adm = newAdmission(s.MaxConns, s.MaxPreAuth, s.MaxPreAuthPerSource)
+		s.App.AddAdminSessions(&s.logins)
 		s.conns = map[net.Conn]bool{}
 		s.config, s.prepareErr = s.serverConfig()
 	})
@@ -464,6 +469,8 @@ func (s *Server) handle(c net.Conn, t *ticket) {
 	defer conn.Close()
 	c.SetDeadline(time.Time{})
 	s.adm.loggedIn(t)
+	remove := s.logins.Add(s.adminSession(conn), func() { conn.Close() })
+	defer remove()
 	login := &loginState{mustChange: conn.Permissions != nil && conn.Permissions.Extensions[extMustChange] == "1"}
 	go ssh.DiscardRequests(reqs)
 	var wg sync.WaitGroup
@@ -483,6 +490,19 @@ func (s *Server) handle(c net.Conn, t *ticket) {
 		}()
 	}
 	wg.Wait()
+}
+
+// adminSession is a logged-in connection as the admin session list
+// shows it.
+func (s *Server) adminSession(conn *ssh.ServerConn) cli.AdminSession {
+	sess := s.App.Store.NewSession(conn.User(), "ssh")
+	profile := sess.Access().Profile
+	sess.Discard()
+	var from netip.Addr
+	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+		from = ap.Addr().Unmap()
+	}
+	return cli.AdminSession{User: conn.User(), Type: "ssh", From: from, Profile: profile, Started: s.App.Clock.Now()}
 }
 
 // session serves one session channel: pty-req, window-change, shell, exec.

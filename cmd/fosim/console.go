@@ -149,6 +149,9 @@ func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height fu
 		}
 	}()
 	guard := cli.NewLoginGuard(app)
+	// The console's login is in the appliance's admin session list.
+	var logins cli.LoginSessions
+	app.AddAdminSessions(&logins)
 	for {
 		in.Resume()
 		// After Resume: a stop that came before it is seen here, one that
@@ -180,7 +183,13 @@ func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height fu
 			io.WriteString(sh.Out, "\nTimeout: no input, logging out.\n")
 			in.Interrupt()
 		})
+		profile := sh.Session.Access().Profile
+		remove := logins.Add(cli.AdminSession{User: login.User, Type: "console", Profile: profile, Started: app.Clock.Now()}, func() {
+			io.WriteString(sh.Out, "\nDisconnected by an administrator.\n")
+			in.Interrupt()
+		})
 		err = ed.Run() // nil at exit and at Ctrl-D: both log out
+		remove()
 		activity.Idle.Stop()
 		activity.Idle = nil
 		sh.Close()

@@ -294,3 +294,28 @@ func TestRunOnTerminalStopsOnSignal(t *testing.T) {
 		t.Errorf("the terminal was left in raw mode: lflag %#x, was %#x", after.Lflag, before.Lflag)
 	}
 }
+
+// The console's login is in the admin session list while it lasts, and
+// "execute disconnect-admin-session" (from another front end) logs it out.
+func TestConsoleInAdminSessionList(t *testing.T) {
+	app, in, sc, _ := consoleOnPipe(t)
+	sc.Expect(t, "login: ", 5*time.Second)
+	io.WriteString(in, "admin\rPipe-pw-1234\r")
+	sc.Expect(t, consolePrompt, 5*time.Second)
+	io.WriteString(in, "get system info admin status\r")
+	sc.Expect(t, "0      admin       CLI         console\r\n", 5*time.Second)
+	sc.Expect(t, "admin           console console          ", 5*time.Second)
+	// From another session, as an SSH admin would.
+	var out strings.Builder
+	cli.New(app, app.Store.NewSession("admin", "test"), &out).Line("execute disconnect-admin-session 0")
+	if strings.TrimSpace(out.String()) != "" {
+		t.Fatalf("disconnect: %q", out.String())
+	}
+	sc.Expect(t, "Disconnected by an administrator.", 5*time.Second)
+	sc.Expect(t, "login: ", 5*time.Second)
+	out.Reset()
+	cli.New(app, app.Store.NewSession("admin", "test"), &out).Line("get system info admin status")
+	if !strings.Contains(out.String(), "Logged in users: 0\n") {
+		t.Fatalf("after logout:\n%s", out.String())
+	}
+}
