@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -91,11 +92,11 @@ func fabricOffset(t *testing.T, addrs ...string) int {
 // applied with `fosim apply`), and waits until it says it serves HTTPS.
 func startFabricUnit(t *testing.T, name, addr string, off int) *fabricUnit {
 	t.Helper()
-	if ln, err := net.Listen("tcp", addr+":0"); err != nil {
-		t.Skipf("cannot listen on %s (a loopback address of its own for %s): %v", addr, name, err)
-	} else {
-		ln.Close()
+	ln, err := net.Listen("tcp", addr+":0")
+	if err != nil {
+		requirePeer(t, fmt.Sprintf("the loopback address %s, %s's own (%v)", addr, name, err), false)
 	}
+	ln.Close()
 	data := filepath.Join(t.TempDir(), "data")
 	setAdminPassword(t, data, fabricPassword)
 	u := &fabricUnit{
@@ -115,20 +116,24 @@ func startFabricUnit(t *testing.T, name, addr string, off int) *fabricUnit {
 		t.Fatal(err)
 	}
 	go func() { u.cmd.Wait(); close(u.exited) }()
-	t.Cleanup(u.stop)
+	t.Cleanup(func() { u.stop(t) })
 	u.waitFor(t, &u.stderr, 0, regexp.MustCompile(`HTTPS on \[`+regexp.QuoteMeta(u.https)+`\]`), "fosim run to serve HTTPS on "+u.https)
 	return u
 }
 
-// stop ends the console's input, which stops fosim run, as Ctrl-D on a
-// piped console does; a unit that does not stop in 10 s is killed.
-func (u *fabricUnit) stop() {
+// stop ends the console's input, which stops fosim run as the end of
+// piped input does; a unit that does not stop in 10 s is killed.
+func (u *fabricUnit) stop(t *testing.T) {
 	u.console.Close()
 	select {
 	case <-u.exited:
+		if rc := u.cmd.ProcessState.ExitCode(); rc != 0 {
+			t.Errorf("%s: fosim run exited with status %d at the end of its console's input:\n%s", u.name, rc, u.stderr.String())
+		}
 	case <-time.After(10 * time.Second):
 		u.cmd.Process.Signal(syscall.SIGKILL)
 		<-u.exited
+		t.Errorf("%s: fosim run did not stop in 10 s at the end of its console's input", u.name)
 	}
 }
 
