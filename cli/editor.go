@@ -95,6 +95,46 @@ func (lr *LineReader) ReadLine() (string, error) {
 	}
 }
 
+// ReadStatement is ReadLine, with the lines that follow joined on while a
+// quoted string is open or a line ends in a backslash, as the terminal
+// editor joins them: a pasted certificate's PEM in one "set" is one
+// statement. The whole statement is bounded by MaxLineBytes; input that
+// ends inside a quote returns what was read (the parser reports it).
+func (lr *LineReader) ReadStatement() (string, error) {
+	line, err := lr.ReadLine()
+	if err != nil {
+		return line, err
+	}
+	for continued(line) {
+		next, err := lr.ReadLine()
+		if err == io.EOF {
+			return line, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if n := int64(len(line)) + 1 + int64(len(next)); n > MaxLineBytes {
+			// Skip what is left of the statement, as ReadLine skips a
+			// long line, then report it.
+			q := scanQuotes(line + "\n" + next)
+			for q.continued() {
+				more, err := lr.ReadLine()
+				if err != nil {
+					break
+				}
+				n += 1 + int64(len(more))
+				q.feed('\n')
+				for _, r := range more {
+					q.feed(r)
+				}
+			}
+			return "", TooLong(MaxLineBytes, n, line)
+		}
+		line += "\n" + next
+	}
+	return line, nil
+}
+
 // PlainFields answers login and password prompts with lines of input
 // without a terminal (nothing to hide an answer from: no echo either).
 func (lr *LineReader) PlainFields(out io.Writer) SecretReader {
@@ -106,12 +146,13 @@ func (lr *LineReader) PlainFields(out io.Writer) SecretReader {
 	}
 }
 
-// RunLines runs the lines of input without a terminal, in order, without
-// prompts or echo, until exit or the end of input; an over-long line is
-// refused with an error and the next line runs.
+// RunLines runs the statements of input without a terminal (lines, and
+// the lines a quoted string or a backslash carries on), in order, without
+// prompts or echo, until exit or the end of input; an over-long one is
+// refused with an error and the next runs.
 func RunLines(sh *Shell, lr *LineReader) error {
 	for !sh.Exited() {
-		line, err := lr.ReadLine()
+		line, err := lr.ReadStatement()
 		var tooLong *ErrInputTooLong
 		if errors.As(err, &tooLong) {
 			sh.PrintInputError(err)

@@ -594,16 +594,9 @@ func (s *Server) session(conn *ssh.ServerConn, login *loginState, ch ssh.Channel
 				if !s.changePassword(conn, login, lr.PlainFields(sh.Out), sh.Out) {
 					return
 				}
-				for _, line := range strings.Split(cmd, "\n") {
-					if len(line) > cli.MaxLineBytes {
-						sh.PrintInputError(cli.TooLong(cli.MaxLineBytes, int64(len(line)), line))
-						continue
-					}
-					sh.Line(line)
-					if sh.Exited() {
-						break
-					}
-				}
+				// The command's lines run as a shell without a terminal
+				// runs them (a quoted value may span lines).
+				cli.RunLines(sh, cli.NewLineReader(strings.NewReader(cmd)))
 			})
 		default:
 			if req.WantReply {

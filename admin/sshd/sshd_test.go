@@ -844,3 +844,15 @@ func TestChannels(t *testing.T) {
 		t.Errorf("direct-tcpip channel accepted")
 	}
 }
+
+// An exec'd command whose quoted value spans lines (a certificate
+// pasted as "show" prints it) runs as one statement.
+func TestExecMultiLineQuotedValue(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	c := ts.mustDial(t)
+	defer c.Close()
+	out := run(t, c, "config firewall address\nedit multi\nset comment \"first line\nsecond line\"\nnext\nend\nshow firewall address multi")
+	if !strings.Contains(out, "set comment \"first line\nsecond line\"") || strings.Contains(out, "unterminated") {
+		t.Fatalf("exec:\n%s", out)
+	}
+}
