@@ -305,7 +305,7 @@ func (s *Server) serveGUILogout(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Set-Cookie", s.cookieName()+`=""; path=/; Max-Age=0`)
 		w.Header().Add("Set-Cookie", `ccsrftoken=""; path=/; Max-Age=0`)
 		if next := s.ssoLogout(r, login); next != "" {
-			http.Redirect(w, r, next, http.StatusSeeOther)
+			render(w, http.StatusOK, ssoLogoutTemplate, struct{ Hostname, URL string }{cli.Hostname(s.App.Store), next})
 			return
 		}
 	}

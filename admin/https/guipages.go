@@ -86,6 +86,20 @@ var loginTemplate = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 </body></html>
 `))
 
+// ssoLogoutTemplate sends the browser on to the IdP's single logout: the
+// logout form may only post here (form-action 'self'), and a redirect
+// after it to another site would be blocked; a refresh is a navigation.
+var ssoLogoutTemplate = template.Must(template.New("sso-logout").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={{.URL}}"><title>{{.Hostname}} - Logout</title>` + pageStyle + `</head>
+<body>
+<div class="login">
+<h1><span>FortiGate</span></h1>
+<div class="host">{{.Hostname}}</div>
+<p id="sso_logout">Logged out. Logging out of the identity provider: <a href="{{.URL}}">continue</a>.</p>
+</div>
+</body></html>
+`))
+
 var dashboardTemplate = template.Must(template.New("dashboard").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Hostname}} - Dashboard</title>` + pageStyle + `</head>
 <body>
