@@ -325,7 +325,9 @@ func (s *Server) cmdbWrite(w http.ResponseWriter, r *http.Request, who *identity
 	rep := req.reply
 	t := req.table
 	var body map[string]any
-	if r.Method != http.MethodDelete {
+	// An action's arguments are in the URL; a body (Ansible sends the
+	// entry with a move) is not read.
+	if r.Method != http.MethodDelete && rep.action == "" {
 		var status int
 		var err error
 		if body, status, err = readBody(w, r); err != nil {
@@ -345,6 +347,8 @@ func (s *Server) cmdbWrite(w http.ResponseWriter, r *http.Request, who *identity
 		return
 	}
 	switch {
+	case rep.action != "":
+		err = s.tableAction(tbl, req, r)
 	case req.sub() != nil:
 		err = s.subWrite(tbl, req, r.Method, body, st.Secrets())
 	case r.Method == http.MethodDelete && t.Singleton:
@@ -368,6 +372,35 @@ func (s *Server) cmdbWrite(w http.ResponseWriter, r *http.Request, who *identity
 		return
 	}
 	rep.written(w, before, st.Revision())
+}
+
+// tableAction is FortiOS's PUT …/<mkey>?action=move&before=|after=<mkey>
+// (the order of policies; Ansible's and Terraform's policy moves) and
+// POST …/<mkey>?action=clone&nkey=<new key>, the CLI's move and clone.
+func (s *Server) tableAction(tbl *cmdb.TableEdit, req *cmdbRequest, r *http.Request) error {
+	q := r.URL.Query()
+	t := req.table
+	if t.Singleton || !req.hasMkey || req.sub() != nil {
+		return inputError("action "+grammar.Excerpt(req.reply.action)+" needs an entry of a table", cmdb.CodeParse)
+	}
+	switch {
+	case req.reply.action == "move" && r.Method == http.MethodPut:
+		before, after := q.Get("before"), q.Get("after")
+		if (before == "") == (after == "") {
+			return inputError("action=move needs one of before= or after=", cmdb.CodeIncomplete)
+		}
+		other := before + after
+		req.reply.mkey = keyValue(t, req.mkey)
+		return tbl.Move(req.mkey, other, before != "")
+	case req.reply.action == "clone" && r.Method == http.MethodPost:
+		nkey := q.Get("nkey")
+		if nkey == "" {
+			return inputError("action=clone needs nkey=", cmdb.CodeIncomplete)
+		}
+		req.reply.mkey = keyValue(t, nkey)
+		return tbl.Clone(req.mkey, nkey)
+	}
+	return errNotSimulated("action " + grammar.Excerpt(req.reply.action) + " with " + r.Method)
 }
 
 // create is POST on a table: a new entry, refused (-5) when it exists.

@@ -762,3 +762,72 @@ func TestSubTableConditions(t *testing.T) {
 		t.Fatalf("GET with mode-cfg: %d %v", code, m)
 	}
 }
+
+// FortiOS's actions on an entry: PUT ?action=move&before=|after= orders
+// policies as the CLI's move does; POST ?action=clone&nkey= copies an
+// entry as the CLI's clone does.
+func TestMoveAndClone(t *testing.T) {
+	api := newTestAPI(t)
+	if out := api.cli(t, "admin", "config firewall policy\nedit 1\nset name one\nset srcintf port1\nset dstintf port2\nset srcaddr all\nset dstaddr all\nset service ALL\nset schedule always\nnext\nedit 2\nset name two\nset srcintf port1\nset dstintf port2\nset srcaddr all\nset dstaddr all\nset service ALL\nset schedule always\nnext\nedit 3\nset name three\nset srcintf port1\nset dstintf port2\nset srcaddr all\nset dstaddr all\nset service ALL\nset schedule always\nnext\nend"); strings.Contains(out, "error") || strings.Contains(out, "fail") {
+		t.Fatalf("policies: %s", out)
+	}
+	order := func() string {
+		out := api.cli(t, "admin", "show firewall policy")
+		var ids []string
+		for _, l := range strings.Split(out, "\n") {
+			if id, ok := strings.CutPrefix(strings.TrimSpace(l), "edit "); ok {
+				ids = append(ids, id)
+			}
+		}
+		return strings.Join(ids, " ")
+	}
+	if code, m := api.do(t, "PUT", "/api/v2/cmdb/firewall/policy/3?action=move&before=1", map[string]any{"policyid": 3}); code != 200 || m["mkey"] != float64(3) {
+		t.Fatalf("move before: %d %v", code, m)
+	}
+	if got := order(); got != "3 1 2" {
+		t.Fatalf("order after move before 1: %s", got)
+	}
+	if code, m := api.do(t, "PUT", "/api/v2/cmdb/firewall/policy/3?action=move&after=2", nil); code != 200 {
+		t.Fatalf("move after: %d %v", code, m)
+	}
+	if got := order(); got != "1 2 3" {
+		t.Fatalf("order after move after 2: %s", got)
+	}
+	rev := api.st.Revision()
+	for _, bad := range []struct {
+		path   string
+		status int
+	}{
+		{"/api/v2/cmdb/firewall/policy/3?action=move&before=9", 404},
+		{"/api/v2/cmdb/firewall/policy/3?action=move", 500},
+		{"/api/v2/cmdb/firewall/policy/3?action=move&before=1&after=2", 500},
+		{"/api/v2/cmdb/system/global?action=move&before=1", 500},
+	} {
+		if code, m := api.do(t, "PUT", bad.path, nil); code != bad.status || m["status"] != "error" {
+			t.Errorf("%s: %d %v", bad.path, code, m)
+		}
+	}
+	if api.st.Revision() != rev || order() != "1 2 3" {
+		t.Fatal("a refused move changed something")
+	}
+	api.cli(t, "admin", "config firewall address\nedit web\nset subnet 10.1.1.0 255.255.255.0\nnext\nend")
+	if code, m := api.do(t, "POST", "/api/v2/cmdb/firewall/address/web?action=clone&nkey=web2", nil); code != 200 || m["mkey"] != "web2" {
+		t.Fatalf("clone: %d %v", code, m)
+	}
+	code, m := api.do(t, "GET", "/api/v2/cmdb/firewall/address/web2", nil)
+	if code != 200 || !strings.Contains(mustJSON(t, m["results"]), "10.1.1.0 255.255.255.0") {
+		t.Fatalf("the clone: %d %v", code, m)
+	}
+	if code, m := api.do(t, "POST", "/api/v2/cmdb/firewall/address/web?action=clone&nkey=web2", nil); code != 500 || m["status"] != "error" {
+		t.Fatalf("clone onto an existing entry: %d %v", code, m)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
