@@ -115,13 +115,15 @@ var ansibleTables = map[string][]string{
 	"user saml":                   {"ans_idp"},
 	"user group":                  {"ans_staff"},
 	"system accprofile":           {"ans_readonly"},
+	"system sso-admin":            {"ans_sso"},
 }
 
 // Debian's Ansible (fortinet.fortios 2.3.0, httpapi over HTTPS with an
 // API token) creates, changes and deletes addresses, a group (and one of
 // its members by a member operation), a schedule, a policy, a dial-up
-// phase1 and its phase2, local users, a user group and an access profile
-// on fosim, and reads them back with fortios_configuration_fact; its
+// phase1 and its phase2, local users, a SAML server, a user group of
+// them, an access profile and an SSO admin on fosim, and reads them back
+// with fortios_configuration_fact (secrets as "ENC XXXX"); its
 // fortios_monitor_fact reads system/status and vpn/ipsec, where a tunnel
 // fosim's own IKEv2 client dialled to the phase1 Ansible made is listed.
 // A second run changes nothing (secrets sent again in clear included);
@@ -155,9 +157,9 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		return m
 	}
 	start := time.Now()
-	// 13 writes, and the member operation finds its member there
-	if n, o := ans.play(t, "ansible_present.yml", with(nil)); n != 12 {
-		t.Fatalf("first run: changed=%d, want 12\n%s", n, o)
+	// 14 writes, and the member operation finds its member there
+	if n, o := ans.play(t, "ansible_present.yml", with(nil)); n != 13 {
+		t.Fatalf("first run: changed=%d, want 13\n%s", n, o)
 	}
 	t.Logf("first run: %v", time.Since(start))
 	for table, want := range map[string][]string{
@@ -170,6 +172,7 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		"user saml":                   {`set idp-entity-id "https://idp.example.com/saml/metadata"`, `set user-name "username"`, `set group-name "first-groups"`},
 		"user group":                  {`set member "ans_alice" "ans_bob" "ans_idp"`},
 		"system accprofile":           {`edit "ans_readonly"`, "set fwgrp read", "set vpngrp read"},
+		"system sso-admin":            {`set accprofile "ans_readonly"`, `set vdom "root"`},
 	} {
 		got := showAll(t, st, table)
 		for _, w := range want {
@@ -251,16 +254,16 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 	// would send. The member operations are left out: the collection
 	// would make them in check mode too.
 	rev = st.Revision()
-	if n, o := ans.play(t, "ansible_check.yml", with(nil), "--check"); n != 8+2+12 {
-		t.Fatalf("check mode: changed=%d, want 22 (8 changes, ans_bob's passwd, ans_servers' members, 12 deletes)\n%s", n, o)
+	if n, o := ans.play(t, "ansible_check.yml", with(nil), "--check"); n != 8+2+13 {
+		t.Fatalf("check mode: changed=%d, want 23 (8 changes, ans_bob's passwd, ans_servers' members, 13 deletes)\n%s", n, o)
 	}
 	if st.Revision() != rev {
 		t.Fatalf("check mode committed: revision %d -> %d", rev, st.Revision())
 	}
 
 	// a member removed by a member operation, then everything
-	if n, o := ans.play(t, "ansible_absent.yml", with(nil)); n != 13 {
-		t.Fatalf("delete: changed=%d, want 13\n%s", n, o)
+	if n, o := ans.play(t, "ansible_absent.yml", with(nil)); n != 14 {
+		t.Fatalf("delete: changed=%d, want 14\n%s", n, o)
 	}
 	st.Read(func(v cmdb.View) {
 		for table, keys := range ansibleTables {
