@@ -157,9 +157,9 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		return m
 	}
 	start := time.Now()
-	// 14 writes, and the member operation finds its member there
-	if n, o := ans.play(t, "ansible_present.yml", with(nil)); n != 13 {
-		t.Fatalf("first run: changed=%d, want 13\n%s", n, o)
+	// 15 writes, and the member operation finds its member there
+	if n, o := ans.play(t, "ansible_present.yml", with(nil)); n != 14 {
+		t.Fatalf("first run: changed=%d, want 14\n%s", n, o)
 	}
 	t.Logf("first run: %v", time.Since(start))
 	for table, want := range map[string][]string{
@@ -173,6 +173,7 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		"user group":                  {`set member "ans_alice" "ans_bob" "ans_idp"`},
 		"system accprofile":           {`edit "ans_readonly"`, "set fwgrp read", "set vpngrp read"},
 		"system sso-admin":            {`set accprofile "ans_readonly"`, `set vdom "root"`},
+		"system global":               {`set hostname "ans-first"`},
 	} {
 		got := showAll(t, st, table)
 		for _, w := range want {
@@ -216,14 +217,15 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		t.Fatalf("deleting the tunnel: %v", err)
 	}
 
-	// a change: comments, the policy's action, sources and schedule, a
-	// user disabled, two members less, the profile's firewall access
+	// a change: comments, the hostname, the policy's action, sources and
+	// schedule, a user disabled, two members less, the profile's firewall
+	// access
 	second := map[string]any{
 		"comment": "second", "policy_action": "deny", "srcaddr": names("ans_web", "ans_db"), "schedule": "ans_workdays",
 		"status": "disable", "fwgrp": "read-write", "members": names("ans_bob"), "tunnels": -1,
 	}
-	if n, o := ans.play(t, "ansible_present.yml", with(second)); n != 8 {
-		t.Fatalf("change: changed=%d, want 8\n%s", n, o)
+	if n, o := ans.play(t, "ansible_present.yml", with(second)); n != 9 {
+		t.Fatalf("change: changed=%d, want 9\n%s", n, o)
 	}
 	for table, want := range map[string][]string{
 		// deny is the default action: show leaves it out
@@ -234,6 +236,7 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 		"user saml":                  {`set group-name "second-groups"`},
 		"user group":                 {`set member "ans_bob"`},
 		"system accprofile":          {"set fwgrp read-write"},
+		"system global":              {`set hostname "ans-second"`},
 	} {
 		got := showAll(t, st, table)
 		for _, w := range want {
@@ -247,7 +250,8 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 	}
 
 	// check mode sees the differences and stores nothing, for changes and
-	// for deletes. It sees more than the 8 changes: the collection
+	// for deletes. It sees more than the 8 changes it checks (system
+	// global has no check mode, and is skipped): the collection
 	// compares what a GET answers with what it would send, and a GET
 	// answers "ENC XXXX" for ans_bob's passwd (as a FortiGate does), and
 	// it compares every member of ans_servers with the first one it
