@@ -194,6 +194,9 @@ func TestAnsibleFortiOSCollection(t *testing.T) {
 	ikeSuite, _ := suite.ParseIKE("aes128-sha256")
 	ikeSuite.DHGroup = 19
 	espSuite, _ := suite.ParseESP("aes128-sha256")
+	if len(ike.Addrs()) == 0 {
+		t.Fatal("iked listens nowhere")
+	}
 	dialCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tun, err := client.Dial(dialCtx, client.Config{Server: ike.Addrs()[0], PSK: []byte("ansible-psk-secret"), IKE: ikeSuite, ESP: espSuite,
