@@ -33,7 +33,7 @@ func (s *Server) serveMonitor(w http.ResponseWriter, r *http.Request, who *ident
 	case "system/status":
 		s.systemStatus(w, rep)
 	case "vpn/ipsec":
-		s.vpnIPsec(w, rep, who)
+		s.vpnIPsec(w, rep, who, r.URL.Query().Get("tunnel"))
 	case "system/current-admins":
 		s.currentAdmins(w, r, rep, who)
 	default:
@@ -57,7 +57,9 @@ func (s *Server) systemStatus(w http.ResponseWriter, rep *reply) {
 // vpnIPsec is monitor/vpn/ipsec: the tunnels iked holds, from the same
 // snapshot "diagnose vpn ike gateway list" prints. Reading it needs read
 // access to VPN configuration, as on FortiOS.
-func (s *Server) vpnIPsec(w http.ResponseWriter, rep *reply, who *identity) {
+// tunnel, when set, keeps that phase1's tunnels: the tunnel itself, or
+// a dial-up phase1's instances.
+func (s *Server) vpnIPsec(w http.ResponseWriter, rep *reply, who *identity, tunnel string) {
 	sess := s.App.Store.NewSession(who.user, "rest")
 	defer sess.Discard()
 	if _, err := sess.OpenTable("vpn ipsec phase1-interface"); err != nil {
@@ -70,7 +72,9 @@ func (s *Server) vpnIPsec(w http.ResponseWriter, rep *reply, who *identity) {
 	}
 	list := []object{}
 	for _, g := range s.VPN.Gateways() {
-		list = append(list, tunnelJSON(g))
+		if tunnel == "" || g.Name == tunnel || g.Parent == tunnel {
+			list = append(list, tunnelJSON(g))
+		}
 	}
 	rep.results(w, s.App.Store.Revision(), list)
 }
