@@ -88,3 +88,16 @@ func (a *Appliance) DisconnectAdmin(typ string, seq uint64) bool {
 	}
 	return false
 }
+
+// Removable tells whether another admin may end s: not when its admin
+// has allow-remove-admin-session disable ("Enable/disable allow admin
+// session to be removed by privileged admin users").
+func (a *Appliance) Removable(s AdminSession) bool {
+	st := a.Store
+	t := st.Schema().Table("system admin")
+	e := st.Lookup("system admin", s.User)
+	if t == nil || e == nil || t.Attr("allow-remove-admin-session") == nil {
+		return true
+	}
+	return e.Value(t.Attr("allow-remove-admin-session")) != "disable"
+}

@@ -140,6 +140,9 @@ func executeDisconnectAdminSession(sh *Shell, args []string, out io.Writer) erro
 	if err != nil || n < 0 || n >= len(list) {
 		return fmt.Errorf("invalid admin session index %q: see \"get system info admin status\"", args[0])
 	}
+	if !sh.App.Removable(list[n]) {
+		return fmt.Errorf("admin %q has allow-remove-admin-session disable: its session cannot be removed", list[n].User)
+	}
 	if !srcs[n].DisconnectAdminSession(list[n].ID) {
 		return fmt.Errorf("admin session %d has already ended", n)
 	}

@@ -78,7 +78,9 @@ func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 	saml := s.samlSettings()
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if s.cookieSession(r) != nil {
+		// A browser with a session goes on, unless an IdP request asked
+		// for a new login (ForceAuthn).
+		if s.cookieSession(r) != nil && r.URL.Query().Get("force") != "1" {
 			http.Redirect(w, r, afterLogin(r.URL.Query().Get("redirect")), http.StatusSeeOther)
 			return
 		}

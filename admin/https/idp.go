@@ -212,7 +212,13 @@ func (s *Server) idpAssertee(w http.ResponseWriter, r *http.Request, since time.
 			http.Error(w, "not simulated yet: an HTTP-POST AuthnRequest from a browser not logged in here (log in first, or send it in the HTTP-Redirect binding)", http.StatusForbidden)
 			return nil
 		}
-		http.Redirect(w, r, loginPath+"?redirect="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		to := loginPath + "?redirect=" + url.QueryEscape(r.URL.RequestURI())
+		if sess != nil {
+			// ForceAuthn: the login page must ask again, not send a
+			// browser with a session straight back here.
+			to += "&force=1"
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return nil
 	}
 	who := &samld.Assertee{NameID: sess.user, SessionIndex: sessionIndex(sess)}
@@ -245,19 +251,22 @@ func sessionIndex(sess *adminSession) string {
 	return "_" + hex.EncodeToString(sum[:12])
 }
 
-// endIdPSessions is single logout from an SP: the sessions of nameID
-// (those named by the indexes, when the request names any) end here.
-func (s *Server) endIdPSessions(nameID string, indexes []string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, sess := range s.sessions {
-		if sess.user != nameID {
-			continue
-		}
-		if len(indexes) > 0 && !slices.Contains(indexes, sessionIndex(sess)) {
-			continue
-		}
-		delete(s.sessions, id)
+// endIdPSessions is single logout from an SP. A signed LogoutRequest
+// ends the sessions of nameID it names (all of them when it names none);
+// an unsigned one only the session of the browser that brought it, when
+// that is nameID's (and one it names, if it names any).
+func (s *Server) endIdPSessions(r *http.Request, nameID string, indexes []string, signed bool) error {
+	named := func(sess *adminSession) bool {
+		return sess.user == nameID && (len(indexes) == 0 || slices.Contains(indexes, sessionIndex(sess)))
 	}
+	if signed {
+		s.endSessions(named)
+		return nil
+	}
+	own := s.cookieSession(r)
+	if own == nil || !named(own) {
+		return fmt.Errorf("this browser has no session of %q to end (the LogoutRequest is not signed)", nameID)
+	}
+	s.endSessions(func(sess *adminSession) bool { return sess == own })
 	return nil
 }

@@ -49,7 +49,7 @@ func (s *Server) currentAdmins(w http.ResponseWriter, r *http.Request, rep *repl
 			{"method", a.Type},
 			{"profile", a.Profile},
 			{"is_current", current},
-			{"disconnect_enabled", mayDisconnect && !current},
+			{"disconnect_enabled", mayDisconnect && !current && s.App.Removable(a)},
 		}
 		rows = append(rows, listRow{out: o, full: o})
 	}
@@ -93,6 +93,9 @@ func (s *Server) disconnectAdmins(w http.ResponseWriter, r *http.Request, rep *r
 			return
 		case who.session != nil && live[i].Type == "https" && live[i].ID == who.session.id:
 			rep.fail(w, http.StatusBadRequest, inputError("cannot disconnect the session making the request", cmdb.CodeValue))
+			return
+		case !s.App.Removable(live[i]):
+			rep.fail(w, 0, &cmdb.Error{Msg: "Permission denied: admin " + live[i].User + " has allow-remove-admin-session disable", Code: cmdb.CodePermission})
 			return
 		}
 	}

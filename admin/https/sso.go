@@ -218,7 +218,7 @@ func (s *Server) serveSAML(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.setSessionCookies(w, sess)
 		http.Redirect(w, r, dashboardPath, http.StatusSeeOther)
-	case r.URL.Path == "/saml/" && r.URL.RawQuery != "" && strings.HasPrefix(r.URL.RawQuery, "sls") && r.Method == http.MethodGet:
+	case r.URL.Path == "/saml/" && (r.URL.RawQuery == "sls" || strings.HasPrefix(r.URL.RawQuery, "sls&")) && r.Method == http.MethodGet:
 		// FortiOS's single logout URL is /saml/?sls; the binding's
 		// parameters follow it (/saml/?sls&SAMLResponse=…).
 		if err == nil {
@@ -338,16 +338,20 @@ func (s *Server) ssoLogout(r *http.Request, login *samld.Login) string {
 
 // endSSOSessions ends the SSO sessions an IdP's LogoutRequest names.
 func (s *Server) endSSOSessions(lo samld.IdPLogout) {
+	s.endSessions(func(sess *adminSession) bool {
+		return sess.saml != nil && sess.saml.NameID == lo.NameID &&
+			(len(lo.SessionIndexes) == 0 || slices.Contains(lo.SessionIndexes, sess.saml.SessionIndex))
+	})
+}
+
+// endSessions ends the sessions that match.
+func (s *Server) endSessions(match func(*adminSession) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, sess := range s.sessions {
-		if sess.saml == nil || sess.saml.NameID != lo.NameID {
-			continue
+		if match(sess) {
+			delete(s.sessions, id)
 		}
-		if len(lo.SessionIndexes) > 0 && !slices.Contains(lo.SessionIndexes, sess.saml.SessionIndex) {
-			continue
-		}
-		delete(s.sessions, id)
 	}
 }
 

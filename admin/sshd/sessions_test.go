@@ -15,7 +15,13 @@ func TestAdminSessionList(t *testing.T) {
 	defer first.Close()
 	second := ts.mustDial(t)
 	defer second.Close()
+	// The client may finish its handshake before the server lists the
+	// login.
 	out := run(t, first, "get system info admin status")
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out, "Logged in users: 2\n") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		out = run(t, first, "get system info admin status")
+	}
 	for _, want := range []string{
 		"0      admin       CLI         ssh(127.0.0.1)\n",
 		"1      admin       CLI         ssh(127.0.0.1)\n",

@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -184,11 +185,22 @@ func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height fu
 			in.Interrupt()
 		})
 		profile := sh.Session.Access().Profile
+		// ended keeps a disconnect that comes as this login ends from
+		// interrupting the next one.
+		var endMu sync.Mutex
+		ended := false
 		remove := logins.Add(cli.AdminSession{User: login.User, Type: "console", Profile: profile, Started: app.Clock.Now()}, func() {
-			io.WriteString(sh.Out, "\nDisconnected by an administrator.\n")
-			in.Interrupt()
+			endMu.Lock()
+			defer endMu.Unlock()
+			if !ended {
+				io.WriteString(sh.Out, "\nDisconnected by an administrator.\n")
+				in.Interrupt()
+			}
 		})
 		err = ed.Run() // nil at exit and at Ctrl-D: both log out
+		endMu.Lock()
+		ended = true
+		endMu.Unlock()
 		remove()
 		activity.Idle.Stop()
 		activity.Idle = nil

@@ -86,8 +86,10 @@ type Assertee struct {
 type Authenticate func(w http.ResponseWriter, r *http.Request, since time.Time) *Assertee
 
 // EndSession is the front end's side of single logout: end the sessions
-// a verified LogoutRequest of the SP names.
-type EndSession func(nameID string, sessionIndexes []string) error
+// a LogoutRequest of the SP names. signed says the SP's signature was
+// checked; an unsigned one proves nothing of its sender, so only the
+// browser's own session (r's) may end, when it is nameID's.
+type EndSession func(r *http.Request, nameID string, sessionIndexes []string, signed bool) error
 
 // Metadata is the IdP metadata of s (the SP's idp-entity-id and URLs).
 func (p *IdP) Metadata(s *IdPService) ([]byte, error) {
@@ -144,8 +146,10 @@ func (p *IdP) ServeSLO(s *IdPService, w http.ResponseWriter, r *http.Request, en
 
 // unsignedLogout takes an unsigned LogoutRequest of an SP without
 // sp-cert, as FortiOS's Fabric SSO sets its SPs up (crewjam's IdP wants
-// every LogoutRequest signed). Nothing then proves who sent it, so it
-// ends only what a logout link could: the sessions it names.
+// every LogoutRequest signed). Nothing then proves who sent it: it ends
+// only the session of the browser that brought it, when that session is
+// the NameID's (a replay ends the replayer's own session), and a request
+// that ends nothing is refused before anything is signed or recorded.
 func (p *IdP) unsignedLogout(s *IdPService, w http.ResponseWriter, r *http.Request, end EndSession) {
 	root, err := inflate(r.URL.Query().Get("SAMLRequest"))
 	if err != nil {
@@ -174,8 +178,8 @@ func (p *IdP) unsignedLogout(s *IdPService, w http.ResponseWriter, r *http.Reque
 		err = errors.New("the LogoutRequest names no NameID")
 	case s.SPLogoutURL == "":
 		err = fmt.Errorf("service provider %q has no sp-single-logout-url to answer on", s.Name)
-	case !p.answer("logout "+s.SPEntityID+" "+req.ID, req.IssueInstant.Add(saml.MaxIssueDelay+saml.MaxClockSkew), now):
-		err = fmt.Errorf("LogoutRequest %s was already answered", req.ID)
+	case end == nil:
+		err = errors.New("no session to end")
 	}
 	if err != nil {
 		p.refused(s, w, http.StatusBadRequest, err)
@@ -185,10 +189,11 @@ func (p *IdP) unsignedLogout(s *IdPService, w http.ResponseWriter, r *http.Reque
 	for _, si := range req.AllSessionIndexes() {
 		indexes = append(indexes, si.Value)
 	}
-	status := saml.StatusSuccess
-	if end == nil || end(req.NameID.Value, indexes) != nil {
-		status = saml.StatusResponder
+	if err := end(r, req.NameID.Value, indexes, false); err != nil {
+		p.refused(s, w, http.StatusForbidden, err)
+		return
 	}
+	status := saml.StatusSuccess
 	p.log.Printf(1, "samld: IdP for %q: unsigned LogoutRequest %s for %q: %s", s.Name, req.ID, req.NameID.Value, status)
 	resp := saml.LogoutResponse{
 		ID: newID(), InResponseTo: req.ID, Version: "2.0", IssueInstant: now.UTC().Truncate(time.Second), Destination: s.SPLogoutURL,
@@ -314,7 +319,11 @@ func (is *idpSessions) GetSession(w http.ResponseWriter, r *http.Request, req *s
 		return nil
 	}
 	if !p.answer(key, req.Request.IssueInstant.Add(saml.MaxIssueDelay+saml.MaxClockSkew), now) {
-		p.refused(is.s, w, http.StatusBadRequest, fmt.Errorf("AuthnRequest %s was already answered", req.Request.ID))
+		err := fmt.Errorf("AuthnRequest %s was already answered", req.Request.ID)
+		if !p.wasAnswered(key, now) {
+			err = fmt.Errorf("too many SAML logins in the last minutes (%d): try again later", maxAnswered)
+		}
+		p.refused(is.s, w, http.StatusServiceUnavailable, err)
 		return nil
 	}
 	sess := &saml.Session{
@@ -346,7 +355,15 @@ func (is *idpSessions) InvalidateSession(_ http.ResponseWriter, _ *http.Request,
 		name = req.Request.NameID.Value
 	}
 	is.p.log.Printf(1, "samld: IdP for %q: LogoutRequest %s for %q", is.s.Name, req.Request.ID, name)
-	return is.end(name, indexes)
+	return is.end(req.HTTPRequest, name, indexes, true)
+}
+
+// Remembered is how many request IDs the IdP holds as answered (at most
+// 16384; they go as they expire).
+func (p *IdP) Remembered() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.answered)
 }
 
 // wasAnswered tells whether an AuthnRequest was answered already.
@@ -372,7 +389,9 @@ func (p *IdP) answer(key string, expires, now time.Time) bool {
 			}
 		}
 		if len(p.answered) >= maxAnswered {
-			return false // full of live requests: refuse rather than forget
+			// Full of live requests (each one an admin's login): refuse
+			// rather than forget one.
+			return false
 		}
 	}
 	p.answered[key] = expires

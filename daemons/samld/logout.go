@@ -144,6 +144,14 @@ func (d *Daemon) handleLogout(s *Server, query url.Values) (string, error) {
 		if req.NameID == nil || req.NameID.Value == "" {
 			return "", errors.New("the LogoutRequest names no NameID")
 		}
+		// A signed request still proves only that the IdP once sent
+		// it: it must be recent, and is taken once.
+		if age := now.Sub(req.IssueInstant); age > saml.MaxIssueDelay+s.ClockTolerance || -age > saml.MaxClockSkew+s.ClockTolerance {
+			return "", fmt.Errorf("the LogoutRequest was issued at %s", samlTime(req.IssueInstant))
+		}
+		if !d.once("logout "+s.Name+" "+req.ID, req.IssueInstant.Add(saml.MaxIssueDelay+saml.MaxClockSkew+s.ClockTolerance), now) {
+			return "", fmt.Errorf("LogoutRequest %s was already taken (a replay)", req.ID)
+		}
 		lo := IdPLogout{Server: s.Name, NameID: req.NameID.Value}
 		for _, si := range req.AllSessionIndexes() {
 			lo.SessionIndexes = append(lo.SessionIndexes, si.Value)

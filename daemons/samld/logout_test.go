@@ -106,6 +106,14 @@ func TestIdPLogout(t *testing.T) {
 		!strings.Contains(xml, `InResponseTo="_idplr"`) || !strings.Contains(xml, "urn:oasis:names:tc:SAML:2.0:status:Success") {
 		t.Fatalf("LogoutResponse %s %v", xml, q)
 	}
+	// The same signed request again is a replay; an old one is refused.
+	if _, err := l.d.HandleLogout("SAML-IPSEC", idpRedirect(t, idpKey(), "SAMLRequest", req, "rs")); err == nil || !strings.Contains(err.Error(), "replay") || len(got) != 1 {
+		t.Fatalf("replayed LogoutRequest: %v %v", err, got)
+	}
+	old := strings.Replace(strings.Replace(req, "_idplr", "_idplr2", 1), "2025-09-22T17:43:44Z", "2025-09-22T16:43:44Z", 1)
+	if _, err := l.d.HandleLogout("SAML-IPSEC", idpRedirect(t, idpKey(), "SAMLRequest", old, "")); err == nil || !strings.Contains(err.Error(), "issued at") || len(got) != 1 {
+		t.Fatalf("hour-old LogoutRequest: %v %v", err, got)
+	}
 }
 
 // A deflate bomb in the Redirect binding is refused.

@@ -207,6 +207,25 @@ func (d *Daemon) accept(assertionID string, expires time.Time, requestID, server
 		return false
 	}
 	delete(d.outstanding, requestID)
+	d.rememberLocked(assertionID, expires, now)
+	return true
+}
+
+// once records a message ID until expires; false when it was seen
+// already (a replay).
+func (d *Daemon) once(id string, expires, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if exp, ok := d.replay[id]; ok && exp.After(now) {
+		return false
+	}
+	d.rememberLocked(id, expires, now)
+	return true
+}
+
+// rememberLocked puts id in the replay cache, dropping expired IDs and,
+// at the bound, the one that expires soonest; d.mu is held.
+func (d *Daemon) rememberLocked(id string, expires, now time.Time) {
 	if len(d.replay) >= maxReplay {
 		var soonestID string
 		var soonest time.Time
@@ -223,6 +242,5 @@ func (d *Daemon) accept(assertionID string, expires time.Time, requestID, server
 			delete(d.replay, soonestID)
 		}
 	}
-	d.replay[assertionID] = expires
-	return true
+	d.replay[id] = expires
 }
