@@ -37,6 +37,7 @@ fuzz:
 	$(GO) test ./internal/tftp -run '^$$' -fuzz '^FuzzOACK$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/tftp -run '^$$' -fuzz '^FuzzGet$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./daemons/samld -run '^$$' -fuzz '^FuzzConsume$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./daemons/samld -run '^$$' -fuzz '^FuzzIdPRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./admin/https -run '^$$' -fuzz '^FuzzJSONToEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./daemons/fcnacd -run '^$$' -fuzz '^FuzzDecodePush$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./daemons/fcnacd -run '^$$' -fuzz '^FuzzDecodeEndpoints$$' -fuzztime $(FUZZTIME)
@@ -51,6 +52,8 @@ bench:
 	$(GO) test ./daemons/samld -run '^$$' -bench ACSLogins -benchtime 3s
 	$(GO) test ./peers/idp -run '^$$' -bench . -benchtime 1x
 	$(GO) test ./admin/https -run '^$$' -bench 'Create500|Get10000' -benchtime 1x
+	$(GO) test ./admin/https -run '^$$' -bench 'Sort10000' -benchtime 10x
+	$(GO) test ./admin/https -run '^$$' -bench 'FabricSSO' -benchtime 2s
 	$(GO) test ./daemons/fcnacd/... -run '^$$' -bench . -benchtime 1x
 	$(GO) test ./clock -run '^$$' -bench . -benchtime 3x
 
