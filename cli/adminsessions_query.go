@@ -20,6 +20,10 @@ func (a *Appliance) AdminSessions() []AdminSession {
 // shell per login (admin SSH, the console): it Adds a session at login
 // and calls the func Add returns at logout. The zero value is ready.
 type LoginSessions struct {
+	// Numbers gives each login its number (Appliance.NextSessionNumber,
+	// so that every front end's are unique); counted here when nil.
+	Numbers func() uint64
+
 	mu   sync.Mutex
 	seq  uint64
 	live map[string]*loginSession
@@ -40,7 +44,10 @@ func (l *LoginSessions) Add(s AdminSession, disconnect func()) (remove func()) {
 		l.live = map[string]*loginSession{}
 	}
 	l.seq++
-	s.Seq, s.ID = l.seq, strconv.FormatUint(l.seq, 10)
+	s.ID, s.Seq = strconv.FormatUint(l.seq, 10), l.seq
+	if l.Numbers != nil {
+		s.Seq = l.Numbers()
+	}
 	l.live[s.ID] = &loginSession{s, disconnect}
 	return func() {
 		l.mu.Lock()

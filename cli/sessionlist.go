@@ -51,6 +51,19 @@ var adminSources sync.Map // *Appliance → *sourceList
 type sourceList struct {
 	mu   sync.Mutex
 	list []AdminSessionSource
+	seq  uint64 // the last session number given
+}
+
+// NextSessionNumber numbers a new admin session of any front end: the
+// session_id of "diagnose system admin-session list", unique on the
+// appliance, in login order.
+func (a *Appliance) NextSessionNumber() uint64 {
+	v, _ := adminSources.LoadOrStore(a, &sourceList{})
+	l := v.(*sourceList)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	return l.seq
 }
 
 // AddAdminSessions makes src's sessions part of the appliance's list.

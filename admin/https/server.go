@@ -50,8 +50,6 @@ type Server struct {
 	sp *samld.SP
 	// idp answers other units' AuthnRequests when this one is the IdP.
 	idp *samld.IdP
-	// logins counts sessions made (their seq).
-	logins uint64
 }
 
 // identity is who a request acts for.
@@ -363,8 +361,7 @@ func (s *Server) newSession(user string, r *http.Request) *adminSession {
 		}
 		delete(s.sessions, oldest.id)
 	}
-	s.logins++
-	sess.seq = s.logins
+	sess.seq = s.App.NextSessionNumber()
 	s.sessions[sess.id] = sess
 	return sess
 }

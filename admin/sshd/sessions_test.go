@@ -32,8 +32,20 @@ func TestAdminSessionList(t *testing.T) {
 			t.Fatalf("admin status lacks %q:\n%s", want, out)
 		}
 	}
-	if out := run(t, first, "diagnose system admin-session list"); !strings.Contains(out, "username: admin\nfrom: ssh(127.0.0.1)\nprofile: super_admin\n") {
+	out = run(t, first, "diagnose system admin-session list")
+	if !strings.Contains(out, "username: admin\nfrom: ssh(127.0.0.1)\nprofile: super_admin\n") {
 		t.Fatalf("session list:\n%s", out)
+	}
+	// session_id is the appliance's, unique across front ends.
+	ids := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		if id, ok := strings.CutPrefix(l, "session_id: "); ok {
+			id, _, _ = strings.Cut(id, " ")
+			if ids[id] {
+				t.Fatalf("session_id %s twice:\n%s", id, out)
+			}
+			ids[id] = true
+		}
 	}
 	// The second login is disconnected from the first.
 	if out := run(t, first, "execute disconnect-admin-session 1"); strings.TrimSpace(out) != "" {

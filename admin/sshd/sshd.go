@@ -160,6 +160,7 @@ func (s *Server) Prepare() error {
 			s.Lockout = cli.NewLoginGuard(s.App)
 		}
 		s.adm = newAdmission(s.MaxConns, s.MaxPreAuth, s.MaxPreAuthPerSource)
+		s.logins.Numbers = s.App.NextSessionNumber
 		s.App.AddAdminSessions(&s.logins)
 		s.conns = map[net.Conn]bool{}
 		s.config, s.prepareErr = s.serverConfig()

@@ -151,7 +151,7 @@ func consoleSessions(app *cli.Appliance, tty io.Reader, out io.Writer, height fu
 	}()
 	guard := cli.NewLoginGuard(app)
 	// The console's login is in the appliance's admin session list.
-	var logins cli.LoginSessions
+	logins := cli.LoginSessions{Numbers: app.NextSessionNumber}
 	app.AddAdminSessions(&logins)
 	for {
 		in.Resume()
