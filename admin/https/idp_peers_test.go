@@ -1,7 +1,6 @@
 package https
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -9,16 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/grammar"
@@ -30,61 +26,18 @@ import (
 // testdata that answers JSON lines. The browser is a Go client with a
 // cookie jar; the SP never listens, the test carries its messages.
 
-// spPeer is one SP script process, for one test.
+// spPeer is testdata/idp_<lib>_sp.py, for one test.
 type spPeer struct {
-	lib    string
-	in     io.WriteCloser
-	out    *bufio.Scanner
-	stderr bytes.Buffer
+	*pyPeer
+	lib string
 }
 
-// startSPPeer runs testdata/idp_<lib>_sp.py; without the Python module
-// (only /usr/bin/python3 sees Debian's) it skips loudly, or fails under
-// FOSIM_REQUIRE_PEERS=1.
-func startSPPeer(t *testing.T, lib, module, pkg string) *spPeer {
+// startSPPeer runs testdata/idp_<lib>_sp.py once require has checked
+// that its library is installed.
+func startSPPeer(t *testing.T, lib string, require func(*testing.T)) *spPeer {
 	t.Helper()
-	if err := exec.Command("/usr/bin/python3", "-c", "import "+module).Run(); err != nil {
-		skipOrFail(t, "%s is not installed (apt-get install %s)", pkg, pkg)
-	}
-	if lib == "pysaml2" {
-		if _, err := os.Stat("/usr/bin/xmlsec1"); err != nil {
-			skipOrFail(t, "xmlsec1, which pysaml2 signs and verifies with, is not installed (apt-get install xmlsec1)")
-		}
-	}
-	p := &spPeer{lib: lib}
-	cmd := exec.Command("/usr/bin/python3", "testdata/idp_"+lib+"_sp.py")
-	cmd.Stderr = &p.stderr
-	var err error
-	if p.in, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.in.Close() // the script ends at the end of its input
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() && p.stderr.Len() > 0 { // pysaml2 logs every refusal it is made to give
-			t.Logf("%s SP stderr:\n%s", lib, p.stderr.String())
-		}
-	})
-	p.out = bufio.NewScanner(out)
-	p.out.Buffer(make([]byte, 64<<10), 4<<20)
-	if !p.out.Scan() || !strings.Contains(p.out.Text(), `"ready"`) {
-		t.Fatalf("the %s SP did not start: %q %s", lib, p.out.Text(), p.stderr.String())
-	}
-	return p
+	require(t)
+	return &spPeer{pyPeer: startPyPeer(t, lib+" SP", `{"ready": true}`, "testdata/idp_"+lib+"_sp.py"), lib: lib}
 }
 
 // ask sends one command and returns its result, or the script's refusal
@@ -141,9 +94,9 @@ type idpPeerLab struct {
 
 // newIdPPeerLab sets the appliance up from the SP's metadata and the SP
 // from the appliance's: GET /saml-idp/<lib>/metadata/.
-func newIdPPeerLab(t *testing.T, lib, module, pkg string) *idpPeerLab {
+func newIdPPeerLab(t *testing.T, lib string, require func(*testing.T)) *idpPeerLab {
 	t.Helper()
-	sp := startSPPeer(t, lib, module, pkg)
+	sp := startSPPeer(t, lib, require)
 	unit := newFabricUnit(t, "127.0.0.1")
 	dir := t.TempDir()
 	certPEM, keyPEM := selfSigned(t, lib+" SP")
@@ -193,40 +146,11 @@ func newIdPPeerLab(t *testing.T, lib, module, pkg string) *idpPeerLab {
 	if l.acs == "" || l.sls == "" {
 		t.Fatalf("%s SP metadata has no HTTP-POST ACS or HTTP-Redirect SLS:\n%s", lib, spMD)
 	}
-	cmdbtest.Apply(t, unit.app.Store, `config system accprofile
-edit "ops"
-set sysgrp read
-set fwgrp read-write
-next
-end
-config system admin
-edit "alice"
-set accprofile "ops"
-set password `+testPassword+`
-next
-end
-config system saml
-set status enable
-set role identity-provider
-set cert "Fortinet_Factory"
-set server-address "`+unit.host+`"
-config service-providers
-edit "`+lib+`-sp"
-set prefix "`+lib+`"
+	cmdbtest.Apply(t, unit.app.Store, idpConfig(unit.host, []string{"alice"}, lib+"-sp", `set prefix "`+lib+`"
 set sp-entity-id "`+l.entityID+`"
 set sp-single-sign-on-url "`+l.acs+`"
 set sp-single-logout-url "`+l.sls+`"
-config assertion-attributes
-edit "username"
-next
-edit "profilename"
-set type profile-name
-next
-end
-next
-end
-end
-`)
+`))
 	resp, body := get(t, browser(t), unit.ts.URL+"/saml-idp/"+lib+"/metadata/")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/samlmetadata+xml" {
 		t.Fatalf("IdP metadata: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
@@ -440,8 +364,8 @@ func (l *idpPeerLab) changed(settings map[string]string) *idpPeerLab {
 }
 
 // testIdPPeer is the whole exchange with one SP library.
-func testIdPPeer(t *testing.T, lib, module, pkg string) {
-	l := newIdPPeerLab(t, lib, module, pkg)
+func testIdPPeer(t *testing.T, lib string, require func(*testing.T)) {
+	l := newIdPPeerLab(t, lib, require)
 
 	// An admin logged in on the GUI is answered at once.
 	c := browser(t)
@@ -572,6 +496,6 @@ end
 	}
 }
 
-func TestIdPPeerLasso(t *testing.T) { testIdPPeer(t, "lasso", "lasso", "python3-lasso") }
+func TestIdPPeerLasso(t *testing.T) { testIdPPeer(t, "lasso", requireLasso) }
 
-func TestIdPPeerPysaml2(t *testing.T) { testIdPPeer(t, "pysaml2", "saml2", "python3-pysaml2") }
+func TestIdPPeerPysaml2(t *testing.T) { testIdPPeer(t, "pysaml2", requireSAMLPeers) }

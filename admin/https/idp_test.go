@@ -63,45 +63,12 @@ func newFabricPair(t testing.TB, spExtra string) (idp, sp *fabricUnit) {
 	t.Helper()
 	idp = newFabricUnit(t, "127.0.0.1")
 	sp = newFabricUnit(t, "127.0.0.2")
-	cmdbtest.Apply(t, idp.app.Store, `config system accprofile
-edit "ops"
-set sysgrp read
-set fwgrp read-write
-next
-end
-config system admin
-edit "alice"
-set accprofile "ops"
-set password `+testPassword+`
-next
-edit "bob"
-set accprofile "ops"
-set password `+testPassword+`
-next
-end
-config system saml
-set status enable
-set role identity-provider
-set cert "Fortinet_Factory"
-set server-address "`+idp.host+`"
-config service-providers
-edit "csf_unit2"
-set prefix "csf_fosim2"
+	cmdbtest.Apply(t, idp.app.Store, idpConfig(idp.host, []string{"alice", "bob"}, "csf_unit2", `set prefix "csf_fosim2"
 set sp-entity-id "http://`+sp.host+`/metadata/"
 set sp-single-sign-on-url "https://`+sp.host+`/saml/?acs"
 set sp-single-logout-url "https://`+sp.host+`/saml/?sls"
 set sp-portal-url "https://`+sp.host+`/saml/login/"
-config assertion-attributes
-edit "username"
-next
-edit "profilename"
-set type profile-name
-next
-end
-next
-end
-end
-`)
+`))
 	entity, login, logout := idpURLs(idp.host, "csf_fosim2")
 	cmdbtest.Apply(t, sp.app.Store, `config vpn certificate remote
 edit "REMOTE_Cert_1"
@@ -128,6 +95,43 @@ set server-address "`+sp.host+`"
 `+spExtra+`end
 `)
 	return idp, sp
+}
+
+// idpConfig is the config of a unit at host as identity provider:
+// access profile ops for admins (password testPassword), and one service
+// provider, spName, set by spSettings and given the username and
+// profilename assertion attributes.
+func idpConfig(host string, admins []string, spName, spSettings string) string {
+	var users strings.Builder
+	for _, name := range admins {
+		users.WriteString("edit " + grammar.Quote(name) + "\nset accprofile \"ops\"\nset password " + testPassword + "\nnext\n")
+	}
+	return `config system accprofile
+edit "ops"
+set sysgrp read
+set fwgrp read-write
+next
+end
+config system admin
+` + users.String() + `end
+config system saml
+set status enable
+set role identity-provider
+set cert "Fortinet_Factory"
+set server-address "` + host + `"
+config service-providers
+edit ` + grammar.Quote(spName) + `
+` + spSettings + `config assertion-attributes
+edit "username"
+next
+edit "profilename"
+set type profile-name
+next
+end
+next
+end
+end
+`
 }
 
 // browser is a cookie-keeping client that follows redirects, trusting

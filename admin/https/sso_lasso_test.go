@@ -1,17 +1,12 @@
 package https
 
 import (
-	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -38,9 +33,7 @@ const (
 // without python3-lasso, which only /usr/bin/python3 sees.
 func requireLasso(t *testing.T) {
 	t.Helper()
-	if err := exec.Command("/usr/bin/python3", "-c", "import lasso").Run(); err != nil {
-		skipOrFail(t, "python3-lasso is not installed (apt-get install python3-lasso)")
-	}
+	requirePython(t, "lasso", "python3-lasso")
 }
 
 // lassoEvent is one JSON line the lasso IdP prints: an AuthnRequest it
@@ -69,46 +62,12 @@ type lassoLab struct {
 // it returns the IdP's URL and certificate.
 func (l *lassoLab) startLassoIdP(t *testing.T, spMetadata []byte, users map[string]map[string]string) (base, certPEM string) {
 	t.Helper()
-	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t, "lasso test IdP")
-	files := map[string]string{"cert.pem": certPEM, "key.pem": keyPEM, "sp.xml": string(spMetadata)}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, _ := json.Marshal(map[string]any{"users": users,
-		"key": filepath.Join(dir, "key.pem"), "cert": filepath.Join(dir, "cert.pem"), "sp_metadata": filepath.Join(dir, "sp.xml")})
-	cfgFile := filepath.Join(dir, "idp.json")
-	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "testdata/lasso_admin_idp.py", cfgFile)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan string, 1)
-	read := make(chan struct{})
+	idp, certPEM := startAdminIdP(t, "lasso", spMetadata, map[string]any{"users": users})
 	l.events = make(chan lassoEvent, 64)
 	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		if !sc.Scan() {
-			ready <- ""
-			return
-		}
-		ready <- sc.Text()
-		for sc.Scan() {
+		for idp.out.Scan() {
 			var e lassoEvent
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
+			if json.Unmarshal(idp.out.Bytes(), &e) == nil {
 				select {
 				case l.events <- e:
 				default: // nobody is reading this many: keep the IdP running
@@ -116,25 +75,7 @@ func (l *lassoLab) startLassoIdP(t *testing.T, spMetadata []byte, users map[stri
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-read
-		cmd.Wait()
-		if stderr.Len() > 0 {
-			t.Logf("lasso IdP stderr:\n%s", stderr.String())
-		}
-	})
-	select {
-	case line := <-ready:
-		port, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
-		if !ok {
-			t.Fatalf("lasso IdP did not start: %q %s", line, stderr.String())
-		}
-		base = "http://127.0.0.1:" + port
-	case <-time.After(30 * time.Second):
-		t.Fatalf("lasso IdP not ready in 30s: %s", stderr.String())
-	}
-	return base, certPEM
+	return "http://127.0.0.1:" + idp.ready, certPEM
 }
 
 // next is the next message the IdP reports: an AuthnRequest it verified

@@ -1,7 +1,6 @@
 package https
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -59,56 +58,38 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// startAdminIdP runs testdata/<lib>_admin_idp.py with a key pair of its
+// own, trusting the appliance's SP metadata; conf is the rest of its
+// configuration.
+func startAdminIdP(t *testing.T, lib string, spMetadata []byte, conf map[string]any) (idp *pyPeer, certPEM string) {
+	t.Helper()
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t, lib+" test IdP")
+	write := func(name string, text []byte) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, text, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	conf["cert"], conf["key"] = write("cert.pem", []byte(certPEM)), write("key.pem", []byte(keyPEM))
+	conf["sp_metadata"] = write("sp.xml", spMetadata)
+	cfg, err := json.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startPyPeer(t, lib+" IdP", "ready ", "testdata/"+lib+"_admin_idp.py", write("idp.json", cfg)), certPEM
+}
+
 // pysaml2IdP is the pysaml2 IdP of testdata/pysaml2_admin_idp.py, trusting
 // the appliance's SP metadata; it returns its base URL and certificate.
 func pysaml2IdP(t *testing.T, spMetadata []byte, users map[string]map[string]string) (base, certPEM string) {
 	t.Helper()
-	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t, "pysaml2 test IdP")
 	port := freePort(t)
 	base = "http://127.0.0.1:" + strconv.Itoa(port)
-	files := map[string]string{"cert.pem": certPEM, "key.pem": keyPEM, "sp.xml": string(spMetadata)}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, _ := json.Marshal(map[string]any{
-		"entity_id": base + "/metadata", "base": base, "port": port, "users": users,
-		"key": filepath.Join(dir, "key.pem"), "cert": filepath.Join(dir, "cert.pem"), "sp_metadata": filepath.Join(dir, "sp.xml"),
-	})
-	cfgFile := filepath.Join(dir, "idp.json")
-	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "testdata/pysaml2_admin_idp.py", cfgFile)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		ready <- strings.HasPrefix(line, "ready")
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			cancel()
-			cmd.Wait()
-			t.Fatalf("pysaml2 IdP did not start: %s", stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("pysaml2 IdP not ready in 30s: %s", stderr.String())
-	}
+	_, certPEM = startAdminIdP(t, "pysaml2", spMetadata, map[string]any{
+		"entity_id": base + "/metadata", "base": base, "port": port, "users": users})
 	return base, certPEM
 }
 
@@ -116,9 +97,7 @@ func pysaml2IdP(t *testing.T, spMetadata []byte, users map[string]map[string]str
 // without pysaml2 and xmlsec1.
 func requireSAMLPeers(t *testing.T) {
 	t.Helper()
-	if err := exec.Command("/usr/bin/python3", "-c", "import saml2").Run(); err != nil {
-		skipOrFail(t, "python3-pysaml2 is not installed (apt-get install python3-pysaml2)")
-	}
+	requirePython(t, "saml2", "python3-pysaml2")
 	if _, err := exec.LookPath("xmlsec1"); err != nil {
 		skipOrFail(t, "xmlsec1 is not installed (apt-get install xmlsec1)")
 	}
