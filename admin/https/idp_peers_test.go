@@ -10,8 +10,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -100,32 +98,18 @@ func newIdPPeerLab(t *testing.T, lib string, require func(*testing.T)) *idpPeerL
 	unit := newFabricUnit(t, "127.0.0.1")
 	dir := t.TempDir()
 	certPEM, keyPEM := selfSigned(t, lib+" SP")
-	write := func(name, text string) string {
-		t.Helper()
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
 	// The SP lives elsewhere: nothing connects to it, the test carries
 	// what the browser would post to it.
 	spBase := "https://" + lib + "-sp.example"
 	l := &idpPeerLab{unit: unit, sp: sp, certPEM: certPEM, spConf: map[string]any{
 		"entity_id": spBase + "/saml/metadata", "acs": spBase + "/saml/acs", "sls": spBase + "/saml/sls",
-		"key": write("sp-key.pem", keyPEM), "cert": write("sp-cert.pem", certPEM),
+		"key": peerFile(t, dir, "sp-key.pem", keyPEM), "cert": peerFile(t, dir, "sp-cert.pem", certPEM),
 	}}
 	var md struct {
 		EntityID string `xml:"entityID,attr"`
 		SP       struct {
-			ACS []struct {
-				Binding  string `xml:"Binding,attr"`
-				Location string `xml:"Location,attr"`
-			} `xml:"AssertionConsumerService"`
-			SLS []struct {
-				Binding  string `xml:"Binding,attr"`
-				Location string `xml:"Location,attr"`
-			} `xml:"SingleLogoutService"`
+			ACS []endpoint `xml:"AssertionConsumerService"`
+			SLS []endpoint `xml:"SingleLogoutService"`
 		} `xml:"SPSSODescriptor"`
 	}
 	spMD := sp.must(t, "metadata", map[string]any{"sp": l.spConf})["xml"].(string)
@@ -133,16 +117,7 @@ func newIdPPeerLab(t *testing.T, lib string, require func(*testing.T)) *idpPeerL
 		t.Fatalf("%s SP metadata (%v):\n%s", lib, err, spMD)
 	}
 	l.entityID = md.EntityID
-	for _, a := range md.SP.ACS {
-		if a.Binding == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" {
-			l.acs = a.Location
-		}
-	}
-	for _, s := range md.SP.SLS {
-		if s.Binding == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" {
-			l.sls = s.Location
-		}
-	}
+	l.acs, l.sls = location(md.SP.ACS, httpPost), location(md.SP.SLS, httpRedirect)
 	if l.acs == "" || l.sls == "" {
 		t.Fatalf("%s SP metadata has no HTTP-POST ACS or HTTP-Redirect SLS:\n%s", lib, spMD)
 	}
@@ -158,37 +133,45 @@ set sp-single-logout-url "`+l.sls+`"
 	var idpMD struct {
 		EntityID string `xml:"entityID,attr"`
 		IdP      struct {
-			SSO []struct {
-				Binding  string `xml:"Binding,attr"`
-				Location string `xml:"Location,attr"`
-			} `xml:"SingleSignOnService"`
-			SLO []struct {
-				Binding  string `xml:"Binding,attr"`
-				Location string `xml:"Location,attr"`
-			} `xml:"SingleLogoutService"`
+			SSO []endpoint `xml:"SingleSignOnService"`
+			SLO []endpoint `xml:"SingleLogoutService"`
 		} `xml:"IDPSSODescriptor"`
 	}
 	if err := xml.Unmarshal([]byte(body), &idpMD); err != nil {
 		t.Fatalf("IdP metadata: %v\n%s", err, body)
 	}
 	l.idpEntity = idpMD.EntityID
-	for _, s := range idpMD.IdP.SSO {
-		if s.Binding == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" {
-			l.idpSSO = s.Location
-		}
-	}
-	for _, s := range idpMD.IdP.SLO {
-		if s.Binding == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" {
-			l.idpSLO = s.Location
-		}
-	}
+	l.idpSSO, l.idpSLO = location(idpMD.IdP.SSO, httpRedirect), location(idpMD.IdP.SLO, httpRedirect)
 	// FortiOS's IdP URLs: the entity ID is http://, the services https://.
 	prefix := unit.host + "/saml-idp/" + lib + "/"
 	if l.idpEntity != "http://"+prefix+"metadata/" || l.idpSSO != "https://"+prefix+"login/" || l.idpSLO != "https://"+prefix+"logout/" {
 		t.Fatalf("IdP metadata names %q, SSO %q, SLO %q:\n%s", l.idpEntity, l.idpSSO, l.idpSLO, body)
 	}
-	l.spConf["idp_metadata"] = write("idp-metadata.xml", body)
+	l.spConf["idp_metadata"] = peerFile(t, dir, "idp-metadata.xml", body)
 	return l
+}
+
+// The SAML bindings the metadata name.
+const (
+	httpPost     = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+	httpRedirect = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+)
+
+// endpoint is a service in SAML metadata.
+type endpoint struct {
+	Binding  string `xml:"Binding,attr"`
+	Location string `xml:"Location,attr"`
+}
+
+// location is the URL of the last of endpoints in binding, "" for none.
+func location(endpoints []endpoint, binding string) string {
+	loc := ""
+	for _, e := range endpoints {
+		if e.Binding == binding {
+			loc = e.Location
+		}
+	}
+	return loc
 }
 
 // spRequest is an AuthnRequest or LogoutRequest the SP made, in the
@@ -467,12 +450,7 @@ end
 	// Signed by another key in the SP's name: refused too.
 	dir := t.TempDir()
 	impostorCert, impostorKey := selfSigned(t, lib+" impostor")
-	impostor := map[string]string{"cert": filepath.Join(dir, "impostor-cert.pem"), "key": filepath.Join(dir, "impostor-key.pem")}
-	for name, text := range map[string]string{"cert": impostorCert, "key": impostorKey} {
-		if err := os.WriteFile(impostor[name], []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	impostor := map[string]string{"cert": peerFile(t, dir, "impostor-cert.pem", impostorCert), "key": peerFile(t, dir, "impostor-key.pem", impostorKey)}
 	r = l.changed(impostor).request(t, true)
 	if resp, page := get(t, c3, r.url); resp.StatusCode/100 != 4 || strings.Contains(page, "SAMLResponse") {
 		t.Fatalf("an AuthnRequest signed by another key than sp-cert: %d %.400s", resp.StatusCode, page)

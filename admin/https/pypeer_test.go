@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +79,17 @@ func startPyPeer(t *testing.T, name, ready, script string, args ...string) *pyPe
 		t.Fatalf("%s not ready in %v: %s", name, pyPeerStartup, p.stderr.String())
 	}
 	return p
+}
+
+// peerFile writes text to dir/name for a peer script to read, and
+// returns its path.
+func peerFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // lockedBuffer is a script's stderr, written by exec's copying goroutine

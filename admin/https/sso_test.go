@@ -65,21 +65,13 @@ func startAdminIdP(t *testing.T, lib string, spMetadata []byte, conf map[string]
 	t.Helper()
 	dir := t.TempDir()
 	certPEM, keyPEM := selfSigned(t, lib+" test IdP")
-	write := func(name string, text []byte) string {
-		t.Helper()
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, text, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	conf["cert"], conf["key"] = write("cert.pem", []byte(certPEM)), write("key.pem", []byte(keyPEM))
-	conf["sp_metadata"] = write("sp.xml", spMetadata)
+	conf["cert"], conf["key"] = peerFile(t, dir, "cert.pem", certPEM), peerFile(t, dir, "key.pem", keyPEM)
+	conf["sp_metadata"] = peerFile(t, dir, "sp.xml", string(spMetadata))
 	cfg, err := json.Marshal(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startPyPeer(t, lib+" IdP", "ready ", "testdata/"+lib+"_admin_idp.py", write("idp.json", cfg)), certPEM
+	return startPyPeer(t, lib+" IdP", "ready ", "testdata/"+lib+"_admin_idp.py", peerFile(t, dir, "idp.json", string(cfg))), certPEM
 }
 
 // pysaml2IdP is the pysaml2 IdP of testdata/pysaml2_admin_idp.py, trusting
