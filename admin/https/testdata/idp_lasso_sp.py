@@ -36,11 +36,11 @@ request and its answer, so lasso itself matches InResponseTo.
 """
 import base64
 import json
-import sys
-import traceback
 import xml.etree.ElementTree as ET
 
 import lasso
+
+from sp_commands import Refused, serve
 
 DSIG = "{http://www.w3.org/2000/09/xmldsig#}"
 SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
@@ -61,10 +61,6 @@ SP_METADATA = """<?xml version="1.0"?>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>
 """
-
-
-class Refused(Exception):
-    """lasso (or the SP's own bookkeeping) refused a message."""
 
 
 def escape(s):
@@ -199,20 +195,8 @@ class SP:
 
 def main():
     sp = SP()
-    commands = {"metadata": sp.metadata, "request": sp.request, "response": sp.response,
-                "logout": sp.logout, "logout_response": sp.logout_response}
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        try:
-            c = json.loads(line)
-            if c.get("command") not in commands:
-                raise Refused("unknown command %r" % c.get("command"))
-            answer = {"result": commands[c["command"]](c)}
-        except Refused as e:
-            answer = {"error": str(e)}
-        except Exception:
-            answer = {"error": traceback.format_exc()}
-        print(json.dumps(answer, sort_keys=True), flush=True)
+    serve({"metadata": sp.metadata, "request": sp.request, "response": sp.response,
+           "logout": sp.logout, "logout_response": sp.logout_response})
 
 
 if __name__ == "__main__":

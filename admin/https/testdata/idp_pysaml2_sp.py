@@ -31,8 +31,6 @@ serves it)}; one Saml2Client is made per SP.
 """
 import json
 import logging
-import sys
-import traceback
 import urllib.parse
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
@@ -42,6 +40,8 @@ from saml2.metadata import entity_descriptor
 from saml2.saml import NAMEID_FORMAT_UNSPECIFIED, NameID
 from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import SIG_RSA_SHA256
+
+from sp_commands import Refused, serve
 
 
 class Said(logging.Handler):
@@ -54,10 +54,6 @@ class Said(logging.Handler):
 pysaml2_said = []
 logging.getLogger("saml2").addHandler(Said(logging.ERROR))
 logging.getLogger("saml2").propagate = False
-
-
-class Refused(Exception):
-    """pysaml2 (or the SP's own bookkeeping) refused a message."""
 
 
 def config(sp):
@@ -176,20 +172,8 @@ class SP:
 
 def main():
     sp = SP()
-    commands = {"metadata": sp.metadata, "request": sp.request, "response": sp.response,
-                "logout": sp.logout, "logout_response": sp.logout_response}
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        try:
-            c = json.loads(line)
-            if c.get("command") not in commands:
-                raise Refused("unknown command %r" % c.get("command"))
-            answer = {"result": commands[c["command"]](c)}
-        except Refused as e:
-            answer = {"error": str(e)}
-        except Exception:
-            answer = {"error": traceback.format_exc()}
-        print(json.dumps(answer, sort_keys=True), flush=True)
+    serve({"metadata": sp.metadata, "request": sp.request, "response": sp.response,
+           "logout": sp.logout, "logout_response": sp.logout_response})
 
 
 if __name__ == "__main__":
