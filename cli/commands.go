@@ -10,6 +10,7 @@ import (
 
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/grammar"
+	"github.com/fosim/fosim/internal/fixed"
 )
 
 // command is a system command of the shell (not a configuration table):
@@ -121,8 +122,9 @@ func notSimulatedGet(st grammar.Stmt) (string, bool) {
 }
 
 // getSystemStatus prints "get system status": serial, hostname, modes,
-// private encryption, CPUs and time are the appliance's; firmware and
-// signature database versions are those of the simulated 7.6.1 image.
+// private encryption, CPUs and time are the appliance's; firmware,
+// license, signature databases and hardware are the values of package
+// fixed (the simulated 7.6.1 image).
 func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 	st := sh.App.Store
 	now := sh.App.Clock.Now()
@@ -139,34 +141,34 @@ func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 		priv = "Enable"
 	}
 	cpus := runtime.NumCPU()
-	fmt.Fprintf(out, "Version: FortiGate-VM64 %s\n", cmdb.VersionShort)
-	fmt.Fprintf(out, "First GA patch build date: 241022\n")
-	fmt.Fprintf(out, "Security Level: 2\n")
-	fmt.Fprintf(out, "Firmware Signature: certified\n")
-	fmt.Fprintf(out, "Virus-DB: 1.00000(2018-04-09 18:07)\n")
-	fmt.Fprintf(out, "Extended DB: 1.00000(2018-04-09 18:07)\n")
-	fmt.Fprintf(out, "Extreme DB: 1.00000(2018-04-09 18:07)\n")
-	fmt.Fprintf(out, "IPS-DB: 6.00741(2015-12-01 02:30)\n")
-	fmt.Fprintf(out, "IPS-ETDB: 6.00741(2015-12-01 02:30)\n")
-	fmt.Fprintf(out, "APP-DB: 6.00741(2015-12-01 02:30)\n")
+	fmt.Fprintf(out, "Version: %s %s\n", fixed.Platform, cmdb.VersionShort)
+	fmt.Fprintf(out, "First GA patch build date: %s\n", fixed.GABuildDate)
+	fmt.Fprintf(out, "Security Level: %s\n", fixed.SecurityLevel)
+	fmt.Fprintf(out, "Firmware Signature: %s\n", fixed.FirmwareSignature)
+	fmt.Fprintf(out, "Virus-DB: %s\n", fixed.VirusDB)
+	fmt.Fprintf(out, "Extended DB: %s\n", fixed.ExtendedDB)
+	fmt.Fprintf(out, "Extreme DB: %s\n", fixed.ExtremeDB)
+	fmt.Fprintf(out, "IPS-DB: %s\n", fixed.IPSDB)
+	fmt.Fprintf(out, "IPS-ETDB: %s\n", fixed.IPSETDB)
+	fmt.Fprintf(out, "APP-DB: %s\n", fixed.APPDB)
 	fmt.Fprintf(out, "Serial-Number: %s\n", st.Serial())
-	fmt.Fprintf(out, "License Status: Valid\n")
-	fmt.Fprintf(out, "VM Resources: %d CPU/%d allowed, 2007 MB RAM/2048 MB allowed\n", min(cpus, 2), min(cpus, 2))
-	fmt.Fprintf(out, "Log hard disk: Not available\n")
+	fmt.Fprintf(out, "License Status: %s\n", fixed.LicenseStatus)
+	fmt.Fprintf(out, "VM Resources: %d CPU/%d allowed, %d MB RAM/%d MB allowed\n", min(cpus, fixed.VMCPULimit), min(cpus, fixed.VMCPULimit), fixed.VMMemoryMB, fixed.VMMemoryAllowedMB)
+	fmt.Fprintf(out, "Log hard disk: %s\n", fixed.LogHardDisk)
 	fmt.Fprintf(out, "Hostname: %s\n", Hostname(st))
 	fmt.Fprintf(out, "Private Encryption: %s\n", priv)
 	fmt.Fprintf(out, "Operation Mode: %s\n", opmode)
 	fmt.Fprintf(out, "Current virtual domain: root\n")
-	fmt.Fprintf(out, "Max number of virtual domains: 1\n")
+	fmt.Fprintf(out, "Max number of virtual domains: %d\n", fixed.MaxVDOMs)
 	fmt.Fprintf(out, "Virtual domains status: %d in NAT mode, %d in TP mode\n", nat, tp)
 	fmt.Fprintf(out, "Virtual domain configuration: disable\n")
 	fmt.Fprintf(out, "FIPS-CC mode: disable\n")
 	fmt.Fprintf(out, "Current HA mode: standalone\n")
 	fmt.Fprintf(out, "Branch point: %s\n", cmdb.BuildNumber)
-	fmt.Fprintf(out, "Release Version Information: GA\n")
-	fmt.Fprintf(out, "FortiOS x86-64: Yes\n")
+	fmt.Fprintf(out, "Release Version Information: %s\n", fixed.ReleaseVersionInformation)
+	fmt.Fprintf(out, "FortiOS x86-64: %s\n", fixed.FortiOSx8664)
 	fmt.Fprintf(out, "System time: %s\n", now.Format("Mon Jan _2 15:04:05 2006"))
-	fmt.Fprintf(out, "Last reboot reason: power cycle\n")
+	fmt.Fprintf(out, "Last reboot reason: %s\n", fixed.LastRebootReason)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/fcnacd/fcnacdapi"
+	"github.com/fosim/fosim/internal/fixed"
 )
 
 // The EMS connector's commands: what fcnacd synced (seed 002's
@@ -198,12 +199,12 @@ func diagTestFcnacd(sh *Shell, args []string, out io.Writer) error {
 			if e.Online {
 				online = "Yes"
 			}
-			fmt.Fprintf(out, "Owner: %s\nCert SN: %s\nonline: %s\nSub TS: 0\n", e.User, e.CertSN, online)
+			fmt.Fprintf(out, "Owner: %s\nCert SN: %s\nonline: %s\nSub TS: %d\n", e.User, e.CertSN, online, fixed.TagCacheSubTS)
 			fmt.Fprintf(out, "Route IP:%s, vdom:root(0)\n", e.IP)
 			tags := slices.Clone(e.Tags)
 			slices.SortFunc(tags, func(a, b string) int { return tagIndex[e.EMSID][a] - tagIndex[e.EMSID][b] })
 			for _, t := range tags {
-				fmt.Fprintf(out, "idx:%d, ttdl:1 name:%s\n", tagIndex[e.EMSID][t], t)
+				fmt.Fprintf(out, "idx:%d, ttdl:%d name:%s\n", tagIndex[e.EMSID][t], fixed.TagCacheTTDL, t)
 			}
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/internal/fixed"
 )
 
 // Configuration revisions: whole configurations saved on the unit's flash
@@ -35,7 +36,7 @@ func executeRevisionList(sh *Shell, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fw := "V7.6.1-build" + cmdb.BuildNumber + "-241022"
+	fw := "V7.6.1-build" + cmdb.BuildNumber + "-" + fixed.GABuildDate
 	fmt.Fprintf(out, "Last Firmware Version: %s\n", fw)
 	fmt.Fprintf(out, "%-6s%-22s%-16s%-26s%s\n", "ID", "TIME", "ADMIN", "FIRMWARE VERSION", "COMMENT")
 	loc := sh.App.Clock.Now().Location()

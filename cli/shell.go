@@ -17,6 +17,7 @@ import (
 	"github.com/fosim/fosim/daemons/debuglog"
 	"github.com/fosim/fosim/daemons/fcnacd/fcnacdapi"
 	"github.com/fosim/fosim/grammar"
+	"github.com/fosim/fosim/internal/fixed"
 	"github.com/fosim/fosim/internal/tftp"
 )
 
@@ -126,7 +127,7 @@ func Hostname(st *cmdb.Store) string {
 	if h := st.SingletonValue("system global", "hostname"); h != "" {
 		return h
 	}
-	return "FortiGate-VM64"
+	return fixed.Platform // the factory hostname
 }
 
 // Exited tells whether the admin typed exit (or the session must end).

@@ -10,6 +10,7 @@ import (
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
+	"github.com/fosim/fosim/internal/fixed"
 )
 
 // VPN is what the shell asks iked (its query interface): the CLI formats
@@ -95,7 +96,7 @@ func writeGateway(sh *Shell, out io.Writer, g ikeapi.Gateway) {
 	fmt.Fprintf(out, "interface: %s %d\n", g.Interface, g.IfIndex)
 	fmt.Fprintf(out, "addr: %s -> %s\n", g.Local, g.Peer)
 	fmt.Fprintf(out, "tun_id: %s/%s\n", g.TunID, tunID6(g.TunnelSerial))
-	fmt.Fprintf(out, "remote_location: 0.0.0.0\n")
+	fmt.Fprintf(out, "remote_location: %s\n", fixed.RemoteLocation)
 	fmt.Fprintf(out, "network-id: %d\n", g.NetworkID)
 	fmt.Fprintf(out, "transport: %s\n", g.Transport)
 	fmt.Fprintf(out, "created: %ds ago\n", secs(g.Created))
@@ -187,8 +188,8 @@ func selector(s ike.Selector) string {
 // diagTunnelList prints "diagnose vpn tunnel list". Names, addresses,
 // indexes, SPIs, keys, selectors, lifetimes and DPD settings come from
 // iked; the kernel's own fields fosim does not model (encap, options,
-// refcnt, mtu, replay window) are printed with the values of the seed
-// captures; rx counts the ESP iked verified, tx stays at zero (iked sends none).
+// refcnt, mtu, replay window) are the constants of package fixed, the
+// values of seed 002; rx counts the ESP iked verified, tx stays at zero (iked sends none).
 func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 	vpn, name, err := sh.vpnAndName(args)
 	if err != nil {
@@ -221,8 +222,9 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 			}
 			fmt.Fprintf(out, "name=%s ver=2 serial=%d %s:0->0.0.0.0:0 nexthop= tun_id=%s tun_id6=%s status=up dst_mtu=0 weight=1\n",
 				p1.Name, p1.Serial, local, tunID6(p1.Serial)[2:], tunID6(p1.Serial))
-			fmt.Fprintf(out, "bound_if=%d real_if=0 lgwy=static/1 tun=intf mode=dialup/2 encap=none/552 options[0228]=npu frag-rfc  role=primary accept_traffic=1 overlay_id=0\n\n", idx)
-			fmt.Fprintf(out, "proxyid_num=0 child_num=%d refcnt=3 ilast=0 olast=0 ad=/0\n", instances)
+			fmt.Fprintf(out, "bound_if=%d real_if=0 lgwy=static/1 tun=intf mode=dialup/2 encap=%s options[%s]=%s  role=primary accept_traffic=1 overlay_id=0\n\n",
+				idx, fixed.DialupEncap, fixed.DialupOptionBits, fixed.DialupOptionFlags)
+			fmt.Fprintf(out, "proxyid_num=0 child_num=%d refcnt=%d ilast=0 olast=0 ad=/0\n", instances, fixed.DialupRefcnt)
 			fmt.Fprintf(out, "stat: rxp=0 txp=0 rxb=0 txb=0\n")
 			fmt.Fprintf(out, "dpd: mode=%s on=0 status=ok idle=%dms retry=%d count=0 seqno=0\n", p1.DPD, p1.DPDRetry.Milliseconds(), p1.DPDCount)
 			fmt.Fprintf(out, "natt: mode=none draft=0 interval=0 remote_port=0\n")
@@ -240,14 +242,15 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "------------------------------------------------------\n")
 		// the name line prints no ports (seed 002: "172.16.200.4:0->172.16.200.242:0")
-		fmt.Fprintf(out, "name=%s ver=2 serial=%d %s:0->%s:0 nexthop=%s tun_id=%s tun_id6=%s status=up dst_mtu=1500 weight=1\n",
-			g.Name, g.TunnelSerial, g.Local.Addr(), g.Peer.Addr(), g.Peer.Addr(), g.TunID, tunID6(g.TunnelSerial))
-		fmt.Fprintf(out, "bound_if=%d real_if=%d lgwy=static/1 tun=intf %s encap=none/74408 options[122a8]=npu rgwy-chg frag-rfc  run_state=0 role=primary accept_traffic=1 overlay_id=0\n", idx, idx, mode)
+		fmt.Fprintf(out, "name=%s ver=2 serial=%d %s:0->%s:0 nexthop=%s tun_id=%s tun_id6=%s status=up dst_mtu=%d weight=1\n",
+			g.Name, g.TunnelSerial, g.Local.Addr(), g.Peer.Addr(), g.Peer.Addr(), g.TunID, tunID6(g.TunnelSerial), fixed.TunnelDstMTU)
+		fmt.Fprintf(out, "bound_if=%d real_if=%d lgwy=static/1 tun=intf %s encap=%s options[%s]=%s  run_state=0 role=primary accept_traffic=1 overlay_id=0\n",
+			idx, idx, mode, fixed.TunnelEncap, fixed.TunnelOptionBits, fixed.TunnelOptionFlags)
 		if g.Dynamic {
 			fmt.Fprintf(out, "parent=%s index=%d\n", g.Parent, g.Index)
 		}
 		rx := rxOf(g)
-		fmt.Fprintf(out, "proxyid_num=%d child_num=0 refcnt=7 ilast=%d olast=0 ad=/0\n", len(g.Children), secs(rx.last))
+		fmt.Fprintf(out, "proxyid_num=%d child_num=0 refcnt=%d ilast=%d olast=0 ad=/0\n", len(g.Children), fixed.TunnelRefcnt, secs(rx.last))
 		// iked verifies and counts the peer's ESP but sends none
 		fmt.Fprintf(out, "stat: rxp=%d txp=0 rxb=%d txb=0\n", rx.packets, rx.bytes)
 		on := 0
@@ -262,7 +265,7 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "fec: egress=0 ingress=0\n")
 		for i, c := range g.Children {
-			fmt.Fprintf(out, "proxyid=%s proto=0 sa=1 ref=2 serial=%d add-route\n", c.Name, i+1)
+			fmt.Fprintf(out, "proxyid=%s proto=0 sa=1 ref=%d serial=%d add-route\n", c.Name, fixed.ProxyIDRef, i+1)
 			for _, s := range c.Local {
 				fmt.Fprintf(out, "  src: %s\n", selector(s))
 			}
@@ -270,8 +273,9 @@ func diagTunnelList(sh *Shell, args []string, out io.Writer) error {
 				fmt.Fprintf(out, "  dst: %s\n", selector(s))
 			}
 			// expire: until the soft lifetime, when iked rekeys; timeout: until the hard one
-			fmt.Fprintf(out, "  SA: ref=3 options=10226 type=00 soft=0 mtu=1438 expire=%d/0B replaywin=2048\n", max(0, secs(c.SoftExpires)))
-			fmt.Fprintf(out, "       seqno=1 esn=0 replaywin_lastseq=%08x qat=0 rekey=0 hash_search_len=1\n", c.LastSeq)
+			fmt.Fprintf(out, "  SA: ref=%d options=%s type=00 soft=0 mtu=%d expire=%d/0B replaywin=%d\n",
+				fixed.SARef, fixed.SAOptions, fixed.SAMTU, max(0, secs(c.SoftExpires)), fixed.ReplayWindow)
+			fmt.Fprintf(out, "       seqno=1 esn=0 replaywin_lastseq=%08x qat=0 rekey=0 hash_search_len=%d\n", c.LastSeq, fixed.HashSearchLen)
 			fmt.Fprintf(out, "  life: type=01 bytes=0/0 timeout=%d/%d\n", max(0, secs(c.Expires)), secs(c.Lifetime))
 			enc, auth := espNames(c.Proposal)
 			fmt.Fprintf(out, "  dec: spi=%08x esp=%s key=%d %X\n", c.SPIIn, enc, len(c.EncIn), c.EncIn)
