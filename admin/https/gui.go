@@ -11,6 +11,7 @@ import (
 
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb"
+	"github.com/fosim/fosim/internal/fixed"
 )
 
 // The web GUI: a login page, a dashboard and logout, rendered on the
@@ -186,7 +187,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 		Status: []statusRow{
 			{"Hostname", cli.Hostname(st)},
 			{"Serial number", st.Serial()},
-			{"Firmware", "FortiGate-VM64 " + cmdb.VersionShort},
+			{"Firmware", fixed.Platform + " " + cmdb.VersionShort},
 			{"Operation mode", opmodeName(st)},
 			{"System time", now.Format("2006/01/02 15:04:05")},
 			{"Uptime", uptime(now.Sub(s.App.Started))},

@@ -7,6 +7,7 @@ import (
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
+	"github.com/fosim/fosim/internal/fixed"
 )
 
 // serveMonitor answers /api/v2/monitor/<path>/<name> for what this
@@ -45,11 +46,11 @@ func (s *Server) serveMonitor(w http.ResponseWriter, r *http.Request, who *ident
 func (s *Server) systemStatus(w http.ResponseWriter, rep *reply) {
 	st := s.App.Store
 	res := object{
-		{"model_name", "FortiGate"},
-		{"model_number", "VM64"},
-		{"model", "FGVM64"},
+		{"model_name", fixed.ModelName},
+		{"model_number", fixed.ModelNumber},
+		{"model", fixed.Model},
 		{"hostname", cli.Hostname(st)},
-		{"log_disk_status", "not_available"},
+		{"log_disk_status", fixed.LogDiskStatus},
 	}
 	rep.results(w, st.Revision(), res)
 }
