@@ -17,6 +17,7 @@ import (
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/listen"
+	"github.com/fosim/fosim/internal/fixed"
 )
 
 // IKE over TCP (RFC 9329) on system settings ike-tcp-port: iked takes the
@@ -284,7 +285,7 @@ func (d *Daemon) declinedTCP(index int) func(local, remote net.Addr) {
 			r = unmapPort(a.AddrPort())
 		}
 		sock := d.tcpSerial.Add(1)
-		d.log.Printf(1, "ike V=root:accepts ike tcp-transport(vd=0, vrf=0, intf=0:%d, %s->%s sock=%d refcnt=2 ph1=(nil)) (2).", index, l, r, sock)
+		d.log.Printf(1, "ike V=root:accepts ike tcp-transport(vd=0, vrf=0, intf=0:%d, %s->%s sock=%d refcnt=%d ph1=(nil)) (2).", index, l, r, sock, fixed.TCPTransportRefcnt)
 		d.log.Printf(1, "ike V=root:NOT IKETCP(), assign to AUTH")
 	}
 }
@@ -354,7 +355,7 @@ func (d *Daemon) startTCP(l *tcpListener, c net.Conn) {
 	}
 	l.conns[tc] = true
 	// seed 000's line; the socket number is fosim's count of connections
-	d.log.Printf(1, "ike V=root:accepts ike tcp-transport(vd=0, vrf=0, intf=0:%d, %s->%s sock=%d refcnt=2 ph1=(nil)) (2).", tc.ifIndex, local, peer, tc.sock)
+	d.log.Printf(1, "ike V=root:accepts ike tcp-transport(vd=0, vrf=0, intf=0:%d, %s->%s sock=%d refcnt=%d ph1=(nil)) (2).", tc.ifIndex, local, peer, tc.sock, fixed.TCPTransportRefcnt)
 	d.armIdle(tc)
 	d.wg.Add(2)
 	go d.serveTCP(tc)
