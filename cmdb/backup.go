@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fosim/fosim/grammar"
+	"github.com/fosim/fosim/internal/fixed"
 )
 
 var kVerbatim = []byte("verbatim")
@@ -304,7 +305,7 @@ func CheckBackupHeader(text string, lenient bool) error {
 	ownModel, ownVersion, _ := strings.Cut(Firmware, "-")
 	ownVersion, _, _ = strings.Cut(ownVersion, "-")
 	if !strings.HasPrefix(model, "FGVM") && !lenient {
-		return fileCheckErr("the file is for model %s, this unit is %s (FortiGate-VM64)", grammar.Excerpt(model), ownModel)
+		return fileCheckErr("the file is for model %s, this unit is %s (%s)", grammar.Excerpt(model), ownModel, fixed.Platform)
 	}
 	v, ok1 := parseVersion(version)
 	own, _ := parseVersion(ownVersion)
