@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,28 +60,9 @@ func startLassoIdP(t testing.TB, l *lab) *lassoIdP {
 	requireLasso(t)
 	dir := writeIdPFiles(t, l)
 	os.WriteFile(filepath.Join(dir, "idp-metadata.xml"), idpMetadata(t), 0o600)
-	cmd := exec.Command("/usr/bin/python3", "testdata/lasso_peer.py", "idp", filepath.Join(dir, "idp-metadata.xml"),
+	in, out := startPythonPeer(t, "lasso", "testdata/lasso_peer.py", "idp", filepath.Join(dir, "idp-metadata.xml"),
 		filepath.Join(dir, "idp-key.pem"), filepath.Join(dir, "idp-cert.pem"), filepath.Join(dir, "sp-metadata.xml"))
-	cmd.Stderr = &testLogWriter{t: t}
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	return &lassoIdP{t: t, in: bufio.NewWriter(in), out: sc}
+	return &lassoIdP{t: t, in: bufio.NewWriter(in), out: out}
 }
 
 func (p *lassoIdP) answer(redirect string) lassoAnswer {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,7 +21,6 @@ import (
 // AuthnRequests and signing the Responses samld must verify.
 type pysaml2IdP struct {
 	t   testing.TB
-	cmd *exec.Cmd
 	in  *json.Encoder
 	out *bufio.Scanner
 	mu  sync.Mutex
@@ -68,9 +68,17 @@ func startPysaml2(t testing.TB, l *lab) *pysaml2IdP {
 	})
 	cfgFile := filepath.Join(dir, "idp.json")
 	os.WriteFile(cfgFile, cfg, 0o600)
-	cmd := exec.Command("/usr/bin/python3", "testdata/pysaml2_idp.py", cfgFile)
-	cmd.Dir = "."
-	cmd.Stderr = &testLogWriter{t: t}
+	in, out := startPythonPeer(t, "pysaml2", "testdata/pysaml2_idp.py", cfgFile)
+	return &pysaml2IdP{t: t, in: json.NewEncoder(in), out: out}
+}
+
+// startPythonPeer runs a testdata script under /usr/bin/python3 for the
+// test's length, its stderr in the test log: its stdin and its stdout,
+// line by line.
+func startPythonPeer(t testing.TB, name string, args ...string) (io.WriteCloser, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/python3", args...)
+	cmd.Stderr = &testLogWriter{t: t, name: name}
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -89,13 +97,16 @@ func startPysaml2(t testing.TB, l *lab) *pysaml2IdP {
 	})
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	return &pysaml2IdP{t: t, cmd: cmd, in: json.NewEncoder(in), out: sc}
+	return in, sc
 }
 
-type testLogWriter struct{ t testing.TB }
+type testLogWriter struct {
+	t    testing.TB
+	name string
+}
 
 func (w *testLogWriter) Write(p []byte) (int, error) {
-	w.t.Logf("pysaml2: %s", strings.TrimRight(string(p), "\n"))
+	w.t.Logf("%s: %s", w.name, strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
