@@ -44,10 +44,8 @@ type AdminSessionSource interface {
 	DisconnectAdminSession(id string) bool
 }
 
-// adminSources are the front ends of each appliance: a front end adds
-// itself when it starts serving (Appliance has no field for them).
-var adminSources sync.Map // *Appliance → *sourceList
-
+// sourceList are an appliance's front ends with admin sessions: a front
+// end adds itself when it starts serving. The zero value is ready.
 type sourceList struct {
 	mu   sync.Mutex
 	list []AdminSessionSource
@@ -58,8 +56,7 @@ type sourceList struct {
 // session_id of "diagnose system admin-session list", unique on the
 // appliance, in login order.
 func (a *Appliance) NextSessionNumber() uint64 {
-	v, _ := adminSources.LoadOrStore(a, &sourceList{})
-	l := v.(*sourceList)
+	l := &a.admins
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
@@ -68,8 +65,7 @@ func (a *Appliance) NextSessionNumber() uint64 {
 
 // AddAdminSessions makes src's sessions part of the appliance's list.
 func (a *Appliance) AddAdminSessions(src AdminSessionSource) {
-	v, _ := adminSources.LoadOrStore(a, &sourceList{})
-	l := v.(*sourceList)
+	l := &a.admins
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !slices.Contains(l.list, src) {
@@ -80,14 +76,9 @@ func (a *Appliance) AddAdminSessions(src AdminSessionSource) {
 // adminSessions are every front end's sessions, oldest first: the index
 // "execute disconnect-admin-session" takes is a position in this list.
 func (a *Appliance) adminSessions() ([]AdminSession, []AdminSessionSource) {
-	v, ok := adminSources.Load(a)
-	if !ok {
-		return nil, nil
-	}
-	l := v.(*sourceList)
-	l.mu.Lock()
-	srcs := slices.Clone(l.list)
-	l.mu.Unlock()
+	a.admins.mu.Lock()
+	srcs := slices.Clone(a.admins.list)
+	a.admins.mu.Unlock()
 	type owned struct {
 		s   AdminSession
 		src AdminSessionSource

@@ -41,6 +41,9 @@ type Appliance struct {
 	// Shutdown stops the appliance process ("execute shutdown"); nil when
 	// the shell runs in no appliance process.
 	Shutdown func()
+
+	// admins are the front ends with admin sessions (sessionlist.go).
+	admins sourceList
 }
 
 // NewAppliance wraps a store with a clock started now and a debug stream.
