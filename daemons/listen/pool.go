@@ -2,6 +2,7 @@ package listen
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -91,12 +92,7 @@ func (p *Pool) Addrs() []netip.AddrPort {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]netip.AddrPort, 0, len(p.serving))
-	for a := range p.serving {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
-	return out
+	return sortedAddrs(p.serving)
 }
 
 // Failures are what the last Set could not bind, and why.
@@ -137,11 +133,6 @@ func (p *Pool) Wait(ctx context.Context) error {
 	}
 }
 
-func sortedAddrs(m map[netip.AddrPort]string) []netip.AddrPort {
-	out := make([]netip.AddrPort, 0, len(m))
-	for a := range m {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
-	return out
+func sortedAddrs[V any](m map[netip.AddrPort]V) []netip.AddrPort {
+	return slices.SortedFunc(maps.Keys(m), netip.AddrPort.Compare)
 }
