@@ -142,26 +142,35 @@ func (d *Daemon) server(name string) (*Server, error) {
 func (d *Daemon) remember(id string, o outstanding, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.outstanding) >= maxOutstanding {
-		var oldestID string
-		var oldest time.Time
-		for k, v := range d.outstanding {
-			if !v.expires.After(now) {
-				delete(d.outstanding, k)
-				continue
-			}
-			if oldestID == "" || v.expires.Before(oldest) {
-				oldestID, oldest = k, v.expires
-			}
-		}
-		if len(d.outstanding) >= maxOutstanding {
-			delete(d.outstanding, oldestID)
-		}
-	}
+	makeRoom(d.outstanding, maxOutstanding, func(o outstanding) time.Time { return o.expires }, now)
 	d.outstanding[id] = o
 }
 
-// takeOutstanding tells whether id is a live request of server of that
+// makeRoom lets m, which holds at most bound entries, take one more: when
+// it is full it drops the expired entries and, if none is, the one that
+// expires soonest. Below the bound it costs nothing.
+func makeRoom[V any](m map[string]V, bound int, expiry func(V) time.Time, now time.Time) {
+	if len(m) < bound {
+		return
+	}
+	var soonestID string
+	var soonest time.Time
+	for k, v := range m {
+		exp := expiry(v)
+		if !exp.After(now) {
+			delete(m, k)
+			continue
+		}
+		if soonestID == "" || exp.Before(soonest) {
+			soonestID, soonest = k, exp
+		}
+	}
+	if len(m) >= bound {
+		delete(m, soonestID)
+	}
+}
+
+// checkOutstanding tells whether id is a live request of server of that
 // kind, and when answer is set, marks it answered.
 func (d *Daemon) checkOutstanding(id, server string, logout bool, now time.Time, answer bool) bool {
 	d.mu.Lock()
@@ -226,21 +235,6 @@ func (d *Daemon) once(id string, expires, now time.Time) bool {
 // rememberLocked puts id in the replay cache, dropping expired IDs and,
 // at the bound, the one that expires soonest; d.mu is held.
 func (d *Daemon) rememberLocked(id string, expires, now time.Time) {
-	if len(d.replay) >= maxReplay {
-		var soonestID string
-		var soonest time.Time
-		for k, v := range d.replay {
-			if !v.After(now) {
-				delete(d.replay, k)
-				continue
-			}
-			if soonestID == "" || v.Before(soonest) {
-				soonestID, soonest = k, v
-			}
-		}
-		if len(d.replay) >= maxReplay {
-			delete(d.replay, soonestID)
-		}
-	}
+	makeRoom(d.replay, maxReplay, func(exp time.Time) time.Time { return exp }, now)
 	d.replay[id] = expires
 }
