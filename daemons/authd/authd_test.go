@@ -402,3 +402,26 @@ func TestPendingPerSource(t *testing.T) {
 		t.Fatalf("%d logins in progress from one address, bound %d", n, maxPendingPerSource)
 	}
 }
+
+// Expired logins and tokens nobody asks for again still go: at the next
+// login and the next token issued.
+func TestExpiredSwept(t *testing.T) {
+	l := newTestLab(t)
+	first, second := strings.Repeat("D", 32), strings.Repeat("F", 32)
+	id := l.loginID(l.tcpPort, first)
+	l.post(l.tcpPort, "/remote/saml/login", url.Values{"SAMLResponse": {"alice"}, "RelayState": {"magic=" + id}})
+	abandoned := l.loginID(l.tcpPort, first)
+	l.clock.Advance(pendingLifetime + time.Second)
+	id = l.loginID(l.tcpPort, second)
+	l.post(l.tcpPort, "/remote/saml/login", url.Values{"SAMLResponse": {"bob"}, "RelayState": {"magic=" + id}})
+	l.d.mu.Lock()
+	_, loginKept := l.d.pending[abandoned]
+	_, tokenKept := l.d.tokens[first]
+	l.d.mu.Unlock()
+	if loginKept || tokenKept {
+		t.Fatalf("expired, still held: login %v, token %v", loginKept, tokenKept)
+	}
+	if len(l.d.Tokens(second)) != 1 {
+		t.Fatal("no token for the second UID")
+	}
+}

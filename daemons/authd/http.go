@@ -168,28 +168,7 @@ func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request) {
 	d.log.Printf(1, "[authd_local_saml_auth:5602]: SAML login with UID '%s'.", uid)
 	p := &pendingLogin{id: randomHex(8), uid: uid, redirectPort: port, server: server, created: d.now(), source: remoteAddr(r)}
 	d.mu.Lock()
-	d.expireLocked()
-	// past a bound the oldest login goes: of this address first, so that
-	// one address's flood evicts its own
-	fromSource := 0
-	var oldest, oldestOfSource *pendingLogin
-	for _, q := range d.pending {
-		if oldest == nil || q.created.Before(oldest.created) {
-			oldest = q
-		}
-		if q.source == p.source {
-			fromSource++
-			if oldestOfSource == nil || q.created.Before(oldestOfSource.created) {
-				oldestOfSource = q
-			}
-		}
-	}
-	switch {
-	case fromSource >= maxPendingPerSource:
-		delete(d.pending, oldestOfSource.id)
-	case len(d.pending) >= maxPending:
-		delete(d.pending, oldest.id)
-	}
+	d.makeRoomLocked(p.source, p.created)
 	d.pending[p.id] = p
 	d.mu.Unlock()
 	next := (&url.URL{Scheme: "https", Host: r.Host, Path: "/saml", RawQuery: p.id}).String()
@@ -202,21 +181,57 @@ func (d *Daemon) samlLogin(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "<html><head><script>window.location=%s;</script></head><body><a href=\"%s\">Continue to the identity provider</a></body></html>\n", js, html.EscapeString(next))
 }
 
-func (d *Daemon) expireLocked() {
-	now := d.now()
-	for id, p := range d.pending {
-		if now.Sub(p.created) > pendingLifetime {
+// makeRoomLocked drops the expired logins in progress and, past a bound,
+// the oldest: of address source first, so that one address's flood
+// evicts its own. It is the one pass over all the logins, made when one
+// is added; lookups check only their own (pendingLocked).
+func (d *Daemon) makeRoomLocked(source netip.Addr, now time.Time) {
+	fromSource := 0
+	var oldest, oldestOfSource *pendingLogin
+	for id, q := range d.pending {
+		if now.Sub(q.created) > pendingLifetime {
 			delete(d.pending, id)
+			continue
+		}
+		if oldest == nil || q.created.Before(oldest.created) {
+			oldest = q
+		}
+		if q.source == source {
+			fromSource++
+			if oldestOfSource == nil || q.created.Before(oldestOfSource.created) {
+				oldestOfSource = q
+			}
 		}
 	}
-	for uid, ts := range d.tokens {
-		ts = slices.DeleteFunc(ts, func(t *issued) bool { return !now.Before(t.login.Expires) })
-		if len(ts) == 0 {
-			delete(d.tokens, uid)
-		} else {
-			d.tokens[uid] = ts
-		}
+	switch {
+	case fromSource >= maxPendingPerSource:
+		delete(d.pending, oldestOfSource.id)
+	case len(d.pending) >= maxPending:
+		delete(d.pending, oldest.id)
 	}
+}
+
+// pendingLocked is the login in progress id, nil when there is none or
+// it has expired.
+func (d *Daemon) pendingLocked(id string) *pendingLogin {
+	p := d.pending[id]
+	if p != nil && d.now().Sub(p.created) > pendingLifetime {
+		delete(d.pending, id)
+		return nil
+	}
+	return p
+}
+
+// tokensLocked are the unexpired tokens of uid, oldest first; the
+// expired ones of uid go.
+func (d *Daemon) tokensLocked(uid string, now time.Time) []*issued {
+	ts := slices.DeleteFunc(d.tokens[uid], func(t *issued) bool { return !now.Before(t.login.Expires) })
+	if len(ts) == 0 {
+		delete(d.tokens, uid)
+	} else {
+		d.tokens[uid] = ts
+	}
+	return ts
 }
 
 // toIdP sends the browser to the IdP with samld's AuthnRequest; the
@@ -225,8 +240,7 @@ func (d *Daemon) expireLocked() {
 func (d *Daemon) toIdP(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.RawQuery
 	d.mu.Lock()
-	d.expireLocked()
-	p := d.pending[id]
+	p := d.pendingLocked(id)
 	again := p != nil && len(p.requestIDs) >= maxRequestsPerLogin
 	d.mu.Unlock()
 	if p == nil {
@@ -263,8 +277,7 @@ func (d *Daemon) acs(w http.ResponseWriter, r *http.Request) {
 	}
 	id, _ := strings.CutPrefix(r.PostForm.Get("RelayState"), "magic=")
 	d.mu.Lock()
-	d.expireLocked()
-	p := d.pending[id]
+	p := d.pendingLocked(id)
 	d.mu.Unlock()
 	if p == nil {
 		d.log.Printf(1, "authd: SAML response with no FortiClient login pending (RelayState %q)", excerpt(r.PostForm.Get("RelayState")))
@@ -296,6 +309,10 @@ func (d *Daemon) acs(w http.ResponseWriter, r *http.Request) {
 	delete(d.pending, p.id)
 	groups := d.cfg.groupsOf(p.server, a.Groups)
 	t := &issued{token: randomHex(16), login: authapi.SAMLLogin{UID: p.uid, User: user, Server: p.server, Groups: groups, IdPGroups: a.Groups, Issued: now, Expires: now.Add(TokenLifetime)}}
+	// the one pass over every UID's tokens, made when one is issued
+	for uid := range d.tokens {
+		d.tokensLocked(uid, now)
+	}
 	ts := append(d.tokens[p.uid], t)
 	if len(ts) > maxTokensPerUID {
 		ts = ts[len(ts)-maxTokensPerUID:]
@@ -341,9 +358,8 @@ func (d *Daemon) logout(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) Tokens(uid string) []authapi.Issued {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.expireLocked()
 	var out []authapi.Issued
-	for _, t := range d.tokens[strings.ToUpper(uid)] {
+	for _, t := range d.tokensLocked(strings.ToUpper(uid), d.now()) {
 		out = append(out, authapi.Issued{Token: t.token, Login: t.login})
 	}
 	return out
@@ -353,9 +369,8 @@ func (d *Daemon) Tokens(uid string) []authapi.Issued {
 func (d *Daemon) Redeem(uid, token string) (authapi.SAMLLogin, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.expireLocked()
 	uid = strings.ToUpper(uid)
-	ts := d.tokens[uid]
+	ts := d.tokensLocked(uid, d.now())
 	for i, t := range ts {
 		if subtle.ConstantTimeCompare([]byte(t.token), []byte(token)) == 1 {
 			if ts = slices.Delete(ts, i, i+1); len(ts) == 0 {
