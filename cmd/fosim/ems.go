@@ -5,18 +5,13 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -71,46 +66,11 @@ commands that ask the running EMS (through DIR/admin.addr):
 // emsCmd is "fosim ems": the EMS peer and its administration.
 func emsCmd(args []string, dataFlag string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fosim ems", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	data := fs.String("data", dataFlag, "")
-	listen := fs.String("listen", "127.0.0.1:0", "")
-	admin := fs.String("admin", "127.0.0.1:0", "")
-	for _, a := range args {
-		if isHelp(a) || a == "help" {
-			fmt.Fprint(stdout, emsUsage)
-			return 0
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "fosim ems: %v\n%s", err, emsUsage)
-		return 2
-	}
-	dir := *data
-	if dir == "" {
-		dir = os.Getenv("FOSIM_EMS_DATA")
-	}
-	if dir == "" {
-		fmt.Fprintf(stderr, "fosim ems: no data directory: give --data DIR or set FOSIM_EMS_DATA\n")
-		return 2
-	}
-	var err error
-	if rest := fs.Args(); len(rest) == 0 {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		err = serveEMS(ctx, dir, *listen, *admin, stdout)
-	} else {
-		err = emsAdmin(dir, rest, stdin, stdout)
-	}
-	var usage usageError
-	switch {
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "fosim ems: %v\n%s", err, emsUsage)
-		return 2
-	case err != nil:
-		fmt.Fprintln(stderr, "fosim ems:", err)
-		return 1
-	}
-	return 0
+	return peerCmd("ems", emsUsage, "FOSIM_EMS_DATA", fs, args, dataFlag, stdout, stderr,
+		func(ctx context.Context, dir, listen, admin string) error {
+			return serveEMS(ctx, dir, listen, admin, stdout)
+		},
+		func(dir string, args []string) error { return emsAdmin(dir, args, stdin, stdout) })
 }
 
 // serveEMS runs the EMS until ctx ends.
@@ -122,41 +82,16 @@ func serveEMS(ctx context.Context, dir, listen, admin string, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	apiListener, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	adminListener, err := net.Listen("tcp", admin)
-	if err != nil {
-		apiListener.Close()
-		return err
-	}
-	addrFile := filepath.Join(dir, adminAddrFile)
-	if err := writeFileAtomic(addrFile, []byte(adminListener.Addr().String()+"\n")); err != nil {
-		apiListener.Close()
-		adminListener.Close()
-		return err
-	}
-	defer os.Remove(addrFile)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go server.Run(ctx)
-	apiServer := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: server.TLSConfig()}
-	adminServer := &http.Server{Handler: server.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
-	errs := make(chan error, 2)
-	go func() { errs <- apiServer.Serve(tls.NewListener(server.Listener(apiListener), server.TLSConfig())) }()
-	go func() { errs <- adminServer.Serve(adminListener) }()
-	fp := server.Keys().Fingerprint()
-	fmt.Fprintf(stdout, "fosim ems: %s on https://%s/api/v1/ (certificate SHA-256 %s), admin on http://%s/\n",
-		server.Serial(), apiListener.Addr(), strings.ToUpper(hex.EncodeToString(fp[:])), adminListener.Addr())
-	select {
-	case <-ctx.Done():
-		err = nil
-	case err = <-errs:
-	}
-	apiServer.Close()
-	adminServer.Close()
-	return err
+	p := peerServer{service: server.Handler(), admin: server.AdminHandler(),
+		wrap: func(ln net.Listener) net.Listener { return tls.NewListener(server.Listener(ln), server.TLSConfig()) }}
+	return p.serve(ctx, dir, listen, admin, func(api, admin net.Addr) {
+		fp := server.Keys().Fingerprint()
+		fmt.Fprintf(stdout, "fosim ems: %s on https://%s/api/v1/ (certificate SHA-256 %s), admin on http://%s/\n",
+			server.Serial(), api, strings.ToUpper(hex.EncodeToString(fp[:])), admin)
+	})
 }
 
 // emsAdmin runs one administration command.
@@ -171,7 +106,7 @@ func emsAdmin(dir string, args []string, stdin io.Reader, stdout io.Writer) erro
 		}
 		return usageError{"clock [advance DURATION]"}
 	case "fabric":
-		return emsAsk(dir, http.MethodGet, "/fabric", stdout)
+		return emsFabric(dir, stdout)
 	}
 	cfg, err := ems.Open(dir)
 	if err != nil {
@@ -440,52 +375,40 @@ func parseEndpoint(uid string, args []string) (ems.Endpoint, error) {
 }
 
 // emsAdminURL is the running EMS's administration endpoint.
-func emsAdminURL(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, adminAddrFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no EMS runs on %s (start fosim ems --data %s)", dir, dir)
-	}
-	if err != nil {
-		return "", err
-	}
-	return "http://" + strings.TrimSpace(string(b)), nil
-}
+func emsAdminURL(dir string) (string, error) { return peerAdminURL(dir, "EMS", "ems") }
 
 // emsAsk sends one request to the running EMS's administration endpoint
-// and copies the answer (a JSON answer as it came).
+// and copies its answer.
 func emsAsk(dir, method, path string, stdout io.Writer) error {
+	b, err := emsAnswer(dir, method, path)
+	if err == nil {
+		_, err = stdout.Write(b)
+	}
+	return err
+}
+
+func emsAnswer(dir, method, path string) ([]byte, error) {
 	base, err := emsAdminURL(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req, err := http.NewRequest(method, base+path, nil)
+	return askPeer(base, method, path, "")
+}
+
+// emsFabric prints the FortiGates that connected to the running EMS.
+func emsFabric(dir string, stdout io.Writer) error {
+	b, err := emsAnswer(dir, http.MethodGet, "/fabric")
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
+	var rows []ems.FabricDevice
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return fmt.Errorf("fabric: %v", err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "FORTIGATE\tFROM\tLAST SEEN")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Serial, r.From, r.LastSeen.Format(time.DateTime))
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", strings.TrimSpace(string(b)))
-	}
-	if json.Valid(b) && len(b) > 0 && b[0] == '[' {
-		var rows []ems.FabricDevice
-		if err := json.Unmarshal(b, &rows); err == nil {
-			w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "FORTIGATE\tFROM\tLAST SEEN")
-			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", r.Serial, r.From, r.LastSeen.Format(time.DateTime))
-			}
-			return w.Flush()
-		}
-	}
-	_, err = stdout.Write(b)
-	return err
+	return w.Flush()
 }

@@ -11,14 +11,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -98,122 +94,44 @@ commands that ask the running IdP (through DIR/admin.addr):
 // idpCmd is "fosim idp": the IdP peer and its administration.
 func idpCmd(args []string, dataFlag string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fosim idp", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	data := fs.String("data", dataFlag, "")
-	listen := fs.String("listen", "127.0.0.1:0", "")
 	serverAddress := fs.String("server-address", "", "")
-	admin := fs.String("admin", "127.0.0.1:0", "")
-	for _, a := range args {
-		if isHelp(a) || a == "help" {
-			fmt.Fprint(stdout, idpUsage)
-			return 0
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "fosim idp: %v\n%s", err, idpUsage)
-		return 2
-	}
-	dir := *data
-	if dir == "" {
-		dir = os.Getenv("FOSIM_IDP_DATA")
-	}
-	if dir == "" {
-		fmt.Fprintf(stderr, "fosim idp: no data directory: give --data DIR or set FOSIM_IDP_DATA\n")
-		return 2
-	}
-	rest := fs.Args()
-	var err error
-	if len(rest) == 0 {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		err = serveIdP(ctx, dir, idpServeOptions{Listen: *listen, ServerAddress: *serverAddress, Admin: *admin}, stdout, stderr)
-	} else {
-		err = idpAdmin(dir, rest, stdin, stdout)
-	}
-	var usage usageError
-	switch {
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "fosim idp: %v\n%s", err, idpUsage)
-		return 2
-	case err != nil:
-		fmt.Fprintln(stderr, "fosim idp:", err)
-		return 1
-	}
-	return 0
+	return peerCmd("idp", idpUsage, "FOSIM_IDP_DATA", fs, args, dataFlag, stdout, stderr,
+		func(ctx context.Context, dir, listen, admin string) error {
+			return serveIdP(ctx, dir, idpServeOptions{Listen: listen, ServerAddress: *serverAddress, Admin: admin}, stdout, stderr)
+		},
+		func(dir string, args []string) error { return idpAdmin(dir, args, stdin, stdout) })
 }
-
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
 
 type idpServeOptions struct {
 	Listen, ServerAddress, Admin string
 }
-
-// adminAddrFile names the running IdP's admin address in its data directory.
-const adminAddrFile = "admin.addr"
 
 // serveIdP runs the IdP until ctx ends.
 func serveIdP(ctx context.Context, dir string, opt idpServeOptions, stdout, stderr io.Writer) error {
 	if err := requireLoopback(opt.Admin); err != nil {
 		return err
 	}
-	cfg, err := idp.Open(dir)
-	if err != nil {
-		return err
-	}
-	if opt.ServerAddress != "" && opt.ServerAddress != cfg.ServerAddress {
-		cfg.ServerAddress = opt.ServerAddress
-		if err := cfg.Save(dir); err != nil {
+	if opt.ServerAddress != "" {
+		cfg, err := idp.Open(dir)
+		if err != nil {
 			return err
+		}
+		if opt.ServerAddress != cfg.ServerAddress {
+			cfg.ServerAddress = opt.ServerAddress
+			if err := cfg.Save(dir); err != nil {
+				return err
+			}
 		}
 	}
 	server, err := idp.NewServer(dir, clock.New(nil), stderr)
 	if err != nil {
 		return err
 	}
-	samlListener, err := net.Listen("tcp", opt.Listen)
-	if err != nil {
-		return err
-	}
-	adminListener, err := net.Listen("tcp", opt.Admin)
-	if err != nil {
-		samlListener.Close()
-		return err
-	}
-	addrFile := filepath.Join(dir, adminAddrFile)
-	if err := writeFileAtomic(addrFile, []byte(adminListener.Addr().String()+"\n")); err != nil {
-		samlListener.Close()
-		adminListener.Close()
-		return err
-	}
-	defer os.Remove(addrFile)
-	samlServer := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	adminServer := &http.Server{Handler: server.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
-	errs := make(chan error, 2)
-	go func() { errs <- samlServer.Serve(samlListener) }()
-	go func() { errs <- adminServer.Serve(adminListener) }()
-	fmt.Fprintf(stdout, "fosim idp: SAML on http://%s/saml-idp/<prefix>/{metadata,login,logout}/, web administration on http://%s/admin/, loopback administration on http://%s/\n",
-		samlListener.Addr(), samlListener.Addr(), adminListener.Addr())
-	select {
-	case <-ctx.Done():
-		err = nil
-	case err = <-errs:
-	}
-	samlServer.Close()
-	adminServer.Close()
-	return err
-}
-
-func requireLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("--admin %q: %v", addr, err)
-	}
-	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
-		return fmt.Errorf("--admin %q: the administration endpoint listens on a loopback address only", addr)
-	}
-	return nil
+	p := peerServer{service: server.Handler(), admin: server.AdminHandler()}
+	return p.serve(ctx, dir, opt.Listen, opt.Admin, func(saml, admin net.Addr) {
+		fmt.Fprintf(stdout, "fosim idp: SAML on http://%s/saml-idp/<prefix>/{metadata,login,logout}/, web administration on http://%s/admin/, loopback administration on http://%s/\n",
+			saml, saml, admin)
+	})
 }
 
 // idpAdmin runs one administration command.
@@ -501,30 +419,29 @@ func spAdd(cfg *idp.Config, name string, args []string, stdout io.Writer) error 
 	return nil
 }
 
-// adminURL is the running IdP's administration endpoint.
-func adminURL(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, adminAddrFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no IdP runs on %s (start fosim idp --data %s)", dir, dir)
-	}
+// idpAsk sends one request to the running IdP's administration endpoint
+// (form, if not empty, as its urlencoded body) and returns its answer; a
+// refusal is an error of what.
+func idpAsk(dir, method, path, form, what string) ([]byte, error) {
+	base, err := peerAdminURL(dir, "IdP", "idp")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return "http://" + strings.TrimSpace(string(b)), nil
+	b, err := askPeer(base, method, path, form)
+	var refusal peerRefusal
+	if errors.As(err, &refusal) {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return b, err
 }
 
 func idpSessions(dir string, stdout io.Writer) error {
-	base, err := adminURL(dir)
+	b, err := idpAsk(dir, http.MethodGet, "/sessions", "", "session list")
 	if err != nil {
 		return err
 	}
-	resp, err := http.Get(base + "/sessions")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
 	var rows []idp.SessionInfo
-	if err := json.NewDecoder(resp.Body).Decode(&rows); err != nil {
+	if err := json.Unmarshal(b, &rows); err != nil {
 		return fmt.Errorf("session list: %v", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -536,26 +453,10 @@ func idpSessions(dir string, stdout io.Writer) error {
 }
 
 func idpEndSession(dir, id string, stdout io.Writer) error {
-	base, err := adminURL(dir)
-	if err != nil {
-		return err
+	b, err := idpAsk(dir, http.MethodPost, "/sessions/end", url.Values{"id": {id}}.Encode(), "session "+id)
+	if err == nil {
+		_, err = stdout.Write(b)
 	}
-	resp, err := http.PostForm(base+"/sessions/end", url.Values{"id": {id}})
-	if err != nil {
-		return err
-	}
-	return copyAnswer(resp, "session "+id, stdout)
-}
-
-// copyAnswer prints the running IdP's answer, or returns it as the error
-// of what when it is not 200 OK.
-func copyAnswer(resp *http.Response, what string, stdout io.Writer) error {
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", what, strings.TrimSpace(string(b)))
-	}
-	_, err := stdout.Write(b)
 	return err
 }
 
@@ -588,21 +489,18 @@ func certAdd(dir string, args []string) error {
 }
 
 func idpClock(dir string, args []string, stdout io.Writer) error {
-	base, err := adminURL(dir)
-	if err != nil {
-		return err
-	}
-	var resp *http.Response
+	var b []byte
+	var err error
 	switch {
 	case len(args) == 0:
-		resp, err = http.Get(base + "/clock")
+		b, err = idpAsk(dir, http.MethodGet, "/clock", "", "clock")
 	case len(args) == 2 && args[0] == "advance":
-		resp, err = http.Post(base+"/clock/advance?by="+args[1], "text/plain", nil)
+		b, err = idpAsk(dir, http.MethodPost, "/clock/advance?by="+args[1], "", "clock")
 	default:
 		return usageError{"clock [advance DURATION]"}
 	}
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = stdout.Write(b)
 	}
-	return copyAnswer(resp, "clock", stdout)
+	return err
 }
