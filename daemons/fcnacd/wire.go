@@ -1,13 +1,14 @@
 package fcnacd
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"strings"
+
+	"github.com/fosim/fosim/internal/forticlient"
 )
 
 // The EMS API's messages (peers/ems/README.md). They are decoded here,
@@ -27,8 +28,6 @@ const (
 	maxTagsPerEP = 256
 	maxMACs      = 32
 	maxField     = 255
-	// maxTagName keeps MAC_EMS<n>_ZTNA_<tag> within firewall address's 79.
-	maxTagName = 64
 )
 
 type wireInfo struct {
@@ -107,38 +106,8 @@ type push struct {
 	Dropped  []error
 }
 
-func validUID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
 func validText(s string) bool {
 	return len(s) <= maxField && !strings.ContainsAny(s, "\r\n\x00")
-}
-
-func validTagName(s string) bool {
-	return s != "" && len(s) <= maxTagName && !strings.ContainsAny(s, " \t\r\n\"'\\\x00")
-}
-
-// canonMAC reads xx:xx:xx:xx:xx:xx or xx-xx-xx-xx-xx-xx.
-func canonMAC(s string) (string, bool) {
-	s = strings.ToLower(strings.ReplaceAll(s, "-", ":"))
-	parts := strings.Split(s, ":")
-	if len(parts) != 6 {
-		return "", false
-	}
-	for _, p := range parts {
-		if len(p) != 2 {
-			return "", false
-		}
-		if _, err := hex.DecodeString(p); err != nil {
-			return "", false
-		}
-	}
-	return s, true
 }
 
 // parseRecord decodes and checks one endpoint record.
@@ -147,7 +116,7 @@ func parseRecord(raw json.RawMessage) (record, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return record{}, fmt.Errorf("malformed endpoint record: %v", err)
 	}
-	if !validUID(w.UID) {
+	if !forticlient.ValidUID(w.UID) {
 		return record{}, fmt.Errorf("endpoint record with a bad FortiClient UID %.40q", w.UID)
 	}
 	r := record{UID: strings.ToUpper(w.UID), Registered: w.Registered, Online: w.Online, OnNet: !w.OffNet, Quarantined: w.Quarantined}
@@ -165,7 +134,7 @@ func parseRecord(raw json.RawMessage) (record, error) {
 		return record{}, fmt.Errorf("endpoint %s: %d MAC addresses, at most %d", r.UID, len(w.MACs), maxMACs)
 	}
 	for _, m := range w.MACs {
-		mac, ok := canonMAC(m)
+		mac, ok := forticlient.CanonMAC(m)
 		if !ok {
 			return record{}, fmt.Errorf("endpoint %s: bad MAC address %.40q", r.UID, m)
 		}
@@ -181,7 +150,7 @@ func parseRecord(raw json.RawMessage) (record, error) {
 		return record{}, fmt.Errorf("endpoint %s: %d tags, at most %d", r.UID, len(w.Tags), maxTagsPerEP)
 	}
 	for _, t := range w.Tags {
-		if !validTagName(t.Name) {
+		if !forticlient.ValidTagName(t.Name) {
 			return record{}, fmt.Errorf("endpoint %s: bad tag name %.70q", r.UID, t.Name)
 		}
 		r.Tags = append(r.Tags, t.Name)
@@ -194,7 +163,7 @@ func checkTags(tags []wireTag) error {
 		return fmt.Errorf("%d tags, at most %d", len(tags), MaxTags)
 	}
 	for _, t := range tags {
-		if !validTagName(t.Name) {
+		if !forticlient.ValidTagName(t.Name) {
 			return fmt.Errorf("bad tag name %.70q", t.Name)
 		}
 	}
@@ -295,7 +264,7 @@ func decodePush(b []byte) (*push, error) {
 		p.Records = append(p.Records, rec)
 	}
 	for _, uid := range w.Removed {
-		if !validUID(uid) {
+		if !forticlient.ValidUID(uid) {
 			p.Dropped = append(p.Dropped, fmt.Errorf("removal of a bad FortiClient UID %.40q", uid))
 			continue
 		}

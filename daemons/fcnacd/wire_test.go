@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/fosim/fosim/internal/forticlient"
 )
 
 const goodRecord = `{"uid":"F8A6AFF3531843B4972CBDBEEEB30E3C","ip":"10.160.1.197","macs":["00-0c-29-2c-4d-d7"],"registered":true,"online":true,"tags":[{"name":"a","type":1}]}`
@@ -86,7 +88,7 @@ func FuzzDecodePush(f *testing.F) {
 			return
 		}
 		for _, r := range p.Records {
-			if !validUID(r.UID) || !r.IP.Is4() || len(r.MACs) > maxMACs {
+			if !forticlient.ValidUID(r.UID) || !r.IP.Is4() || len(r.MACs) > maxMACs {
 				t.Fatalf("an unchecked record passed: %+v", r)
 			}
 		}
@@ -101,11 +103,11 @@ func FuzzDecodeEndpoints(f *testing.F) {
 			return
 		}
 		for _, r := range recs {
-			if _, err := json.Marshal(r); err != nil || !validUID(r.UID) || !r.IP.Is4() {
+			if _, err := json.Marshal(r); err != nil || !forticlient.ValidUID(r.UID) || !r.IP.Is4() {
 				t.Fatalf("an unchecked record passed: %+v", r)
 			}
 			for _, tag := range r.Tags {
-				if !validTagName(tag) {
+				if !forticlient.ValidTagName(tag) {
 					t.Fatalf("a bad tag passed: %q", tag)
 				}
 			}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/internal/atomicfile"
+	"github.com/fosim/fosim/internal/forticlient"
 )
 
 // Files in the data directory.
@@ -53,7 +54,7 @@ const (
 	MaxEndpoints = 100_000
 	MaxRules     = 1024
 	MaxMACs      = 32
-	MaxTagName   = 64
+	MaxTagName   = forticlient.MaxTagName
 )
 
 // Config is everything the EMS stores.
@@ -270,7 +271,7 @@ func (e *Endpoint) Validate() error {
 		return fmt.Errorf("endpoint %s: %d MAC addresses, at most %d", e.UID, len(e.MACs), MaxMACs)
 	}
 	for i, m := range e.MACs {
-		mac, ok := CanonMAC(m)
+		mac, ok := forticlient.CanonMAC(m)
 		if !ok {
 			return fmt.Errorf("endpoint %s: bad MAC address %q", e.UID, m)
 		}
@@ -287,36 +288,11 @@ func (e *Endpoint) Validate() error {
 	return nil
 }
 
-// CanonMAC reads xx:xx:xx:xx:xx:xx or FortiClient's xx-xx-xx-xx-xx-xx
-// and returns it lower case with colons.
-func CanonMAC(s string) (string, bool) {
-	s = strings.ToLower(strings.ReplaceAll(s, "-", ":"))
-	parts := strings.Split(s, ":")
-	if len(parts) != 6 {
-		return "", false
-	}
-	for _, p := range parts {
-		if len(p) != 2 {
-			return "", false
-		}
-		if _, err := hex.DecodeString(p); err != nil {
-			return "", false
-		}
-	}
-	return s, true
-}
-
 var conditionFields = []string{"all", "registered", "online", "on-net", "quarantined", "os", "host", "user", "uid", "ip"}
-
-// ValidTagName tells whether name can be a tag: FortiOS builds the address
-// name EMS<n>_ZTNA_<tag> (79 characters at most) from it.
-func ValidTagName(name string) bool {
-	return name != "" && len(name) <= MaxTagName && !strings.ContainsAny(name, " \t\r\n\"\\'\x00")
-}
 
 // Validate checks one rule.
 func (r TagRule) Validate() error {
-	if !ValidTagName(r.Tag) {
+	if !forticlient.ValidTagName(r.Tag) {
 		return fmt.Errorf("tag %q: 1 to %d characters, no spaces or quotes", r.Tag, MaxTagName)
 	}
 	if r.Type < 0 || r.Type > 255 {
