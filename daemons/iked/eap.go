@@ -13,6 +13,7 @@ import (
 	"github.com/fosim/fosim/daemons/iked/eap"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
+	"github.com/fosim/fosim/internal/forticlient"
 )
 
 // eapState is an EAP conversation in progress on an IKE SA.
@@ -224,25 +225,13 @@ func (d *Daemon) eapSecrets(gw *Phase1, identity string) []eapSecret {
 // token, or a login in no group the phase1 takes; "" when the identity is
 // not a FortiClient UID or no SAML server is configured.
 func (d *Daemon) samlRefusal(gw *Phase1, identity string) string {
-	if d.opt.SAML == nil || len(d.cfg.SAMLServers) == 0 || !isFortiClientUID(identity) {
+	if d.opt.SAML == nil || len(d.cfg.SAMLServers) == 0 || !forticlient.ValidUID(identity) {
 		return ""
 	}
 	if ts := d.opt.SAML.Tokens(identity); len(ts) > 0 {
 		return fmt.Sprintf("SAML user %q is in no group of phase1 %s", ts[len(ts)-1].Login.User, gw.Name)
 	}
 	return "no SAML token (the token is used once, and expires)"
-}
-
-func isFortiClientUID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return false
-		}
-	}
-	return true
 }
 
 // users lists who may log in on a phase1: the members of authusrgrp that

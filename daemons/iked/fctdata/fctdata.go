@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/fosim/fosim/internal/forticlient"
 )
 
 // MaxLen bounds the data: FortiClient's is about 300 bytes (seed 002: 309),
@@ -87,7 +89,7 @@ func Parse(b []byte) (*Data, error) {
 		case "FCTVER":
 			d.FCTVersion = value
 		case "UID":
-			if !isHex32(value) {
+			if !forticlient.ValidUID(value) {
 				return nil, fmt.Errorf("FCT data: UID %q is not 32 hex digits", clip(value))
 			}
 			d.UID = strings.ToUpper(value)
@@ -163,18 +165,6 @@ func (d *Data) Encode() []byte {
 		line("FCTTAGS", tags)
 	}
 	return append([]byte(b.String()), 0)
-}
-
-func isHex32(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return false
-		}
-	}
-	return true
 }
 
 // clip keeps error messages short whatever the peer sent.
