@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons"
@@ -23,8 +22,6 @@ type Service struct {
 	Registry *listen.Registry
 	Map      *listen.Map
 
-	mu   sync.Mutex
-	cfg  sshConfig
 	pool *listen.Pool
 }
 
@@ -57,9 +54,6 @@ func (s *Service) Start(ctx context.Context, rt *daemons.Runtime) error {
 func (s *Service) reload(st *cmdb.Store) {
 	var cfg sshConfig
 	st.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) { cfg = readSSHConfig(st.Schema(), v) })
-	s.mu.Lock()
-	s.cfg = cfg
-	s.mu.Unlock()
 	s.pool.Set(s.wanted(cfg))
 }
 
@@ -84,7 +78,8 @@ func (s *Service) wanted(cfg sshConfig) map[netip.AddrPort]string {
 
 // Validate refuses a change that would make SSH listen where it cannot.
 func (s *Service) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
-	// after, not s.cfg: the previous commit may not be applied yet
+	// after, not the running configuration: the previous commit may not
+	// be applied yet
 	next := readSSHConfig(s.Server.App.Store.Schema(), after)
 	if addr, iface, err := s.pool.Check(s.wanted(next)); err != nil {
 		return &cmdb.Error{Msg: fmt.Sprintf("cannot listen for SSH on %s (interface %s, admin-ssh-port %d): %v", addr, iface, next.port, err), Code: cmdb.CodeCheck}
