@@ -60,9 +60,13 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, cfg *Config,
 		pl.form = r.PostForm
 	}
 	s.mu.Lock()
-	for id, old := range s.logins {
-		if now.After(old.expires) {
-			delete(s.logins, id)
+	// expired logins hold memory only up to the bound: sweep them there,
+	// not on every login (continueLogin checks a login's own expiry)
+	if len(s.logins) >= maxLogins {
+		for id, old := range s.logins {
+			if now.After(old.expires) {
+				delete(s.logins, id)
+			}
 		}
 	}
 	full := len(s.logins) >= maxLogins

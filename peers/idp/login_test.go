@@ -424,3 +424,33 @@ func TestDeletedUserSessionEnds(t *testing.T) {
 		t.Fatalf("sessions: %+v", rows)
 	}
 }
+
+// The logins in progress stay within maxLogins: expired ones make room
+// at the bound, live ones refuse another login.
+func TestLoginsBound(t *testing.T) {
+	requirePeer(t, havePysaml2(), needPysaml2)
+	l := newLab(t, nil)
+	fill := func(expires time.Time) {
+		l.server.mu.Lock()
+		defer l.server.mu.Unlock()
+		clear(l.server.logins)
+		for i := range maxLogins {
+			id := fmt.Sprint("filler-", i)
+			l.server.logins[id] = &pendingLogin{id: id, sp: l.sp.Name, expires: expires}
+		}
+	}
+	fill(l.clock.Now().Add(-time.Second))
+	if _, p := l.begin(newBrowser(t)); p.status != http.StatusOK || !asksPassword(p) {
+		t.Fatalf("full of expired logins: %d %s", p.status, p.body)
+	}
+	l.server.mu.Lock()
+	n := len(l.server.logins)
+	l.server.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d logins in progress after the sweep, want 1", n)
+	}
+	fill(l.clock.Now().Add(time.Minute))
+	if _, p := l.begin(newBrowser(t)); p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, "Too many logins") {
+		t.Fatalf("full of live logins: %d %s", p.status, p.body)
+	}
+}
