@@ -300,3 +300,22 @@ func TestLabFile(t *testing.T) {
 		t.Fatalf("bad lab file: %v, %d endpoints", err, len(cfg.Endpoints))
 	}
 }
+
+// NewServer makes the store on first use ("fosim ems" serves a new data
+// directory), and makes the EMS certificate again when it was removed.
+func TestNewServerFirstUse(t *testing.T) {
+	dir := t.TempDir() + "/new"
+	s, err := NewServer(dir, clock.New(nil))
+	must(t, err)
+	stored, err := Open(dir)
+	must(t, err)
+	if stored.Serial != s.Serial() || s.Keys().Cert.Subject.CommonName != stored.Serial {
+		t.Fatalf("serial %s, store %s, certificate CN %s", s.Serial(), stored.Serial, s.Keys().Cert.Subject.CommonName)
+	}
+	must(t, os.Remove(dir+"/"+certFile))
+	again, err := NewServer(dir, clock.New(nil))
+	must(t, err)
+	if again.Keys().Cert.Subject.CommonName != stored.Serial {
+		t.Fatalf("the certificate made again names %s, not %s", again.Keys().Cert.Subject.CommonName, stored.Serial)
+	}
+}

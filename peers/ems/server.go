@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -117,18 +118,25 @@ type stream struct {
 	done chan struct{}
 }
 
-// NewServer opens the EMS in dir (its store must exist: Open makes it).
-// Token times come from clk, which a lab can advance.
+// NewServer opens the EMS in dir, making its store on first use as Open
+// does. Token times come from clk, which a lab can advance.
 func NewServer(dir string, clk *clock.Clock) (*Server, error) {
-	if _, err := Open(dir); err != nil {
-		return nil, err
+	if _, err := os.Stat(filepath.Join(dir, configFile)); errors.Is(err, os.ErrNotExist) {
+		if _, err := Open(dir); err != nil {
+			return nil, err
+		}
 	}
-	keys, err := LoadKeys(dir)
+	s := &Server{dir: dir, clock: clk, streams: map[*stream]bool{}, fabric: map[string]FabricDevice{}, tunnels: map[string]TunnelDown{}}
+	// The store is read once, by reload; the key and certificate are made
+	// again if they were removed, as Open does.
+	cfg, err := s.reload()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, clock: clk, keys: keys, streams: map[*stream]bool{}, fabric: map[string]FabricDevice{}, tunnels: map[string]TunnelDown{}}
-	if _, err := s.reload(); err != nil {
+	if err := ensureCertificate(dir, cfg.Serial); err != nil {
+		return nil, err
+	}
+	if s.keys, err = LoadKeys(dir); err != nil {
 		return nil, err
 	}
 	return s, nil
