@@ -60,9 +60,15 @@ type Result struct {
 // back.
 var ErrNoToken = errors.New("samlclient: the FortiGate did not send a token")
 
+var (
+	uidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+	// the script of the page /saml_login answers with
+	locationPattern = regexp.MustCompile(`window\.location\s*=\s*"([^"]+)"`)
+)
+
 // Run performs the login and returns the token.
 func (l *Login) Run(ctx context.Context) (Result, error) {
-	if !regexp.MustCompile(`^[0-9A-Fa-f]{32}$`).MatchString(l.UID) {
+	if !uidPattern.MatchString(l.UID) {
 		return Result{}, fmt.Errorf("samlclient: UID %q is not 32 hex digits", l.UID)
 	}
 	back, err := net.Listen("tcp", "127.0.0.1:0")
@@ -117,7 +123,7 @@ func (l *Login) Run(ctx context.Context) (Result, error) {
 	if resp.StatusCode != http.StatusOK {
 		return Result{}, fmt.Errorf("samlclient: /saml_login: %s", resp.Status)
 	}
-	m := regexp.MustCompile(`window\.location\s*=\s*"([^"]+)"`).FindSubmatch(page)
+	m := locationPattern.FindSubmatch(page)
 	if m == nil {
 		return Result{}, errors.New("samlclient: /saml_login sent no window.location")
 	}
