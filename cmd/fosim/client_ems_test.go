@@ -1,12 +1,7 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
-	"io"
-	"log"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,7 +10,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/fosim/fosim/clock"
 	"github.com/fosim/fosim/grammar"
 	"github.com/fosim/fosim/peers/ems"
 )
@@ -27,31 +21,7 @@ import (
 // with ZTNA tokens off it passes on the EMS's tags alone.
 func TestClientEMSRegistrationThroughAppliance(t *testing.T) {
 	emsDir := filepath.Join(t.TempDir(), "ems")
-	cfg, err := ems.Open(emsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.SetRule(ems.TagRule{Tag: "all_registered_clients", Type: ems.TagTypeZeroTrust, Conditions: []ems.Condition{{Field: "registered", Value: "yes"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Save(emsDir); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ems.NewServer(emsDir, clock.New(time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Run(ctx)
-	hs := &http.Server{Handler: srv.Handler(), ErrorLog: log.New(io.Discard, "", 0)}
-	go hs.Serve(tls.NewListener(srv.Listener(ln), srv.TLSConfig()))
-	defer hs.Close()
-	emsAddr := ln.Addr().String()
+	cfg, srv, emsAddr := startTestEMS(t, emsDir)
 	_, emsPort, _ := net.SplitHostPort(emsAddr)
 	caFile := filepath.Join(emsDir, "ems-cert.pem")
 

@@ -58,27 +58,7 @@ func TestClientFortiClientData(t *testing.T) {
 // the endpoint. A certificate other than --ems-ca-file's is refused.
 func TestClientRegistersWithEMS(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := ems.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.SetRule(ems.TagRule{Tag: "all_registered_clients", Type: ems.TagTypeZeroTrust, Conditions: []ems.Condition{{Field: "registered", Value: "yes"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ems.NewServer(dir, clock.New(time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ErrorLog: log.New(io.Discard, "", 0)}
-	go hs.Serve(tls.NewListener(srv.Listener(ln), srv.TLSConfig()))
-	defer hs.Close()
+	cfg, _, emsAddr := startTestEMS(t, dir)
 	caFile := filepath.Join(dir, "ems-cert.pem")
 
 	const uid = "6108A9179A5C40D7BD57504E15114C1F"
@@ -89,7 +69,7 @@ func TestClientRegistersWithEMS(t *testing.T) {
 	var stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	reg, err := registerWithEMS(ctx, &c, ln.Addr().String(), caFile, &stderr)
+	reg, err := registerWithEMS(ctx, &c, emsAddr, caFile, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,15 +92,15 @@ func TestClientRegistersWithEMS(t *testing.T) {
 	if _, err := ems.Open(otherDir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registerWithEMS(ctx, &c, ln.Addr().String(), filepath.Join(otherDir, "ems-cert.pem"), &stderr); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := registerWithEMS(ctx, &c, emsAddr, filepath.Join(otherDir, "ems-cert.pem"), &stderr); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("registered with an EMS whose certificate is not the one trusted: %v", err)
 	}
-	if _, err := registerWithEMS(ctx, &c, ln.Addr().String(), "", &stderr); err != nil || !strings.Contains(stderr.String(), "EMS certificate not checked") {
+	if _, err := registerWithEMS(ctx, &c, emsAddr, "", &stderr); err != nil || !strings.Contains(stderr.String(), "EMS certificate not checked") {
 		t.Fatalf("without --ems-ca-file: %v %s", err, stderr.String())
 	}
 	for _, args := range [][]string{
-		{"--psk", "x", "--ems", ln.Addr().String()},
-		{"--psk", "x", "--fct-uid", uid, "--ems", ln.Addr().String(), "--ems-sn", "FCTEMS8826000120"},
+		{"--psk", "x", "--ems", emsAddr},
+		{"--psk", "x", "--fct-uid", uid, "--ems", emsAddr, "--ems-sn", "FCTEMS8826000120"},
 		{"--psk", "x", "--fct-uid", uid, "--ems-ca-file", caFile},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -128,4 +108,39 @@ func TestClientRegistersWithEMS(t *testing.T) {
 			t.Errorf("%v: rc %d, %s", args, rc, stderr.String())
 		}
 	}
+}
+
+// startTestEMS runs an EMS peer on 127.0.0.1 until the test ends, its
+// store in dir with one tag rule: all_registered_clients for every
+// registered endpoint. It returns the store as saved, the server and its
+// address.
+func startTestEMS(t *testing.T, dir string) (*ems.Config, *ems.Server, string) {
+	t.Helper()
+	cfg, err := ems.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.SetRule(ems.TagRule{Tag: "all_registered_clients", Type: ems.TagTypeZeroTrust, Conditions: []ems.Condition{{Field: "registered", Value: "yes"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ems.NewServer(dir, clock.New(time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go srv.Run(ctx)
+	hs := &http.Server{Handler: srv.Handler(), ErrorLog: log.New(io.Discard, "", 0)}
+	go hs.Serve(tls.NewListener(srv.Listener(ln), srv.TLSConfig()))
+	t.Cleanup(func() {
+		cancel()
+		hs.Close()
+	})
+	return cfg, srv, ln.Addr().String()
 }
