@@ -142,7 +142,7 @@ var route = listen.Route{Owner: "authd", Precedence: 1}
 func (d *Daemon) Validate(cs *cmdb.ChangeSet, after cmdb.View) error {
 	// after, not d.cfg: the previous commit may not be applied yet. No
 	// secrets: the certificate is checked when it is applied.
-	next := readConfig(reader{cmdb.Reader{Schema: d.rt.Store.Schema(), View: after}}, nil)
+	next := d.read(after, nil)
 	// auth-ike-saml-port equal to ike-tcp-port is the CMDB's own check
 	// (cmdb/checks.go), as on FortiOS.
 	if addr, iface, err := d.pool.Check(d.wanted(next)); err != nil {
@@ -185,7 +185,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 }
 
 // labelled tags the connections of a listener with the interface it
-// serves, for the handlers (see ifaceOf).
+// serves, for the handlers (see newServer's ConnContext and serverOf).
 type labelled struct {
 	net.Listener
 	iface string
