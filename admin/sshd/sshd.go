@@ -360,19 +360,11 @@ func (s *Server) admin(c ssh.ConnMetadata) (*cmdb.Table, *cmdb.Entry, error) {
 	if t == nil || e == nil {
 		return nil, nil, fmt.Errorf("no such admin")
 	}
-	if !trusted(t, e, c.RemoteAddr()) {
+	// trusthost1…10: with none set every address may log in
+	if src := sourceAddr(c.RemoteAddr()); !src.IsValid() || !cmdb.AdminTrusted(t, e, src) {
 		return nil, nil, fmt.Errorf("not a trusted host")
 	}
 	return t, e, nil
-}
-
-// trusted applies trusthost1…10: with none set every address may log in.
-func trusted(t *cmdb.Table, e *cmdb.Entry, addr net.Addr) bool {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
-		return false
-	}
-	return cmdb.AdminTrusted(t, e, ap.Addr())
 }
 
 func (s *Server) fail(c ssh.ConnMetadata, why string) error {
@@ -499,11 +491,7 @@ func (s *Server) adminSession(conn *ssh.ServerConn) cli.AdminSession {
 	sess := s.App.Store.NewSession(conn.User(), "ssh")
 	profile := sess.Access().Profile
 	sess.Discard()
-	var from netip.Addr
-	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
-		from = ap.Addr().Unmap()
-	}
-	return cli.AdminSession{User: conn.User(), Type: "ssh", From: from, Profile: profile, Started: s.App.Clock.Now()}
+	return cli.AdminSession{User: conn.User(), Type: "ssh", From: sourceAddr(conn.RemoteAddr()), Profile: profile, Started: s.App.Clock.Now()}
 }
 
 // session serves one session channel: pty-req, window-change, shell, exec.
