@@ -119,6 +119,12 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// exit reports why the client stops (code 2: its arguments, 1: the
+	// dial) and returns code.
+	exit := func(code int, why ...any) int {
+		fmt.Fprintln(stderr, append([]any{"fosim client:"}, why...)...)
+		return code
+	}
 	if *data != "" {
 		fmt.Fprintln(stderr, "fosim client: --data is ignored: the client keeps no state")
 	}
@@ -129,59 +135,48 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	}{{psk, *pskFile, "FOSIM_PSK", "--psk-file", "pre-shared key"}, {eapPassword, *eapPasswordFile, "FOSIM_EAP_PASSWORD", "--eap-password-file", "EAP password"}} {
 		v, err := secretFrom(*sec.value, sec.file, sec.env)
 		if err != nil {
-			fmt.Fprintf(stderr, "fosim client: %s: %v\n", sec.flag, err)
-			return 2
+			return exit(2, sec.flag+":", err)
 		}
 		*sec.value = v
 	}
 	addr, err := netip.ParseAddrPort(*server)
 	if err != nil {
-		fmt.Fprintln(stderr, "fosim client: --server:", err)
-		return 2
+		return exit(2, "--server:", err)
 	}
 	ikeS, err := suite.ParseIKE(*proposal)
 	if err != nil {
-		fmt.Fprintln(stderr, "fosim client: --proposal:", err)
-		return 2
+		return exit(2, "--proposal:", err)
 	}
 	ikeS.DHGroup = uint16(*dh)
 	espS, err := suite.ParseESP(*esp)
 	if err != nil {
-		fmt.Fprintln(stderr, "fosim client: --esp:", err)
-		return 2
+		return exit(2, "--esp:", err)
 	}
 	if *transport != client.TransportUDP && *transport != client.TransportTCP && *transport != "auto" {
-		fmt.Fprintln(stderr, "fosim client: --transport: udp, tcp or auto")
-		return 2
+		return exit(2, "--transport: udp, tcp or auto")
 	}
 	method := map[string]byte{"mschapv2": eap.MSCHAPv2, "md5": eap.MD5}[*eapMethod]
 	if method == 0 {
-		fmt.Fprintln(stderr, "fosim client: --eap-method: mschapv2 or md5")
-		return 2
+		return exit(2, "--eap-method: mschapv2 or md5")
 	}
 	cfg := client.Config{Server: addr, PSK: []byte(*psk), ID: *id, IKE: ikeS, ESP: espS, ModeCfg: *modeCfg,
 		EAPIdentity: *eapUser, EAPPassword: []byte(*eapPassword), EAPMethod: method, Transport: *transport}
 	if err := fortiClientData(&cfg, *fctUID, *fctIP, fctMACs, *fctHost, *fctUser, *emsSN, *emsTenant, *ztnaTokenFile); err != nil {
-		fmt.Fprintln(stderr, "fosim client:", err)
-		return 2
+		return exit(2, err)
 	}
 	switch {
 	case *emsAddr == "" && *emsCAFile != "":
-		fmt.Fprintln(stderr, "fosim client: --ems-ca-file needs --ems")
-		return 2
+		return exit(2, "--ems-ca-file needs --ems")
 	case *emsAddr != "" && cfg.FCT == nil:
-		fmt.Fprintln(stderr, "fosim client: --ems needs --fct-uid")
-		return 2
+		return exit(2, "--ems needs --fct-uid")
 	case *emsAddr != "" && (*emsSN != "" || *emsTenant != ""):
-		fmt.Fprintln(stderr, "fosim client: --ems-sn and --ems-tenant come from the EMS with --ems")
-		return 2
+		return exit(2, "--ems-sn and --ems-tenant come from the EMS with --ems")
 	case *emsAddr != "":
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		reg, err := registerWithEMS(ctx, &cfg, *emsAddr, *emsCAFile, stderr)
 		cancel()
 		if err != nil {
-			fmt.Fprintln(stderr, "fosim client:", err)
-			return 1
+			return exit(1, err)
 		}
 		fmt.Fprintf(stdout, "registered with EMS %s (tenant %s) as %s, IP %s: tags %s", reg.Serial, reg.TenantID, reg.Record.UID, reg.Record.IP, tagList(reg.Record.Tags))
 		if reg.Token != "" {
@@ -195,21 +190,18 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 		case *uid == "":
 			*uid = *fctUID
 		case *fctUID != "" && !strings.EqualFold(*uid, *fctUID):
-			fmt.Fprintln(stderr, "fosim client: --uid and --fct-uid name two FortiClients: give one")
-			return 2
+			return exit(2, "--uid and --fct-uid name two FortiClients: give one")
 		}
 		res, err := samlDialLogin(samlOptions{addr: addr.Addr(), port: *samlPort, uid: *uid, user: *samlUser, passwordFile: *samlPasswordFile, totpFile: *samlTOTPFile}, stdout, stderr)
 		if err != nil {
-			fmt.Fprintln(stderr, "fosim client:", err)
-			return 1
+			return exit(1, err)
 		}
 		cfg.EAPIdentity, cfg.EAPPassword, cfg.EAPMethod = res.uid, []byte(res.Token), eap.MSCHAPv2
 	}
 	start := time.Now()
 	tun, used, err := dialTransport(cfg, *tcpPort, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "fosim client:", err)
-		return 1
+		return exit(1, err)
 	}
 	fmt.Fprintf(stdout, "established with %s over %s (id %s) in %v: %s, dh %d, child SPIs %08x/%08x\n",
 		used.Server, strings.ToUpper(used.Transport), tun.Responder, time.Since(start).Round(time.Millisecond), ikeS.Name(), *dh, tun.SPIIn, tun.SPIOut)
@@ -223,13 +215,11 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if *rekey {
 		if err := tun.RekeyChild(ctx); err != nil {
-			fmt.Fprintln(stderr, "fosim client: child SA rekey:", err)
-			return 1
+			return exit(1, "child SA rekey:", err)
 		}
 		fmt.Fprintf(stdout, "child SA rekeyed: SPIs %08x/%08x\n", tun.SPIIn, tun.SPIOut)
 		if err := tun.RekeyIKE(ctx); err != nil {
-			fmt.Fprintln(stderr, "fosim client: IKE SA rekey:", err)
-			return 1
+			return exit(1, "IKE SA rekey:", err)
 		}
 		fmt.Fprintln(stdout, "IKE SA rekeyed")
 	}
@@ -237,8 +227,7 @@ func clientCmd(args []string, stdout, stderr io.Writer) int {
 		time.Sleep(*hold)
 	}
 	if err := tun.Delete(context.Background()); err != nil {
-		fmt.Fprintln(stderr, "fosim client: delete:", err)
-		return 1
+		return exit(1, "delete:", err)
 	}
 	fmt.Fprintln(stdout, "deleted")
 	return 0
