@@ -131,33 +131,11 @@ type config struct {
 	ifaces  []ifaceNet
 }
 
-func attrValue(s *cmdb.Schema, table string, e *cmdb.Entry, attr string) []string {
-	t := s.Table(table)
-	if t == nil {
-		return nil
-	}
-	a := t.Attr(attr)
-	if a == nil {
-		return nil
-	}
-	return e.Get(a)
-}
-
-// attrWord is the first word of attr (or of its default), "" when the
-// schema has no such attribute.
-func attrWord(s *cmdb.Schema, table string, e *cmdb.Entry, attr string) string {
-	if t := s.Table(table); t != nil {
-		if a := t.Attr(attr); a != nil {
-			return e.Value(a)
-		}
-	}
-	return ""
-}
-
 // readConfig reads what fcnacd needs from a view of the configuration.
 func readConfig(s *cmdb.Schema, v cmdb.View) config {
 	cfg := config{ems: map[int]emsConfig{}}
-	get := func(table string, e *cmdb.Entry, attr string) string { return attrWord(s, table, e, attr) }
+	r := cmdb.Reader{Schema: s, View: v}
+	get := r.Value
 	if rows := v.Table(tableEMS); rows != nil {
 		for _, e := range rows.Ordered() {
 			id, err := strconv.Atoi(e.Key)
@@ -183,7 +161,7 @@ func readConfig(s *cmdb.Schema, v cmdb.View) config {
 	}
 	if rows := v.Table(tableRemoteCert); rows != nil {
 		for _, e := range rows.Ordered() {
-			text := strings.Join(attrValue(s, tableRemoteCert, e, "remote"), " ")
+			text := strings.Join(r.Values(tableRemoteCert, e, "remote"), " ")
 			if b, _ := pem.Decode([]byte(text)); b != nil {
 				if cert, err := x509.ParseCertificate(b.Bytes); err == nil {
 					cfg.trusted = append(cfg.trusted, cert)
@@ -193,7 +171,7 @@ func readConfig(s *cmdb.Schema, v cmdb.View) config {
 	}
 	if rows := v.Table(tableIface); rows != nil {
 		for _, e := range rows.Ordered() {
-			if p, ok := cmdb.IPv4MaskPrefix(attrValue(s, tableIface, e, "ip")); ok && p.Bits() > 0 {
+			if p, ok := cmdb.IPv4MaskPrefix(r.Values(tableIface, e, "ip")); ok && p.Bits() > 0 {
 				cfg.ifaces = append(cfg.ifaces, ifaceNet{name: e.Key, prefix: p.Masked()})
 			}
 		}

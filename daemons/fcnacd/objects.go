@@ -65,10 +65,11 @@ func emsTagObjects(s *cmdb.Schema, v cmdb.View) []string {
 	if rows == nil {
 		return nil
 	}
+	r := cmdb.Reader{Schema: s, View: v}
 	var out []string
 	for _, k := range rows.Keys {
 		e := rows.ByKey[k]
-		if attrWord(s, tableAddress, e, "type") != "dynamic" || attrWord(s, tableAddress, e, "sub-type") != "ems-tag" {
+		if r.Value(tableAddress, e, "type") != "dynamic" || r.Value(tableAddress, e, "sub-type") != "ems-tag" {
 			continue
 		}
 		if _, _, _, ok := parseTagObjectName(k); ok {
@@ -186,7 +187,7 @@ func (d *Daemon) setDirtyReason(emsID int, reason string) {
 	var cur string
 	d.rt.Store.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
 		if e := v.Entry(tableEMS, key); e != nil {
-			cur = attrWord(d.rt.Store.Schema(), tableEMS, e, "dirty-reason")
+			cur = cmdb.Reader{Schema: d.rt.Store.Schema(), View: v}.Value(tableEMS, e, "dirty-reason")
 		}
 	})
 	if cur == "" || cur == reason {
