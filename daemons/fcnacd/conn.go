@@ -35,23 +35,23 @@ type conn struct {
 	done   chan struct{}
 	kickCh chan struct{}
 
-	state                     fcnacdapi.State
-	lastErr                   string
-	serial, tenant, version   string
-	cert                      *x509.Certificate
-	connected, lastSync       time.Time
-	lastPush, disconnected    time.Time
-	outOfSync, websocket      bool
-	synced                    bool
-	pushes                    uint64
-	records                   map[string]*record
-	byTag                     map[string]map[string]*record // tag → UID → record
-	byIP                      map[netip.Addr]map[string]*record
-	tags                      []string // the EMS's tags, its order
-	oosTimer                  *clock.Timer
-	failures                  int // in a row, for the debug stream
-	pingFailed                atomic.Bool
-	lastLoggedErr, lastLogged string
+	state                   fcnacdapi.State
+	lastErr                 string
+	serial, tenant, version string
+	cert                    *x509.Certificate
+	connected, lastSync     time.Time
+	lastPush, disconnected  time.Time
+	outOfSync, websocket    bool
+	synced                  bool
+	pushes                  uint64
+	records                 map[string]*record
+	byTag                   map[string]map[string]*record // tag → UID → record
+	byIP                    map[netip.Addr]map[string]*record
+	tags                    []string // the EMS's tags, its order
+	oosTimer                *clock.Timer
+	failures                int // in a row, for the debug stream
+	pingFailed              atomic.Bool
+	lastLoggedErr           string
 }
 
 func newConn(d *Daemon, cfg emsConfig) *conn {

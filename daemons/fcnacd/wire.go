@@ -204,8 +204,15 @@ func decodeEndpoints(r io.Reader) (revision uint64, recs []record, dropped []err
 	if len(w.Endpoints) > MaxEndpoints {
 		return 0, nil, nil, fmt.Errorf("%d endpoint records, at most %d", len(w.Endpoints), MaxEndpoints)
 	}
-	recs = make([]record, 0, len(w.Endpoints))
-	for _, raw := range w.Endpoints {
+	recs, dropped = parseRecords(w.Endpoints)
+	return w.Revision, recs, dropped, nil
+}
+
+// parseRecords checks every record: those that pass, and why the others
+// were dropped.
+func parseRecords(raws []json.RawMessage) (recs []record, dropped []error) {
+	recs = make([]record, 0, len(raws))
+	for _, raw := range raws {
 		rec, err := parseRecord(raw)
 		if err != nil {
 			dropped = append(dropped, err)
@@ -213,7 +220,7 @@ func decodeEndpoints(r io.Reader) (revision uint64, recs []record, dropped []err
 		}
 		recs = append(recs, rec)
 	}
-	return w.Revision, recs, dropped, nil
+	return recs, dropped
 }
 
 func decodeBody(r io.Reader, v any) error {
@@ -255,14 +262,7 @@ func decodePush(b []byte) (*push, error) {
 	if len(w.Endpoints) > MaxEndpoints || len(w.Removed) > MaxEndpoints {
 		return nil, errors.New("push message with too many records")
 	}
-	for _, raw := range w.Endpoints {
-		rec, err := parseRecord(raw)
-		if err != nil {
-			p.Dropped = append(p.Dropped, err)
-			continue
-		}
-		p.Records = append(p.Records, rec)
-	}
+	p.Records, p.Dropped = parseRecords(w.Endpoints)
 	for _, uid := range w.Removed {
 		if !forticlient.ValidUID(uid) {
 			p.Dropped = append(p.Dropped, fmt.Errorf("removal of a bad FortiClient UID %.40q", uid))
