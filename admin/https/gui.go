@@ -138,14 +138,14 @@ type samlSettings struct {
 }
 
 func (s *Server) samlSettings() samlSettings {
+	var ss samlSettings
 	st := s.App.Store
-	if st.Schema().Table("system saml") == nil {
-		return samlSettings{}
-	}
-	return samlSettings{
-		enabled:    st.SingletonValue("system saml", "status") == "enable" && st.SingletonValue("system saml", "role") == "service-provider",
-		ssoDefault: st.SingletonValue("system saml", "default-login-page") == "sso",
-	}
+	st.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
+		r := cmdb.Reader{Schema: st.Schema(), View: v}
+		ss.enabled = samlRole(r) == "service-provider"
+		ss.ssoDefault = r.Single("system saml", "default-login-page") == "sso"
+	})
+	return ss
 }
 
 // dashboardPage is what the dashboard template shows.

@@ -1,6 +1,7 @@
 package https
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -49,40 +50,29 @@ type assertionAttr struct{ name, kind string }
 // adminIdP is the service provider with that prefix as samld's
 // IdPService; a nil service without error when this unit is no IdP.
 func (s *Server) adminIdP(prefix, base string) (*samld.IdPService, []assertionAttr, error) {
-	st := s.App.Store
-	if st.Schema().Table("system saml") == nil {
-		return nil, nil, nil
-	}
-	val := func(a string) string { return st.SingletonValue("system saml", a) }
-	if val("status") != "enable" || val("role") != "identity-provider" {
-		return nil, nil, nil
-	}
-	host := hostOf(base)
-	if addr := val("server-address"); addr != "" {
-		host = addr
-	}
 	var (
 		svc   *samld.IdPService
 		attrs []assertionAttr
 		err   error
 	)
+	st := s.App.Store
 	st.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) {
-		sp, ok := findServiceProvider(cmdb.Reader{Schema: st.Schema(), View: v}, prefix)
+		r := cmdb.Reader{Schema: st.Schema(), View: v}
+		if samlRole(r) != "identity-provider" {
+			return
+		}
+		val := func(a string) string { return r.Single("system saml", a) }
+		sp, ok := findServiceProvider(r, prefix)
 		if !ok {
 			err = fmt.Errorf("no service-providers entry of system saml has prefix %q", prefix)
 			return
 		}
+		host := cmp.Or(val("server-address"), hostOf(base))
 		life, _ := strconv.Atoi(val("life"))
 		entity, login, logout := idpURLs(host, prefix)
-		or := func(v, def string) string {
-			if v != "" {
-				return v
-			}
-			return def
-		}
 		svc = &samld.IdPService{
 			Name:     sp.name,
-			EntityID: or(sp.idpEntityID, entity), LoginURL: or(sp.idpLogin, login), LogoutURL: or(sp.idpLogout, logout),
+			EntityID: cmp.Or(sp.idpEntityID, entity), LoginURL: cmp.Or(sp.idpLogin, login), LogoutURL: cmp.Or(sp.idpLogout, logout),
 			SPEntityID: sp.entityID, SPACSURL: sp.acs, SPLogoutURL: sp.logout,
 			Life: time.Duration(life) * time.Minute,
 		}
@@ -149,13 +139,13 @@ func serviceProviders(r cmdb.Reader) []spEntry {
 // the dashboard's Quick Access sends an admin, who arrives logged in.
 func (s *Server) quickAccess() []quickLink {
 	st := s.App.Store
-	if st.Schema().Table("system saml") == nil || st.SingletonValue("system saml", "status") != "enable" ||
-		st.SingletonValue("system saml", "role") != "identity-provider" {
-		return nil
-	}
 	var links []quickLink
 	st.ReadCommitted(func(v cmdb.View, _ uint64, _ *cmdb.Secrets) {
-		for _, sp := range serviceProviders(cmdb.Reader{Schema: st.Schema(), View: v}) {
+		r := cmdb.Reader{Schema: st.Schema(), View: v}
+		if samlRole(r) != "identity-provider" {
+			return
+		}
+		for _, sp := range serviceProviders(r) {
 			u := sp.portal
 			if u == "" {
 				if e, err := url.Parse(sp.entityID); err == nil && e.Host != "" {

@@ -1,6 +1,7 @@
 package https
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/subtle"
 	"crypto/x509"
@@ -42,42 +43,38 @@ const (
 // when SSO is off or this unit is the IdP. base is the scheme and host
 // the browser reached, used when server-address is empty.
 func (s *Server) adminSP(base string) (*samld.Server, error) {
+	var (
+		srv *samld.Server
+		err error
+	)
 	st := s.App.Store
-	if st.Schema().Table("system saml") == nil {
-		return nil, nil
-	}
-	val := func(a string) string { return st.SingletonValue("system saml", a) }
-	if val("status") != "enable" || val("role") != "service-provider" {
-		return nil, nil
-	}
-	if val("binding-protocol") == "post" {
-		return nil, errors.New("not simulated yet: binding-protocol post (AuthnRequests go in the HTTP-Redirect binding)")
-	}
-	if addr := val("server-address"); addr != "" {
-		base = "https://" + addr
-	}
-	or := func(v, def string) string {
-		if v != "" {
-			return v
-		}
-		return def
-	}
-	tol, _ := strconv.Atoi(val("tolerance"))
-	srv := &samld.Server{
-		Name:              "system saml",
-		EntityID:          or(val("entity-id"), "http://"+hostOf(base)+ssoMetadataPath),
-		ACSURL:            or(val("single-sign-on-url"), base+ssoACSPath),
-		LogoutURL:         or(val("single-logout-url"), base+ssoLogoutPath),
-		IdPEntityID:       val("idp-entity-id"),
-		IdPLoginURL:       val("idp-single-sign-on-url"),
-		IdPLogoutURL:      val("idp-single-logout-url"),
-		IdPCertName:       val("idp-cert"),
-		UserAttr:          "username",
-		RequireBothSigned: val("require-signed-resp-and-asrt") == "enable",
-		ClockTolerance:    time.Duration(tol) * time.Minute,
-	}
-	var err error
 	st.ReadCommitted(func(v cmdb.View, _ uint64, sec *cmdb.Secrets) {
+		r := cmdb.Reader{Schema: st.Schema(), View: v}
+		if samlRole(r) != "service-provider" {
+			return
+		}
+		val := func(a string) string { return r.Single("system saml", a) }
+		if val("binding-protocol") == "post" {
+			err = errors.New("not simulated yet: binding-protocol post (AuthnRequests go in the HTTP-Redirect binding)")
+			return
+		}
+		if addr := val("server-address"); addr != "" {
+			base = "https://" + addr
+		}
+		tol, _ := strconv.Atoi(val("tolerance"))
+		srv = &samld.Server{
+			Name:              "system saml",
+			EntityID:          cmp.Or(val("entity-id"), "http://"+hostOf(base)+ssoMetadataPath),
+			ACSURL:            cmp.Or(val("single-sign-on-url"), base+ssoACSPath),
+			LogoutURL:         cmp.Or(val("single-logout-url"), base+ssoLogoutPath),
+			IdPEntityID:       val("idp-entity-id"),
+			IdPLoginURL:       val("idp-single-sign-on-url"),
+			IdPLogoutURL:      val("idp-single-logout-url"),
+			IdPCertName:       val("idp-cert"),
+			UserAttr:          "username",
+			RequireBothSigned: val("require-signed-resp-and-asrt") == "enable",
+			ClockTolerance:    time.Duration(tol) * time.Minute,
+		}
 		if name := val("cert"); name != "" {
 			if srv.SigningCert, srv.SigningKey, err = signingPair(st.Schema(), v, sec, "system saml cert", name); err != nil {
 				return
@@ -91,6 +88,15 @@ func (s *Server) adminSP(base string) (*samld.Server, error) {
 		return nil, err
 	}
 	return srv, nil
+}
+
+// samlRole is config system saml's role while its status is enable, ""
+// while SSO is off (or the schema has no system saml).
+func samlRole(r cmdb.Reader) string {
+	if r.Single("system saml", "status") != "enable" {
+		return ""
+	}
+	return r.Single("system saml", "role")
 }
 
 // signingPair is a vpn certificate local that signs SAML messages.
@@ -279,11 +285,11 @@ func (s *Server) ssoAdmin(user string, attrs map[string][]string) error {
 		return nil
 	}
 	profile := st.SingletonValue("system saml", "default-profile")
+	if profile == "" {
+		return fmt.Errorf("The admin %q doesn't exist (no system sso-admin entry, and system saml has no default-profile)", user)
+	}
 	if names := attrs["profilename"]; len(names) == 1 && st.Lookup("system accprofile", names[0]) != nil {
 		profile = names[0]
-	}
-	if st.SingletonValue("system saml", "default-profile") == "" {
-		return fmt.Errorf("The admin %q doesn't exist (no system sso-admin entry, and system saml has no default-profile)", user)
 	}
 	// fosim has one VDOM: adoms naming others give no access to them.
 	vdoms := []string{"root"}
