@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"math/big"
 
 	"github.com/fosim/fosim/cmdb"
 )
@@ -21,19 +22,12 @@ const (
 	apiKeyAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 )
 
-// newAPIKey draws a key from crypto/rand, each character uniform (bytes
-// at or above the largest multiple of the alphabet are drawn again).
+// newAPIKey draws a key from crypto/rand, each character uniform.
 func newAPIKey() string {
-	limit := byte(256 - 256%len(apiKeyAlphabet))
-	out := make([]byte, 0, apiKeyLength)
-	buf := make([]byte, 64)
-	for len(out) < apiKeyLength {
-		rand.Read(buf)
-		for _, b := range buf {
-			if b < limit && len(out) < apiKeyLength {
-				out = append(out, apiKeyAlphabet[int(b)%len(apiKeyAlphabet)])
-			}
-		}
+	out := make([]byte, apiKeyLength)
+	for i := range out {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(apiKeyAlphabet))))
+		out[i] = apiKeyAlphabet[n.Int64()]
 	}
 	return string(out)
 }
