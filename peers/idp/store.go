@@ -488,12 +488,9 @@ func (c *Config) SetToken(name string) (string, error) {
 
 // DeleteUser removes user name.
 func (c *Config) DeleteUser(name string) error {
-	i := slices.IndexFunc(c.Users, func(x User) bool { return x.Name == name })
-	if i < 0 {
-		return fmt.Errorf("no user %q", name)
-	}
-	c.Users = slices.Delete(c.Users, i, i+1)
-	return nil
+	var err error
+	c.Users, err = deleteOne(c.Users, func(x User) bool { return x.Name == name }, "no user %q", name)
+	return err
 }
 
 // SetServiceProvider adds sp, or replaces the SP of the same name.
@@ -535,12 +532,9 @@ func (c *Config) EnableServiceProvider(name string, enabled bool) error {
 
 // DeleteServiceProvider removes the SP called name.
 func (c *Config) DeleteServiceProvider(name string) error {
-	i := slices.IndexFunc(c.ServiceProviders, func(x ServiceProvider) bool { return x.Name == name })
-	if i < 0 {
-		return fmt.Errorf("no service provider %q", name)
-	}
-	c.ServiceProviders = slices.Delete(c.ServiceProviders, i, i+1)
-	return nil
+	var err error
+	c.ServiceProviders, err = deleteOne(c.ServiceProviders, func(x ServiceProvider) bool { return x.Name == name }, "no service provider %q", name)
+	return err
 }
 
 func (c *Config) user(name string) (User, bool) {
@@ -674,12 +668,9 @@ func parseKeyPair(certPEM, keyPEM []byte) (*x509.Certificate, *rsa.PrivateKey, e
 
 // DeleteAdmin removes the administrator name.
 func (c *Config) DeleteAdmin(name string) error {
-	i := slices.IndexFunc(c.Admins, func(a Admin) bool { return a.Name == name })
-	if i < 0 {
-		return fmt.Errorf("no administrator %q", name)
-	}
-	c.Admins = slices.Delete(c.Admins, i, i+1)
-	return nil
+	var err error
+	c.Admins, err = deleteOne(c.Admins, func(a Admin) bool { return a.Name == name }, "no administrator %q", name)
+	return err
 }
 
 // SetRealm adds the realm r, or replaces the realm of its name.
@@ -701,12 +692,9 @@ func (c *Config) SetRealm(r Realm) error {
 
 // DeleteRealm removes the realm name.
 func (c *Config) DeleteRealm(name string) error {
-	i := slices.IndexFunc(c.Realms, func(x Realm) bool { return strings.EqualFold(x.Name, name) })
-	if i < 0 {
-		return fmt.Errorf("no realm %q", name)
-	}
-	c.Realms = slices.Delete(c.Realms, i, i+1)
-	return nil
+	var err error
+	c.Realms, err = deleteOne(c.Realms, func(x Realm) bool { return strings.EqualFold(x.Name, name) }, "no realm %q", name)
+	return err
 }
 
 // SetTrustedSubnet adds or removes a trusted subnet.
@@ -734,4 +722,14 @@ func (c *Config) serviceProviderByEntityID(id string) (ServiceProvider, bool) {
 		return ServiceProvider{}, false
 	}
 	return c.ServiceProviders[i], true
+}
+
+// deleteOne removes the element of list that match picks, or says, in
+// words like "no user %q", that there is none called name.
+func deleteOne[T any](list []T, match func(T) bool, none, name string) ([]T, error) {
+	i := slices.IndexFunc(list, match)
+	if i < 0 {
+		return list, fmt.Errorf(none, name)
+	}
+	return slices.Delete(list, i, i+1), nil
 }
