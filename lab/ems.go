@@ -55,18 +55,7 @@ func startEMS(labDir string) (*emsPeer, error) {
 		p.close()
 		return nil, fmt.Errorf("%s: %w", filepath.Join(labDir, EMSFile), err)
 	}
-	cfg, err := ems.Open(p.dir)
-	if err != nil {
-		return fail(err)
-	}
-	f, err := ems.ParseLabFile(b)
-	if err != nil {
-		return fail(err)
-	}
-	if err := cfg.Apply(f); err != nil {
-		return fail(err)
-	}
-	if err := cfg.Save(p.dir); err != nil {
+	if err := seedStore(p.dir, b, ems.Open, ems.ParseLabFile); err != nil {
 		return fail(err)
 	}
 	srv, err := ems.NewServer(p.dir, clock.New(time.UTC))

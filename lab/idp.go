@@ -66,18 +66,7 @@ func startIdP(labDir string, clk *clock.Clock) (*idpPeer, error) {
 		p.close()
 		return nil, fmt.Errorf("%s: %w", filepath.Join(labDir, IdPFile), err)
 	}
-	cfg, err := idp.Open(p.dir)
-	if err != nil {
-		return fail(err)
-	}
-	f, err := idp.ParseLabFile([]byte(p.config(string(b))))
-	if err != nil {
-		return fail(err)
-	}
-	if err := cfg.Apply(f); err != nil {
-		return fail(err)
-	}
-	if err := cfg.Save(p.dir); err != nil {
+	if err := seedStore(p.dir, []byte(p.config(string(b))), idp.Open, idp.ParseLabFile); err != nil {
 		return fail(err)
 	}
 	if p.srv, err = idp.NewServer(p.dir, clk, io.Discard); err != nil {

@@ -277,3 +277,23 @@ func (r *runner) layout(results []stepResult, forDiff bool) []string {
 	}
 	return append(out, l.Lines[next:]...)
 }
+
+// seedStore makes a peer's store in dir (open makes it) with what its lab
+// file b names.
+func seedStore[C interface {
+	Apply(F) error
+	Save(dir string) error
+}, F any](dir string, b []byte, open func(string) (C, error), parse func([]byte) (F, error)) error {
+	cfg, err := open(dir)
+	if err != nil {
+		return err
+	}
+	f, err := parse(b)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Apply(f); err != nil {
+		return err
+	}
+	return cfg.Save(dir)
+}

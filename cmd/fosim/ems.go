@@ -238,18 +238,7 @@ func editEMS(dir string, cfg *ems.Config, args []string, stdin io.Reader, stdout
 		}
 		return true, nil
 	case args[0] == "apply" && len(args) == 2:
-		b, name, err := readInput(args[1], stdin)
-		if err != nil {
-			return false, err
-		}
-		f, err := ems.ParseLabFile(b)
-		if err != nil {
-			return false, fmt.Errorf("%s: %v", name, err)
-		}
-		if err := cfg.Apply(f); err != nil {
-			return false, fmt.Errorf("%s: %v", name, err)
-		}
-		return true, nil
+		return true, applyLabFile(args[1], stdin, ems.ParseLabFile, cfg.Apply)
 	case args[0] == "show" && len(args) == 1:
 		keys, err := ems.LoadKeys(dir)
 		if err != nil {

@@ -190,18 +190,7 @@ func editIdP(cfg *idp.Config, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		return false, w.Flush()
 	case args[0] == "apply" && len(args) == 2:
-		b, name, err := readInput(args[1], stdin)
-		if err != nil {
-			return false, err
-		}
-		f, err := idp.ParseLabFile(b)
-		if err != nil {
-			return false, fmt.Errorf("%s: %v", name, err)
-		}
-		if err := cfg.Apply(f); err != nil {
-			return false, fmt.Errorf("%s: %v", name, err)
-		}
-		return true, nil
+		return true, applyLabFile(args[1], stdin, idp.ParseLabFile, cfg.Apply)
 	case args[0] == "show":
 		force := "reuse"
 		if cfg.HonourForceAuthn {

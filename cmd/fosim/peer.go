@@ -126,6 +126,23 @@ func (p peerServer) serve(ctx context.Context, dir, listen, admin string, starte
 	return err
 }
 
+// applyLabFile adds or replaces in a peer's store (apply) what the lab
+// file in file, or on stdin ("-"), names.
+func applyLabFile[F any](file string, stdin io.Reader, parse func([]byte) (F, error), apply func(F) error) error {
+	b, name, err := readInput(file, stdin)
+	if err != nil {
+		return err
+	}
+	f, err := parse(b)
+	if err == nil {
+		err = apply(f)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	return nil
+}
+
 func requireLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
