@@ -477,15 +477,18 @@ func (c *conn) removeLocked(uid string) {
 func (c *conn) setTagsLocked(tags []wireTag) bool {
 	var names []string
 	if c.cfg.PullTags {
-		for _, t := range tags {
-			if !slices.Contains(names, t.Name) {
-				names = append(names, t.Name)
+		seen := make(map[string]bool, len(tags))
+		add := func(name string) {
+			if !seen[name] {
+				seen[name] = true
+				names = append(names, name)
 			}
 		}
+		for _, t := range tags {
+			add(t.Name)
+		}
 		for t := range c.byTag {
-			if !slices.Contains(names, t) {
-				names = append(names, t)
-			}
+			add(t)
 		}
 	}
 	if len(names) > MaxTags {

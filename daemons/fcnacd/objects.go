@@ -113,7 +113,7 @@ func (d *Daemon) writeObjects() {
 	}
 	var names []string
 	for name := range want {
-		if !slices.Contains(have, name) {
+		if _, found := slices.BinarySearch(have, name); !found { // have is sorted
 			names = append(names, name)
 		}
 	}
