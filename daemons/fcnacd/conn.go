@@ -2,10 +2,8 @@ package fcnacd
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -125,8 +123,7 @@ func (c *conn) wait(ctx context.Context, d time.Duration) {
 type untrustedError struct{ cert *x509.Certificate }
 
 func (e *untrustedError) Error() string {
-	fp := sha256.Sum256(e.cert.Raw)
-	return fmt.Sprintf("the EMS certificate (CN=%s, SHA-256 %s) is not trusted", e.cert.Subject.CommonName, strings.ToUpper(hex.EncodeToString(fp[:])))
+	return fmt.Sprintf("the EMS certificate (CN=%s, SHA-256 %s) is not trusted", e.cert.Subject.CommonName, fingerprint(e.cert))
 }
 
 var errMismatched = errors.New("mismatched EMS serial number")

@@ -47,9 +47,8 @@ func (d *Daemon) FetchCertificate(ctx context.Context, emsID int) (*fcnacdapi.Ce
 		}
 		return nil, fmt.Errorf("cannot reach EMS %d (%s) at %s: %w", emsID, ec.Name, c.addr(), err)
 	}
-	fp := sha256.Sum256(cert.Raw)
 	out := &fcnacdapi.Certificate{Subject: cert.Subject.String(), Issuer: cert.Issuer.String(),
-		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: strings.ToUpper(hex.EncodeToString(fp[:])),
+		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: fingerprint(cert),
 		PEM:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
 		Trusted: slices.ContainsFunc(cfg.trusted, cert.Equal)}
 	if err != nil {
@@ -57,4 +56,11 @@ func (d *Daemon) FetchCertificate(ctx context.Context, emsID int) (*fcnacdapi.Ce
 	}
 	out.Serial, out.TenantID, out.Version, out.Capabilities = info.Serial, info.TenantID, info.Version, info.Capabilities
 	return out, nil
+}
+
+// fingerprint is cert's SHA-256, upper-case hex, as execute fctems verify
+// and the debug stream print it.
+func fingerprint(cert *x509.Certificate) string {
+	fp := sha256.Sum256(cert.Raw)
+	return strings.ToUpper(hex.EncodeToString(fp[:]))
 }
