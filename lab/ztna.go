@@ -73,10 +73,7 @@ func (r *runner) emsToken(ctx context.Context, words []string) (string, error) {
 	if uid == "" {
 		return "", fmt.Errorf("! ems token uid=UID [as=NAME]")
 	}
-	hc, err := r.emsClient()
-	if err != nil {
-		return "", err
-	}
+	hc := r.emsClient()
 	defer hc.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("https://127.0.0.1:%d/api/v1/endpoints/%s/token", r.ems.port, uid), nil)
 	if err != nil {
@@ -87,9 +84,7 @@ func (r *runner) emsToken(ctx context.Context, words []string) (string, error) {
 		return "ZTNA token: the EMS did not answer\n", nil
 	}
 	defer resp.Body.Close()
-	var body struct {
-		Token string `json:"token"`
-	}
+	var body ems.TokenAnswer
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
 		return "", err
@@ -106,14 +101,10 @@ func (r *runner) emsToken(ctx context.Context, words []string) (string, error) {
 
 // emsClient is an HTTPS client of the lab's EMS with its certificate
 // pinned, as a registered FortiClient trusts its EMS.
-func (r *runner) emsClient() (*http.Client, error) {
-	keys, err := ems.LoadKeys(r.ems.dir)
-	if err != nil {
-		return nil, err
-	}
+func (r *runner) emsClient() *http.Client {
 	pool := x509.NewCertPool()
-	pool.AddCert(keys.Cert)
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}, nil
+	pool.AddCert(r.ems.srv.Keys().Cert)
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}
 }
 
 // emsRegister is "! ems register uid=UID ip=IP [mac=M;M…] [host=H]
@@ -146,10 +137,7 @@ func (r *runner) emsRegister(ctx context.Context, words []string) (string, error
 		return "", fmt.Errorf("! ems register uid=UID ip=IPV4 [mac=M;M] [host=H] [user=U] [os=OS] [fctver=V] [as=NAME]")
 	}
 	reg.IP = a
-	hc, err := r.emsClient()
-	if err != nil {
-		return "", err
-	}
+	hc := r.emsClient()
 	defer hc.CloseIdleConnections()
 	answer, err := ems.Register(ctx, hc, fmt.Sprintf("127.0.0.1:%d", r.ems.port), reg)
 	if err != nil {
