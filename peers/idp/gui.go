@@ -142,11 +142,7 @@ func (s *Server) renderAdminLogin(w http.ResponseWriter, r *http.Request, status
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	securityHeaders(w)
 	w.WriteHeader(status)
-	next := r.FormValue("next")
-	if !strings.HasPrefix(next, "/admin/") {
-		next = "/admin/"
-	}
-	adminLoginTmpl.Execute(w, map[string]any{"Error": message, "CSRF": token, "Next": next,
+	adminLoginTmpl.Execute(w, map[string]any{"Error": message, "CSRF": token, "Next": adminNext(r.FormValue("next")),
 		"NoAdmin": len(cfg.Admins) == 0})
 }
 
@@ -194,11 +190,16 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 	s.logger.Printf("admin: %q logged in from %s", name, r.RemoteAddr)
 	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: id, Path: "/admin/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	next := r.PostFormValue("next")
+	http.Redirect(w, r, adminNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// adminNext is where a login goes on to: the page asked for when it is
+// one of the administration pages, else their first page.
+func adminNext(next string) string {
 	if !strings.HasPrefix(next, "/admin/") || strings.HasPrefix(next, "/admin//") {
-		next = "/admin/"
+		return "/admin/"
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	return next
 }
 
 func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request, as *adminSession) {

@@ -337,3 +337,16 @@ func withFields(base map[string][]string, kv ...string) map[string][]string {
 	}
 	return form
 }
+
+// After the login form, an administrator goes on to the page asked for
+// only when it is one of the administration pages.
+func TestAdminNext(t *testing.T) {
+	for next, want := range map[string]string{
+		"/admin/users": "/admin/users", "": "/admin/", "https://evil.example/admin/": "/admin/",
+		"//evil.example/admin/": "/admin/", "/admin//evil.example": "/admin/", "/saml-idp/": "/admin/",
+	} {
+		if got := adminNext(next); got != want {
+			t.Errorf("adminNext(%q) = %q, want %q", next, got, want)
+		}
+	}
+}
