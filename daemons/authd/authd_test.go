@@ -159,7 +159,13 @@ func (l *testLab) client() *http.Client {
 
 func (l *testLab) post(port int, path string, form url.Values) (*http.Response, string) {
 	l.t.Helper()
-	resp, err := l.client().PostForm(fmt.Sprintf("https://127.0.0.1:%d%s", port, path), form)
+	return l.postFrom(l.client(), port, path, form)
+}
+
+// postFrom is post from browser c.
+func (l *testLab) postFrom(c *http.Client, port int, path string, form url.Values) (*http.Response, string) {
+	l.t.Helper()
+	resp, err := c.PostForm(fmt.Sprintf("https://127.0.0.1:%d%s", port, path), form)
 	if err != nil {
 		l.t.Fatalf("POST %s: %v", path, err)
 	}
@@ -171,7 +177,13 @@ func (l *testLab) post(port int, path string, form url.Values) (*http.Response, 
 // loginID runs /saml_login and returns the id of /saml?<id>.
 func (l *testLab) loginID(port int, uid string) string {
 	l.t.Helper()
-	resp, body := l.post(port, "/saml_login", url.Values{"UID": {uid}, "REDIRECT_PORT": {"8020"}})
+	return l.loginIDFrom(l.client(), port, uid)
+}
+
+// loginIDFrom is loginID from browser c.
+func (l *testLab) loginIDFrom(c *http.Client, port int, uid string) string {
+	l.t.Helper()
+	resp, body := l.postFrom(c, port, "/saml_login", url.Values{"UID": {uid}, "REDIRECT_PORT": {"8020"}})
 	if resp.StatusCode != 200 {
 		l.t.Fatalf("/saml_login: %s %s", resp.Status, body)
 	}
@@ -181,7 +193,7 @@ func (l *testLab) loginID(port int, uid string) string {
 	}
 	id = id[:16]
 	// the browser goes on to the IdP: the AuthnRequest is sent
-	resp, err := l.client().Get(fmt.Sprintf("https://127.0.0.1:%d/saml?%s", port, id))
+	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/saml?%s", port, id))
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -371,27 +383,11 @@ func TestPendingPerSource(t *testing.T) {
 		return c
 	}
 	victim := from("127.0.0.2")
-	resp, err := victim.PostForm(fmt.Sprintf("https://127.0.0.1:%d/saml_login", l.tcpPort), url.Values{"UID": {strings.Repeat("E", 32)}, "REDIRECT_PORT": {"8020"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	_, id, _ := strings.Cut(string(body), "/saml?")
-	id = id[:16]
-	r, err := victim.Get(fmt.Sprintf("https://127.0.0.1:%d/saml?%s", l.tcpPort, id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Body.Close()
+	id := l.loginIDFrom(victim, l.tcpPort, strings.Repeat("E", 32))
 	for i := range 20 {
 		l.loginID(l.tcpPort, fmt.Sprintf("%032X", i))
 	}
-	resp, err = victim.PostForm(fmt.Sprintf("https://127.0.0.1:%d/remote/saml/login", l.tcpPort), url.Values{"SAMLResponse": {"victim@_ID1"}, "RelayState": {"magic=" + id}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := l.postFrom(victim, l.tcpPort, "/remote/saml/login", url.Values{"SAMLResponse": {"victim@_ID1"}, "RelayState": {"magic=" + id}})
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("the other address's login after the flood: %s", resp.Status)
 	}
