@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -235,11 +236,10 @@ func (s *Server) publishLocked() {
 	}
 }
 
-func sameRecord(a, b Record) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
-}
+// sameRecord tells whether a and b are alike: DeepEqual is stricter than
+// comparing their JSON (a nil and an empty list differ), so at worst a
+// record is pushed again unchanged, never left out.
+func sameRecord(a, b Record) bool { return reflect.DeepEqual(a, b) }
 
 // Run watches the store until ctx ends, so that an edit reaches the
 // FortiGates on push within a moment.
