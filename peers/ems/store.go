@@ -9,6 +9,7 @@
 package ems
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -165,7 +166,7 @@ func Open(dir string) (*Config, error) {
 
 func parseConfig(b []byte) (*Config, error) {
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return nil, err
