@@ -532,7 +532,7 @@ func (s *Server) flushExpired() {
 }
 
 // removeSession ends a session before its time (logout, the session
-// list's "end"); its entry in the expiry heap goes when it would have
+// list's "end"); its entry in its expiry queue goes when it would have
 // expired.
 func (s *Server) removeSession(handle string) bool {
 	s.mu.Lock()
