@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -107,6 +108,15 @@ func emsAdmin(dir string, args []string, stdin io.Reader, stdout io.Writer) erro
 		return usageError{"clock [advance DURATION]"}
 	case "fabric":
 		return emsFabric(dir, stdout)
+	case "token":
+		// A running EMS issues the token, on its clock.
+		if base, err := emsAdminURL(dir); err == nil && len(args) == 2 {
+			b, err := askPeer(base, http.MethodPost, "/token?uid="+url.QueryEscape(args[1]), "")
+			if err == nil {
+				_, err = stdout.Write(b)
+			}
+			return err
+		}
 	}
 	cfg, err := ems.Open(dir)
 	if err != nil {
@@ -162,20 +172,19 @@ func editEMS(dir string, cfg *ems.Config, args []string, stdin io.Reader, stdout
 	case verb == "rule list" && len(args) == 2:
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "TAG\tTYPE\tMATCH\tENDPOINTS")
+		// each endpoint's tags once, not once a rule
+		endpoints := map[string]int{}
+		for i := range cfg.Endpoints {
+			for _, t := range cfg.TagsOf(&cfg.Endpoints[i]) {
+				endpoints[t.Name]++
+			}
+		}
 		for _, r := range cfg.Rules {
 			var conds []string
 			for _, c := range r.Conditions {
 				conds = append(conds, c.String())
 			}
-			n := 0
-			for i := range cfg.Endpoints {
-				for _, t := range cfg.TagsOf(&cfg.Endpoints[i]) {
-					if t.Name == r.Tag {
-						n++
-					}
-				}
-			}
-			fmt.Fprintf(w, "%s\t%d\t%s\t%d\n", r.Tag, r.Type, strings.Join(conds, " "), n)
+			fmt.Fprintf(w, "%s\t%d\t%s\t%d\n", r.Tag, r.Type, strings.Join(conds, " "), endpoints[r.Tag])
 		}
 		return false, w.Flush()
 	case verb == "rule add" && len(args) >= 3:
@@ -198,9 +207,6 @@ func editEMS(dir string, cfg *ems.Config, args []string, stdin io.Reader, stdout
 	case verb == "rule del" && len(args) == 3:
 		return true, cfg.DeleteRule(args[2])
 	case args[0] == "token" && len(args) == 2:
-		if _, err := emsAdminURL(dir); err == nil {
-			return false, emsAsk(dir, http.MethodPost, "/token?uid="+args[1], stdout)
-		}
 		keys, err := ems.LoadKeys(dir)
 		if err != nil {
 			return false, err

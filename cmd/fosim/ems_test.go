@@ -44,6 +44,9 @@ func TestEMSCommandLine(t *testing.T) {
 	if code, out, _ := ems("", "endpoint", "list"); code != 0 || !strings.Contains(out, uid) || !strings.Contains(out, "all_registered_clients") || !strings.Contains(out, "00:0c:29:aa:67:74") {
 		t.Fatalf("endpoint list: %s", out)
 	}
+	if code, out, _ := ems("", "rule", "list"); code != 0 || !regexp.MustCompile(`(?m)^all_registered_clients +1 +registered=yes +1$`).MatchString(out) {
+		t.Fatalf("rule list: %q", out)
+	}
 	if code, out, errs := ems("", "token", uid); code != 0 || !strings.HasPrefix(out, "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.") {
 		t.Fatalf("token: %d %s %s", code, out, errs)
 	}
