@@ -3,10 +3,11 @@ package samld
 import (
 	"crypto"
 	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/sha256"
+	_ "crypto/sha1" // crypto.SHA1 and SHA256 for checkRequestSignature
+	_ "crypto/sha256"
 	"encoding/base64"
 	"encoding/xml"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,10 +38,7 @@ func TestAuthnRequestSeed001(t *testing.T) {
 	}
 	// The signature (digest-method sha1) verifies with the cert's key over
 	// the query as sent.
-	raw := r.URL[strings.Index(r.URL, "?")+1 : strings.Index(r.URL, "&Signature=")]
-	sig, _ := base64.StdEncoding.DecodeString(q.Get("Signature"))
-	h := sha1.Sum([]byte(raw))
-	if err := rsa.VerifyPKCS1v15(l.d.cfg.Servers["SAML-IPSEC"].SigningCert.PublicKey.(*rsa.PublicKey), crypto.SHA1, h[:], sig); err != nil {
+	if err := checkRequestSignature(l, r.URL, crypto.SHA1); err != nil {
 		t.Fatalf("request signature: %v", err)
 	}
 	dump := `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="` + r.RequestID + `" Version="2.0" IssueInstant="2025-09-22T17:43:44Z" Destination="` + idpLoginURL + `" SignType="0" SignMethod="0" ForceAuthn="true" IsPassive="false" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" AssertionConsumerServiceURL="` + acsURL + `"><saml:Issuer>` + spEntityID + `</saml:Issuer><samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified" AllowCreate="true"/></samlp:AuthnRequest>`
@@ -63,10 +61,7 @@ func TestAuthnRequestOptions(t *testing.T) {
 	if strings.Contains(xml, "ForceAuthn") || q.Has("RelayState") || q.Get("SigAlg") != sigAlgRSASHA256 {
 		t.Fatalf("request %s query %v", xml, q)
 	}
-	raw := r.URL[strings.Index(r.URL, "?")+1 : strings.Index(r.URL, "&Signature=")]
-	sig, _ := base64.StdEncoding.DecodeString(q.Get("Signature"))
-	h := sha256.Sum256([]byte(raw))
-	if err := rsa.VerifyPKCS1v15(l.d.cfg.Servers["SAML-IPSEC"].SigningCert.PublicKey.(*rsa.PublicKey), crypto.SHA256, h[:], sig); err != nil {
+	if err := checkRequestSignature(l, r.URL, crypto.SHA256); err != nil {
 		t.Fatalf("request signature: %v", err)
 	}
 	l.apply("config user saml\nedit SAML-IPSEC\nunset cert\nnext\nend\n")
@@ -123,11 +118,24 @@ func TestFactoryCertificateSigns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, q := decodeRedirect(t, r.URL, "SAMLRequest")
-	raw := r.URL[strings.Index(r.URL, "?")+1 : strings.Index(r.URL, "&Signature=")]
-	sig, _ := base64.StdEncoding.DecodeString(q.Get("Signature"))
-	h := sha1.Sum([]byte(raw))
-	if err := rsa.VerifyPKCS1v15(l.d.cfg.Servers["SAML-IPSEC"].SigningCert.PublicKey.(*rsa.PublicKey), crypto.SHA1, h[:], sig); err != nil {
+	if err := checkRequestSignature(l, r.URL, crypto.SHA1); err != nil {
 		t.Fatalf("request signature with Fortinet_Factory: %v", err)
 	}
+}
+
+// checkRequestSignature checks an HTTP-Redirect URL's Signature, by the
+// server's cert with hash, over the query as sent.
+func checkRequestSignature(l *lab, redirect string, hash crypto.Hash) error {
+	u, err := url.Parse(redirect)
+	if err != nil {
+		return err
+	}
+	signed, _, _ := strings.Cut(u.RawQuery, "&Signature=")
+	sig, err := base64.StdEncoding.DecodeString(u.Query().Get("Signature"))
+	if err != nil {
+		return err
+	}
+	h := hash.New()
+	h.Write([]byte(signed))
+	return rsa.VerifyPKCS1v15(l.d.cfg.Servers["SAML-IPSEC"].SigningCert.PublicKey.(*rsa.PublicKey), hash, h.Sum(nil), sig)
 }
