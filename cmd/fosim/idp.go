@@ -149,9 +149,7 @@ func idpAdmin(dir string, args []string, stdin io.Reader, stdout io.Writer) erro
 			fmt.Fprintln(stdout, strings.Join(names, "\n"))
 		}
 		return err
-	}
-	switch args[0] {
-	case "clock":
+	case args[0] == "clock":
 		return idpClock(dir, args[1:], stdout)
 	}
 	cfg, err := idp.Open(dir)
