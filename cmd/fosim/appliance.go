@@ -96,8 +96,7 @@ func startAppliance(st *cmdb.Store, dataDir string, opt applianceOptions) *appli
 	emsConnector := fcnacd.New(fcnacd.Options{})
 	opt.IKE.EMS = emsConnector
 	ikeDaemon := iked.New(opt.IKE)
-	ds := []daemons.Daemon{samlDaemon, a.authd, ikeDaemon}
-	ds = append(ds, emsConnector)
+	ds := []daemons.Daemon{samlDaemon, a.authd, ikeDaemon, emsConnector}
 	// One lockout for SSH and HTTPS logins: an address locked out on one
 	// is locked out on the other, as on FortiOS.
 	lockout := cli.NewLoginGuard(app)
