@@ -23,7 +23,11 @@ import (
 	"github.com/fosim/fosim/grammar"
 )
 
+// freeTCPPort is a loopback TCP port free a moment ago (for a listener
+// that must know its port before it listens: a configuration, pysaml2's
+// own URL).
 func freeTCPPort(t *testing.T) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -46,18 +45,6 @@ func selfSigned(t *testing.T, cn string) (certPEM, keyPEM string) {
 	return certPEM, keyPEM
 }
 
-// freePort is a loopback TCP port free a moment ago (pysaml2 needs its
-// own URL in its configuration before it listens).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startAdminIdP runs testdata/<lib>_admin_idp.py with a key pair of its
 // own, trusting the appliance's SP metadata; conf is the rest of its
 // configuration.
@@ -78,7 +65,7 @@ func startAdminIdP(t *testing.T, lib string, spMetadata []byte, conf map[string]
 // the appliance's SP metadata; it returns its base URL and certificate.
 func pysaml2IdP(t *testing.T, spMetadata []byte, users map[string]map[string]string) (base, certPEM string) {
 	t.Helper()
-	port := freePort(t)
+	port := freeTCPPort(t)
 	base = "http://127.0.0.1:" + strconv.Itoa(port)
 	_, certPEM = startAdminIdP(t, "pysaml2", spMetadata, map[string]any{
 		"entity_id": base + "/metadata", "base": base, "port": port, "users": users})
