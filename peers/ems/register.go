@@ -76,10 +76,12 @@ func (s *Server) Register(reg Registration, public netip.Addr) (*Registered, err
 	// administration commands do: one registration at a time.
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	cfg, err := Open(s.dir)
+	// the store as the EMS serves it, read again only if its file changed
+	current, err := s.reload()
 	if err != nil {
 		return nil, err
 	}
+	cfg := current.clone()
 	e := Endpoint{UID: strings.ToUpper(reg.UID), Registered: true, Online: true}
 	if old, ok := cfg.Endpoint(reg.UID); ok {
 		e = *old

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +135,25 @@ func BenchmarkRegister(b *testing.B) {
 		if _, err := s.Register(reg, netip.MustParseAddr("127.0.0.1")); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A registration while the store file holds a bad edit is refused and
+// leaves the file as the admin wrote it; the EMS goes on serving the last
+// good store.
+func TestRegisterBadStore(t *testing.T) {
+	dir, cfg := seedEMS(t)
+	s, err := NewServer(dir, clock.New(nil))
+	must(t, err)
+	bad := []byte(`{"serial":"bogus"}` + "\n")
+	must(t, os.WriteFile(filepath.Join(dir, configFile), bad, 0o600))
+	if _, err := s.Register(Registration{UID: NewUID(), IP: netip.MustParseAddr("10.0.0.9")}, netip.Addr{}); err == nil || !strings.Contains(err.Error(), configFile) {
+		t.Fatalf("registration on a bad store: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, configFile)); err != nil || string(b) != string(bad) {
+		t.Fatalf("the bad edit was overwritten: %q %v", b, err)
+	}
+	if s.Serial() != cfg.Serial {
+		t.Fatalf("serving serial %s, want the last good %s", s.Serial(), cfg.Serial)
 	}
 }

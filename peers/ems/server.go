@@ -167,7 +167,9 @@ func fileStamp(name string) (string, error) {
 }
 
 // reload reads the store when its file changed (the admin commands write
-// it while the EMS runs) and pushes what changed to every stream.
+// it while the EMS runs) and pushes what changed to every stream. A bad
+// edit is an error, returned with the last good store, which the EMS
+// keeps serving.
 func (s *Server) reload() (*Config, error) {
 	name := filepath.Join(s.dir, configFile)
 	stamp, err := fileStamp(name)
@@ -185,10 +187,7 @@ func (s *Server) reload() (*Config, error) {
 	}
 	cfg, err := parseConfig(b)
 	if err != nil {
-		if s.cfg != nil {
-			return s.cfg, nil // a bad edit: keep serving the last good store
-		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return s.cfg, fmt.Errorf("%s: %w", name, err)
 	}
 	s.cfg, s.stamp = cfg, stamp
 	s.publishLocked()
@@ -251,8 +250,7 @@ func (s *Server) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			cfg, err := s.reload()
-			if err == nil && cfg.Down {
+			if cfg, _ := s.reload(); cfg != nil && cfg.Down {
 				s.closeStreams()
 			}
 		}

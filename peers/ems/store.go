@@ -402,6 +402,21 @@ func (c *Config) AllTags() []Tag {
 	return out
 }
 
+// clone is a copy of c that shares nothing with it: the server's store
+// stays as read while a registration edits and validates the copy.
+func (c *Config) clone() *Config {
+	out := *c
+	out.Endpoints = slices.Clone(c.Endpoints)
+	for i := range out.Endpoints {
+		out.Endpoints[i].MACs = slices.Clone(out.Endpoints[i].MACs)
+	}
+	out.Rules = slices.Clone(c.Rules)
+	for i := range out.Rules {
+		out.Rules[i].Conditions = slices.Clone(out.Rules[i].Conditions)
+	}
+	return &out
+}
+
 // Endpoint returns the endpoint with uid.
 func (c *Config) Endpoint(uid string) (*Endpoint, bool) {
 	for i := range c.Endpoints {
