@@ -40,7 +40,6 @@ type idpPeer struct {
 	port, samlPort, tcpPort int
 	certPEM                 string
 	server                  *http.Server
-	srv                     *idp.Server
 }
 
 // startIdP starts the IdP of the lab in labDir, if it has one, on clk (the
@@ -69,12 +68,14 @@ func startIdP(labDir string, clk *clock.Clock) (*idpPeer, error) {
 	if err := seedStore(p.dir, []byte(p.config(string(b))), idp.Open, idp.ParseLabFile); err != nil {
 		return fail(err)
 	}
-	if p.srv, err = idp.NewServer(p.dir, clk, io.Discard); err != nil {
+	srv, err := idp.NewServer(p.dir, clk, io.Discard)
+	if err != nil {
 		return fail(err)
 	}
+	handler := srv.Handler()
 	// the certificate it made on first start, as an admin downloads it
 	rec := httptest.NewRecorder()
-	p.srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/saml-idp/cert/", nil))
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/saml-idp/cert/", nil))
 	if rec.Code != http.StatusOK {
 		return fail(fmt.Errorf("its certificate: %s", rec.Body))
 	}
@@ -83,7 +84,7 @@ func startIdP(labDir string, clk *clock.Clock) (*idpPeer, error) {
 	if err != nil {
 		return fail(err)
 	}
-	p.server = &http.Server{Handler: p.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	p.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go p.server.Serve(ln)
 	return p, nil
 }
