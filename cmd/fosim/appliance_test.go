@@ -67,14 +67,7 @@ func TestHostCommandsThroughRunningServe(t *testing.T) {
 	}
 	// The running appliance sees the restore: its SSH shell shows it.
 	setAdminPassword(t, data, "Through-pw-42")
-	conn, err := ssh.Dial("tcp", a.sshAddr, adminSSHConfig("Through-pw-42"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sess, _ := conn.NewSession()
-	got, _ := sess.Output("get system status")
-	if !strings.Contains(string(got), "Hostname: THROUGH") {
+	if got := sshOutput(t, a.sshAddr, "Through-pw-42", "get system status"); !strings.Contains(got, "Hostname: THROUGH") {
 		t.Fatalf("the appliance's own shell after restore: %q", got)
 	}
 	if took := time.Since(start); took > 10*time.Second {
@@ -139,14 +132,8 @@ func TestServeExecuteShutdown(t *testing.T) {
 	setAdminPassword(t, data, "Shutdown-pw-7")
 	a := serveChild(t, data)
 	defer a.stop(syscall.SIGKILL)
-	conn, err := ssh.Dial("tcp", a.sshAddr, adminSSHConfig("Shutdown-pw-7"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, _ := conn.NewSession()
-	out, _ := sess.Output("execute shutdown")
-	conn.Close()
-	if !strings.Contains(string(out), "This operation will shutdown the system !\nDo you want to continue? (y/n)y\nSystem is shutting down...") {
+	out := sshOutput(t, a.sshAddr, "Shutdown-pw-7", "execute shutdown")
+	if !strings.Contains(out, "This operation will shutdown the system !\nDo you want to continue? (y/n)y\nSystem is shutting down...") {
 		t.Errorf("execute shutdown: %q", out)
 	}
 	done := make(chan error, 1)

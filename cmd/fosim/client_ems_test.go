@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/fosim/fosim/grammar"
 	"github.com/fosim/fosim/peers/ems"
 )
@@ -82,18 +80,9 @@ end
 		t.Fatalf("first dial: rc=%d\n%s%s", rc, out, stderr)
 	}
 	setAdminPassword(t, data, "Ems-pw-4242")
-	conn, err := ssh.Dial("tcp", app.sshAddr, adminSSHConfig("Ems-pw-4242"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sess, err := conn.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shm, _ := sess.Output("diagnose endpoint ec-shm list")
+	shm := sshOutput(t, app.sshAddr, "Ems-pw-4242", "diagnose endpoint ec-shm list")
 	for _, want := range []string{"IP Address = 172.16.200.250", "MAC Address = 00:0c:29:3c:9a:0e", "EMS serial number: " + cfg.Serial, "Registration status: registered"} {
-		if !strings.Contains(string(shm), want) {
+		if !strings.Contains(shm, want) {
 			t.Fatalf("ec-shm list lacks %q:\n%s", want, shm)
 		}
 	}

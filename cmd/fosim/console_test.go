@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/fosim/fosim/cli"
@@ -265,14 +264,7 @@ func TestRunOnTerminalStopsOnSignal(t *testing.T) {
 	defer cmd.Process.Kill()
 	sc := termtest.NewScreen(master)
 	sc.Expect(t, "FortiGate-VM64 login: ", 10*time.Second)
-	conn, err := ssh.Dial("tcp", sshAddr, adminSSHConfig("Signal-pw-321"))
-	if err != nil {
-		t.Fatalf("SSH beside the console: %v", err)
-	}
-	sess, _ := conn.NewSession()
-	out, _ := sess.Output("get system status")
-	conn.Close()
-	if !strings.Contains(string(out), "Hostname: FortiGate-VM64") {
+	if out := sshOutput(t, sshAddr, "Signal-pw-321", "get system status"); !strings.Contains(out, "Hostname: FortiGate-VM64") {
 		t.Fatalf("SSH beside the console: %q", out)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)

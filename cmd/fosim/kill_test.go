@@ -297,6 +297,23 @@ func setAdminPassword(t *testing.T, data, password string) {
 	}
 }
 
+// sshOutput runs command in an SSH session of admin on addr and returns
+// what it printed.
+func sshOutput(t *testing.T, addr, password, command string) string {
+	t.Helper()
+	conn, err := ssh.Dial("tcp", addr, adminSSHConfig(password))
+	if err != nil {
+		t.Fatalf("SSH to %s: %v", addr, err)
+	}
+	defer conn.Close()
+	sess, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := sess.Output(command)
+	return string(out)
+}
+
 func adminSSHConfig(password string) *ssh.ClientConfig {
 	return &ssh.ClientConfig{User: "admin", Auth: []ssh.AuthMethod{ssh.Password(password)},
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
