@@ -103,8 +103,17 @@ func TableGroup(path string) string {
 	return "sysgrp"
 }
 
+// Profile is the access profile a session of user gets (accessOf): ""
+// for no such user.
+func (s *Store) Profile(user string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.accessOf(user).Profile
+}
+
 // accessOf resolves user's profile in the running configuration (called
-// with the read lock held): an administrator's, else an API user's.
+// with the read lock held): an administrator's, else an API user's, else
+// an SSO admin's.
 func (s *Store) accessOf(user string) *Access {
 	v := runningView{s}
 	admins, profiles := s.schema.Table("system admin"), s.schema.Table("system accprofile")

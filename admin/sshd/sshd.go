@@ -488,10 +488,7 @@ func (s *Server) handle(c net.Conn, t *ticket) {
 // adminSession is a logged-in connection as the admin session list
 // shows it.
 func (s *Server) adminSession(conn *ssh.ServerConn) cli.AdminSession {
-	sess := s.App.Store.NewSession(conn.User(), "ssh")
-	profile := sess.Access().Profile
-	sess.Discard()
-	return cli.AdminSession{User: conn.User(), Type: "ssh", From: sourceAddr(conn.RemoteAddr()), Profile: profile, Started: s.App.Clock.Now()}
+	return cli.AdminSession{User: conn.User(), Type: "ssh", From: sourceAddr(conn.RemoteAddr()), Profile: s.App.Store.Profile(conn.User()), Started: s.App.Clock.Now()}
 }
 
 // session serves one session channel: pty-req, window-change, shell, exec.
