@@ -166,10 +166,8 @@ func (s *Server) checkVdom(r *http.Request, who *identity) (status int, err erro
 }
 
 func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, req *cmdbRequest) {
-	sess := s.App.Store.NewSession(who.user, "rest")
-	defer sess.Discard()
 	rep := req.reply
-	if _, err := sess.OpenTable(req.table.Path); err != nil {
+	if _, err := s.readAccess(who.user, "rest", req.table.Path); err != nil {
 		rep.fail(w, 0, err)
 		return
 	}
@@ -224,6 +222,9 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 			return
 		}
 		rows := v.Table(t.Path)
+		if meta {
+			refs = refCounts(s.App.Store.Schema(), v, t.Path)
+		}
 		if req.hasMkey {
 			var e *cmdb.Entry
 			if rows != nil {
@@ -233,14 +234,8 @@ func (s *Server) cmdbGet(w http.ResponseWriter, r *http.Request, who *identity, 
 				found = false
 				return
 			}
-			if meta {
-				refs = refCounts(s.App.Store.Schema(), v, t.Path)
-			}
 			results = []object{entryOut(v, t, e, opt, refs)}
 			return
-		}
-		if meta {
-			refs = refCounts(s.App.Store.Schema(), v, t.Path)
 		}
 		// filter and sort see the attributes they name, whatever format keeps
 		var fullOpt *outOptions
@@ -405,13 +400,20 @@ func (s *Server) tableAction(tbl *cmdb.TableEdit, req *cmdbRequest, r *http.Requ
 
 // create is POST on a table: a new entry, refused (-5) when it exists.
 func (s *Server) create(tbl *cmdb.TableEdit, req *cmdbRequest, body map[string]any) error {
-	t := req.table
-	key, err := bodyKey(t, body)
+	return createEntry(tbl, req.table, req.mkey, req.hasMkey, body, s.App.Store.Secrets(), req.reply)
+}
+
+// createEntry makes the entry of t (tbl, a table or a nested one) a POST
+// asks for: named by key when hasKey (the URL's), else by the body's key
+// (a numbered table without one takes "0", the next free id); refused
+// (-5) when it exists. The key it got is the reply's mkey.
+func createEntry(tbl *cmdb.TableEdit, t *cmdb.Table, key string, hasKey bool, body map[string]any, sec *cmdb.Secrets, rep *reply) error {
+	inBody, err := bodyKey(t, body)
 	if err != nil {
 		return err
 	}
-	if req.hasMkey {
-		key = req.mkey
+	if !hasKey {
+		key = inBody
 	}
 	if key == "" {
 		if t.KeyType != cmdb.TInt {
@@ -426,8 +428,8 @@ func (s *Server) create(tbl *cmdb.TableEdit, req *cmdbRequest, body map[string]a
 	if !e.Created() {
 		return &cmdb.Error{Msg: "entry '" + key + "' already exists", Code: cmdb.CodeDuplicate}
 	}
-	req.reply.mkey = keyValue(t, e.Key())
-	if err := applyJSON(e, body, s.App.Store.Secrets()); err != nil {
+	rep.mkey = keyValue(t, e.Key())
+	if err := applyJSON(e, body, sec); err != nil {
 		return err
 	}
 	return e.Save()

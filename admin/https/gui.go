@@ -194,9 +194,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	// The profile the CMDB enforces: a system admin's, an SSO admin's.
-	cs := st.NewSession(sess.user, "gui")
-	p.Profile = cs.Access().Profile
-	cs.Discard()
+	p.Profile = st.Profile(sess.user)
 	p.Tunnels, p.TunnelsNote = s.tunnelRows(sess.user)
 	p.QuickAccess = s.quickAccess()
 	render(w, http.StatusOK, dashboardTemplate, p)
@@ -234,9 +232,7 @@ func clockHMS(d time.Duration) string {
 // tunnelRows is the IPsec monitor: the tunnels iked holds, when the
 // admin's profile may read VPN configuration (as monitor/vpn/ipsec asks).
 func (s *Server) tunnelRows(user string) ([]tunnelRow, string) {
-	sess := s.App.Store.NewSession(user, "gui")
-	defer sess.Discard()
-	if _, err := sess.OpenTable("vpn ipsec phase1-interface"); err != nil {
+	if _, err := s.readAccess(user, "gui", "vpn ipsec phase1-interface"); err != nil {
 		return nil, "Your access profile does not give read access to VPN."
 	}
 	if s.VPN == nil {

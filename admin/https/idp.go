@@ -219,9 +219,7 @@ func (s *Server) idpAssertee(w http.ResponseWriter, r *http.Request, since time.
 		case "username":
 			v = sess.user
 		case "profile-name":
-			cs := st.NewSession(sess.user, "https")
-			v = cs.Access().Profile
-			cs.Discard()
+			v = st.Profile(sess.user)
 		case "email":
 			if e := st.Lookup("system admin", sess.user); e != nil {
 				v = e.Value(st.Schema().Table("system admin").Attr("email-to"))

@@ -61,9 +61,7 @@ func (s *Server) systemStatus(w http.ResponseWriter, rep *reply) {
 // tunnel, when set, keeps that phase1's tunnels: the tunnel itself, or
 // a dial-up phase1's instances.
 func (s *Server) vpnIPsec(w http.ResponseWriter, rep *reply, who *identity, tunnel string) {
-	sess := s.App.Store.NewSession(who.user, "rest")
-	defer sess.Discard()
-	if _, err := sess.OpenTable("vpn ipsec phase1-interface"); err != nil {
+	if _, err := s.readAccess(who.user, "rest", "vpn ipsec phase1-interface"); err != nil {
 		rep.fail(w, 0, err)
 		return
 	}

@@ -25,22 +25,21 @@ var currentAdminFields = []string{"id", "admin", "srcaddr", "time", "method", "p
 // which it cannot disconnect (disconnect_enabled, which also needs
 // sysgrp read-write).
 func (s *Server) currentAdmins(w http.ResponseWriter, r *http.Request, rep *reply, who *identity) {
-	sess := s.App.Store.NewSession(who.user, "rest")
-	defer sess.Discard()
-	// system admin is in sysgrp: opening it checks the read right
-	if _, err := sess.OpenTable("system admin"); err != nil {
+	// system admin is in sysgrp
+	access, err := s.readAccess(who.user, "rest", "system admin")
+	if err != nil {
 		rep.fail(w, 0, err)
 		return
 	}
+	mayDisconnect := access.Can("sysgrp", cmdb.LevelReadWrite)
 	lq, err := parseListQuery(r.URL.Query(), func(f string) bool { return slices.Contains(currentAdminFields, f) })
 	if err != nil {
 		rep.fail(w, http.StatusBadRequest, err)
 		return
 	}
-	mayDisconnect := sess.Access().Can("sysgrp", cmdb.LevelReadWrite)
 	var rows []listRow
 	for _, a := range s.App.AdminSessions() {
-		current := who.session != nil && a.Type == "https" && a.ID == who.session.id
+		current := who.owns(a)
 		o := object{
 			{"id", a.Seq},
 			{"admin", a.User},
@@ -64,14 +63,12 @@ func (s *Server) currentAdmins(w http.ResponseWriter, r *http.Request, rep *repl
 // refused (current-admins' disconnect_enabled is false for it), and so is
 // a body naming a session that is gone, before any is ended.
 func (s *Server) disconnectAdmins(w http.ResponseWriter, r *http.Request, rep *reply, who *identity) {
-	sess := s.App.Store.NewSession(who.user, "rest")
-	defer sess.Discard()
-	if _, err := sess.OpenTable("system admin"); err != nil {
-		rep.fail(w, 0, err)
-		return
+	access, err := s.readAccess(who.user, "rest", "system admin")
+	if err == nil && !access.Can("sysgrp", cmdb.LevelReadWrite) {
+		err = &cmdb.Error{Msg: "Permission denied.", Code: cmdb.CodePermission}
 	}
-	if !sess.Access().Can("sysgrp", cmdb.LevelReadWrite) {
-		rep.fail(w, 0, &cmdb.Error{Msg: "Permission denied.", Code: cmdb.CodePermission})
+	if err != nil {
+		rep.fail(w, 0, err)
 		return
 	}
 	body, status, err := readBody(w, r)
@@ -91,7 +88,7 @@ func (s *Server) disconnectAdmins(w http.ResponseWriter, r *http.Request, rep *r
 		case i < 0:
 			rep.fail(w, http.StatusNotFound, inputError("admin session "+strconv.FormatUint(t.id, 10)+" ("+t.method+") not found", cmdb.CodeNotFound))
 			return
-		case who.session != nil && live[i].Type == "https" && live[i].ID == who.session.id:
+		case who.owns(live[i]):
 			rep.fail(w, http.StatusBadRequest, inputError("cannot disconnect the session making the request", cmdb.CodeValue))
 			return
 		case !s.App.Removable(live[i]):
@@ -103,6 +100,11 @@ func (s *Server) disconnectAdmins(w http.ResponseWriter, r *http.Request, rep *r
 		s.App.DisconnectAdmin(t.method, t.id)
 	}
 	rep.results(w, s.App.Store.Revision(), object{})
+}
+
+// owns tells whether a is the caller's own session.
+func (who *identity) owns(a cli.AdminSession) bool {
+	return who.session != nil && a.Type == "https" && a.ID == who.session.id
 }
 
 type adminTarget struct {

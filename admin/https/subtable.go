@@ -19,9 +19,7 @@ import (
 // start and count as a table's list) or on one item.
 func (s *Server) subGet(w http.ResponseWriter, r *http.Request, who *identity, req *cmdbRequest) {
 	rep := req.reply
-	sess := s.App.Store.NewSession(who.user, "rest")
-	defer sess.Discard()
-	if _, err := sess.OpenTable(req.table.Path); err != nil {
+	if _, err := s.readAccess(who.user, "rest", req.table.Path); err != nil {
 		rep.fail(w, 0, err)
 		return
 	}
@@ -242,29 +240,5 @@ func subWriteChild(e *cmdb.EntryEdit, sub *subStep, rep *reply, method string, b
 		}
 		return ce.Save()
 	}
-	key, err := bodyKey(a.Child, body)
-	if err != nil {
-		return err
-	}
-	if sub.hasKey {
-		key = sub.key
-	}
-	if key == "" {
-		if a.Child.KeyType != cmdb.TInt {
-			return inputError("incomplete command in the end", cmdb.CodeIncomplete)
-		}
-		key = "0"
-	}
-	ce, err := ct.Edit(key)
-	if err != nil {
-		return err
-	}
-	if !ce.Created() {
-		return &cmdb.Error{Msg: "entry '" + key + "' already exists", Code: cmdb.CodeDuplicate}
-	}
-	rep.mkey = keyValue(a.Child, ce.Key())
-	if err := applyJSON(ce, body, sec); err != nil {
-		return err
-	}
-	return ce.Save()
+	return createEntry(ct, a.Child, sub.key, sub.hasKey, body, sec, rep)
 }
