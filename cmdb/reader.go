@@ -37,11 +37,7 @@ func (r Reader) Value(table string, e *Entry, attr string) string {
 // Single is attr of a singleton table ("system settings"): its default
 // when the table was never configured.
 func (r Reader) Single(table, attr string) string {
-	e := r.View.Entry(table, "")
-	if e == nil {
-		e = NewEntry("")
-	}
-	return r.Value(table, e, attr)
+	return singletonValue(r.View, r.Schema, table, attr)
 }
 
 // InterfacesAllowing are the system interfaces whose allowaccess has
