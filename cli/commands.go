@@ -121,6 +121,15 @@ func notSimulatedGet(st grammar.Stmt) (string, bool) {
 	return st.Args[0].Text, configAreas[st.Args[0].Text]
 }
 
+// OperationMode is system settings' opmode as FortiOS shows it (get
+// system status, the dashboard): NAT or Transparent.
+func OperationMode(st *cmdb.Store) string {
+	if st.SingletonValue("system settings", "opmode") == "transparent" {
+		return "Transparent"
+	}
+	return "NAT"
+}
+
 // getSystemStatus prints "get system status": serial, hostname, modes,
 // private encryption, CPUs and time are the appliance's; firmware,
 // license, signature databases and hardware are the values of package
@@ -128,10 +137,7 @@ func notSimulatedGet(st grammar.Stmt) (string, bool) {
 func getSystemStatus(sh *Shell, args []string, out io.Writer) error {
 	st := sh.App.Store
 	now := sh.App.Clock.Now()
-	opmode := "NAT"
-	if st.SingletonValue("system settings", "opmode") == "transparent" {
-		opmode = "Transparent"
-	}
+	opmode := OperationMode(st)
 	nat, tp := 1, 0
 	if opmode != "NAT" {
 		nat, tp = 0, 1

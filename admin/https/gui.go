@@ -188,7 +188,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 			{"Hostname", cli.Hostname(st)},
 			{"Serial number", st.Serial()},
 			{"Firmware", fixed.Platform + " " + cmdb.VersionShort},
-			{"Operation mode", opmodeName(st)},
+			{"Operation mode", cli.OperationMode(st)},
 			{"System time", now.Format("2006/01/02 15:04:05")},
 			{"Uptime", uptime(now.Sub(s.App.Started))},
 		},
@@ -198,13 +198,6 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	p.Tunnels, p.TunnelsNote = s.tunnelRows(sess.user)
 	p.QuickAccess = s.quickAccess()
 	render(w, http.StatusOK, dashboardTemplate, p)
-}
-
-func opmodeName(st *cmdb.Store) string {
-	if st.SingletonValue("system settings", "opmode") == "transparent" {
-		return "Transparent"
-	}
-	return "NAT"
 }
 
 // uptime is written as FortiOS's dashboard writes it.
