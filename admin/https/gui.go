@@ -285,23 +285,20 @@ func (s *Server) serveGUILogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := s.cookieSession(r)
+	if sess != nil && subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.csrf)) != 1 {
+		http.Error(w, "CSRF token missing or wrong", http.StatusForbidden)
+		return
+	}
+	s.clearSessionCookies(w)
 	if sess != nil {
-		if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.csrf)) != 1 {
-			http.Error(w, "CSRF token missing or wrong", http.StatusForbidden)
-			return
-		}
 		s.mu.Lock()
 		delete(s.sessions, sess.id)
 		login := sess.saml
 		s.mu.Unlock()
-		w.Header().Add("Set-Cookie", s.cookieName()+`=""; path=/; Max-Age=0`)
-		w.Header().Add("Set-Cookie", `ccsrftoken=""; path=/; Max-Age=0`)
 		if next := s.ssoLogout(r, login); next != "" {
 			render(w, http.StatusOK, ssoLogoutTemplate, struct{ Hostname, URL string }{cli.Hostname(s.App.Store), next})
 			return
 		}
 	}
-	w.Header().Add("Set-Cookie", s.cookieName()+`=""; path=/; Max-Age=0`)
-	w.Header().Add("Set-Cookie", `ccsrftoken=""; path=/; Max-Age=0`)
 	http.Redirect(w, r, loginPath, http.StatusSeeOther)
 }

@@ -192,6 +192,11 @@ func (s *Server) setSessionCookies(w http.ResponseWriter, sess *adminSession) {
 	w.Header().Add("Set-Cookie", `ccsrftoken="`+sess.csrf+`"; path=/; Secure`)
 }
 
+func (s *Server) clearSessionCookies(w http.ResponseWriter) {
+	w.Header().Add("Set-Cookie", s.cookieName()+`=""; path=/; Max-Age=0`)
+	w.Header().Add("Set-Cookie", `ccsrftoken=""; path=/; Max-Age=0`)
+}
+
 // tokenUser finds the API user whose api-key is token and checks that
 // src is one of its trusted hosts.
 func (s *Server) tokenUser(token string, src netip.Addr) (string, error) {
@@ -465,8 +470,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 		delete(s.sessions, strings.Trim(c.Value, `"`))
 		s.mu.Unlock()
 	}
-	w.Header().Add("Set-Cookie", s.cookieName()+`=""; path=/; Max-Age=0`)
-	w.Header().Add("Set-Cookie", `ccsrftoken=""; path=/; Max-Age=0`)
+	s.clearSessionCookies(w)
 	w.WriteHeader(http.StatusOK)
 }
 
