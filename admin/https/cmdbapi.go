@@ -408,18 +408,9 @@ func (s *Server) create(tbl *cmdb.TableEdit, req *cmdbRequest, body map[string]a
 // (a numbered table without one takes "0", the next free id); refused
 // (-5) when it exists. The key it got is the reply's mkey.
 func createEntry(tbl *cmdb.TableEdit, t *cmdb.Table, key string, hasKey bool, body map[string]any, sec *cmdb.Secrets, rep *reply) error {
-	inBody, err := bodyKey(t, body)
+	key, err := newEntryKey(t, body, key, hasKey)
 	if err != nil {
 		return err
-	}
-	if !hasKey {
-		key = inBody
-	}
-	if key == "" {
-		if t.KeyType != cmdb.TInt {
-			return inputError("incomplete command in the end", cmdb.CodeIncomplete)
-		}
-		key = "0"
 	}
 	e, err := tbl.Edit(key)
 	if err != nil {
@@ -433,6 +424,26 @@ func createEntry(tbl *cmdb.TableEdit, t *cmdb.Table, key string, hasKey bool, bo
 		return err
 	}
 	return e.Save()
+}
+
+// newEntryKey is the key of the entry of t a body makes: the URL's when
+// hasKey, else the body's; a numbered table without one takes "0", the
+// next free id, as "edit 0".
+func newEntryKey(t *cmdb.Table, body map[string]any, key string, hasKey bool) (string, error) {
+	inBody, err := bodyKey(t, body)
+	if err != nil {
+		return "", err
+	}
+	if !hasKey {
+		key = inBody
+	}
+	if key == "" {
+		if t.KeyType != cmdb.TInt {
+			return "", inputError("incomplete command in the end", cmdb.CodeIncomplete)
+		}
+		key = "0"
+	}
+	return key, nil
 }
 
 // update is PUT on an entry (or a singleton): the attributes given

@@ -349,15 +349,9 @@ func applyChild(e *cmdb.EntryEdit, a *cmdb.Attr, raw any, sec *cmdb.Secrets) err
 		if !ok {
 			return inputError("value parse error before '"+a.Name+"'", cmdb.CodeValue)
 		}
-		key, err := bodyKey(a.Child, m)
+		key, err := newEntryKey(a.Child, m, "", false)
 		if err != nil {
 			return err
-		}
-		if key == "" {
-			if a.Child.KeyType != cmdb.TInt {
-				return inputError("incomplete command in the end", cmdb.CodeIncomplete)
-			}
-			key = "0" // the next free id, as "edit 0"
 		}
 		ce, err := ct.Edit(key)
 		if err != nil {
