@@ -23,6 +23,7 @@ import (
 	"github.com/fosim/fosim/daemons/iked/client"
 	"github.com/fosim/fosim/daemons/iked/suite"
 	"github.com/fosim/fosim/daemons/listen"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // requireAnsible finds Debian's ansible-playbook with the fortinet.fortios
@@ -31,11 +32,11 @@ func requireAnsible(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("ansible-playbook")
 	if err != nil {
-		skipOrFail(t, "ansible-playbook is not installed (apt-get install ansible)")
+		peertest.Missing(t, "ansible-playbook is not installed (apt-get install ansible)")
 	}
 	out, err := exec.Command("ansible-doc", "-t", "httpapi", "-l").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "fortinet.fortios.fortios") {
-		skipOrFail(t, "ansible has no fortinet.fortios collection: %v %s", err, out)
+		peertest.Missing(t, "ansible has no fortinet.fortios collection: %v %s", err, out)
 	}
 	return bin
 }

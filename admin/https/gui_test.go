@@ -16,6 +16,7 @@ import (
 	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/daemons/iked/ikeapi"
 	"github.com/fosim/fosim/internal/chromiumtest"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // chromium is Debian's headless Chromium driven by chromedp, with a fresh
@@ -23,7 +24,7 @@ import (
 func chromium(t *testing.T) context.Context {
 	t.Helper()
 	if !chromiumtest.Installed() {
-		skipOrFail(t, "chromium is not installed (apt-get install chromium)")
+		peertest.Missing(t, "chromium is not installed (apt-get install chromium)")
 	}
 	return chromiumtest.Start(t, 1280, 800, chromedp.Flag("ignore-certificate-errors", true))
 }

@@ -3,11 +3,9 @@ package https
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -123,18 +121,4 @@ func (api *testAPI) doWith(t testing.TB, method, path string, body any, prep fun
 		t.Fatalf("%s %s: HTTP %d but http_status %v", method, path, resp.StatusCode, m["http_status"])
 	}
 	return resp.StatusCode, m
-}
-
-// requirePeers tells whether a missing peer (ansible) must fail.
-func requirePeers() bool { return os.Getenv("FOSIM_REQUIRE_PEERS") == "1" }
-
-// skipOrFail skips loudly, or fails under FOSIM_REQUIRE_PEERS=1.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if requirePeers() {
-		t.Fatalf("FOSIM_REQUIRE_PEERS=1 and %s", msg)
-	}
-	t.Logf("!!!!!!!! SKIPPED: %s (set FOSIM_REQUIRE_PEERS=1 to make this fail)", msg)
-	t.Skipf("SKIPPED: %s", msg)
 }

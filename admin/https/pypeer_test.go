@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // pyPeer is a Python script of testdata run for one test by
@@ -32,7 +34,7 @@ const pyPeerStartup = 30 * time.Second
 func requirePython(t *testing.T, module, pkg string) {
 	t.Helper()
 	if err := exec.Command("/usr/bin/python3", "-c", "import "+module).Run(); err != nil {
-		skipOrFail(t, "%s is not installed (apt-get install %s)", pkg, pkg)
+		peertest.Missing(t, "%s is not installed (apt-get install %s)", pkg, pkg)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/fosim/fosim/cli"
 	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/grammar"
+	"github.com/fosim/fosim/internal/peertest"
 	"github.com/fosim/fosim/peers/idp"
 )
 
@@ -78,7 +79,7 @@ func requireSAMLPeers(t *testing.T) {
 	t.Helper()
 	requirePython(t, "saml2", "python3-pysaml2")
 	if _, err := exec.LookPath("xmlsec1"); err != nil {
-		skipOrFail(t, "xmlsec1 is not installed (apt-get install xmlsec1)")
+		peertest.Missing(t, "xmlsec1 is not installed (apt-get install xmlsec1)")
 	}
 }
 

@@ -357,20 +357,6 @@ func (tm *term) line(t testing.TB, s string) {
 	tm.Expect(t, s+"\r\n", 5*time.Second)
 }
 
-// requirePeers tells whether a missing peer (ssh, netmiko) must fail.
-func requirePeers() bool { return os.Getenv("FOSIM_REQUIRE_PEERS") == "1" }
-
-// skipOrFail skips loudly, or fails under FOSIM_REQUIRE_PEERS=1.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if requirePeers() {
-		t.Fatalf("FOSIM_REQUIRE_PEERS=1 and %s", msg)
-	}
-	t.Logf("!!!!!!!! SKIPPED: %s (set FOSIM_REQUIRE_PEERS=1 to make this fail)", msg)
-	t.Skipf("SKIPPED: %s", msg)
-}
-
 // buildFosim builds the fosim binary into a temporary directory.
 func buildFosim(t testing.TB) string {
 	t.Helper()

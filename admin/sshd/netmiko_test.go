@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // The system interpreter: a python3 earlier on PATH (pyenv) may lack
@@ -30,7 +32,7 @@ func requireNetmiko(t *testing.T) {
 	t.Helper()
 	out, err := exec.Command(systemPython, "-c", "import netmiko; print(netmiko.__version__)").CombinedOutput()
 	if err != nil {
-		skipOrFail(t, "%s cannot import netmiko (apt-get install python3-netmiko): %v: %s", systemPython, err, strings.TrimSpace(string(out)))
+		peertest.Missing(t, "%s cannot import netmiko (apt-get install python3-netmiko): %v: %s", systemPython, err, strings.TrimSpace(string(out)))
 	}
 	t.Logf("netmiko %s", strings.TrimSpace(string(out)))
 }

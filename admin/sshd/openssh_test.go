@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // These tests drive the server with the real OpenSSH client, a peer
@@ -19,7 +21,7 @@ func opensshPath(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("ssh")
 	if err != nil {
-		skipOrFail(t, "the OpenSSH client (ssh) is not installed: apt-get install openssh-client")
+		peertest.Missing(t, "the OpenSSH client (ssh) is not installed: apt-get install openssh-client")
 	}
 	return p
 }

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/fosim/fosim/internal/chromiumtest"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // Seed 004's Quick Access between devices on FortiGate's terms (Security
@@ -94,7 +95,7 @@ func startFabricUnit(t *testing.T, name, addr string, off int) *fabricUnit {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr+":0")
 	if err != nil {
-		requirePeer(t, fmt.Sprintf("the loopback address %s, %s's own (%v)", addr, name, err), false)
+		peertest.Need(t, false, fmt.Sprintf("the loopback address %s, %s's own (%v)", addr, name, err))
 	}
 	ln.Close()
 	data := filepath.Join(t.TempDir(), "data")
@@ -392,7 +393,7 @@ func location(t *testing.T, ctx context.Context) *url.URL {
 // an IdP admin unit 2 has no sso-admin entry for (and no default-profile)
 // is refused with "doesn't exist".
 func TestFabricSSOTwoProcesses(t *testing.T) {
-	requirePeer(t, "chromium (apt-get install chromium), the browser of the Security Fabric SSO test", chromiumtest.Installed())
+	peertest.Need(t, chromiumtest.Installed(), "chromium (apt-get install chromium), the browser of the Security Fabric SSO test")
 	began := time.Now()
 	off := fabricOffset(t, "127.0.0.1", "127.0.0.2")
 	idp := startFabricUnit(t, "unit 1 (IdP)", "127.0.0.1", off)

@@ -29,21 +29,9 @@ import (
 	"github.com/fosim/fosim/cmdb"
 	"github.com/fosim/fosim/daemons/iked/client"
 	"github.com/fosim/fosim/daemons/iked/suite"
+	"github.com/fosim/fosim/internal/peertest"
 	"github.com/fosim/fosim/peers/samlclient"
 )
-
-// requirePeer skips loudly when a peer is missing, and fails under
-// FOSIM_REQUIRE_PEERS=1.
-func requirePeer(t *testing.T, what string, ok bool) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s is missing (FOSIM_REQUIRE_PEERS=1)", what)
-	}
-	t.Skipf("SKIPPED LOUDLY: %s is missing", what)
-}
 
 func pysaml2Available() bool {
 	if _, err := exec.LookPath("xmlsec1"); err != nil {
@@ -127,7 +115,7 @@ const samlPSK = "saml-lab-psk-1"
 // startSAMLLab configures seed 000's example 1 (IKE and SAML on one
 // ike-tcp-port, auth-ike-saml-port another) against a pysaml2 IdP.
 func startSAMLLab(t *testing.T, users map[string]any) *samlLab {
-	requirePeer(t, "python3-pysaml2 with xmlsec1 (the IdP)", pysaml2Available())
+	peertest.Need(t, pysaml2Available(), "python3-pysaml2 with xmlsec1 (the IdP)")
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	st, err := openStore(data)

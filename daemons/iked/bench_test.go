@@ -17,6 +17,7 @@ import (
 	"github.com/fosim/fosim/daemons/iked/client"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // BenchmarkIKESetup: IKE_SA setups per second, our initiator against iked
@@ -61,7 +62,7 @@ func startCharonResponder(b *testing.B) (netip.AddrPort, bool) {
 		missing = "root"
 	}
 	if missing != "" {
-		if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
+		if peertest.Required() {
 			b.Fatalf("charon as the responder needs %s (FOSIM_REQUIRE_PEERS=1)", missing)
 		}
 		b.Logf("SKIPPED LOUDLY: charon as the responder needs %s; only iked is measured", missing)

@@ -18,6 +18,7 @@ import (
 	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // The interop tests run strongSwan's charon (Debian's strongswan-charon and
@@ -38,7 +39,7 @@ func requireCharon(t *testing.T) {
 		missing = "root (charon runs in a private mount namespace)"
 	}
 	if missing != "" {
-		missingPeer(t, "strongSwan interop needs "+missing+"; install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins")
+		peertest.Missing(t, "%s", "strongSwan interop needs "+missing+"; install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fosim/fosim/daemons/iked/client"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // requireTshark skips loudly without Debian's tshark (and root, to
@@ -27,7 +28,7 @@ func requireTshark(t *testing.T) {
 		missing = "root (tshark captures on lo)"
 	}
 	if missing != "" {
-		missingPeer(t, "the IKE-over-TCP capture needs "+missing)
+		peertest.Missing(t, "%s", "the IKE-over-TCP capture needs "+missing)
 	}
 }
 

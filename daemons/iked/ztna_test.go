@@ -25,6 +25,7 @@ import (
 	"github.com/fosim/fosim/daemons/iked/fctdata"
 	"github.com/fosim/fosim/daemons/iked/ike"
 	"github.com/fosim/fosim/daemons/iked/suite"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // emsTags stands in for fcnacd (the lab in examples/ems-ztna-tags runs
@@ -338,7 +339,7 @@ func rawFCTDial(l *lab, data []byte) (*client.Tunnel, error) {
 // third-party token (peers/ems checks the other way, PyJWT reading ours).
 func TestZTNATokenSignedByPyJWT(t *testing.T) {
 	if exec.Command("/usr/bin/python3", "-c", "import jwt, cryptography").Run() != nil {
-		missingPeer(t, "python3-jwt (Debian: apt-get install python3-jwt python3-cryptography)")
+		peertest.Missing(t, "%s", "python3-jwt (Debian: apt-get install python3-jwt python3-cryptography)")
 	}
 	l, _, key := ztnaLab(t)
 	keyFile := filepath.Join(t.TempDir(), "ems.key")

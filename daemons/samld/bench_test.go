@@ -18,6 +18,7 @@ import (
 	"github.com/fosim/fosim/cmdb/cmdbtest"
 	"github.com/fosim/fosim/daemons"
 	"github.com/fosim/fosim/daemons/debuglog"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // thirdParty is what the third-party verifiers do with one of the same
@@ -61,7 +62,7 @@ func BenchmarkACSLogins(b *testing.B) {
 	}
 	sample := prepare(1)[0]
 	if _, err := exec.LookPath("xmlsec1"); err != nil || !havePython("lasso") {
-		requirePeer(b, false, "xmlsec1 or python3-lasso")
+		peertest.Need(b, false, "xmlsec1 or python3-lasso")
 	}
 	const batch = 1000 // under maxOutstanding
 	b.ResetTimer()

@@ -300,20 +300,6 @@ func encode(t testing.TB, doc *etree.Document) string {
 
 func (r response) encode(t testing.TB) string { return encode(t, r.document(t)) }
 
-// requirePeer skips loudly, or fails under FOSIM_REQUIRE_PEERS=1, when a
-// third-party peer is missing.
-func requirePeer(t testing.TB, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s is missing (FOSIM_REQUIRE_PEERS=1)", what)
-	}
-	t.Log("!!!!!!!! SKIPPED: " + what + " is missing (set FOSIM_REQUIRE_PEERS=1 to make this fail)")
-	t.SkipNow()
-}
-
 // apply commits a configuration script as an admin would.
 func (l *lab) apply(script string) {
 	l.t.Helper()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // idpMetadata is the test IdP's metadata, for lasso.
@@ -52,7 +54,7 @@ type lassoAnswer struct {
 
 func requireLasso(t testing.TB) {
 	t.Helper()
-	requirePeer(t, havePython("lasso"), "python3-lasso (/usr/bin/python3 -c 'import lasso')")
+	peertest.Need(t, havePython("lasso"), "python3-lasso (/usr/bin/python3 -c 'import lasso')")
 }
 
 func startLassoIdP(t testing.TB, l *lab) *lassoIdP {

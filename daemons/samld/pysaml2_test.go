@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // pysaml2IdP is a pysaml2 (Debian python3-pysaml2) IdP driven over its
@@ -58,7 +60,7 @@ func writeIdPFiles(t testing.TB, l *lab) (dir string) {
 func startPysaml2(t testing.TB, l *lab) *pysaml2IdP {
 	t.Helper()
 	_, err := exec.LookPath("xmlsec1")
-	requirePeer(t, err == nil && havePython("saml2"), "python3-pysaml2 with xmlsec1 (/usr/bin/python3 -c 'import saml2')")
+	peertest.Need(t, err == nil && havePython("saml2"), "python3-pysaml2 with xmlsec1 (/usr/bin/python3 -c 'import saml2')")
 	dir := writeIdPFiles(t, l)
 	cfg, _ := json.Marshal(map[string]string{
 		"entity_id": idpEntityID, "sso_url": idpLoginURL, "slo_url": idpLogout,

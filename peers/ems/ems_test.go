@@ -17,21 +17,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/internal/peertest"
 )
-
-// requirePeer skips (loudly) or fails, with FOSIM_REQUIRE_PEERS=1, when a
-// third-party peer is missing.
-func requirePeer(t *testing.T, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s is missing (FOSIM_REQUIRE_PEERS=1)", what)
-	}
-	t.Log("!!!!!!!! SKIPPED: " + what + " is missing (set FOSIM_REQUIRE_PEERS=1 to make this fail)")
-	t.SkipNow()
-}
 
 const seedUID = "F8A6AFF3531843B4972CBDBEEEB30E3C"
 
@@ -125,7 +112,7 @@ func TestTagRules(t *testing.T) {
 // TestTokenVerifiedByPyJWT: Debian's python3-jwt (PyJWT) verifies an EMS
 // token with the EMS certificate and finds the seed's claims.
 func TestTokenVerifiedByPyJWT(t *testing.T) {
-	requirePeer(t, exec.Command("/usr/bin/python3", "-c", "import jwt, cryptography").Run() == nil, "python3-jwt (Debian: apt-get install python3-jwt)")
+	peertest.Need(t, exec.Command("/usr/bin/python3", "-c", "import jwt, cryptography").Run() == nil, "python3-jwt (Debian: apt-get install python3-jwt)")
 	dir, cfg := seedEMS(t)
 	keys, err := LoadKeys(dir)
 	must(t, err)

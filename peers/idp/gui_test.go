@@ -13,13 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fosim/fosim/internal/chromiumtest"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // chromium is Debian's headless Chromium driven by chromedp, with a fresh
 // profile.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
-	requirePeer(t, chromiumtest.Installed(), "chromium (apt-get install chromium)")
+	peertest.Need(t, chromiumtest.Installed(), "chromium (apt-get install chromium)")
 	return chromiumtest.Start(t, 1200, 900)
 }
 
@@ -67,7 +68,7 @@ func (sp *browserSP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestWebPagesInChromium(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	ctx := chromium(t)
 	spLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

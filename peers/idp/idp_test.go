@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fosim/fosim/clock"
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // testCertificate is one IdP certificate for all tests but the one that
@@ -116,20 +117,6 @@ func TestStoreValidatesAndPersists(t *testing.T) {
 		u.Login != "http://10.9.10.186/saml-idp/ipsec/login/" || u.Logout != "http://10.9.10.186/saml-idp/ipsec/logout/" {
 		t.Fatalf("IdP URLs %+v (seed 001)", u)
 	}
-}
-
-// requirePeer skips (loudly) or fails, with FOSIM_REQUIRE_PEERS=1, when a
-// peer program is missing.
-func requirePeer(t *testing.T, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s is missing (FOSIM_REQUIRE_PEERS=1)", what)
-	}
-	t.Log("!!!!!!!! SKIPPED: " + what + " is missing")
-	t.SkipNow()
 }
 
 // havePysaml2 starts the shared pysaml2 SP: importing saml2 takes a
@@ -326,7 +313,7 @@ func (l *lab) authenticate(b *http.Client, password string, spArgs ...string) (p
 }
 
 func TestPysaml2SPLogsInThroughSessionAndTimeout(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
+	peertest.Need(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	l := newLab(t, func(c *Config) { c.SessionTimeoutMinutes = 5 })
 	b := newBrowser(t)
 
@@ -370,7 +357,7 @@ func TestPysaml2SPLogsInThroughSessionAndTimeout(t *testing.T) {
 }
 
 func TestForceAuthnReusesSessionUnlessHonoured(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
+	peertest.Need(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	for _, honour := range []bool{false, true} {
 		l := newLab(t, func(c *Config) { c.HonourForceAuthn = honour })
 		b := newBrowser(t)
@@ -385,7 +372,7 @@ func TestForceAuthnReusesSessionUnlessHonoured(t *testing.T) {
 }
 
 func TestPysaml2SPLogsOut(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
+	peertest.Need(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	spKey := t.TempDir()
 	if err := ensureCertificate(spKey); err != nil { // an SP key pair made as the IdP's is
 		t.Fatal(err)
@@ -425,7 +412,7 @@ func TestPysaml2SPLogsOut(t *testing.T) {
 }
 
 func TestNameIDFieldAndFormats(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
+	peertest.Need(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	for _, tc := range []struct{ field, format, want string }{
 		{FieldEmail, FormatUnspecified, "alice@example.com"},
 		{FieldLastName, FormatUnspecified, "alice"}, // alice has no last name: the username
@@ -458,7 +445,7 @@ func TestNameIDFieldAndFormats(t *testing.T) {
 }
 
 func TestRefusesUnknownPrefixAndForeignACS(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
+	peertest.Need(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	l := newLab(t, nil)
 	req := l.pysaml2("request")
 	u := strings.Replace(req["url"].(string), "/saml-idp/ipsec/", "/saml-idp/nosuch/", 1)
@@ -474,9 +461,9 @@ func TestRefusesUnknownPrefixAndForeignACS(t *testing.T) {
 }
 
 func TestTOTPLoginWithOathtoolCodes(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
+	peertest.Need(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	_, err := exec.LookPath("oathtool")
-	requirePeer(t, err == nil, "oathtool (apt-get install oathtool)")
+	peertest.Need(t, err == nil, "oathtool (apt-get install oathtool)")
 	var secret string
 	l := newLab(t, func(c *Config) {
 		u, err := c.SetToken("alice")
@@ -537,7 +524,7 @@ func TestTOTPLoginWithOathtoolCodes(t *testing.T) {
 }
 
 func TestPassiveRequestAndDisabledSP(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
+	peertest.Need(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	l := newLab(t, nil)
 	b := newBrowser(t)
 	// IsPassive without a session: a NoPassive status, no prompt.
@@ -573,7 +560,7 @@ func TestPassiveRequestAndDisabledSP(t *testing.T) {
 }
 
 func TestLockoutAfterFailedLogins(t *testing.T) {
-	requirePeer(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
+	peertest.Need(t, havePysaml2(), "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)")
 	l := newLab(t, nil)
 	b := newBrowser(t)
 	try := func(password string) page {

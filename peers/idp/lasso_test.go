@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // scriptPeer is a Python peer script in its serve mode: one JSON list of
@@ -151,7 +153,7 @@ func newLassoLab(t *testing.T, edit func(*Config)) (*lab, lassoSP, string, strin
 }
 
 func TestLassoSP(t *testing.T) {
-	requirePeer(t, haveLasso(), needLasso)
+	peertest.Need(t, haveLasso(), needLasso)
 	l, lasso, acs, sls := newLassoLab(t, nil)
 	req := lasso.ask("request")
 	u, _ := url.Parse(req["url"].(string))
@@ -220,7 +222,7 @@ func TestLassoSP(t *testing.T) {
 // keylife. At 2 minutes the IdP session answers with no prompt; at 6
 // minutes it has expired and the user is prompted.
 func TestSeed001ReconnectWithLasso(t *testing.T) {
-	requirePeer(t, haveLasso(), needLasso)
+	peertest.Need(t, haveLasso(), needLasso)
 	l, lasso, _, _ := newLassoLab(t, func(c *Config) { c.SessionTimeoutMinutes = 5 })
 	b := newBrowser(t)
 	login := func() (prompted bool) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 const needPysaml2 = "pysaml2 with xmlsec1 (apt-get install python3-pysaml2 xmlsec1)"
@@ -90,7 +92,7 @@ func methodUsers(t *testing.T, c *Config) {
 }
 
 func TestAuthenticationMethods(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	for _, tc := range []struct {
 		method string
 		bypass bool
@@ -177,7 +179,7 @@ func spKeyPair(t *testing.T) (certPEM, keyPath, certPath string) {
 }
 
 func TestSignedRequestsRequired(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	spCert, spKey, spCertFile := spKeyPair(t)
 	_, otherKey, otherCertFile := spKeyPair(t)
 	l := newLab(t, func(c *Config) {
@@ -210,7 +212,7 @@ func TestSignedRequestsRequired(t *testing.T) {
 }
 
 func TestPerSPIdPCertificate(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	l := newLab(t, nil)
 	dir := l.dir
 	if err := AddCertificate(dir, "ipsec-cert", nil, nil); err != nil {
@@ -274,7 +276,7 @@ func pemBody(b []byte) string {
 }
 
 func TestUsernameFormatsAndRealms(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	for _, tc := range []struct {
 		format, typed, refused string
 	}{
@@ -317,7 +319,7 @@ func TestUsernameFormatsAndRealms(t *testing.T) {
 }
 
 func TestNoAutomaticReturn(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	l := newLab(t, func(c *Config) { c.ServiceProviders[0].NoAutoReturn = true })
 	b := newBrowser(t)
 	req, p := l.begin(b)
@@ -331,7 +333,7 @@ func TestNoAutomaticReturn(t *testing.T) {
 }
 
 func TestRefusesBadRequests(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	l := newLab(t, nil)
 	b := newBrowser(t)
 
@@ -372,7 +374,7 @@ func TestRefusesBadRequests(t *testing.T) {
 }
 
 func TestLockoutAfterWrongTokenCodes(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	l := newLab(t, func(c *Config) { methodUsers(t, c) })
 	b := newBrowser(t)
 	_, p := l.begin(b)
@@ -405,7 +407,7 @@ func TestLockoutAfterWrongTokenCodes(t *testing.T) {
 }
 
 func TestDeletedUserSessionEnds(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	l := newLab(t, func(c *Config) { methodUsers(t, c) })
 	b := newBrowser(t)
 	req, p := l.begin(b)
@@ -428,7 +430,7 @@ func TestDeletedUserSessionEnds(t *testing.T) {
 // The logins in progress stay within maxLogins: expired ones make room
 // at the bound, live ones refuse another login.
 func TestLoginsBound(t *testing.T) {
-	requirePeer(t, havePysaml2(), needPysaml2)
+	peertest.Need(t, havePysaml2(), needPysaml2)
 	l := newLab(t, nil)
 	fill := func(expires time.Time) {
 		l.server.mu.Lock()

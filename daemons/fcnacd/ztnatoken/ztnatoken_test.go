@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 const uid = "F8A6AFF3531843B4972CBDBEEEB30E3C"
@@ -110,14 +112,8 @@ func TestVerifyRefuses(t *testing.T) {
 
 func havePyJWT(t *testing.T) {
 	t.Helper()
-	if exec.Command("/usr/bin/python3", "-c", "import jwt, cryptography").Run() == nil {
-		return
-	}
-	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
-		t.Fatal("python3-jwt is missing (FOSIM_REQUIRE_PEERS=1)")
-	}
-	t.Log("!!!!!!!! SKIPPED: python3-jwt (Debian: apt-get install python3-jwt) is missing (set FOSIM_REQUIRE_PEERS=1 to make this fail)")
-	t.SkipNow()
+	peertest.Need(t, exec.Command("/usr/bin/python3", "-c", "import jwt, cryptography").Run() == nil,
+		"python3-jwt (Debian: apt-get install python3-jwt)")
 }
 
 // pyjwtSign has Debian's PyJWT sign claims (JSON) with the PEM key in file.

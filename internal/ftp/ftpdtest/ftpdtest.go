@@ -7,13 +7,14 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // Server is a running pyftpdlib.
@@ -126,9 +127,5 @@ func (s *Server) Path(name string) string { return filepath.Join(s.Root, name) }
 
 func skipOrFail(t testing.TB, msg string) {
 	t.Helper()
-	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
-		t.Fatalf("FOSIM_REQUIRE_PEERS=1 and %s", msg)
-	}
-	t.Logf("!!!!!!!! SKIPPED: %s (set FOSIM_REQUIRE_PEERS=1 to make this fail)", msg)
-	t.Skipf("SKIPPED: %s", msg)
+	peertest.Missing(t, "%s", msg)
 }

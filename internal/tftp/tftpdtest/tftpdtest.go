@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fosim/fosim/internal/peertest"
 )
 
 // Server is a running in.tftpd.
@@ -143,9 +145,5 @@ func (s *Server) Path(name string) string { return filepath.Join(s.Root, name) }
 
 func skipOrFail(t testing.TB, msg string) {
 	t.Helper()
-	if os.Getenv("FOSIM_REQUIRE_PEERS") == "1" {
-		t.Fatalf("FOSIM_REQUIRE_PEERS=1 and %s", msg)
-	}
-	t.Logf("!!!!!!!! SKIPPED: %s (install tftpd-hpa; set FOSIM_REQUIRE_PEERS=1 to make this fail)", msg)
-	t.Skipf("SKIPPED: %s", msg)
+	peertest.Missing(t, "%s", msg)
 }
